@@ -1,0 +1,249 @@
+//! Daily bars and the CSV loader (`date,open,high,low,close,volume`), validating every row.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result};
+
+/// One daily bar. Prices are exact decimals; `close_f64` is the IEEE double the indicators use
+/// (the nearest double to the decimal close, as the original's `float(Decimal)`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    /// Session date.
+    pub date: NaiveDate,
+    /// Open.
+    pub open: Decimal,
+    /// High.
+    pub high: Decimal,
+    /// Low.
+    pub low: Decimal,
+    /// Close.
+    pub close: Decimal,
+    /// Volume (shares; may be split-adjusted and so fractional).
+    pub volume: f64,
+    /// The close as a double.
+    pub close_f64: f64,
+}
+
+impl Bar {
+    /// A bar from its fields; `close_f64` is derived from the decimal close.
+    pub fn new(
+        date: NaiveDate,
+        open: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+        volume: f64,
+    ) -> Self {
+        Bar {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            close_f64: decimal_to_f64(close),
+        }
+    }
+
+    /// What is wrong with this bar, if anything: non-positive prices, high below the open or
+    /// close, low above them, negative or non-finite volume.
+    pub fn problem(&self) -> Option<String> {
+        let z = Decimal::ZERO;
+        if self.open <= z || self.high <= z || self.low <= z || self.close <= z {
+            return Some("prices must be positive".into());
+        }
+        if self.high < self.open.max(self.close) {
+            return Some(format!(
+                "high {} is below max(open {}, close {})",
+                self.high, self.open, self.close
+            ));
+        }
+        if self.low > self.open.min(self.close) {
+            return Some(format!(
+                "low {} is above min(open {}, close {})",
+                self.low, self.open, self.close
+            ));
+        }
+        if !(self.volume.is_finite() && self.volume >= 0.0) {
+            return Some(format!("volume {} must be >= 0", self.volume));
+        }
+        None
+    }
+}
+
+/// The nearest double to a decimal, through its exact text (as Python's `float(Decimal)`).
+pub fn decimal_to_f64(d: Decimal) -> f64 {
+    f64::from_str(&d.to_string())
+        .ok()
+        .or_else(|| d.to_f64())
+        .unwrap_or(f64::NAN)
+}
+
+const HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
+
+/// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
+/// the line and the problem; nothing is skipped silently.
+pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    parse_csv(std::io::BufReader::new(file), path)
+}
+
+/// Parses CSV text of daily bars; `path` names the source in errors.
+pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
+    let bad = |line: u64, problem: String| Error::Data {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
+        .clone();
+    if headers.iter().collect::<Vec<_>>() != HEADER {
+        return Err(bad(
+            1,
+            format!(
+                "header must be `{}`, found `{}`",
+                HEADER.join(","),
+                headers.iter().collect::<Vec<_>>().join(",")
+            ),
+        ));
+    }
+    let mut bars: Vec<Bar> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(bad(line, format!("unreadable row: {e}"))),
+        }
+        if record.len() != HEADER.len() {
+            return Err(bad(
+                line,
+                format!("expected 6 fields, found {}", record.len()),
+            ));
+        }
+        let date = NaiveDate::parse_from_str(&record[0], "%Y-%m-%d")
+            .map_err(|_| bad(line, format!("date `{}` is not YYYY-MM-DD", &record[0])))?;
+        let price = |i: usize| {
+            let text = &record[i];
+            Decimal::from_str(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .map_err(|_| bad(line, format!("{} `{text}` is not a number", HEADER[i])))
+        };
+        let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
+        let volume = f64::from_str(&record[5])
+            .map_err(|_| bad(line, format!("volume `{}` is not a number", &record[5])))?;
+        let bar = Bar::new(date, open, high, low, close, volume);
+        if let Some(problem) = bar.problem() {
+            return Err(bad(line, format!("{date}: {problem}")));
+        }
+        if let Some(prev) = bars.last() {
+            if prev.date >= date {
+                return Err(bad(
+                    line,
+                    format!(
+                        "date {date} does not follow {} (dates must be ascending and unique)",
+                        prev.date
+                    ),
+                ));
+            }
+        }
+        bars.push(bar);
+    }
+    if bars.is_empty() {
+        return Err(bad(0, "no bars".into()));
+    }
+    Ok(bars)
+}
+
+/// Daily bars of several symbols.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Bars per symbol, ascending by date.
+    pub series: BTreeMap<String, Vec<Bar>>,
+}
+
+impl History {
+    /// Loads `<dir>/<SYMBOL>.csv` for every symbol.
+    pub fn load_dir(dir: &Path, symbols: &[String]) -> Result<Self> {
+        let mut series = BTreeMap::new();
+        for symbol in symbols {
+            let path: PathBuf = dir.join(format!("{symbol}.csv"));
+            series.insert(symbol.clone(), load_csv(&path)?);
+        }
+        Ok(History { series })
+    }
+
+    /// The bars of a symbol (empty when unknown).
+    pub fn bars(&self, symbol: &str) -> &[Bar] {
+        self.series.get(symbol).map_or(&[], |v| v.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Bar>> {
+        parse_csv(text.as_bytes(), Path::new("T.csv"))
+    }
+
+    #[test]
+    fn reads_good_rows() {
+        let bars = parse(
+            "date,open,high,low,close,volume\n2025-01-02,10,11,9,10.5,100\n2025-01-03,10.5,10.6,10.1,10.2,0\n",
+        )
+        .unwrap();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars[0].close, Decimal::new(105, 1));
+        assert_eq!(bars[0].close_f64, 10.5);
+    }
+
+    #[test]
+    fn names_line_and_problem() {
+        let cases = [
+            ("2025-01-02,10,9,9,10,1", "line 2", "high 9 is below"),
+            ("2025-01-02,10,11,10.5,10,1", "line 2", "low 10.5 is above"),
+            ("2025-01-02,10,11,9,-1,1", "line 2", "positive"),
+            ("2025-01-02,10,11,9,10,-5", "line 2", "volume -5"),
+            ("2025-13-02,10,11,9,10,5", "line 2", "not YYYY-MM-DD"),
+            ("2025-01-02,ten,11,9,10,5", "line 2", "open `ten`"),
+            ("2025-01-02,10,11,9,10", "line 2", "expected 6 fields"),
+        ];
+        for (row, _, needle) in cases {
+            let err = parse(&format!("date,open,high,low,close,volume\n{row}\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("T.csv:2:"), "{text}");
+            assert!(text.contains(needle), "{text} lacks {needle}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn refuses_unsorted_or_duplicate_dates() {
+        let err =
+            parse("date,open,high,low,close,volume\n2025-01-03,1,1,1,1,1\n2025-01-03,1,1,1,1,1\n")
+                .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("T.csv:3: date 2025-01-03 does not follow"));
+    }
+
+    #[test]
+    fn refuses_wrong_header() {
+        let err = parse("day,open,high,low,close,volume\n").unwrap_err();
+        assert!(err.to_string().contains("header must be"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The command line: every command of the product, declared once with clap. Help, the man
+//! page and shell completions all come from these definitions.
+
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Mode;
+use crate::logging::LogFormat;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done, or nothing to do (not a session, already done today)
+  1  any other failure
+  2  usage or configuration error
+  3  preflight failed, nothing sent
+  4  execution incomplete: some orders were sent and the run stopped (a human must look)
+  5  halted (the halt flag is set; `jutsu resume` clears it)";
+
+/// Trade the Hierarchical Adaptive v3.5b strategy once a day in a Schwab account.
+#[derive(Debug, Parser)]
+#[command(name = "jutsu", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Configuration file [default: config/jutsu.yaml, or $JUTSU_CONFIG]
+    #[arg(short = 'c', long = "config", global = true, env = "JUTSU_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on the terminal and in the log files.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// More detail in the logs (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less detail in the logs (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daily pipeline: preflight, fetch, decide, reconcile, plan, execute, record, alert.
+    Trade(TradeArgs),
+    /// Post-market check of a session's 15:55 decision against the official close.
+    Validate {
+        /// The session to validate [default: today's].
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Smoke test: token, one quote per traded symbol, account summary.
+    Hello,
+    /// Schwab OAuth: log in, show the token's remaining life, refresh it.
+    Auth {
+        /// What to do with the token.
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+    /// Cancel open orders, sell every position the broker reports, set the halt flag.
+    EmergencyExit {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Clear the halt flag so that `trade` runs again.
+    Resume,
+    /// Is everything in place for the next run? Non-zero exit when something needs attention.
+    Health {
+        /// Machine-readable output for monitors.
+        #[arg(long)]
+        json: bool,
+    },
+    /// NYSE sessions: date, open and close (America/New_York) and the run time.
+    Calendar(CalendarArgs),
+    /// Run the strategy over local daily bars.
+    Backtest(BacktestArgs),
+    /// Equity, drawdown, turnover, slippage and tracking against the backtest.
+    Report {
+        /// First session.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last session.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Also write a self-contained HTML page with the charts.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Check the configuration (every problem at once) or show it with secrets redacted.
+    Config {
+        /// `check` or `show`.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Shell completions on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `jutsu trade`.
+#[derive(Debug, Args)]
+pub struct TradeArgs {
+    /// Overrides the config's `mode`.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Run as if it were that moment, YYYY-MM-DD[THH:MM] in New York (offline sources only;
+    /// refused in live mode).
+    #[arg(long, value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
+    /// Stop after planning: write the plan, send nothing.
+    #[arg(long)]
+    pub plan_only: bool,
+}
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// No orders.
+    #[value(name = "dry_run")]
+    DryRun,
+    /// The simulated broker.
+    Paper,
+    /// Real orders.
+    Live,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::DryRun => Mode::DryRun,
+            ModeArg::Paper => Mode::Paper,
+            ModeArg::Live => Mode::Live,
+        }
+    }
+}
+
+/// `jutsu auth` actions.
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Print the authorize URL, then read the redirected URL and store the tokens.
+    Login {
+        /// The URL the browser was redirected to (read from stdin when absent).
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
+    /// Hours left on the refresh token; non-zero exit when expired or under 24 h.
+    Status,
+    /// Refresh the access token now.
+    Refresh,
+}
+
+/// `jutsu config` actions.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the file and the environment it names; exit 2 on any problem.
+    Check,
+    /// Print the effective configuration with secrets redacted.
+    Show,
+}
+
+/// Output formats of `jutsu calendar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CalendarFormat {
+    /// Aligned columns.
+    Table,
+    /// `date,open,close,run_at`.
+    Csv,
+}
+
+/// Arguments of `jutsu calendar`.
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// First date [default: today in New York].
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last date [default: 30 days after --from].
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CalendarFormat,
+}
+
+/// Arguments of `jutsu backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// First day of the trading period [default: the config's data.trading_start].
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day [default: the last bar].
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// First bar fed to the strategy [default: --from minus int(1.4 x warmup bars) days].
+    #[arg(long)]
+    pub history_start: Option<NaiveDate>,
+    /// Folder of <SYMBOL>.csv daily bars [default: the config's data.dir].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Write the daily table (the reference's columns) to this CSV file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write every fill to this CSV file.
+    #[arg(long)]
+    pub fills: Option<PathBuf>,
+}
+
+/// `--as-of`: a New York date, with a wall-clock time or (date only) the session's run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsOf {
+    /// The date.
+    pub date: NaiveDate,
+    /// The time of day, when given.
+    pub time: Option<NaiveTime>,
+}
+
+fn parse_as_of(s: &str) -> Result<AsOf, String> {
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Ok(AsOf {
+            date: t.date(),
+            time: Some(t.time()),
+        });
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|date| AsOf { date, time: None })
+        .map_err(|_| format!("`{s}` is not YYYY-MM-DD or YYYY-MM-DDTHH:MM"))
+}

@@ -1,0 +1,77 @@
+//! `jutsu backtest`: the strategy over local bars, with the reference's output files.
+
+use std::time::Instant;
+
+use rust_decimal::Decimal;
+
+use crate::backtest::{self, Settings};
+use crate::bars::History;
+use crate::cli::BacktestArgs;
+use crate::config::Loaded;
+use crate::error::{exit, Error, Result};
+use crate::portfolio::Costs;
+
+pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
+    let started = Instant::now();
+    let config = &loaded.config;
+    let params = config.strategy.parameters.clone();
+    let trading_start = args.from.unwrap_or(config.data.trading_start);
+    let history_start = args
+        .history_start
+        .unwrap_or_else(|| Settings::default_history_start(&params, trading_start));
+    if let Some(to) = args.to {
+        if to < trading_start {
+            return Err(Error::Usage(format!(
+                "--to ({to}) is before --from ({trading_start})"
+            )));
+        }
+    }
+    if history_start > trading_start {
+        return Err(Error::Usage(format!(
+            "--history-start ({history_start}) is after --from ({trading_start})"
+        )));
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| loaded.data_dir());
+    let history = History::load_dir(&data_dir, &params.all_symbols())?;
+    let settings = Settings {
+        params,
+        costs: Costs {
+            commission_per_share: config.backtest.commission_per_share,
+            slippage: config.backtest.slippage_pct / Decimal::ONE_HUNDRED,
+        },
+        initial_cash: config.backtest.initial_capital,
+        history_start,
+        trading_start,
+        end: args.to,
+    };
+    let outcome = backtest::run(&history, &settings)?;
+    if let Some(path) = &args.out {
+        backtest::write_daily(path, &outcome.days)?;
+    }
+    if let Some(path) = &args.fills {
+        backtest::write_fills(path, &outcome.days)?;
+    }
+    let Some(s) = backtest::summarize(&outcome.days, settings.initial_cash) else {
+        return Err(Error::Usage(format!(
+            "no sessions between {trading_start} and {}",
+            args.to.map_or("the last bar".into(), |d| d.to_string())
+        )));
+    };
+    println!(
+        "backtest {} .. {} ({} sessions, history from {history_start})",
+        s.first,
+        s.last,
+        outcome.days.len()
+    );
+    println!("  initial value  {:>14}", s.initial.round_dp(2));
+    println!("  final value    {:>14}", s.final_value.round_dp(2));
+    println!("  CAGR           {:>13.2} %", s.cagr * 100.0);
+    println!("  Sharpe         {:>14.2}", s.sharpe);
+    println!("  max drawdown   {:>13.2} %", s.max_drawdown * 100.0);
+    println!("  trades         {:>14}", s.trades);
+    println!(
+        "  elapsed        {:>11.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,53 @@
+//! `jutsu config check|show`.
+
+use std::path::Path;
+
+use crate::cli::ConfigAction;
+use crate::config;
+use crate::error::{exit, Error, Result};
+
+pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
+    let loaded = config::load(path)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = loaded.config.secrets(&env);
+    match action {
+        ConfigAction::Check => {
+            if let Err(problems) = secrets {
+                return Err(Error::Config {
+                    path: path.to_path_buf(),
+                    problems,
+                });
+            }
+            println!(
+                "{}: OK (mode {}, strategy warmup {} bars)",
+                path.display(),
+                loaded.config.mode.as_str(),
+                loaded.config.strategy.parameters.warmup_bars()
+            );
+            Ok(exit::OK)
+        }
+        ConfigAction::Show => {
+            let yaml = serde_norway::to_string(&loaded.config)
+                .map_err(|e| Error::Other(format!("cannot show the configuration: {e}")))?;
+            println!("# {} (effective, with defaults)", path.display());
+            print!("{yaml}");
+            println!("# secrets (values never shown)");
+            let c = &loaded.config;
+            let mut names = vec![
+                c.schwab.app_key_env.as_str(),
+                c.schwab.app_secret_env.as_str(),
+            ];
+            if let Some(p) = &c.alerts.email.password_env {
+                names.push(p);
+            }
+            for name in names {
+                let state = match std::env::var(name) {
+                    Ok(v) if !v.is_empty() => "set, [REDACTED]",
+                    _ => "not set",
+                };
+                println!("#   {name}: {state}");
+            }
+            Ok(exit::OK)
+        }
+    }
+}

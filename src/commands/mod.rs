@@ -1,0 +1,80 @@
+//! One module per command. [`run`] dispatches a parsed command line and returns the exit code.
+
+mod backtest;
+mod calendar;
+mod config;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self as cfg, Loaded};
+use crate::error::{exit, Error, Result};
+use crate::logging;
+
+/// Runs the command line and returns the process exit code. Errors are printed here, once,
+/// with secrets redacted.
+pub fn run(cli: Cli) -> u8 {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let text = crate::secret::redact(&format!("error: {e}"));
+            let _ = writeln!(std::io::stderr(), "{text}");
+            e.exit_code()
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(cfg::DEFAULT_CONFIG_PATH))
+}
+
+/// Loads the configuration; without `-c`, a missing default file gives the defaults (for
+/// commands that can run without one).
+fn load_or_default(path: &Path, explicit: bool) -> Result<Loaded> {
+    if !explicit && !path.exists() {
+        return Ok(Loaded {
+            config: cfg::Config::default(),
+            path: path.to_path_buf(),
+            base_dir: PathBuf::from("."),
+        });
+    }
+    cfg::load(path)
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    let path = config_path(&cli);
+    let explicit = cli.config.is_some();
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "jutsu", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Calendar(args) => {
+            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            let loaded = load_or_default(&path, explicit)?;
+            calendar::run(args, &loaded.config, &crate::clock::SystemClock)
+        }
+        Command::Config { action } => {
+            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            config::run(action, &path)
+        }
+        Command::Backtest(args) => {
+            let loaded = load_or_default(&path, explicit)?;
+            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            backtest::run(args, &loaded)
+        }
+        Command::Trade(_) => Err(Error::NotAvailable("trade")),
+        Command::Validate { .. } => Err(Error::NotAvailable("validate")),
+        Command::Hello => Err(Error::NotAvailable("hello")),
+        Command::Auth { .. } => Err(Error::NotAvailable("auth")),
+        Command::EmergencyExit { .. } => Err(Error::NotAvailable("emergency-exit")),
+        Command::Resume => Err(Error::NotAvailable("resume")),
+        Command::Health { .. } => Err(Error::NotAvailable("health")),
+        Command::Report { .. } => Err(Error::NotAvailable("report")),
+    }
+}

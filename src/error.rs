@@ -1,0 +1,94 @@
+//! Typed errors and the process exit codes they map to.
+//!
+//! Every failure a user can meet is a variant here, carrying what happened and where. The
+//! binary prints the error (with secrets redacted) and exits with [`Error::exit_code`].
+
+use std::path::PathBuf;
+
+/// Exit codes documented in the README and in `jutsu --help`.
+pub mod exit {
+    /// Done, or nothing to do (not a session, already done today).
+    pub const OK: u8 = 0;
+    /// Any other failure.
+    pub const FAILURE: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// Preflight failed: nothing was sent.
+    pub const PREFLIGHT: u8 = 3;
+    /// Execution incomplete: some orders were sent and the run stopped (a human must look).
+    pub const INCOMPLETE: u8 = 4;
+    /// Halted: the halt flag is set.
+    pub const HALTED: u8 = 5;
+}
+
+/// The library's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file has one or more problems (all of them are listed).
+    #[error("{path}: {count} configuration problem(s):\n{list}", count = .problems.len(), list = bullet_list(.problems))]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// Every problem found, each with its key path.
+        problems: Vec<String>,
+    },
+    /// A command-line value is not acceptable.
+    #[error("{0}")]
+    Usage(String),
+    /// A data file has a bad row or cannot be read.
+    #[error("{path}:{line}: {problem}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (0 when the problem is with the whole file).
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What jutsu was doing ("reading", "writing", ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// A command that a later release implements.
+    #[error("`jutsu {0}` is not available yet in this build")]
+    NotAvailable(&'static str),
+    /// Anything else, with its context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
+            Error::Io { .. } | Error::NotAvailable(_) | Error::Other(_) => exit::FAILURE,
+        }
+    }
+
+    /// An I/O error with the file it concerns.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn bullet_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("  - {item}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Result with the library's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,8 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = jutsu::cli::Cli::parse();
+    ExitCode::from(jutsu::commands::run(cli))
+}

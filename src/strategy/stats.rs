@@ -1,0 +1,79 @@
+//! Small numeric helpers with the summation orders of the original's numpy/pandas calls.
+
+/// numpy's pairwise summation (`np.add.reduce` on a contiguous float64 array): eight
+/// interleaved partial sums for blocks up to 128, halves above.
+pub fn pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for v in a {
+            res += *v;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]];
+        let whole = n - n % 8;
+        let mut i = 8;
+        while i < whole {
+            for (j, slot) in r.iter_mut().enumerate() {
+                *slot += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for v in &a[whole..] {
+            res += *v;
+        }
+        res
+    } else {
+        let mut half = n / 2;
+        half -= half % 8;
+        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
+    }
+}
+
+/// Arithmetic mean.
+pub fn mean(a: &[f64]) -> f64 {
+    pairwise_sum(a) / a.len() as f64
+}
+
+/// Sample standard deviation (divisor n - 1), two-pass as pandas' `nanvar`.
+pub fn sample_std(a: &[f64]) -> f64 {
+    let m = mean(a);
+    let squares: Vec<f64> = a
+        .iter()
+        .map(|v| {
+            let d = *v - m;
+            d * d
+        })
+        .collect();
+    (pairwise_sum(&squares) / (a.len() - 1) as f64).sqrt()
+}
+
+/// Mean of a window, summed oldest first (the SMA of the original's rolling mean).
+pub fn window_mean<'a>(values: impl Iterator<Item = &'a f64>, n: usize) -> f64 {
+    let mut sum = 0.0;
+    for v in values {
+        sum += *v;
+    }
+    sum / n as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_equals_plain_sum_on_exact_values() {
+        let v: Vec<f64> = (1..=300).map(f64::from).collect();
+        assert_eq!(pairwise_sum(&v), 45150.0);
+        assert_eq!(pairwise_sum(&v[..5]), 15.0);
+        assert_eq!(pairwise_sum(&v[..20]), 210.0);
+    }
+
+    #[test]
+    fn sample_std_of_known_series() {
+        let v = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        assert!((sample_std(&v) - 2.138089935299395).abs() < 1e-15);
+    }
+}
