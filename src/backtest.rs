@@ -65,164 +65,241 @@ pub struct DayRecord {
 pub struct Outcome {
     /// One record per session of the trading period.
     pub days: Vec<DayRecord>,
-    /// The strategy as it stands after the last bar.
-    pub strategy: Strategy,
-    /// The portfolio after the last bar.
-    pub portfolio: Portfolio,
+    /// The engine after the last bar (strategy state and portfolio).
+    pub engine: Engine,
 }
 
-/// Runs the strategy over `history` with `settings`.
-pub fn run(history: &History, settings: &Settings) -> Result<Outcome> {
-    let mut strategy = Strategy::new(settings.params.clone()).map_err(|problems| {
-        Error::Usage(format!("bad strategy parameters: {}", problems.join("; ")))
-    })?;
-    let params = settings.params.clone();
-    let symbols = params.all_symbols();
-    let signal = 0; // all_symbols() lists the signal symbol first
-    let bond = symbols
-        .iter()
-        .position(|s| *s == params.treasury_trend_symbol);
-    let legs: [usize; LEGS] = params
-        .traded_symbols()
-        .map(|leg| symbols.iter().position(|s| s == leg).unwrap_or(usize::MAX));
-    let series: Vec<&[Bar]> = symbols.iter().map(|s| history.bars(s)).collect();
-    if series[signal].is_empty() {
-        return Err(Error::Usage(format!(
-            "no bars for the signal symbol {}",
-            params.signal_symbol
-        )));
-    }
-    let end = settings.end.unwrap_or(NaiveDate::MAX);
-    let dates: BTreeSet<NaiveDate> = series
-        .iter()
-        .flat_map(|bars| bars.iter().map(|b| b.date))
-        .filter(|d| *d >= settings.history_start && *d <= end)
-        .collect();
-    let mut cursor: Vec<usize> = series
-        .iter()
-        .map(|bars| bars.partition_point(|b| b.date < settings.history_start))
-        .collect();
-    let mut latest: Vec<Option<Decimal>> = vec![None; symbols.len()];
-    let mut portfolio = Portfolio::new(settings.initial_cash);
-    let mut trading = false;
-    let mut days = Vec::new();
+/// The backtest engine: the strategy, the simulated portfolio and the latest closes. Step it
+/// one day at a time; clone it to try a day without committing to it.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    strategy: Strategy,
+    portfolio: Portfolio,
+    costs: Costs,
+    trading_start: NaiveDate,
+    trading: bool,
+    /// Every symbol the strategy reads, signal first.
+    symbols: Vec<String>,
+    /// Index into `symbols` of each leg.
+    legs: [usize; LEGS],
+    /// Index into `symbols` of the treasury trend symbol.
+    bond: Option<usize>,
+    latest: Vec<Option<Decimal>>,
+    last_date: Option<NaiveDate>,
+}
 
-    for date in dates {
-        // Every other symbol's bar of the day first (synced), then the signal symbol's.
-        let mut signal_bar = None;
-        for (i, bars) in series.iter().enumerate() {
-            let Some(bar) = bars.get(cursor[i]).filter(|b| b.date == date) else {
-                continue;
-            };
-            cursor[i] += 1;
-            latest[i] = Some(bar.close);
-            if i == signal {
-                signal_bar = Some(*bar);
-                continue;
-            }
-            strategy.count_bar();
-            if Some(i) == bond {
-                strategy.on_bond_close(bar.close_f64);
+impl Engine {
+    /// A new engine with cash only.
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let strategy = Strategy::new(settings.params.clone()).map_err(|problems| {
+            Error::Usage(format!("bad strategy parameters: {}", problems.join("; ")))
+        })?;
+        let params = &settings.params;
+        let symbols = params.all_symbols();
+        let index = |name: &str| symbols.iter().position(|s| s == name);
+        let legs = params
+            .traded_symbols()
+            .map(|leg| index(leg).unwrap_or(usize::MAX));
+        let bond = index(&params.treasury_trend_symbol);
+        Ok(Engine {
+            latest: vec![None; symbols.len()],
+            strategy,
+            portfolio: Portfolio::new(settings.initial_cash),
+            costs: settings.costs,
+            trading_start: settings.trading_start,
+            trading: false,
+            symbols,
+            legs,
+            bond,
+            last_date: None,
+        })
+    }
+
+    /// The symbols the engine reads, signal first.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    /// The simulated portfolio.
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// The last day stepped.
+    pub fn last_date(&self) -> Option<NaiveDate> {
+        self.last_date
+    }
+
+    /// Processes day `date` with `bars[i]` the bar of `symbols()[i]` (None when it has none):
+    /// every other symbol first, then the signal symbol's decision, rebalance and fills at the
+    /// day's closes. Returns the day's record in the trading period.
+    pub fn step(&mut self, date: NaiveDate, bars: &[Option<Bar>]) -> Option<DayRecord> {
+        self.last_date = Some(date);
+        for (i, bar) in bars.iter().enumerate().skip(1) {
+            let Some(bar) = bar else { continue };
+            self.latest[i] = Some(bar.close);
+            self.strategy.count_bar();
+            if Some(i) == self.bond {
+                self.strategy.on_bond_close(bar.close_f64);
             }
         }
-        let Some(bar) = signal_bar else {
-            continue;
-        };
-        strategy.count_bar();
-        if !trading && date >= settings.trading_start {
-            trading = true;
-            strategy.reset_remembered();
+        let bar = bars.first().copied().flatten()?;
+        self.latest[0] = Some(bar.close);
+        self.strategy.count_bar();
+        if !self.trading && date >= self.trading_start {
+            self.trading = true;
+            self.strategy.reset_remembered();
         }
-        let out = strategy.on_signal_bar(bar.close_f64, bar.volume);
-        let price_of = |s: &str| symbols.iter().position(|x| x == s).and_then(|i| latest[i]);
+        let out = self.strategy.on_signal_bar(bar.close_f64, bar.volume);
         let mut fills = Vec::new();
         if let Some(decision) = out.decision.filter(|d| d.rebalance) {
-            let prices = legs.map(|i| latest.get(i).copied().flatten());
-            let equity = portfolio.value(price_of);
-            let orders = strategy.emit_orders(&decision, equity, &prices);
-            if trading {
+            let prices = self.legs.map(|i| self.latest.get(i).copied().flatten());
+            let equity = self.value();
+            let orders = self.strategy.emit_orders(&decision, equity, &prices);
+            if self.trading {
                 for order in orders {
-                    let symbol = &symbols[legs[order.leg]];
-                    let Some(p) = prices[order.leg] else {
-                        continue;
-                    };
+                    let Some(p) = prices[order.leg] else { continue };
+                    let symbol = &self.symbols[self.legs[order.leg]];
+                    let (symbols, latest) = (&self.symbols, &self.latest);
+                    let price_of = |s: &str| price_in(symbols, latest, s);
                     if let Some(fill) =
-                        portfolio.rebalance_to(symbol, order.target, p, price_of, &settings.costs)
+                        self.portfolio
+                            .rebalance_to(symbol, order.target, p, price_of, &self.costs)
                     {
                         fills.push(fill);
                     }
                 }
             }
         }
-        if trading {
-            days.push(DayRecord {
-                date,
-                signal_close: bar.close,
-                decision: out.decision,
-                fills,
-                portfolio_value: portfolio.value(price_of),
-                cash: portfolio.cash,
-                quantities: legs.map(|i| {
-                    symbols
-                        .get(i)
-                        .map_or(0, |symbol| portfolio.quantity(symbol))
-                }),
-            });
+        if !self.trading {
+            return None;
         }
+        Some(DayRecord {
+            date,
+            signal_close: bar.close,
+            decision: out.decision,
+            fills,
+            portfolio_value: self.value(),
+            cash: self.portfolio.cash,
+            quantities: self.legs.map(|i| {
+                self.symbols
+                    .get(i)
+                    .map_or(0, |symbol| self.portfolio.quantity(symbol))
+            }),
+        })
     }
-    Ok(Outcome {
-        days,
-        strategy,
-        portfolio,
-    })
+
+    /// [`Engine::step`] with bars named by symbol (symbols the engine does not read are
+    /// ignored).
+    pub fn step_named(&mut self, date: NaiveDate, bars: &[(String, Bar)]) -> Option<DayRecord> {
+        let mut row = vec![None; self.symbols.len()];
+        for (symbol, bar) in bars {
+            if let Some(i) = self.symbols.iter().position(|s| s == symbol) {
+                row[i] = Some(*bar);
+            }
+        }
+        self.step(date, &row)
+    }
+
+    /// The decision a day with `bars` would bring, leaving the engine as it is.
+    pub fn decide_next(&self, date: NaiveDate, bars: &[(String, Bar)]) -> Option<DayRecord> {
+        self.clone().step_named(date, bars)
+    }
+
+    fn value(&self) -> Decimal {
+        self.portfolio
+            .value(|s| price_in(&self.symbols, &self.latest, s))
+    }
 }
 
-/// The decision for day `today`: the strategy replayed over all of `history` (bars before
-/// `today`) plus today's bars (the synthetic bars built from live quotes), through the same
-/// engine as the backtest. Equal to the backtest's decision for `today` whenever today's
-/// bars equal the real ones.
+fn price_in(symbols: &[String], latest: &[Option<Decimal>], symbol: &str) -> Option<Decimal> {
+    symbols
+        .iter()
+        .position(|x| x == symbol)
+        .and_then(|i| latest[i])
+}
+
+/// Feeds `history` from `settings.history_start` to `until` (inclusive) into `engine`,
+/// one day at a time, and returns the records of the trading period.
+pub fn replay(
+    engine: &mut Engine,
+    history: &History,
+    settings: &Settings,
+    until: NaiveDate,
+) -> Vec<DayRecord> {
+    let series: Vec<&[Bar]> = engine.symbols().iter().map(|s| history.bars(s)).collect();
+    let in_range = |d: &NaiveDate| *d >= settings.history_start && *d <= until;
+    let dates: BTreeSet<NaiveDate> = series
+        .iter()
+        .flat_map(|bars| bars.iter().map(|b| b.date))
+        .filter(in_range)
+        .collect();
+    let mut cursor: Vec<usize> = series
+        .iter()
+        .map(|bars| bars.partition_point(|b| b.date < settings.history_start))
+        .collect();
+    let mut days = Vec::with_capacity(dates.len());
+    let mut row = vec![None; series.len()];
+    for date in dates {
+        for (i, bars) in series.iter().enumerate() {
+            row[i] = bars.get(cursor[i]).filter(|b| b.date == date).copied();
+            if row[i].is_some() {
+                cursor[i] += 1;
+            }
+        }
+        days.extend(engine.step(date, &row));
+    }
+    days
+}
+
+/// Runs the strategy over `history` with `settings`.
+pub fn run(history: &History, settings: &Settings) -> Result<Outcome> {
+    let mut engine = Engine::new(settings)?;
+    if history.bars(&settings.params.signal_symbol).is_empty() {
+        return Err(Error::Usage(format!(
+            "no bars for the signal symbol {}",
+            settings.params.signal_symbol
+        )));
+    }
+    let days = replay(
+        &mut engine,
+        history,
+        settings,
+        settings.end.unwrap_or(NaiveDate::MAX),
+    );
+    Ok(Outcome { days, engine })
+}
+
+/// The decision for day `date`: the strategy replayed over every bar of `history` before
+/// `date`, then `today` (the synthetic bars built from live quotes), through the same engine
+/// as the backtest. It equals the backtest's decision for `date` whenever `today` holds the
+/// real bars.
 pub fn decide_day(
     history: &History,
+    date: NaiveDate,
     today: &[(String, Bar)],
     settings: &Settings,
 ) -> Result<DayRecord> {
-    let Some(date) = today.first().map(|(_, b)| b.date) else {
-        return Err(Error::Usage("no bars for today".into()));
-    };
-    let mut extended = History::default();
-    for (symbol, bars) in &history.series {
-        let before = bars.partition_point(|b| b.date < date);
-        extended
-            .series
-            .insert(symbol.clone(), bars[..before].to_vec());
+    if let Some((symbol, bar)) = today.iter().find(|(_, b)| b.date != date) {
+        return Err(Error::Usage(format!(
+            "today's {symbol} bar is dated {}, not {date}",
+            bar.date
+        )));
     }
-    for (symbol, bar) in today {
-        if bar.date != date {
-            return Err(Error::Usage(format!(
-                "today's bars disagree on the date: {symbol} is {} not {date}",
-                bar.date
-            )));
-        }
-        extended
-            .series
-            .entry(symbol.clone())
-            .or_default()
-            .push(*bar);
-    }
-    let mut settings = settings.clone();
-    settings.end = Some(date);
-    let outcome = run(&extended, &settings)?;
-    outcome
-        .days
-        .into_iter()
-        .last()
-        .filter(|d| d.date == date)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "no decision for {date}: it is before the trading start or has no {} bar",
-                settings.params.signal_symbol
-            ))
-        })
+    let mut engine = Engine::new(settings)?;
+    let yesterday = date.pred_opt().unwrap_or(date);
+    replay(&mut engine, history, settings, yesterday);
+    engine.decide_next(date, today).ok_or_else(|| {
+        Error::Usage(format!(
+            "no decision for {date}: it is before the trading start ({}) or today has no {} bar",
+            settings.trading_start, settings.params.signal_symbol
+        ))
+    })
 }
 
 /// Performance figures of a run.

@@ -1,0 +1,309 @@
+//! The strategy and backtest against the original implementation's outputs in
+//! ../shared/reference (same bars in, same numbers out).
+
+mod common;
+
+use chrono::NaiveDate;
+use common::{close_rel, read_csv, shared};
+use jutsu::backtest::{self, Engine, Settings};
+use jutsu::bars::{load_csv, History};
+use jutsu::portfolio::Costs;
+use jutsu::strategy::kalman::{KalmanParams, KalmanState};
+use jutsu::strategy::params::StrategyParams;
+use jutsu::strategy::Strategy;
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn golden_settings() -> Settings {
+    Settings {
+        params: StrategyParams::default(),
+        costs: Costs {
+            commission_per_share: Decimal::new(1, 2),
+            slippage: Decimal::new(1, 3),
+        },
+        initial_cash: Decimal::new(10_000, 0),
+        history_start: d("2009-02-26"),
+        trading_start: d("2010-01-01"),
+        end: Some(d("2025-12-31")),
+    }
+}
+
+fn history() -> History {
+    History::load_dir(
+        &shared().join("data"),
+        &StrategyParams::default().all_symbols(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn kalman_trace_matches_reference_to_1e12() {
+    let p = StrategyParams::default();
+    let kp = KalmanParams {
+        measurement_noise: p.measurement_noise,
+        process_noise_1: p.process_noise_1,
+        process_noise_2: p.process_noise_2,
+        osc_smoothness: p.osc_smoothness,
+        strength_smoothness: p.strength_smoothness,
+        symmetric_volume: p.symmetric_volume_adjustment,
+        double_smoothing: p.double_smoothing,
+    };
+    let bars = load_csv(&shared().join("data/QQQ.csv")).unwrap();
+    let trace = read_csv(&shared().join("reference/kalman_trace_golden_params.csv"));
+    let start = bars.partition_point(|b| b.date < d("2009-02-26"));
+    let mut kalman = KalmanState::default();
+    // The strategy's T_norm path (decimal division, clip) is checked through Strategy.
+    let mut strategy = Strategy::new(p.clone()).unwrap();
+    let mut worst = 0.0f64;
+    assert!(trace.len() > 4000);
+    for (row, bar) in trace.iter().zip(&bars[start..]) {
+        assert_eq!(row["date"], bar.date.to_string());
+        let step = kalman.update(&kp, bar.close_f64, bar.volume);
+        let t_norm = strategy.on_signal_bar(bar.close_f64, bar.volume).t_norm;
+        let num = |k: &str| row[k].parse::<f64>().ok();
+        let checks = [
+            ("R", num("R"), step.r),
+            ("innovation", num("innovation"), step.innovation),
+            ("x_level", num("x_level"), Some(step.level)),
+            ("x_slope", num("x_slope"), Some(step.slope)),
+            ("P00", num("P00"), Some(step.p[0][0])),
+            ("P01", num("P01"), Some(step.p[0][1])),
+            ("P11", num("P11"), Some(step.p[1][1])),
+            (
+                "max_abs_innov",
+                num("max_abs_innov"),
+                step.max_abs_innovation,
+            ),
+            ("oscillator", num("oscillator"), step.oscillator),
+            ("strength", num("strength"), Some(step.strength)),
+            (
+                "T_norm",
+                num("T_norm"),
+                jutsu::bars::decimal_to_f64(t_norm).into(),
+            ),
+        ];
+        for (name, want, got) in checks {
+            match (want, got) {
+                (Some(w), Some(g)) => {
+                    let rel = if w == g { 0.0 } else { (w - g).abs() / w.abs() };
+                    worst = worst.max(rel);
+                    assert!(
+                        close_rel(w, g, 1e-12),
+                        "{} {name}: reference {w} ours {g}",
+                        row["date"]
+                    );
+                }
+                (None, None) => {}
+                (w, g) => panic!("{} {name}: reference {w:?} ours {g:?}", row["date"]),
+            }
+        }
+    }
+    eprintln!("kalman trace: worst relative difference {worst:e}");
+}
+
+#[test]
+fn golden_backtest_reproduces_reference_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("daily.csv");
+    let fills = dir.path().join("fills.csv");
+    let (code, stdout, stderr) = common::run(common::jutsu().args([
+        "backtest",
+        "--data-dir",
+        shared().join("data").to_str().unwrap(),
+        "--from",
+        "2010-01-01",
+        "--to",
+        "2025-12-31",
+        "--history-start",
+        "2009-02-26",
+        "--out",
+        out.to_str().unwrap(),
+        "--fills",
+        fills.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("final value"), "{stdout}");
+    assert!(stdout.contains("393687.76"), "{stdout}");
+
+    let reference = read_csv(&shared().join("reference/v3_5b_golden_params_synced.csv"));
+    let ours = read_csv(&out);
+    assert_eq!(ours.len(), reference.len());
+    let header_ref =
+        std::fs::read_to_string(shared().join("reference/v3_5b_golden_params_synced.csv")).unwrap();
+    let header_ours = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(header_ours.lines().next(), header_ref.lines().next());
+    let as_num = |s: &str| {
+        if s.is_empty() {
+            None
+        } else {
+            Some(s.parse::<f64>().unwrap())
+        }
+    };
+    for (r, o) in reference.iter().zip(&ours) {
+        let date = &r["date"];
+        assert_eq!(date, &o["date"]);
+        for k in ["vol_state", "trend_state", "bond_trend"] {
+            assert_eq!(r[k], o[k], "{date} {k}");
+        }
+        for k in ["cell", "rebalance", "vol_crush"] {
+            assert_eq!(as_num(&r[k]), as_num(&o[k]), "{date} {k}");
+        }
+        for k in [
+            "T_norm",
+            "z_score",
+            "sma_fast",
+            "sma_slow",
+            "bond_sma_fast",
+            "bond_sma_slow",
+        ] {
+            match (as_num(&r[k]), as_num(&o[k])) {
+                (Some(a), Some(b)) => assert!(close_rel(a, b, 1e-9), "{date} {k}: {a} vs {b}"),
+                (a, b) => assert_eq!(a, b, "{date} {k}"),
+            }
+        }
+        for k in [
+            "w_TQQQ", "w_QQQ", "w_PSQ", "w_TMF", "w_TMV", "w_CASH", "qty_TQQQ", "qty_QQQ",
+            "qty_PSQ", "qty_TMF", "qty_TMV",
+        ] {
+            assert_eq!(as_num(&r[k]), as_num(&o[k]), "{date} {k}");
+        }
+        for k in ["portfolio_value", "cash"] {
+            let (a, b) = (as_num(&r[k]).unwrap(), as_num(&o[k]).unwrap());
+            assert!((a - b).abs() < 0.005, "{date} {k}: {a} vs {b}");
+        }
+    }
+    let ref_fills =
+        std::fs::read_to_string(shared().join("reference/v3_5b_golden_params_synced_fills.csv"))
+            .unwrap();
+    let our_fills = std::fs::read_to_string(&fills).unwrap();
+    assert_eq!(our_fills.lines().count(), ref_fills.lines().count());
+    for (a, b) in ref_fills.lines().zip(our_fills.lines()) {
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn golden_portfolio_is_exact_to_the_cent_in_decimals() {
+    let outcome = backtest::run(&history(), &golden_settings()).unwrap();
+    let reference = read_csv(&shared().join("reference/v3_5b_golden_params_synced.csv"));
+    for (r, day) in reference.iter().zip(&outcome.days) {
+        let want: Decimal = r["portfolio_value"].parse().unwrap();
+        assert_eq!(
+            day.portfolio_value.round_dp(2),
+            want.round_dp(2),
+            "{}",
+            r["date"]
+        );
+        let want: Decimal = r["cash"].parse().unwrap();
+        assert_eq!(day.cash.round_dp(2), want.round_dp(2), "{}", r["date"]);
+    }
+}
+
+#[test]
+fn live_decision_equals_backtest_decision_every_session_2011_to_2025() {
+    let history = history();
+    let settings = golden_settings();
+    let backtest = backtest::run(&history, &settings).unwrap();
+    let mut engine = Engine::new(&settings).unwrap();
+    let symbols: Vec<String> = engine.symbols().to_vec();
+    let mut compared = 0;
+    let mut by_date = backtest.days.iter();
+    // Walk the history one day at a time; before stepping day D, ask the live path for D's
+    // decision from the state at D-1 plus D's real bars.
+    let all_dates: std::collections::BTreeSet<NaiveDate> = symbols
+        .iter()
+        .flat_map(|s| history.bars(s).iter().map(|b| b.date))
+        .filter(|d| *d >= settings.history_start && *d <= d_end())
+        .collect();
+    for date in all_dates {
+        let today: Vec<(String, jutsu::bars::Bar)> = symbols
+            .iter()
+            .filter_map(|s| {
+                history
+                    .bars(s)
+                    .iter()
+                    .find(|b| b.date == date)
+                    .map(|b| (s.clone(), *b))
+            })
+            .collect();
+        let live = engine.decide_next(date, &today);
+        let stepped = engine.step_named(date, &today);
+        if date < d("2011-01-01") {
+            continue;
+        }
+        let expected = by_date.find(|r| r.date == date).unwrap();
+        let live = live.unwrap();
+        assert_eq!(live.decision, expected.decision, "{date}");
+        assert_eq!(stepped.unwrap().decision, expected.decision, "{date}");
+        compared += 1;
+    }
+    // Every NYSE session of 2011..2025 was compared, none skipped.
+    let sessions = jutsu::calendar::sessions(d("2011-01-01"), d("2025-12-31")).count();
+    assert_eq!(compared, sessions);
+    eprintln!("live = backtest on {compared} sessions");
+
+    // The full path from raw history (history to D-1 plus D's bars) on a spread of sessions.
+    for date in [
+        "2011-01-03",
+        "2013-05-02",
+        "2016-06-24",
+        "2020-03-16",
+        "2022-06-13",
+        "2025-12-31",
+    ] {
+        let date = d(date);
+        let today: Vec<(String, jutsu::bars::Bar)> = symbols
+            .iter()
+            .filter_map(|s| {
+                history
+                    .bars(s)
+                    .iter()
+                    .find(|b| b.date == date)
+                    .map(|b| (s.clone(), *b))
+            })
+            .collect();
+        let live = backtest::decide_day(&history, date, &today, &settings).unwrap();
+        let expected = backtest.days.iter().find(|r| r.date == date).unwrap();
+        assert_eq!(live.decision, expected.decision, "{date}");
+        assert_eq!(live.quantities, expected.quantities, "{date}");
+    }
+}
+
+fn d_end() -> NaiveDate {
+    d("2025-12-31")
+}
+
+#[test]
+fn decision_on_a_different_synthetic_close_differs_only_through_the_bar() {
+    // Feeding a synthetic bar (open = high = low = close = quote) changes nothing but the
+    // signal close and volume: the decision is a function of the bars, not of their source.
+    let history = history();
+    let settings = golden_settings();
+    let date = d("2024-08-05");
+    let real: Vec<(String, jutsu::bars::Bar)> = settings
+        .params
+        .all_symbols()
+        .iter()
+        .filter_map(|s| {
+            history
+                .bars(s)
+                .iter()
+                .find(|b| b.date == date)
+                .map(|b| (s.clone(), *b))
+        })
+        .collect();
+    let synthetic: Vec<(String, jutsu::bars::Bar)> = real
+        .iter()
+        .map(|(s, b)| {
+            let c = b.close;
+            (s.clone(), jutsu::bars::Bar::new(date, c, c, c, c, b.volume))
+        })
+        .collect();
+    let a = backtest::decide_day(&history, date, &real, &settings).unwrap();
+    let b = backtest::decide_day(&history, date, &synthetic, &settings).unwrap();
+    assert_eq!(a.decision, b.decision);
+    assert!(a.decision.is_some());
+}
