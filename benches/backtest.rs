@@ -1,1 +1,115 @@
-fn main() {}
+//! Benchmarks: the whole 2010-2025 backtest (CSV loading included) and the per-day decision
+//! cost. Run with `cargo bench`; prints median and best of repeated runs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use jutsu::backtest::{self, Engine, Settings};
+use jutsu::bars::History;
+use jutsu::portfolio::Costs;
+use jutsu::strategy::params::StrategyParams;
+use rust_decimal::Decimal;
+
+fn data_dir() -> PathBuf {
+    let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
+    if bundled.join("QQQ.csv").exists() {
+        bundled
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        params: StrategyParams::default(),
+        costs: Costs {
+            commission_per_share: Decimal::new(1, 2),
+            slippage: Decimal::new(1, 3),
+        },
+        initial_cash: Decimal::new(10_000, 0),
+        history_start: NaiveDate::from_ymd_opt(2009, 2, 26).unwrap(),
+        trading_start: NaiveDate::from_ymd_opt(2010, 1, 1).unwrap(),
+        end: NaiveDate::from_ymd_opt(2025, 12, 31),
+    }
+}
+
+fn measure(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "{name:<44} median {:>9.3} ms   best {:>9.3} ms   ({runs} runs)",
+        times[runs / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let dir = data_dir();
+    let symbols = StrategyParams::default().all_symbols();
+    let settings = settings();
+
+    measure("load 6 CSVs", 20, || {
+        History::load_dir(&dir, &symbols).unwrap().series.len()
+    });
+    measure("backtest 2010-2025 incl. CSV loading", 20, || {
+        let history = History::load_dir(&dir, &symbols).unwrap();
+        backtest::run(&history, &settings).unwrap().days.len()
+    });
+    let history = History::load_dir(&dir, &symbols).unwrap();
+    measure("backtest 2010-2025, bars in memory", 20, || {
+        backtest::run(&history, &settings).unwrap().days.len()
+    });
+
+    // Per-day decision: the strategy's step on one signal bar (Kalman, SMAs, volatility,
+    // latch, cell, overlay, weights, rebalance test) over every day of the history.
+    let qqq = history.bars("QQQ");
+    let tlt = history.bars("TLT");
+    let days = qqq.len();
+    let runs = 20;
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let mut strategy = jutsu::strategy::Strategy::new(StrategyParams::default()).unwrap();
+        let t = Instant::now();
+        for (q, b) in qqq.iter().zip(tlt) {
+            strategy.on_bond_close(b.close_f64);
+            std::hint::black_box(strategy.on_signal_bar(q.close_f64, q.volume));
+        }
+        best = best.min(t.elapsed());
+    }
+    println!(
+        "{:<44} {:>9.3} us per day ({days} days, best of {runs})",
+        "strategy decision",
+        best.as_secs_f64() * 1e6 / days as f64
+    );
+
+    // The live path: state at D-1, then one day's bars through the shared engine.
+    let mut engine = Engine::new(&settings).unwrap();
+    let date = NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
+    backtest::replay(&mut engine, &history, &settings, date.pred_opt().unwrap());
+    let today: Vec<(String, jutsu::bars::Bar)> = symbols
+        .iter()
+        .filter_map(|s| history.bars(s).last().map(|b| (s.clone(), *b)))
+        .collect();
+    let n = 2000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(engine.decide_next(date, &today));
+    }
+    println!(
+        "{:<44} {:>9.3} us per call (engine clone + step)",
+        "live decide_next from saved state",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+    measure("live decide_day from raw history", 10, || {
+        backtest::decide_day(&history, date, &today, &settings)
+            .unwrap()
+            .quantities[0] as usize
+    });
+}

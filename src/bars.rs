@@ -134,8 +134,8 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
                 format!("expected 6 fields, found {}", record.len()),
             ));
         }
-        let date = NaiveDate::parse_from_str(&record[0], "%Y-%m-%d")
-            .map_err(|_| bad(line, format!("date `{}` is not YYYY-MM-DD", &record[0])))?;
+        let date = parse_date(&record[0])
+            .ok_or_else(|| bad(line, format!("date `{}` is not YYYY-MM-DD", &record[0])))?;
         let price = |i: usize| {
             let text = &record[i];
             Decimal::from_str(text)
@@ -145,7 +145,17 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
         let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
         let volume = f64::from_str(&record[5])
             .map_err(|_| bad(line, format!("volume `{}` is not a number", &record[5])))?;
-        let bar = Bar::new(date, open, high, low, close, volume);
+        // The nearest double to the close's text is the nearest double to the decimal.
+        let close_f64 = f64::from_str(&record[4]).unwrap_or_else(|_| decimal_to_f64(close));
+        let bar = Bar {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            close_f64,
+        };
         if let Some(problem) = bar.problem() {
             return Err(bad(line, format!("{date}: {problem}")));
         }
@@ -166,6 +176,20 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
         return Err(bad(0, "no bars".into()));
     }
     Ok(bars)
+}
+
+/// Parses `YYYY-MM-DD` (the only form the files use) without a format interpreter.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
 }
 
 /// Daily bars of several symbols.

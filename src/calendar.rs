@@ -24,6 +24,11 @@ const SPECIAL_CLOSURES: [(i32, u32, u32); 10] = [
     (2025, 1, 9),  // President Carter
 ];
 
+/// Early closes that no rule explains.
+const SPECIAL_EARLY_CLOSES: [(i32, u32, u32); 1] = [
+    (2003, 12, 26), // the Friday after Christmas 2003
+];
+
 /// What kind of day a date is for the NYSE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayKind {
@@ -220,7 +225,8 @@ fn is_early_close(date: NaiveDate) -> bool {
     let after_thanksgiving = date == nth_weekday(y, 11, Weekday::Thu, 4) + Duration::days(1);
     // Christmas Eve on a Monday to Thursday (on a Friday it is the observed holiday).
     let christmas_eve = date == ymd(y, 12, 24);
-    before_independence || after_thanksgiving || christmas_eve
+    let special = SPECIAL_EARLY_CLOSES.contains(&(y, date.month(), date.day()));
+    before_independence || after_thanksgiving || christmas_eve || special
 }
 
 #[cfg(test)]

@@ -22,12 +22,13 @@ use crate::strategy::params::StrategyParams;
 pub const DEFAULT_CONFIG_PATH: &str = "config/jutsu.yaml";
 
 /// How orders are handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Every stage runs but no order is sent; the plan is printed and recorded.
     DryRun,
     /// Orders go to the simulated broker (Schwab has no paper-trading API).
+    #[default]
     Paper,
     /// Real orders at Schwab.
     Live,
@@ -101,12 +102,6 @@ pub struct Config {
     pub alerts: Alerts,
     /// The strategy and its parameters.
     pub strategy: Strategy,
-}
-
-impl Default for Mode {
-    fn default() -> Self {
-        Mode::Paper
-    }
 }
 
 /// Folders, relative to the config file's directory.
@@ -429,7 +424,12 @@ impl Loaded {
 /// Reads, parses and validates the configuration file. Every problem (unknown keys, wrong
 /// types, bad values) is reported at once in one [`Error::Config`].
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        problems: vec![format!(
+            "cannot read the file ({e}); pass another with -c or set JUTSU_CONFIG"
+        )],
+    })?;
     let config = parse(&text).map_err(|problems| Error::Config {
         path: path.to_path_buf(),
         problems,
@@ -569,6 +569,10 @@ fn split(
                 };
                 if known.contains(&key.as_str()) {
                     out.insert(key, v);
+                } else if let Some(hint) = known.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                    problems.push(format!(
+                        "{prefix}.{key}: unknown key (did you mean {hint}?)"
+                    ));
                 } else {
                     problems.push(format!("{prefix}.{key}: unknown key"));
                 }

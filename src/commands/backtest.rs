@@ -44,6 +44,12 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
         trading_start,
         end: args.to,
     };
+    tracing::info!(
+        %trading_start,
+        %history_start,
+        data = %data_dir.display(),
+        "backtest started"
+    );
     let outcome = backtest::run(&history, &settings)?;
     if let Some(path) = &args.out {
         backtest::write_daily(path, &outcome.days)?;
@@ -57,6 +63,11 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
             args.to.map_or("the last bar".into(), |d| d.to_string())
         )));
     };
+    tracing::info!(
+        final_value = %s.final_value.round_dp(2),
+        trades = s.trades,
+        "backtest finished"
+    );
     println!(
         "backtest {} .. {} ({} sessions, history from {history_start})",
         s.first,

@@ -10,6 +10,7 @@ pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
     let loaded = config::load(path)?;
     let env = |name: &str| std::env::var(name).ok();
     let secrets = loaded.config.secrets(&env);
+    tracing::debug!(?secrets, "secrets read from the environment");
     match action {
         ConfigAction::Check => {
             if let Err(problems) = secrets {

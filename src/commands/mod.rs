@@ -65,7 +65,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Backtest(args) => {
             let loaded = load_or_default(&path, explicit)?;
-            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            let logs = loaded.logs_dir();
+            logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
             backtest::run(args, &loaded)
         }
         Command::Trade(_) => Err(Error::NotAvailable("trade")),

@@ -192,25 +192,44 @@ impl StrategyParams {
     pub fn problems(&self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut bad = |key: &str, msg: String| out.push(format!("{prefix}.{key} {msg}"));
+        for (key, value) in [
+            ("measurement_noise", self.measurement_noise),
+            ("process_noise_1", self.process_noise_1),
+            ("process_noise_2", self.process_noise_2),
+            ("T_max", self.T_max),
+            ("t_norm_bull_thresh", self.t_norm_bull_thresh),
+            ("t_norm_bear_thresh", self.t_norm_bear_thresh),
+            ("upper_thresh_z", self.upper_thresh_z),
+            ("lower_thresh_z", self.lower_thresh_z),
+            ("vol_crush_threshold", self.vol_crush_threshold),
+            ("leverage_scalar", self.leverage_scalar),
+            ("w_PSQ_max", self.w_PSQ_max),
+            ("max_bond_weight", self.max_bond_weight),
+            ("rebalance_threshold", self.rebalance_threshold),
+        ] {
+            if !value.is_finite() {
+                bad(key, format!("({value}) must be a finite number"));
+            }
+        }
         if self.sma_fast >= self.sma_slow {
             bad(
                 "sma_fast",
                 format!("({}) must be < sma_slow ({})", self.sma_fast, self.sma_slow),
             );
         }
-        if !(self.t_norm_bear_thresh < 0.0) {
+        if self.t_norm_bear_thresh >= 0.0 {
             bad(
                 "t_norm_bear_thresh",
                 format!("({}) must be < 0", self.t_norm_bear_thresh),
             );
         }
-        if !(self.t_norm_bull_thresh > 0.0) {
+        if self.t_norm_bull_thresh <= 0.0 {
             bad(
                 "t_norm_bull_thresh",
                 format!("({}) must be > 0", self.t_norm_bull_thresh),
             );
         }
-        if !(self.upper_thresh_z > self.lower_thresh_z) {
+        if self.upper_thresh_z <= self.lower_thresh_z {
             bad(
                 "upper_thresh_z",
                 format!(
@@ -219,7 +238,7 @@ impl StrategyParams {
                 ),
             );
         }
-        if !(self.vol_crush_threshold < 0.0) {
+        if self.vol_crush_threshold >= 0.0 {
             bad(
                 "vol_crush_threshold",
                 format!("({}) must be < 0", self.vol_crush_threshold),
@@ -231,13 +250,13 @@ impl StrategyParams {
                 format!("({}) must be between 0.5 and 1.5", self.leverage_scalar),
             );
         }
-        if !(self.w_PSQ_max > 0.0 && self.w_PSQ_max <= 1.0) {
+        if self.w_PSQ_max <= 0.0 || self.w_PSQ_max > 1.0 {
             bad(
                 "w_PSQ_max",
                 format!("({}) must be > 0 and <= 1", self.w_PSQ_max),
             );
         }
-        if !(self.rebalance_threshold > 0.0) {
+        if self.rebalance_threshold <= 0.0 {
             bad(
                 "rebalance_threshold",
                 format!("({}) must be > 0", self.rebalance_threshold),
@@ -272,8 +291,8 @@ impl StrategyParams {
             ("process_noise_2", self.process_noise_2),
             ("T_max", self.T_max),
         ] {
-            if !(value.is_finite() && value > 0.0) {
-                bad(key, format!("({value}) must be a positive number"));
+            if value <= 0.0 {
+                bad(key, format!("({value}) must be positive"));
             }
         }
         for (key, value) in [

@@ -1,0 +1,221 @@
+//! Configuration: every problem at once with its key path, secrets only from the
+//! environment and never shown.
+
+mod common;
+
+use std::path::Path;
+
+use common::{jutsu, run};
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("jutsu.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn shipped_config_is_valid() {
+    let (code, stdout, stderr) = run(jutsu().args(["config", "check"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("OK (mode paper"), "{stdout}");
+}
+
+#[test]
+fn shipped_strategy_parameters_are_the_golden_ones() {
+    let loaded = jutsu::config::load(Path::new("config/jutsu.yaml")).unwrap();
+    let golden: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(common::shared().join("reference/golden_params.yaml")).unwrap(),
+    )
+    .unwrap();
+    let ours = serde_norway::to_value(&loaded.config.strategy.parameters).unwrap();
+    for (key, value) in golden["strategy"].as_mapping().unwrap() {
+        let ours = &ours[key.as_str().unwrap()];
+        let same = match (value.as_f64(), ours.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => value == ours,
+        };
+        assert!(same, "{key:?}: golden {value:?}, shipped {ours:?}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mode: livee\nbogus: 1\nschedule:\n  tolerance: 3\nexecution:\n  min_trade_pct: 150\n\
+         schwab:\n  trader_base_url: http://api.schwabapi.com/trader/v1\n\
+         strategy:\n  parameters:\n    sma_fast: 140\n    sma_slow: 40\n    osc_smoothness: ten\n\
+         \x20   leverage_scalar: 2.0\n    w_psq_max: 0.5\n",
+    );
+    let (code, _, stderr) = run(jutsu().args(["-c", path.to_str().unwrap(), "config", "check"]));
+    assert_eq!(code, 2, "{stderr}");
+    for needle in [
+        "bogus: unknown key",
+        "mode: unknown variant `livee`",
+        "schedule.tolerance: unknown key",
+        "execution.min_trade_pct (150) must be between 0 and 100",
+        "schwab.trader_base_url (http://api.schwabapi.com/trader/v1) must use https",
+        "strategy.parameters.sma_fast (140) must be < sma_slow (40)",
+        "strategy.parameters.osc_smoothness: invalid type: string \"ten\"",
+        "strategy.parameters.leverage_scalar (2) must be between 0.5 and 1.5",
+        "strategy.parameters.w_psq_max: unknown key (did you mean w_PSQ_max?)",
+        "9 configuration problem(s)",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
+    }
+}
+
+#[test]
+fn strategy_rules_of_the_original_constructor() {
+    let cases = [
+        (
+            "t_norm_bull_thresh: -0.1",
+            "t_norm_bull_thresh (-0.1) must be > 0",
+        ),
+        (
+            "t_norm_bear_thresh: 0.1",
+            "t_norm_bear_thresh (0.1) must be < 0",
+        ),
+        (
+            "upper_thresh_z: 0.1",
+            "upper_thresh_z (0.1) must be > lower_thresh_z (0.2)",
+        ),
+        (
+            "vol_crush_threshold: 0.2",
+            "vol_crush_threshold (0.2) must be < 0",
+        ),
+        ("w_PSQ_max: 0", "w_PSQ_max (0) must be > 0 and <= 1"),
+        (
+            "rebalance_threshold: 0",
+            "rebalance_threshold (0) must be > 0",
+        ),
+        (
+            "bond_sma_fast: 80",
+            "bond_sma_fast (80) must be < bond_sma_slow (60)",
+        ),
+        (
+            "max_bond_weight: 1.5",
+            "max_bond_weight (1.5) must be between 0 and 1",
+        ),
+        (
+            "execution_time: 5min_before_close",
+            "unknown variant `5min_before_close`",
+        ),
+        (
+            "execution_time: 15min_after_open",
+            "execution_time must be close",
+        ),
+    ];
+    for (line, needle) in cases {
+        let text = format!("strategy:\n  parameters:\n    {line}\n");
+        let problems = jutsu::config::parse(&text).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{line}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_secret_variable_is_named_and_no_value_is_ever_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mode: live\ndata:\n  source: schwab\nschwab:\n  app_key_env: JUTSU_TEST_KEY\n  app_secret_env: JUTSU_TEST_SECRET\n",
+    );
+    let cfg = path.to_str().unwrap();
+    let (code, _, stderr) = run(jutsu()
+        .args(["-c", cfg, "config", "check"])
+        .env_remove("JUTSU_TEST_KEY")
+        .env_remove("JUTSU_TEST_SECRET"));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("environment variable JUTSU_TEST_KEY is not set"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("environment variable JUTSU_TEST_SECRET is not set"),
+        "{stderr}"
+    );
+
+    let key = "k3y-VALUE-that-must-not-leak";
+    let secret = "s3cret-VALUE-that-must-not-leak";
+    for args in [
+        vec!["-c", cfg, "-vv", "config", "check"],
+        vec!["-c", cfg, "-vv", "--log-format", "json", "config", "check"],
+        vec!["-c", cfg, "-vv", "config", "show"],
+    ] {
+        let (code, stdout, stderr) = run(jutsu()
+            .args(&args)
+            .env("JUTSU_TEST_KEY", key)
+            .env("JUTSU_TEST_SECRET", secret));
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let all = format!("{stdout}{stderr}");
+        assert!(
+            !all.contains(key) && !all.contains(secret),
+            "{args:?} leaked:\n{all}"
+        );
+        assert!(all.contains("[REDACTED]"), "{args:?}: {all}");
+    }
+}
+
+#[test]
+fn secret_pasted_into_an_env_key_is_refused_without_echoing_it() {
+    let problems =
+        jutsu::config::parse("schwab:\n  app_secret_env: \"xY9+/secret==\"\n").unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("schwab.app_secret_env must name an environment variable"));
+    assert!(!problems[0].contains("xY9"));
+}
+
+#[test]
+fn unreadable_or_malformed_files_are_usage_errors() {
+    let (code, _, stderr) = run(jutsu().args(["-c", "/nonexistent/jutsu.yaml", "config", "check"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/jutsu.yaml: 1 configuration problem(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot read the file"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "mode: [unclosed\n");
+    let (code, _, stderr) = run(jutsu().args(["-c", path.to_str().unwrap(), "config", "check"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not valid YAML"), "{stderr}");
+}
+
+#[test]
+fn acting_commands_write_daily_log_files_in_json_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let data = common::shared().join("data");
+    let path = write(
+        dir.path(),
+        &format!(
+            "paths:\n  logs_dir: {}\ndata:\n  dir: {}\n",
+            logs.display(),
+            data.display()
+        ),
+    );
+    let (code, _, stderr) = run(jutsu().args([
+        "-c",
+        path.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "backtest",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-31",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("jutsu.") && name.ends_with(".log"), "{name}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["fields"]["message"], "backtest started");
+    assert!(stderr.contains("\"backtest finished\""), "{stderr}");
+}
