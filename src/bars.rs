@@ -104,6 +104,7 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(reader);
     let headers = rdr
         .headers()

@@ -210,10 +210,16 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
         "2024-03-31",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-    assert!(name.starts_with("jutsu.") && name.ends_with(".log"), "{name}");
+    assert!(
+        name.starts_with("jutsu.") && name.ends_with(".log"),
+        "{name}"
+    );
     let text = std::fs::read_to_string(&files[0]).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["fields"]["message"], "backtest started");
