@@ -90,7 +90,11 @@ const HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
 /// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
 /// the line and the problem; nothing is skipped silently.
 pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::Data {
+        path: path.to_path_buf(),
+        line: 0,
+        problem: format!("cannot read the file: {e}"),
+    })?;
     parse_csv(std::io::BufReader::new(file), path)
 }
 

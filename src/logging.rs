@@ -1,6 +1,7 @@
 //! Logging with `tracing`: human text (or JSON lines) on stderr, and daily files
 //! `logs/jutsu.<date>.log`. Every byte written passes through the secret redactor.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
@@ -52,6 +53,7 @@ pub fn init(format: LogFormat, verbose: u8, quiet: u8, logs_dir: Option<&Path>) 
     let stderr = Redacting(std::io::stderr);
     let terminal = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(stderr)
             .with_target(false)
             .without_time()
