@@ -8,13 +8,16 @@
 
 pub mod backtest;
 pub mod bars;
+pub mod broker;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fsutil;
 pub mod logging;
 pub mod portfolio;
+pub mod schwab;
 pub mod secret;
 pub mod strategy;

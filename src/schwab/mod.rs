@@ -1,0 +1,563 @@
+//! The Schwab Trader and Market Data client (blocking reqwest with rustls).
+//!
+//! Reads are retried with exponential backoff and jitter on 429, 5xx and timeouts; order
+//! submissions never are. Requests are paced to at most 120 a minute. The access token is
+//! refreshed five minutes before it expires, and once more on a 401. A dead refresh token
+//! is an error that says to run `jutsu auth login`.
+
+pub mod auth;
+pub mod model;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::America::Chicago;
+use rand::Rng;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use self::auth::{OAuthSettings, TokenFile};
+use crate::bars::Bar;
+use crate::broker::{
+    Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Quote,
+    Side,
+};
+use crate::clock::Clock;
+
+/// Backoff of retried reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Delay before the first retry (doubled each time, with jitter).
+    pub base_delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Everything the client needs.
+#[derive(Debug, Clone)]
+pub struct SchwabSettings {
+    /// OAuth endpoints and app credentials.
+    pub oauth: OAuthSettings,
+    /// e.g. `https://api.schwabapi.com/trader/v1`.
+    pub trader_base_url: String,
+    /// e.g. `https://api.schwabapi.com/marketdata/v1`.
+    pub marketdata_base_url: String,
+    /// The token file (schwab-py format, mode 0600).
+    pub token_file: PathBuf,
+    /// The plain account number to trade; the first linked account when absent.
+    pub account_number: Option<String>,
+    /// Read retries.
+    pub retry: RetryPolicy,
+    /// Client-side request limit per minute.
+    pub requests_per_minute: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// The Schwab client; implements [`Broker`] and [`MarketData`].
+pub struct SchwabClient {
+    settings: SchwabSettings,
+    http: Client,
+    clock: Arc<dyn Clock + Send + Sync>,
+    token: Mutex<Option<TokenFile>>,
+    account_hash: Mutex<Option<String>>,
+    sent: Mutex<VecDeque<Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The last four characters of an account number, for messages.
+fn masked(number: &str) -> String {
+    let tail: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("****{tail}")
+}
+
+impl SchwabClient {
+    /// A client; nothing is sent until the first call.
+    pub fn new(
+        settings: SchwabSettings,
+        clock: Arc<dyn Clock + Send + Sync>,
+    ) -> Result<Self, BrokerError> {
+        let http = Client::builder()
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| BrokerError::Transport {
+                endpoint: "client".into(),
+                message: e.to_string(),
+            })?;
+        Ok(SchwabClient {
+            settings,
+            http,
+            clock,
+            token: Mutex::new(None),
+            account_hash: Mutex::new(None),
+            sent: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// The HTTP client (shared with the OAuth calls).
+    pub fn http(&self) -> &Client {
+        &self.http
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SchwabSettings {
+        &self.settings
+    }
+
+    /// The token file as loaded (and refreshed) by this client.
+    pub fn token(&self) -> Result<TokenFile, BrokerError> {
+        let mut guard = lock(&self.token);
+        if guard.is_none() {
+            *guard = Some(TokenFile::load(&self.settings.token_file)?);
+        }
+        guard
+            .clone()
+            .ok_or_else(|| BrokerError::Auth("no token".into()))
+    }
+
+    /// A valid access token, refreshing it when it is about to expire.
+    fn access_token(&self, force_refresh: bool) -> Result<String, BrokerError> {
+        let now = self.clock.now_utc().timestamp();
+        let mut guard = lock(&self.token);
+        if guard.is_none() {
+            *guard = Some(TokenFile::load(&self.settings.token_file)?);
+        }
+        let Some(file) = guard.as_mut() else {
+            return Err(BrokerError::Auth("no token".into()));
+        };
+        let left = file.refresh_seconds_left(now);
+        if left <= 0 {
+            let died = Utc
+                .timestamp_opt(file.creation_timestamp + auth::REFRESH_TOKEN_LIFE_S, 0)
+                .single()
+                .map_or_else(String::new, |t| {
+                    format!(" at {}", t.format("%Y-%m-%d %H:%M UTC"))
+                });
+            return Err(BrokerError::Auth(format!(
+                "the Schwab refresh token expired{died} (it lives 7 days from the login)"
+            )));
+        }
+        if force_refresh || file.access_expiring(now) {
+            let fresh = auth::refresh(&self.settings.oauth, &self.http, file, now)?;
+            fresh.save(&self.settings.token_file)?;
+            tracing::info!(
+                hours_left = left / 3600,
+                "refreshed the Schwab access token"
+            );
+            *file = fresh;
+        }
+        Ok(file.token.access_token.clone())
+    }
+
+    /// Waits as needed to stay under the per-minute request limit.
+    fn pace(&self) {
+        let window = Duration::from_secs(60);
+        let mut sent = lock(&self.sent);
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            sent.pop_front();
+        }
+        if sent.len() >= self.settings.requests_per_minute {
+            if let Some(first) = sent.front() {
+                let wait = window.saturating_sub(now.duration_since(*first));
+                tracing::debug!(?wait, "request limit reached, waiting");
+                std::thread::sleep(wait);
+            }
+            sent.pop_front();
+        }
+        sent.push_back(Instant::now());
+    }
+
+    fn backoff(&self, attempt: u32, response: Option<&Response>) -> Duration {
+        let policy = self.settings.retry;
+        let retry_after = response
+            .and_then(|r| r.headers().get(reqwest::header::RETRY_AFTER))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let exp = policy
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(policy.max_delay);
+        let jitter = rand::rng().random_range(0.5..=1.0);
+        retry_after
+            .map(|r| r.min(policy.max_delay))
+            .unwrap_or_else(|| exp.mul_f64(jitter))
+    }
+
+    /// Sends one request. Reads (`retry` true) are retried on 429, 5xx and transport
+    /// failures. Any request is sent again once after a 401 and a token refresh: a 401 means
+    /// the request was refused at authentication, before anything was done.
+    fn send(
+        &self,
+        endpoint: &str,
+        build: impl Fn(&Client) -> RequestBuilder,
+        retry: bool,
+    ) -> Result<Response, SendError> {
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            let token = self.access_token(false).map_err(SendError::Broker)?;
+            self.pace();
+            let correlation: u128 = rand::rng().random();
+            let result = build(&self.http)
+                .bearer_auth(&token)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header("Schwab-Client-CorrelId", format!("{correlation:032x}"))
+                .send();
+            let response = match result {
+                Ok(r) => r,
+                Err(e) if retry && attempt < self.settings.retry.max_retries => {
+                    tracing::warn!(endpoint, error = %e, attempt, "request failed, retrying");
+                    std::thread::sleep(self.backoff(attempt, None));
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SendError::Transport {
+                        connect: e.is_connect(),
+                        error: BrokerError::Transport {
+                            endpoint: endpoint.to_string(),
+                            message: if e.is_timeout() {
+                                format!("no answer within {:?}", self.settings.timeout)
+                            } else {
+                                e.to_string()
+                            },
+                        },
+                    })
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                tracing::warn!(endpoint, "401 from Schwab: refreshing the token once");
+                self.access_token(true).map_err(SendError::Broker)?;
+                refreshed = true;
+                continue;
+            }
+            let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if transient && retry && attempt < self.settings.retry.max_retries {
+                let wait = self.backoff(attempt, Some(&response));
+                tracing::warn!(endpoint, %status, attempt, ?wait, "transient error, retrying");
+                std::thread::sleep(wait);
+                attempt += 1;
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response);
+            }
+            let body = response.bytes().unwrap_or_default();
+            let message = model::error_message(&body);
+            return Err(SendError::Broker(if status == StatusCode::UNAUTHORIZED {
+                BrokerError::Auth(format!(
+                    "Schwab refuses the access token even after a refresh ({message})"
+                ))
+            } else {
+                BrokerError::Http {
+                    endpoint: endpoint.to_string(),
+                    status: status.as_u16(),
+                    message,
+                }
+            }));
+        }
+    }
+
+    fn get_json(
+        &self,
+        endpoint: &str,
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, BrokerError> {
+        let response = self
+            .send(endpoint, |c| c.get(url).query(query), true)
+            .map_err(SendError::into_broker)?;
+        response.json::<Value>().map_err(|e| BrokerError::Invalid {
+            endpoint: endpoint.to_string(),
+            message: format!("not JSON ({e})"),
+        })
+    }
+
+    fn invalid(endpoint: &str) -> impl Fn(String) -> BrokerError + '_ {
+        move |message| BrokerError::Invalid {
+            endpoint: endpoint.to_string(),
+            message,
+        }
+    }
+
+    /// The account hash used in URLs (looked up once).
+    pub fn account_hash(&self) -> Result<String, BrokerError> {
+        if let Some(hash) = lock(&self.account_hash).clone() {
+            return Ok(hash);
+        }
+        let endpoint = "GET /accounts/accountNumbers";
+        let url = format!("{}/accounts/accountNumbers", self.trader());
+        let list: Vec<model::AccountNumber> =
+            serde_json::from_value(self.get_json(endpoint, &url, &[])?)
+                .map_err(|e| Self::invalid(endpoint)(e.to_string()))?;
+        let chosen = match &self.settings.account_number {
+            Some(number) => list
+                .iter()
+                .find(|a| &a.account_number == number)
+                .ok_or_else(|| {
+                    BrokerError::Auth(format!(
+                        "account {} is not linked to this login (linked: {})",
+                        masked(number),
+                        list.iter()
+                            .map(|a| masked(&a.account_number))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?,
+            None => list
+                .first()
+                .ok_or_else(|| BrokerError::Auth("no account is linked to this login".into()))?,
+        };
+        *lock(&self.account_hash) = Some(chosen.hash_value.clone());
+        Ok(chosen.hash_value.clone())
+    }
+
+    fn trader(&self) -> &str {
+        self.settings.trader_base_url.trim_end_matches('/')
+    }
+
+    fn marketdata(&self) -> &str {
+        self.settings.marketdata_base_url.trim_end_matches('/')
+    }
+
+    /// Regular-session open and close on `date`, or `None` when the market is closed.
+    pub fn market_hours(&self, date: NaiveDate) -> Result<Option<model::MarketHours>, BrokerError> {
+        let endpoint = "GET /markets/equity";
+        let url = format!("{}/markets/equity", self.marketdata());
+        let value = self.get_json(endpoint, &url, &[("date", date.to_string())])?;
+        model::parse_market_hours(value).map_err(Self::invalid(endpoint))
+    }
+
+    fn order_body(order: &OrderRequest) -> Value {
+        let instruction = match order.side {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        };
+        let mut body = json!({
+            "orderType": "MARKET",
+            "session": "NORMAL",
+            "duration": "DAY",
+            "orderStrategyType": "SINGLE",
+            "orderLegCollection": [{
+                "instruction": instruction,
+                "quantity": order.quantity,
+                "instrument": {"symbol": order.symbol, "assetType": "EQUITY"}
+            }]
+        });
+        if let OrderType::Limit(price) = order.order_type {
+            // Two decimals, four below one dollar, as Schwab accepts.
+            let dp = if price < Decimal::ONE { 4 } else { 2 };
+            body["orderType"] = json!("LIMIT");
+            body["price"] = json!(format!("{:.*}", dp as usize, price.trunc_with_scale(dp)));
+        }
+        body
+    }
+}
+
+/// A failed send: transport failures say whether the connection was never made.
+enum SendError {
+    Transport { connect: bool, error: BrokerError },
+    Broker(BrokerError),
+}
+
+impl SendError {
+    fn into_broker(self) -> BrokerError {
+        match self {
+            SendError::Transport { error, .. } | SendError::Broker(error) => error,
+        }
+    }
+}
+
+fn schwab_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+impl Broker for SchwabClient {
+    fn account(&self) -> Result<Account, BrokerError> {
+        let endpoint = "GET /accounts/{hash}";
+        let url = format!("{}/accounts/{}", self.trader(), self.account_hash()?);
+        let value = self.get_json(endpoint, &url, &[("fields", "positions".into())])?;
+        model::parse_account(value).map_err(Self::invalid(endpoint))
+    }
+
+    fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
+        let since = self.clock.now_utc() - chrono::Duration::days(2);
+        Ok(self
+            .orders_since(since)?
+            .into_iter()
+            .filter(|o| !o.status.is_final())
+            .collect())
+    }
+
+    fn place_order(&self, order: &OrderRequest) -> Result<Placement, BrokerError> {
+        if order.quantity == 0 {
+            return Err(BrokerError::Rejected("an order of 0 shares".into()));
+        }
+        let endpoint = "POST /accounts/{hash}/orders";
+        let url = format!("{}/accounts/{}/orders", self.trader(), self.account_hash()?);
+        let body = Self::order_body(order);
+        match self.send(endpoint, |c| c.post(&url).json(&body), false) {
+            Ok(response) => {
+                let id = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|loc| loc.trim_end_matches('/').rsplit('/').next())
+                    .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+                    .map(String::from);
+                Ok(match id {
+                    Some(id) => Placement::Placed(id),
+                    None => Placement::Unknown(format!(
+                        "Schwab answered {} without an order id (no Location header)",
+                        response.status().as_u16()
+                    )),
+                })
+            }
+            // The request never reached Schwab: nothing was placed.
+            Err(SendError::Transport {
+                connect: true,
+                error,
+            }) => Err(error),
+            // It may have been placed and the answer lost.
+            Err(SendError::Transport { error, .. }) => Ok(Placement::Unknown(error.to_string())),
+            Err(SendError::Broker(BrokerError::Http {
+                status, message, ..
+            })) if (400..500).contains(&status) => Err(BrokerError::Rejected(format!(
+                "{} {} {}: HTTP {status}: {message}",
+                order.side.as_str(),
+                order.quantity,
+                order.symbol
+            ))),
+            Err(SendError::Broker(BrokerError::Http {
+                status, message, ..
+            })) => Ok(Placement::Unknown(format!(
+                "HTTP {status} from Schwab: {message}"
+            ))),
+            Err(SendError::Broker(e)) => Err(e),
+        }
+    }
+
+    fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        let endpoint = "GET /accounts/{hash}/orders/{id}";
+        let url = format!(
+            "{}/accounts/{}/orders/{id}",
+            self.trader(),
+            self.account_hash()?
+        );
+        let value = self.get_json(endpoint, &url, &[])?;
+        model::parse_order(value).map_err(Self::invalid(endpoint))
+    }
+
+    fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
+        let endpoint = "GET /accounts/{hash}/orders";
+        let url = format!("{}/accounts/{}/orders", self.trader(), self.account_hash()?);
+        let to = self.clock.now_utc() + chrono::Duration::days(1);
+        let value = self.get_json(
+            endpoint,
+            &url,
+            &[
+                ("fromEnteredTime", schwab_time(since)),
+                ("toEnteredTime", schwab_time(to)),
+                ("maxResults", "3000".into()),
+            ],
+        )?;
+        let Value::Array(items) = value else {
+            return Err(Self::invalid(endpoint)("not a list of orders".into()));
+        };
+        items
+            .into_iter()
+            .map(model::parse_order)
+            .collect::<Result<_, _>>()
+            .map_err(Self::invalid(endpoint))
+    }
+
+    fn cancel_order(&self, id: &str) -> Result<(), BrokerError> {
+        let endpoint = "DELETE /accounts/{hash}/orders/{id}";
+        let url = format!(
+            "{}/accounts/{}/orders/{id}",
+            self.trader(),
+            self.account_hash()?
+        );
+        self.send(endpoint, |c| c.request(Method::DELETE, &url), false)
+            .map(|_| ())
+            .map_err(SendError::into_broker)
+    }
+}
+
+impl MarketData for SchwabClient {
+    fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
+        let endpoint = "GET /pricehistory";
+        let url = format!("{}/pricehistory", self.marketdata());
+        let start = Chicago
+            .from_local_datetime(&since.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map_or(0, |t| t.timestamp_millis());
+        let now = self.clock.now_utc();
+        let value = self.get_json(
+            endpoint,
+            &url,
+            &[
+                ("symbol", symbol.to_string()),
+                ("periodType", "year".into()),
+                ("frequencyType", "daily".into()),
+                ("frequency", "1".into()),
+                ("startDate", start.to_string()),
+                ("endDate", now.timestamp_millis().to_string()),
+            ],
+        )?;
+        let today = self.clock.today_et();
+        let bars = model::parse_daily_candles(value)
+            .map_err(|e| Self::invalid(endpoint)(format!("{symbol}: {e}")))?;
+        // A candle for today is a partial day: history ends with the previous session.
+        Ok(bars.into_iter().filter(|b| b.date < today).collect())
+    }
+
+    fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        let endpoint = "GET /quotes";
+        let url = format!("{}/quotes", self.marketdata());
+        let value = self.get_json(
+            endpoint,
+            &url,
+            &[
+                ("symbols", symbols.join(",")),
+                ("fields", "quote".into()),
+                ("indicative", "false".into()),
+            ],
+        )?;
+        model::parse_quotes(value, symbols).map_err(Self::invalid(endpoint))
+    }
+}

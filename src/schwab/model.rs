@@ -1,0 +1,461 @@
+//! Schwab JSON shapes and their conversion to the broker types, validating as they go.
+//! Nearly every field is optional (Schwab adds and omits fields without notice); what the
+//! pipeline needs is checked, and anything surprising is an error, never a guess.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::America::Chicago;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::bars::Bar;
+use crate::broker::{Account, Order, OrderStatus, Position, Quote, Side};
+use crate::strategy::decimal_from_f64;
+
+/// A JSON number as a decimal: finite, and within `limit` in absolute value.
+fn money(value: Option<f64>, what: &str, limit: f64) -> Result<Option<Decimal>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if !v.is_finite() || v.abs() > limit => Err(format!("{what} {v} is out of range")),
+        Some(v) => Ok(Some(decimal_from_f64(v))),
+    }
+}
+
+const PRICE_LIMIT: f64 = 1e9;
+const QUANTITY_LIMIT: f64 = 1e12;
+
+/// `GET /accounts/accountNumbers` element.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountNumber {
+    /// Plain account number.
+    pub account_number: String,
+    /// The hash used in URLs.
+    pub hash_value: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Instrument {
+    symbol: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct PositionDto {
+    long_quantity: Option<f64>,
+    short_quantity: Option<f64>,
+    average_price: Option<f64>,
+    market_value: Option<f64>,
+    instrument: Instrument,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Balances {
+    liquidation_value: Option<f64>,
+    cash_balance: Option<f64>,
+    buying_power: Option<f64>,
+    cash_available_for_trading: Option<f64>,
+    total_cash: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct SecuritiesAccount {
+    positions: Option<Vec<PositionDto>>,
+    current_balances: Option<Balances>,
+    initial_balances: Option<Balances>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountDto {
+    securities_account: SecuritiesAccount,
+    #[serde(default)]
+    aggregated_balance: Option<Balances>,
+}
+
+/// Parses `GET /accounts/{hash}?fields=positions`.
+pub fn parse_account(value: Value) -> Result<Account, String> {
+    let dto: AccountDto = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let acct = dto.securities_account;
+    let current = acct.current_balances.unwrap_or_default();
+    let initial = acct.initial_balances.unwrap_or_default();
+    let liquidation = current
+        .liquidation_value
+        .or(dto.aggregated_balance.and_then(|b| b.liquidation_value))
+        .or(initial.liquidation_value);
+    let cash = current
+        .cash_balance
+        .or(current.total_cash)
+        .or(current.cash_available_for_trading);
+    let buying_power = current
+        .buying_power
+        .or(current.cash_available_for_trading)
+        .or(cash);
+    let mut positions = Vec::new();
+    for p in acct.positions.unwrap_or_default() {
+        let symbol = p
+            .instrument
+            .symbol
+            .filter(|s| !s.is_empty())
+            .ok_or("a position has no symbol")?;
+        let long = money(p.long_quantity, "longQuantity", QUANTITY_LIMIT)?.unwrap_or_default();
+        let short = money(p.short_quantity, "shortQuantity", QUANTITY_LIMIT)?.unwrap_or_default();
+        if long < Decimal::ZERO || short < Decimal::ZERO {
+            return Err(format!("{symbol}: negative position quantity"));
+        }
+        let quantity = long - short;
+        if quantity.is_zero() {
+            continue;
+        }
+        positions.push(Position {
+            symbol,
+            quantity,
+            average_price: money(p.average_price, "averagePrice", PRICE_LIMIT)?,
+            market_value: money(p.market_value, "marketValue", PRICE_LIMIT * QUANTITY_LIMIT)?,
+        });
+    }
+    let limit = 1e13;
+    let cash = money(cash, "cashBalance", limit)?.ok_or("no cash balance in currentBalances")?;
+    let liquidation_value = money(liquidation, "liquidationValue", limit)?
+        .ok_or("no liquidationValue in the balances")?;
+    if liquidation_value < Decimal::ZERO {
+        return Err(format!("liquidationValue {liquidation_value} is negative"));
+    }
+    Ok(Account {
+        positions,
+        cash,
+        buying_power: money(buying_power, "buyingPower", limit)?.unwrap_or(cash),
+        liquidation_value,
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ExecutionLeg {
+    quantity: Option<f64>,
+    price: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Activity {
+    execution_type: Option<String>,
+    execution_legs: Vec<ExecutionLeg>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Leg {
+    instruction: Option<String>,
+    quantity: Option<f64>,
+    instrument: Instrument,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct OrderDto {
+    order_id: Option<i64>,
+    status: Option<String>,
+    status_description: Option<String>,
+    quantity: Option<f64>,
+    filled_quantity: Option<f64>,
+    entered_time: Option<String>,
+    order_leg_collection: Vec<Leg>,
+    order_activity_collection: Vec<Activity>,
+}
+
+/// Parses a Trader timestamp: `2025-06-10T13:45:02+0000`, or RFC 3339.
+pub fn parse_trader_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Maps a Schwab status; unknown values are treated as not final.
+pub fn order_status(status: &str, description: Option<&str>) -> OrderStatus {
+    match status {
+        "FILLED" => OrderStatus::Filled,
+        "CANCELED" => OrderStatus::Canceled,
+        "EXPIRED" => OrderStatus::Expired,
+        "REPLACED" => OrderStatus::Replaced,
+        "REJECTED" => OrderStatus::Rejected(
+            description
+                .unwrap_or("no reason given by Schwab")
+                .to_string(),
+        ),
+        other => OrderStatus::Open(other.to_string()),
+    }
+}
+
+/// Parses an Order object. The average fill price is the quantity-weighted mean over the
+/// legs of `FILL` executions only (a cancel adds a zero-price `CANCELED` activity).
+pub fn parse_order(value: Value) -> Result<Order, String> {
+    let dto: OrderDto = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let id = dto.order_id.ok_or("an order has no orderId")?;
+    let leg = dto
+        .order_leg_collection
+        .first()
+        .ok_or_else(|| format!("order {id} has no legs"))?;
+    let symbol = leg
+        .instrument
+        .symbol
+        .clone()
+        .ok_or_else(|| format!("order {id} has no symbol"))?;
+    let side = match leg.instruction.as_deref() {
+        Some("BUY") | Some("BUY_TO_COVER") => Side::Buy,
+        Some("SELL") | Some("SELL_SHORT") => Side::Sell,
+        other => return Err(format!("order {id}: unknown instruction {other:?}")),
+    };
+    let quantity = money(dto.quantity.or(leg.quantity), "quantity", QUANTITY_LIMIT)?
+        .ok_or_else(|| format!("order {id} has no quantity"))?;
+    let mut filled = Decimal::ZERO;
+    let mut notional = Decimal::ZERO;
+    for activity in &dto.order_activity_collection {
+        if activity.execution_type.as_deref() != Some("FILL") {
+            continue;
+        }
+        for leg in &activity.execution_legs {
+            let q = money(leg.quantity, "execution quantity", QUANTITY_LIMIT)?.unwrap_or_default();
+            let p = money(leg.price, "execution price", PRICE_LIMIT)?.unwrap_or_default();
+            if q < Decimal::ZERO || p <= Decimal::ZERO {
+                return Err(format!("order {id}: execution of {q} at {p}"));
+            }
+            filled += q;
+            notional += q * p;
+        }
+    }
+    let reported =
+        money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?.unwrap_or_default();
+    if quantity <= Decimal::ZERO || reported < Decimal::ZERO || filled > quantity {
+        return Err(format!(
+            "order {id}: quantity {quantity}, filled {reported} / executions {filled}"
+        ));
+    }
+    let status = dto
+        .status
+        .ok_or_else(|| format!("order {id} has no status"))?;
+    Ok(Order {
+        id: id.to_string(),
+        symbol,
+        side,
+        quantity,
+        // When filledQuantity and the executions disagree (status lag), trust the larger.
+        filled_quantity: filled.max(reported),
+        average_fill_price: (!filled.is_zero()).then(|| notional / filled),
+        status: order_status(&status, dto.status_description.as_deref()),
+        entered_time: dto.entered_time.as_deref().and_then(parse_trader_time),
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct QuoteBlock {
+    last_price: Option<f64>,
+    bid_price: Option<f64>,
+    ask_price: Option<f64>,
+    quote_time: Option<i64>,
+    trade_time: Option<i64>,
+    total_volume: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct QuoteEntry {
+    symbol: Option<String>,
+    quote: Option<QuoteBlock>,
+}
+
+/// Parses `GET /quotes`: entries keyed by symbol; `errors.invalidSymbols` inside a 200 is
+/// an error naming them. Returns quotes in the order of `symbols`.
+pub fn parse_quotes(value: Value, symbols: &[String]) -> Result<Vec<Quote>, String> {
+    let Value::Object(mut map) = value else {
+        return Err("quotes: not a JSON object".into());
+    };
+    if let Some(errors) = map.remove("errors") {
+        let invalid: Vec<String> = ["invalidSymbols", "invalidCusips", "invalidSSIDs"]
+            .iter()
+            .filter_map(|k| errors.get(*k).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        if !invalid.is_empty() {
+            return Err(format!("Schwab does not know {}", invalid.join(", ")));
+        }
+    }
+    let mut out = Vec::with_capacity(symbols.len());
+    for symbol in symbols {
+        let entry = map
+            .remove(symbol)
+            .ok_or_else(|| format!("no quote for {symbol}"))?;
+        let entry: QuoteEntry =
+            serde_json::from_value(entry).map_err(|e| format!("{symbol}: {e}"))?;
+        if entry.symbol.as_deref().is_some_and(|s| s != symbol) {
+            return Err(format!(
+                "asked for {symbol}, got a quote for {}",
+                entry.symbol.unwrap_or_default()
+            ));
+        }
+        let q = entry
+            .quote
+            .ok_or_else(|| format!("{symbol}: no `quote` block"))?;
+        let last = money(q.last_price, "lastPrice", PRICE_LIMIT)?
+            .filter(|p| *p > Decimal::ZERO)
+            .ok_or_else(|| format!("{symbol}: no positive lastPrice"))?;
+        let positive = |v: Option<Decimal>| v.filter(|p| *p > Decimal::ZERO);
+        let millis = q
+            .quote_time
+            .or(q.trade_time)
+            .ok_or_else(|| format!("{symbol}: no quoteTime"))?;
+        let time = Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .ok_or_else(|| format!("{symbol}: quoteTime {millis} is not a time"))?;
+        let volume = money(q.total_volume, "totalVolume", QUANTITY_LIMIT)?;
+        if volume.is_some_and(|v| v < Decimal::ZERO) {
+            return Err(format!("{symbol}: negative totalVolume"));
+        }
+        out.push(Quote {
+            symbol: symbol.clone(),
+            last,
+            bid: positive(money(q.bid_price, "bidPrice", PRICE_LIMIT)?),
+            ask: positive(money(q.ask_price, "askPrice", PRICE_LIMIT)?),
+            time,
+            day_volume: volume,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+struct Candle {
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+    datetime: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct PriceHistory {
+    #[serde(default)]
+    candles: Vec<Candle>,
+}
+
+/// Parses daily candles (stamped at midnight US/Central, epoch ms) into bars dated by session.
+pub fn parse_daily_candles(value: Value) -> Result<Vec<Bar>, String> {
+    let history: PriceHistory = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let mut bars: Vec<Bar> = Vec::with_capacity(history.candles.len());
+    for c in history.candles {
+        let date = Utc
+            .timestamp_millis_opt(c.datetime)
+            .single()
+            .map(|t| t.with_timezone(&Chicago).date_naive())
+            .ok_or_else(|| format!("candle datetime {} is not a time", c.datetime))?;
+        let price =
+            |v: f64, what: &str| money(Some(v), what, PRICE_LIMIT).map(|d| d.unwrap_or_default());
+        let bar = Bar::new(
+            date,
+            price(c.open, "open")?,
+            price(c.high, "high")?,
+            price(c.low, "low")?,
+            price(c.close, "close")?,
+            c.volume,
+        );
+        if let Some(problem) = bar.problem() {
+            return Err(format!("candle {date}: {problem}"));
+        }
+        if bars.last().is_some_and(|b| b.date >= date) {
+            return Err(format!("candles out of order at {date}"));
+        }
+        bars.push(bar);
+    }
+    Ok(bars)
+}
+
+/// One session's hours from `GET /markets/equity`: `None` when the market is closed.
+pub fn parse_market_hours(value: Value) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, String> {
+    let markets: BTreeMap<String, BTreeMap<String, Value>> =
+        serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let equity = markets
+        .get("equity")
+        .ok_or("no `equity` market in the answer")?;
+    // The inner key is `EQ` on open days and `equity` on closed ones: never index it.
+    for product in equity.values() {
+        if product.get("isOpen").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let regular = product
+            .pointer("/sessionHours/regularMarket/0")
+            .ok_or("open day without regularMarket hours")?;
+        let at = |k: &str| {
+            regular
+                .get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| format!("regularMarket.{k} is not a time"))
+        };
+        return Ok(Some(MarketHours {
+            open: at("start")?,
+            close: at("end")?,
+        }));
+    }
+    Ok(None)
+}
+
+/// The date of a session's hours in New York.
+pub fn session_date(open: DateTime<Utc>) -> NaiveDate {
+    open.with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+}
+
+/// The message of a Schwab error body, whatever its shape: Trader `{"message", "errors":[..]}`,
+/// Market Data `{"errors":[{"title","detail"}]}`, token `{"error","error_description"}`, or
+/// plain text / HTML (an excerpt).
+pub fn error_message(body: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return super::auth::excerpt(body);
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(m) = value.get("message").and_then(Value::as_str) {
+        parts.push(m.to_string());
+    }
+    if let Some(e) = value.get("error").and_then(Value::as_str) {
+        parts.push(e.to_string());
+    }
+    if let Some(d) = value.get("error_description").and_then(Value::as_str) {
+        parts.push(d.to_string());
+    }
+    if let Some(errors) = value.get("errors").and_then(Value::as_array) {
+        for e in errors {
+            match e {
+                Value::String(s) => parts.push(s.clone()),
+                Value::Object(_) => {
+                    let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+                    let text = [field("title"), field("detail")]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    if !text.is_empty() {
+                        parts.push(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if parts.is_empty() {
+        super::auth::excerpt(body)
+    } else {
+        parts.join("; ")
+    }
+}
