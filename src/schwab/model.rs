@@ -380,8 +380,17 @@ pub fn parse_daily_candles(value: Value) -> Result<Vec<Bar>, String> {
     Ok(bars)
 }
 
+/// Regular-session hours of one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketHours {
+    /// The open.
+    pub open: DateTime<Utc>,
+    /// The close (13:00 ET on early-close days).
+    pub close: DateTime<Utc>,
+}
+
 /// One session's hours from `GET /markets/equity`: `None` when the market is closed.
-pub fn parse_market_hours(value: Value) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, String> {
+pub fn parse_market_hours(value: Value) -> Result<Option<MarketHours>, String> {
     let markets: BTreeMap<String, BTreeMap<String, Value>> =
         serde_json::from_value(value).map_err(|e| e.to_string())?;
     let equity = markets
