@@ -434,17 +434,11 @@ pub fn load(path: &Path) -> Result<Loaded> {
         path: path.to_path_buf(),
         problems,
     })?;
-    let base_dir = path
+    let parent = path
         .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     Ok(Loaded {
         config,
         path: path.to_path_buf(),
@@ -948,6 +942,26 @@ impl Config {
             Ok(secrets)
         } else {
             Err(problems)
+        }
+    }
+
+    /// The Schwab app key and secret, whatever the mode (for `jutsu auth`).
+    pub fn schwab_secrets(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<(Secret, Secret), Vec<String>> {
+        let fetch = |key: &str, name: &str| match lookup(name) {
+            Some(v) if !v.is_empty() => Ok(Secret::new(v)),
+            _ => Err(format!(
+                "{key}: environment variable {name} is not set (it must hold the secret)"
+            )),
+        };
+        match (
+            fetch("schwab.app_key_env", &self.schwab.app_key_env),
+            fetch("schwab.app_secret_env", &self.schwab.app_secret_env),
+        ) {
+            (Ok(key), Ok(secret)) => Ok((key, secret)),
+            (a, b) => Err([a.err(), b.err()].into_iter().flatten().collect()),
         }
     }
 }

@@ -55,6 +55,9 @@ pub enum Error {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// The broker or market-data source failed.
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
     /// A command that a later release implements.
     #[error("`jutsu {0}` is not available yet in this build")]
     NotAvailable(&'static str),
@@ -68,7 +71,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
-            Error::Io { .. } | Error::NotAvailable(_) | Error::Other(_) => exit::FAILURE,
+            Error::Io { .. } | Error::Broker(_) | Error::NotAvailable(_) | Error::Other(_) => {
+                exit::FAILURE
+            }
         }
     }
 

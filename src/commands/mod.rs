@@ -1,8 +1,10 @@
 //! One module per command. [`run`] dispatches a parsed command line and returns the exit code.
 
+mod auth;
 mod backtest;
 mod calendar;
 mod config;
+mod hello;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,18 @@ fn load_or_default(path: &Path, explicit: bool) -> Result<Loaded> {
     cfg::load(path)
 }
 
+/// The clock of a real run. `JUTSU_NOW` (RFC 3339) fixes it, for tests and rehearsals of
+/// commands that have no `--as-of`.
+fn system_clock() -> crate::sources::SharedClock {
+    if let Some(t) = std::env::var("JUTSU_NOW")
+        .ok()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+    {
+        return std::sync::Arc::new(crate::clock::FixedClock(t.with_timezone(&chrono::Utc)));
+    }
+    std::sync::Arc::new(crate::clock::SystemClock)
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let path = config_path(&cli);
     let explicit = cli.config.is_some();
@@ -71,8 +85,26 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Trade(_) => Err(Error::NotAvailable("trade")),
         Command::Validate { .. } => Err(Error::NotAvailable("validate")),
-        Command::Hello => Err(Error::NotAvailable("hello")),
-        Command::Auth { .. } => Err(Error::NotAvailable("auth")),
+        Command::Hello => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            hello::run(&loaded, system_clock())
+        }
+        Command::Auth { action } => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            auth::run(action, &loaded, system_clock())
+        }
         Command::EmergencyExit { .. } => Err(Error::NotAvailable("emergency-exit")),
         Command::Resume => Err(Error::NotAvailable("resume")),
         Command::Health { .. } => Err(Error::NotAvailable("health")),

@@ -1,0 +1,110 @@
+//! `jutsu hello`: a smoke test of the configured sources: token state, one quote per
+//! symbol, and the account summary.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::calendar;
+use crate::clock::Clock;
+use crate::config::{DataSource, Loaded, Mode};
+use crate::error::{exit, Result};
+use crate::schwab::auth::TokenFile;
+use crate::sources::{self, SharedClock};
+
+pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
+    let c = &loaded.config;
+    let symbols = c.strategy.parameters.all_symbols();
+    println!("jutsu hello (mode {})", c.mode.as_str());
+
+    let uses_schwab = c.mode == Mode::Live || c.data.source == DataSource::Schwab;
+    if uses_schwab {
+        let path = loaded.resolve(&c.schwab.token_file);
+        let token = TokenFile::load(&path)?;
+        let now = clock.now_utc().timestamp();
+        let hours = token.refresh_seconds_left(now) as f64 / 3600.0;
+        println!(
+            "  token         {:.1} h left on the refresh token ({})",
+            hours,
+            path.display()
+        );
+    } else {
+        println!("  token         not needed: no Schwab calls in this configuration");
+    }
+
+    let as_of = quote_instant(loaded, clock.as_ref(), &c.strategy.parameters.signal_symbol)?;
+    let data = sources::market_data(loaded, clock.clone(), as_of)?;
+    match c.data.source {
+        DataSource::Local => println!(
+            "  market data   local bars in {}, quotes as of {} ET",
+            loaded.data_dir().display(),
+            as_of
+                .with_timezone(&chrono_tz::America::New_York)
+                .format("%Y-%m-%d %H:%M")
+        ),
+        DataSource::Schwab => println!("  market data   Schwab ({})", c.schwab.marketdata_base_url),
+    }
+    let quotes = data.quotes(&symbols)?;
+    let show = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| p.to_string());
+    for q in &quotes {
+        println!(
+            "    {:<5} last {:>10}  bid {:>10}  ask {:>10}  volume {}",
+            q.symbol,
+            q.last,
+            show(q.bid),
+            show(q.ask),
+            q.day_volume.map_or("-".into(), |v| v.round().to_string())
+        );
+    }
+
+    let broker = sources::broker(loaded, c.mode, Arc::clone(&data), clock)?;
+    let account = broker.account()?;
+    match c.mode {
+        Mode::Live => println!("  broker        Schwab ({})", c.schwab.trader_base_url),
+        _ if c.data.source == DataSource::Local || c.mode == Mode::Paper => println!(
+            "  broker        simulator ({})",
+            sources::sim_account_path(loaded).display()
+        ),
+        _ => println!("  broker        Schwab, read only"),
+    }
+    println!(
+        "  account       value {:.2}  cash {:.2}  buying power {:.2}",
+        account.liquidation_value, account.cash, account.buying_power
+    );
+    if account.positions.is_empty() {
+        println!("    no positions");
+    }
+    for p in &account.positions {
+        println!(
+            "    {:<5} {:>8} shares  {}",
+            p.symbol,
+            p.quantity,
+            p.market_value
+                .map_or(String::new(), |v| format!("value {v:.2}"))
+        );
+    }
+    println!("OK");
+    Ok(exit::OK)
+}
+
+/// Local bars have no "now" past their last day: quote at the current instant when today
+/// has a bar, else at the close of the last bundled session.
+fn quote_instant(loaded: &Loaded, clock: &dyn Clock, signal: &str) -> Result<DateTime<Utc>> {
+    let now = clock.now_utc();
+    if loaded.config.data.source == DataSource::Schwab {
+        return Ok(now);
+    }
+    let local = sources::local_data(loaded, now);
+    let last = local.last_date(signal)?;
+    let day = clock.today_et().min(last);
+    let day = if calendar::is_session(day) {
+        day
+    } else {
+        calendar::previous_session(day)
+    };
+    Ok(if day == clock.today_et() {
+        now
+    } else {
+        calendar::session_hours(day).map_or(now, |h| h.close.with_timezone(&Utc))
+    })
+}

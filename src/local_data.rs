@@ -1,0 +1,101 @@
+//! Market data from local daily bars, for the embedded default and `--as-of` runs: on day D
+//! the quote at the as-of instant is D's close (or open), with D's volume as the day volume,
+//! and history is the bars before D.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::bars::{self, Bar};
+use crate::broker::{BrokerError, MarketData, Quote};
+use crate::config::LocalQuote;
+
+/// Bars from `<dir>/<SYMBOL>.csv`, seen from one instant.
+pub struct LocalMarketData {
+    dir: PathBuf,
+    as_of: DateTime<Utc>,
+    date: NaiveDate,
+    price: LocalQuote,
+    cache: Mutex<HashMap<String, std::sync::Arc<Vec<Bar>>>>,
+}
+
+impl LocalMarketData {
+    /// Bars of `dir` seen at `as_of` (whose New York date is "today").
+    pub fn new(dir: PathBuf, as_of: DateTime<Utc>, price: LocalQuote) -> Self {
+        let date = as_of
+            .with_timezone(&chrono_tz::America::New_York)
+            .date_naive();
+        LocalMarketData {
+            dir,
+            as_of,
+            date,
+            price,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// All bars of a symbol (loaded once).
+    pub fn all_bars(&self, symbol: &str) -> Result<std::sync::Arc<Vec<Bar>>, BrokerError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bars) = cache.get(symbol) {
+            return Ok(bars.clone());
+        }
+        let path = self.dir.join(format!("{symbol}.csv"));
+        let bars = std::sync::Arc::new(
+            bars::load_csv(&path).map_err(|e| BrokerError::Storage(e.to_string()))?,
+        );
+        cache.insert(symbol.to_string(), bars.clone());
+        Ok(bars)
+    }
+
+    /// The last date with a bar for `symbol`.
+    pub fn last_date(&self, symbol: &str) -> Result<NaiveDate, BrokerError> {
+        self.all_bars(symbol)?
+            .last()
+            .map(|b| b.date)
+            .ok_or_else(|| BrokerError::Storage(format!("no bars for {symbol}")))
+    }
+}
+
+impl MarketData for LocalMarketData {
+    fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
+        let bars = self.all_bars(symbol)?;
+        let from = bars.partition_point(|b| b.date < since);
+        let to = bars.partition_point(|b| b.date < self.date);
+        Ok(bars[from..to.max(from)].to_vec())
+    }
+
+    fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
+        symbols
+            .iter()
+            .map(|symbol| {
+                let bars = self.all_bars(symbol)?;
+                let bar = bars
+                    .binary_search_by_key(&self.date, |b| b.date)
+                    .ok()
+                    .map(|i| bars[i])
+                    .ok_or_else(|| BrokerError::Invalid {
+                        endpoint: format!("{}/{symbol}.csv", self.dir.display()),
+                        message: format!(
+                            "no bar for {symbol} on {} (not a session, or past the data's end)",
+                            self.date
+                        ),
+                    })?;
+                let last = match self.price {
+                    LocalQuote::Close => bar.close,
+                    LocalQuote::Open => bar.open,
+                };
+                Ok(Quote {
+                    symbol: symbol.clone(),
+                    last,
+                    bid: None,
+                    ask: None,
+                    time: self.as_of,
+                    day_volume: rust_decimal::Decimal::from_f64_retain(bar.volume),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,414 @@
+//! The simulated broker of paper mode (Schwab has no paper-trading API). Its account lives
+//! in `state/sim/account.json`, rewritten atomically after every change, so it survives a
+//! restart. Fills are deterministic: the reference quote (ask for buys, bid for sells, else
+//! last) plus slippage, commission per share, whole shares, cash never negative.
+//!
+//! Test hooks live in the same file (`faults`): partial fills, rejections, orders that stay
+//! open for a number of polls, and placements whose answer is lost.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::broker::{
+    Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderStatus, OrderType,
+    Placement, Position, Side,
+};
+use crate::clock::Clock;
+use crate::fsutil;
+use crate::portfolio::Costs;
+
+/// Injected behaviour for tests (all off by default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction (0..1] of each order filled at placement; the rest stays working.
+    pub fill_ratio: Option<Decimal>,
+    /// Orders for these symbols are rejected.
+    pub reject_symbols: Vec<String>,
+    /// Orders stay open (queued) until read this many times.
+    pub polls_until_fill: u32,
+    /// The answer to a placement is lost (the order is placed all the same).
+    pub lose_placement_answer: bool,
+}
+
+/// One simulated order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimOrder {
+    /// The order as the broker reports it.
+    pub order: Order,
+    /// Reads left before it fills (the `polls_until_fill` hook).
+    pub polls_left: u32,
+    /// Shares still to fill when the polls run out.
+    pub pending: Decimal,
+    /// The reference price the fills use.
+    pub reference: Decimal,
+}
+
+/// A simulated fill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimFill {
+    /// The order.
+    pub order_id: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Shares.
+    pub quantity: Decimal,
+    /// Price per share, slippage included.
+    pub price: Decimal,
+    /// Commission.
+    pub commission: Decimal,
+    /// When.
+    pub time: DateTime<Utc>,
+}
+
+/// The account file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimAccount {
+    /// Cash.
+    pub cash: Decimal,
+    /// Shares per symbol.
+    pub positions: BTreeMap<String, Decimal>,
+    /// Every order ever placed.
+    pub orders: Vec<SimOrder>,
+    /// Every fill.
+    pub fills: Vec<SimFill>,
+    /// The next order id.
+    pub next_id: u64,
+    /// Test hooks.
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+impl SimAccount {
+    /// A new account holding `cash`.
+    pub fn new(cash: Decimal) -> Self {
+        SimAccount {
+            cash,
+            positions: BTreeMap::new(),
+            orders: Vec::new(),
+            fills: Vec::new(),
+            next_id: 1,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// The simulated broker.
+pub struct SimBroker {
+    path: PathBuf,
+    costs: Costs,
+    prices: Arc<dyn MarketData + Send + Sync>,
+    clock: Arc<dyn Clock + Send + Sync>,
+    account: Mutex<SimAccount>,
+}
+
+impl SimBroker {
+    /// Opens the account at `path`, creating it with `initial_cash` when absent.
+    pub fn open(
+        path: PathBuf,
+        initial_cash: Decimal,
+        costs: Costs,
+        prices: Arc<dyn MarketData + Send + Sync>,
+        clock: Arc<dyn Clock + Send + Sync>,
+    ) -> Result<Self, BrokerError> {
+        let account = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| BrokerError::Storage(format!("reading {}: {e}", path.display())))?;
+            serde_json::from_str(&text).map_err(|e| {
+                BrokerError::Storage(format!(
+                    "{} is not a simulated account ({e}); move it aside to start a new one",
+                    path.display()
+                ))
+            })?
+        } else {
+            SimAccount::new(initial_cash)
+        };
+        let broker = SimBroker {
+            path,
+            costs,
+            prices,
+            clock,
+            account: Mutex::new(account),
+        };
+        broker.save(&broker.lock())?;
+        Ok(broker)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimAccount> {
+        self.account.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
+        let text = serde_json::to_string_pretty(account)
+            .map_err(|e| BrokerError::Storage(format!("encoding the account: {e}")))?;
+        fsutil::write_atomic(&self.path, text.as_bytes(), false)
+            .map_err(|e| BrokerError::Storage(e.to_string()))
+    }
+
+    /// A copy of the account file's content.
+    pub fn snapshot(&self) -> SimAccount {
+        self.lock().clone()
+    }
+
+    /// Fills `quantity` of an order at its reference price, if cash and holdings allow.
+    fn fill(
+        &self,
+        account: &mut SimAccount,
+        index: usize,
+        quantity: Decimal,
+    ) -> Result<(), String> {
+        let (symbol, side, reference, id) = {
+            let o = &account.orders[index];
+            (
+                o.order.symbol.clone(),
+                o.order.side,
+                o.reference,
+                o.order.id.clone(),
+            )
+        };
+        if quantity <= Decimal::ZERO {
+            return Ok(());
+        }
+        let price = self.costs.fill_price(side, reference);
+        let commission = self.costs.commission_per_share * quantity;
+        let held = account.positions.get(&symbol).copied().unwrap_or_default();
+        match side {
+            Side::Buy => {
+                let cost = price * quantity + commission;
+                if cost > account.cash {
+                    return Err(format!(
+                        "buying {quantity} {symbol} costs {} but the cash is {}",
+                        cost.round_dp(2),
+                        account.cash.round_dp(2)
+                    ));
+                }
+                account.cash -= cost;
+                account.positions.insert(symbol.clone(), held + quantity);
+            }
+            Side::Sell => {
+                if quantity > held {
+                    return Err(format!(
+                        "selling {quantity} {symbol} but only {held} are held"
+                    ));
+                }
+                account.cash += price * quantity - commission;
+                if held == quantity {
+                    account.positions.remove(&symbol);
+                } else {
+                    account.positions.insert(symbol.clone(), held - quantity);
+                }
+            }
+        }
+        let order = &mut account.orders[index].order;
+        let before = order.filled_quantity;
+        let notional = order.average_fill_price.unwrap_or_default() * before + price * quantity;
+        order.filled_quantity = before + quantity;
+        order.average_fill_price = Some(notional / order.filled_quantity);
+        if order.filled_quantity >= order.quantity {
+            order.status = OrderStatus::Filled;
+        }
+        account.fills.push(SimFill {
+            order_id: id,
+            symbol,
+            side,
+            quantity,
+            price,
+            commission,
+            time: self.clock.now_utc(),
+        });
+        Ok(())
+    }
+}
+
+impl Broker for SimBroker {
+    fn account(&self) -> Result<Account, BrokerError> {
+        let account = self.lock().clone();
+        let symbols: Vec<String> = account.positions.keys().cloned().collect();
+        let quotes = if symbols.is_empty() {
+            Vec::new()
+        } else {
+            self.prices.quotes(&symbols)?
+        };
+        let mut value = account.cash;
+        let positions = account
+            .positions
+            .iter()
+            .zip(&quotes)
+            .map(|((symbol, quantity), quote)| {
+                let market_value = *quantity * quote.last;
+                value += market_value;
+                Position {
+                    symbol: symbol.clone(),
+                    quantity: *quantity,
+                    average_price: None,
+                    market_value: Some(market_value),
+                }
+            })
+            .collect();
+        Ok(Account {
+            positions,
+            cash: account.cash,
+            buying_power: account.cash,
+            liquidation_value: value,
+        })
+    }
+
+    fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
+        Ok(self
+            .lock()
+            .orders
+            .iter()
+            .filter(|o| !o.order.status.is_final())
+            .map(|o| o.order.clone())
+            .collect())
+    }
+
+    fn place_order(&self, request: &OrderRequest) -> Result<Placement, BrokerError> {
+        if request.quantity == 0 {
+            return Err(BrokerError::Rejected("an order of 0 shares".into()));
+        }
+        let quote = self
+            .prices
+            .quotes(std::slice::from_ref(&request.symbol))?
+            .pop()
+            .ok_or_else(|| BrokerError::Rejected(format!("no quote for {}", request.symbol)))?;
+        let reference = quote.reference(request.side);
+        if let OrderType::Limit(limit) = request.order_type {
+            let marketable = match request.side {
+                Side::Buy => reference <= limit,
+                Side::Sell => reference >= limit,
+            };
+            if !marketable {
+                return Err(BrokerError::Rejected(format!(
+                    "limit {limit} is not marketable at {reference} (the simulator fills \
+                     marketable orders only)"
+                )));
+            }
+            // A marketable limit order fills at the market, which is at or inside the limit.
+        }
+        let mut account = self.lock();
+        let id = account.next_id.to_string();
+        account.next_id += 1;
+        let quantity = Decimal::from(request.quantity);
+        let faults = account.faults.clone();
+        let mut order = Order {
+            id: id.clone(),
+            symbol: request.symbol.clone(),
+            side: request.side,
+            quantity,
+            filled_quantity: Decimal::ZERO,
+            average_fill_price: None,
+            status: OrderStatus::Open("QUEUED".into()),
+            entered_time: Some(self.clock.now_utc()),
+        };
+        if faults.reject_symbols.contains(&request.symbol) {
+            order.status = OrderStatus::Rejected(format!(
+                "the simulator was told to reject {}",
+                request.symbol
+            ));
+        }
+        let immediate = match faults.fill_ratio {
+            Some(ratio) => (quantity * ratio).trunc(),
+            None => quantity,
+        };
+        account.orders.push(SimOrder {
+            order,
+            polls_left: faults.polls_until_fill,
+            pending: immediate,
+            reference,
+        });
+        let index = account.orders.len() - 1;
+        if account.orders[index].order.status.is_final() {
+            // Rejected: nothing to fill.
+        } else if faults.polls_until_fill == 0 {
+            if let Err(why) = self.fill(&mut account, index, immediate) {
+                account.orders[index].order.status = OrderStatus::Rejected(why);
+            } else if account.orders[index].order.status == OrderStatus::Open("QUEUED".into()) {
+                account.orders[index].order.status = OrderStatus::Open("WORKING".into());
+            }
+            account.orders[index].pending = Decimal::ZERO;
+        }
+        self.save(&account)?;
+        if faults.lose_placement_answer {
+            return Ok(Placement::Unknown(
+                "the simulator lost the answer to this placement".into(),
+            ));
+        }
+        Ok(Placement::Placed(id))
+    }
+
+    fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        let mut account = self.lock();
+        let index = account
+            .orders
+            .iter()
+            .position(|o| o.order.id == id)
+            .ok_or_else(|| BrokerError::Http {
+                endpoint: "sim order".into(),
+                status: 404,
+                message: format!("no order {id}"),
+            })?;
+        let mut changed = false;
+        if !account.orders[index].order.status.is_final() && account.orders[index].polls_left > 0 {
+            account.orders[index].polls_left -= 1;
+            if account.orders[index].polls_left == 0 {
+                let pending = account.orders[index].pending;
+                account.orders[index].pending = Decimal::ZERO;
+                match self.fill(&mut account, index, pending) {
+                    Err(why) => account.orders[index].order.status = OrderStatus::Rejected(why),
+                    Ok(()) if !account.orders[index].order.status.is_final() => {
+                        account.orders[index].order.status = OrderStatus::Open("WORKING".into());
+                    }
+                    Ok(()) => {}
+                }
+            }
+            changed = true;
+        }
+        let order = account.orders[index].order.clone();
+        if changed {
+            self.save(&account)?;
+        }
+        Ok(order)
+    }
+
+    fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
+        Ok(self
+            .lock()
+            .orders
+            .iter()
+            .filter(|o| o.order.entered_time.is_some_and(|t| t >= since))
+            .map(|o| o.order.clone())
+            .collect())
+    }
+
+    fn cancel_order(&self, id: &str) -> Result<(), BrokerError> {
+        let mut account = self.lock();
+        let order = account
+            .orders
+            .iter_mut()
+            .find(|o| o.order.id == id)
+            .ok_or_else(|| BrokerError::Http {
+                endpoint: "sim cancel".into(),
+                status: 404,
+                message: format!("no order {id}"),
+            })?;
+        if order.order.status.is_final() {
+            return Err(BrokerError::Http {
+                endpoint: "sim cancel".into(),
+                status: 400,
+                message: format!("order {id} is already {:?}", order.order.status),
+            });
+        }
+        order.order.status = OrderStatus::Canceled;
+        order.pending = Decimal::ZERO;
+        self.save(&account)
+    }
+}

@@ -1,0 +1,99 @@
+//! Builds the broker and the market-data source the configuration asks for: the simulator
+//! and local bars for the embedded default, Schwab for live trading.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::broker::{Broker, MarketData};
+use crate::clock::Clock;
+use crate::config::{DataSource, Loaded, Mode};
+use crate::error::{Error, Result};
+use crate::local_data::LocalMarketData;
+use crate::portfolio::Costs;
+use crate::schwab::auth::OAuthSettings;
+use crate::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
+use crate::sim::SimBroker;
+
+/// A shareable clock.
+pub type SharedClock = Arc<dyn Clock + Send + Sync>;
+
+/// The Schwab client of this configuration (app key and secret from the environment).
+pub fn schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<SchwabClient> {
+    let c = &loaded.config;
+    let env = |name: &str| std::env::var(name).ok();
+    let (app_key, app_secret) = c.schwab_secrets(&env).map_err(|problems| Error::Config {
+        path: loaded.path.clone(),
+        problems,
+    })?;
+    let settings = SchwabSettings {
+        oauth: OAuthSettings {
+            base_url: c.schwab.oauth_base_url.clone(),
+            callback_url: c.schwab.callback_url.clone(),
+            app_key,
+            app_secret,
+        },
+        trader_base_url: c.schwab.trader_base_url.clone(),
+        marketdata_base_url: c.schwab.marketdata_base_url.clone(),
+        token_file: loaded.resolve(&c.schwab.token_file),
+        account_number: c.schwab.account_number.clone(),
+        retry: RetryPolicy::default(),
+        requests_per_minute: 120,
+        timeout: Duration::from_secs(30),
+    };
+    Ok(SchwabClient::new(settings, clock)?)
+}
+
+/// Local bars seen at `as_of`.
+pub fn local_data(loaded: &Loaded, as_of: DateTime<Utc>) -> LocalMarketData {
+    LocalMarketData::new(loaded.data_dir(), as_of, loaded.config.data.local_quote)
+}
+
+/// The market data of this configuration; local bars are seen at `as_of`.
+pub fn market_data(
+    loaded: &Loaded,
+    clock: SharedClock,
+    as_of: DateTime<Utc>,
+) -> Result<Arc<dyn MarketData + Send + Sync>> {
+    Ok(match loaded.config.data.source {
+        DataSource::Local => Arc::new(local_data(loaded, as_of)),
+        DataSource::Schwab => Arc::new(schwab_client(loaded, clock)?),
+    })
+}
+
+/// The simulated broker's account file.
+pub fn sim_account_path(loaded: &Loaded) -> std::path::PathBuf {
+    loaded.state_dir().join("sim").join("account.json")
+}
+
+/// The broker of `mode`: the simulator for paper (and for dry runs on local data), Schwab
+/// for live (and for dry runs on Schwab data, read only by the pipeline).
+pub fn broker(
+    loaded: &Loaded,
+    mode: Mode,
+    prices: Arc<dyn MarketData + Send + Sync>,
+    clock: SharedClock,
+) -> Result<Box<dyn Broker>> {
+    let c = &loaded.config;
+    let simulated = match mode {
+        Mode::Paper => true,
+        Mode::Live => false,
+        Mode::DryRun => c.data.source == DataSource::Local,
+    };
+    if !simulated {
+        return Ok(Box::new(schwab_client(loaded, clock)?));
+    }
+    let costs = Costs {
+        commission_per_share: c.sim.commission_per_share,
+        slippage: c.sim.slippage_pct / Decimal::ONE_HUNDRED,
+    };
+    Ok(Box::new(SimBroker::open(
+        sim_account_path(loaded),
+        c.sim.initial_cash,
+        costs,
+        prices,
+        clock,
+    )?))
+}
