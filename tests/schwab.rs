@@ -870,3 +870,119 @@ fn authorization_code_from_the_pasted_url_is_decoded_and_exchanged() {
     );
     assert!(url.contains(&format!("state={state}")), "{url}");
 }
+
+/// A server on 127.0.0.1 that answers the account-number lookup and then leaves every other
+/// request unanswered for `silence` (the order was received; the answer is lost). It serves at
+/// most `connections` connections and stops by itself.
+fn silent_server(
+    silence: Duration,
+    connections: usize,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let unanswered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = unanswered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            if head.contains("accountNumbers") {
+                let body = fixture("trader/account_numbers.json");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(silence);
+            }
+        }
+    });
+    (format!("http://{addr}"), unanswered)
+}
+
+fn client_at(base: &str, timeout: Duration) -> (SchwabClient, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let token_path = dir.path().join("token.json");
+    write_token(&token_path, NOW - 86_400, NOW + 1500, "ACCESS-ONE");
+    let settings = SchwabSettings {
+        oauth: OAuthSettings {
+            base_url: format!("{base}/v1/oauth"),
+            callback_url: "https://127.0.0.1:8182".into(),
+            app_key: Secret::new("APPKEY0123456789".into()),
+            app_secret: Secret::new("APPSECRET0123456".into()),
+        },
+        trader_base_url: format!("{base}/trader/v1"),
+        marketdata_base_url: format!("{base}/marketdata/v1"),
+        token_file: token_path,
+        account_number: None,
+        retry: RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
+        requests_per_minute: 120,
+        timeout,
+    };
+    let clock = Arc::new(FixedClock(Utc.timestamp_opt(NOW, 0).unwrap()));
+    (SchwabClient::new(settings, clock).unwrap(), dir)
+}
+
+#[test]
+fn an_order_whose_answer_times_out_is_unknown_not_failed_and_not_resent() {
+    let (base, received) = silent_server(Duration::from_secs(2), 3);
+    let (client, _dir) = client_at(&base, Duration::from_millis(300));
+    let placed = client
+        .place_order(&OrderRequest {
+            symbol: "TQQQ".into(),
+            side: Side::Buy,
+            quantity: 10,
+            order_type: OrderType::Market,
+        })
+        .unwrap();
+    match placed {
+        Placement::Unknown(why) => assert!(why.contains("no answer within"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent exactly once"
+    );
+}
+
+#[test]
+fn reads_that_time_out_are_retried_then_reported() {
+    let (base, received) = silent_server(Duration::from_secs(2), 4);
+    let (client, _dir) = client_at(&base, Duration::from_millis(200));
+    let err = client.quotes(&["QQQ".to_string()]).unwrap_err().to_string();
+    // The first attempt and two retries.
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(err.contains("GET /quotes: no answer within 200ms"), "{err}");
+}
+
+#[test]
+fn an_order_that_cannot_connect_was_not_placed() {
+    // Bind and drop: nothing listens on this port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (client, _dir) = client_at(&base, Duration::from_millis(300));
+    // The hash lookup fails first; with a known hash the POST itself would fail the same way.
+    let err = client
+        .place_order(&OrderRequest {
+            symbol: "TQQQ".into(),
+            side: Side::Buy,
+            quantity: 10,
+            order_type: OrderType::Market,
+        })
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::Transport { .. }), "{err}");
+}

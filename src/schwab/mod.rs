@@ -78,7 +78,49 @@ pub struct SchwabClient {
     clock: Arc<dyn Clock + Send + Sync>,
     token: Mutex<Option<TokenFile>>,
     account_hash: Mutex<Option<String>>,
-    sent: Mutex<VecDeque<Instant>>,
+    sent: Mutex<RateLimiter>,
+}
+
+/// At most `limit` requests in any `window`: remembers when the recent ones were sent.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: usize,
+    window: Duration,
+    sent: VecDeque<Instant>,
+}
+
+impl RateLimiter {
+    /// A limiter of `limit` requests per `window`.
+    pub fn new(limit: usize, window: Duration) -> Self {
+        RateLimiter {
+            limit: limit.max(1),
+            window,
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// Records a request about to be sent at `now` and returns how long it must wait first.
+    pub fn admit(&mut self, now: Instant) -> Duration {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            self.sent.pop_front();
+        }
+        let wait = if self.sent.len() >= self.limit {
+            self.sent.front().map_or(Duration::ZERO, |first| {
+                self.window.saturating_sub(now.duration_since(*first))
+            })
+        } else {
+            Duration::ZERO
+        };
+        if !wait.is_zero() {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(now + wait);
+        wait
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,13 +154,14 @@ impl SchwabClient {
                 endpoint: "client".into(),
                 message: e.to_string(),
             })?;
+        let limiter = RateLimiter::new(settings.requests_per_minute, Duration::from_secs(60));
         Ok(SchwabClient {
+            sent: Mutex::new(limiter),
             settings,
             http,
             clock,
             token: Mutex::new(None),
             account_hash: Mutex::new(None),
-            sent: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -179,24 +222,11 @@ impl SchwabClient {
 
     /// Waits as needed to stay under the per-minute request limit.
     fn pace(&self) {
-        let window = Duration::from_secs(60);
-        let mut sent = lock(&self.sent);
-        let now = Instant::now();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            sent.pop_front();
+        let wait = lock(&self.sent).admit(Instant::now());
+        if !wait.is_zero() {
+            tracing::debug!(?wait, "request limit reached, waiting");
+            std::thread::sleep(wait);
         }
-        if sent.len() >= self.settings.requests_per_minute {
-            if let Some(first) = sent.front() {
-                let wait = window.saturating_sub(now.duration_since(*first));
-                tracing::debug!(?wait, "request limit reached, waiting");
-                std::thread::sleep(wait);
-            }
-            sent.pop_front();
-        }
-        sent.push_back(Instant::now());
     }
 
     fn backoff(&self, attempt: u32, response: Option<&Response>) -> Duration {
@@ -559,5 +589,47 @@ impl MarketData for SchwabClient {
             ],
         )?;
         model::parse_quotes(value, symbols).map_err(Self::invalid(endpoint))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_allows_the_limit_then_spaces_requests_by_the_window() {
+        let mut limiter = RateLimiter::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(limiter.admit(t0), Duration::ZERO);
+        assert_eq!(limiter.admit(t0 + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(limiter.admit(t0 + Duration::from_secs(2)), Duration::ZERO);
+        // The fourth within the minute waits until the first is a minute old.
+        assert_eq!(
+            limiter.admit(t0 + Duration::from_secs(10)),
+            Duration::from_secs(50)
+        );
+        // Later requests queue behind it, one window after each earlier one.
+        assert_eq!(
+            limiter.admit(t0 + Duration::from_secs(10)),
+            Duration::from_secs(51)
+        );
+        // After a quiet minute nothing waits.
+        assert_eq!(limiter.admit(t0 + Duration::from_secs(200)), Duration::ZERO);
+    }
+
+    #[test]
+    fn limit_price_text_has_two_decimals_or_four_below_a_dollar() {
+        let order = |price: &str| OrderRequest {
+            symbol: "X".into(),
+            side: Side::Buy,
+            quantity: 1,
+            order_type: OrderType::Limit(price.parse().unwrap()),
+        };
+        assert_eq!(SchwabClient::order_body(&order("42"))["price"], "42.00");
+        assert_eq!(SchwabClient::order_body(&order("42.129"))["price"], "42.12");
+        assert_eq!(
+            SchwabClient::order_body(&order("0.23456"))["price"],
+            "0.2345"
+        );
     }
 }
