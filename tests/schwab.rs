@@ -886,20 +886,23 @@ fn silent_server(
     std::thread::spawn(move || {
         for stream in listener.incoming().take(connections) {
             let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 8192];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            if head.contains("accountNumbers") {
-                let body = fixture("trader/account_numbers.json");
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            } else {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                std::thread::sleep(silence);
-            }
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if head.contains("accountNumbers") {
+                    let body = fixture("trader/account_numbers.json");
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                } else {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(silence);
+                }
+            });
         }
     });
     (format!("http://{addr}"), unanswered)
