@@ -18,6 +18,7 @@ pub mod error;
 pub mod fsutil;
 pub mod local_data;
 pub mod logging;
+pub mod plan;
 pub mod portfolio;
 pub mod schwab;
 pub mod secret;

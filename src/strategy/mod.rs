@@ -372,12 +372,7 @@ impl Strategy {
             None
         };
         let weights = self.weights(cell, bond.map(|b| b.trend));
-        let deviation: Decimal = weights
-            .legs
-            .iter()
-            .zip(self.state.remembered.iter())
-            .map(|(w, r)| (*r - *w).abs())
-            .sum();
+        let deviation = target_deviation(&weights, &self.state.remembered);
         Decision {
             t_norm,
             z_score: z,
@@ -466,44 +461,72 @@ impl Strategy {
         }
     }
 
-    /// Turns a rebalancing decision into orders (section 5.2): legs that cannot buy one share
-    /// (`equity * w < price`, or no price yet) are zeroed, reductions come before increases,
-    /// and the validated targets become the remembered weights.
+    /// The rebalance threshold as a decimal.
+    pub fn rebalance_threshold(&self) -> Decimal {
+        self.prepared.rebalance_threshold
+    }
+
+    /// Turns a rebalancing decision into orders (section 5.2) and remembers the validated
+    /// targets.
     pub fn emit_orders(
         &mut self,
         decision: &Decision,
         equity: Decimal,
         prices: &[Option<Decimal>; LEGS],
     ) -> Vec<OrderIntent> {
-        let mut validated = decision.weights.legs;
-        for (leg, w) in validated.iter_mut().enumerate() {
-            let affordable = match prices[leg] {
-                Some(price) if price > Decimal::ZERO && *w > Decimal::ZERO => equity * *w >= price,
-                _ => false,
-            };
-            if !affordable {
-                *w = Decimal::ZERO;
-            }
-        }
-        let remembered = self.state.remembered;
-        let mut orders = Vec::new();
-        for leg in 0..LEGS {
-            let target = validated[leg];
-            if target.is_zero() || target < remembered[leg] {
-                orders.push(OrderIntent { leg, target });
-            }
-        }
-        for leg in 0..LEGS {
-            if validated[leg] > remembered[leg] {
-                orders.push(OrderIntent {
-                    leg,
-                    target: validated[leg],
-                });
-            }
-        }
+        let (validated, orders) =
+            emit_orders(&decision.weights, &self.state.remembered, equity, prices);
         self.state.remembered = validated;
         orders
     }
+}
+
+/// Section 5.2 as a pure function: legs that cannot buy one share (`equity * w < price`, or
+/// no price yet) are zeroed; then, in leg order, reductions (target 0 or below the
+/// remembered weight) and then increases. Returns the validated targets and the orders.
+pub fn emit_orders(
+    weights: &Weights,
+    remembered: &[Decimal; LEGS],
+    equity: Decimal,
+    prices: &[Option<Decimal>; LEGS],
+) -> ([Decimal; LEGS], Vec<OrderIntent>) {
+    let mut validated = weights.legs;
+    for (leg, w) in validated.iter_mut().enumerate() {
+        let affordable = match prices[leg] {
+            Some(price) if price > Decimal::ZERO && *w > Decimal::ZERO => equity * *w >= price,
+            _ => false,
+        };
+        if !affordable {
+            *w = Decimal::ZERO;
+        }
+    }
+    let mut orders = Vec::new();
+    for leg in 0..LEGS {
+        let target = validated[leg];
+        if target.is_zero() || target < remembered[leg] {
+            orders.push(OrderIntent { leg, target });
+        }
+    }
+    for leg in 0..LEGS {
+        if validated[leg] > remembered[leg] {
+            orders.push(OrderIntent {
+                leg,
+                target: validated[leg],
+            });
+        }
+    }
+    (validated, orders)
+}
+
+/// The rebalance rule's measure: the summed absolute difference between the targets and the
+/// remembered weights over the five legs (cash excluded).
+pub fn target_deviation(weights: &Weights, remembered: &[Decimal; LEGS]) -> Decimal {
+    weights
+        .legs
+        .iter()
+        .zip(remembered.iter())
+        .map(|(w, r)| (*r - *w).abs())
+        .sum()
 }
 
 /// The cell of a trend and volatility state (section 4.1).

@@ -1,0 +1,478 @@
+//! Turning target weights into whole-share orders, and the risk gate (pure functions).
+//!
+//! The plan uses the backtest's own pieces: the strategy's order emission (section 5.2) and
+//! the portfolio sizing function (section 5.3), applied one order after another to a copy
+//! of the broker's account, so that with the backtest's costs and settings the live account
+//! holds exactly the backtest's share counts.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Risk;
+use crate::portfolio::{shares_for_target, Costs, Portfolio, Side, Sizing};
+use crate::strategy::{emit_orders, target_deviation, OrderIntent, Weights, LEGS};
+
+/// Why the plan rebalances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Trigger {
+    /// No earlier executed rebalance is recorded.
+    FirstRun,
+    /// The target moved by more than the strategy's threshold (the deviation is given).
+    TargetChanged(Decimal),
+    /// The broker's share counts differ from those recorded after the last rebalance.
+    PositionsDrifted(Vec<String>),
+}
+
+impl Trigger {
+    /// A short reason for reports and trades.csv.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Trigger::FirstRun => "first run",
+            Trigger::TargetChanged(_) => "target change",
+            Trigger::PositionsDrifted(_) => "drift",
+        }
+    }
+}
+
+/// Reduce orders go first; increases after the account is re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Closing or shrinking legs.
+    Reduce,
+    /// Opening or growing legs.
+    Increase,
+}
+
+/// One order of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedOrder {
+    /// Symbol.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Whole shares.
+    pub quantity: i64,
+    /// The price the order was sized at (the quote).
+    pub price: Decimal,
+    /// Target fraction of equity for the leg.
+    pub target: Decimal,
+    /// Phase.
+    pub phase: Phase,
+    /// Sells the whole position.
+    pub full_exit: bool,
+}
+
+/// An order the plan left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    /// Symbol.
+    pub symbol: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What the planner needs, all plain data.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    /// The decision's targets.
+    pub weights: Weights,
+    /// Validated targets of the last executed rebalance (None: first run).
+    pub remembered: Option<[Decimal; LEGS]>,
+    /// Share counts recorded after the last executed rebalance.
+    pub recorded_positions: Option<BTreeMap<String, i64>>,
+    /// The leg symbols in leg order.
+    pub symbols: [String; LEGS],
+    /// The broker's whole-share positions.
+    pub positions: BTreeMap<String, i64>,
+    /// The broker's cash.
+    pub cash: Decimal,
+    /// The broker's buying power.
+    pub buying_power: Decimal,
+    /// Quote per leg.
+    pub prices: [Option<Decimal>; LEGS],
+    /// The strategy's rebalance threshold.
+    pub threshold: Decimal,
+    /// Costs assumed when sizing.
+    pub costs: Costs,
+    /// At most this percentage of buying power is used.
+    pub max_buying_power_pct: Decimal,
+    /// Orders under this percentage of equity are dropped, except full exits.
+    pub min_trade_pct: Decimal,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Why it trades (None: nothing to do).
+    pub trigger: Option<Trigger>,
+    /// Targets after the one-share affordability filter (remembered once executed).
+    pub validated: [Decimal; LEGS],
+    /// Equity the plan was sized on (cash plus leg positions at the quotes).
+    pub equity: Decimal,
+    /// Orders in execution order: reductions, then increases.
+    pub orders: Vec<PlannedOrder>,
+    /// Orders left out.
+    pub dropped: Vec<Dropped>,
+    /// The account as the plan expects it afterwards.
+    pub projected: Portfolio,
+}
+
+fn price_of(input: &PlanInput, symbol: &str) -> Option<Decimal> {
+    input
+        .symbols
+        .iter()
+        .position(|s| s == symbol)
+        .and_then(|i| input.prices[i])
+}
+
+/// Decides whether to trade and sizes the orders.
+pub fn plan(input: &PlanInput) -> Plan {
+    let mut account = Portfolio::new(input.cash);
+    for (symbol, q) in &input.positions {
+        if *q != 0 && input.symbols.contains(symbol) {
+            account.positions.insert(symbol.clone(), *q);
+        }
+    }
+    let prices = |s: &str| price_of(input, s);
+    let equity = account.value(prices);
+    let held = |leg: usize| account.quantity(&input.symbols[leg]);
+
+    let drifted: Vec<String> = match &input.recorded_positions {
+        Some(recorded) => input
+            .symbols
+            .iter()
+            .filter(|s| recorded.get(*s).copied().unwrap_or(0) != account.quantity(s))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let (trigger, remembered) = match input.remembered {
+        None => (Some(Trigger::FirstRun), [Decimal::ZERO; LEGS]),
+        Some(r) => {
+            let deviation = target_deviation(&input.weights, &r);
+            if deviation > input.threshold {
+                (Some(Trigger::TargetChanged(deviation)), r)
+            } else if !drifted.is_empty() {
+                (Some(Trigger::PositionsDrifted(drifted)), r)
+            } else {
+                (None, r)
+            }
+        }
+    };
+    let (validated, intents) = emit_orders(&input.weights, &remembered, equity, &input.prices);
+    let mut result = Plan {
+        trigger: trigger.clone(),
+        validated,
+        equity,
+        orders: Vec::new(),
+        dropped: Vec::new(),
+        projected: account.clone(),
+    };
+    let Some(trigger) = trigger else {
+        return result;
+    };
+    let intents: Vec<(Phase, OrderIntent)> = match trigger {
+        // Drift: every leg goes back to its target, reductions first, from the holdings.
+        Trigger::PositionsDrifted(_) => {
+            let current = |leg: usize| {
+                input.prices[leg].map_or(Decimal::ZERO, |p| {
+                    if equity.is_zero() {
+                        Decimal::ZERO
+                    } else {
+                        Decimal::from(held(leg)) * p / equity
+                    }
+                })
+            };
+            let reduce = (0..LEGS)
+                .filter(|&l| validated[l].is_zero() || current(l) > validated[l])
+                .map(|leg| {
+                    (
+                        Phase::Reduce,
+                        OrderIntent {
+                            leg,
+                            target: validated[leg],
+                        },
+                    )
+                });
+            let increase = (0..LEGS)
+                .filter(|&l| !validated[l].is_zero() && current(l) < validated[l])
+                .map(|leg| {
+                    (
+                        Phase::Increase,
+                        OrderIntent {
+                            leg,
+                            target: validated[leg],
+                        },
+                    )
+                });
+            reduce.chain(increase).collect()
+        }
+        // The strategy's own emission, as in the backtest.
+        _ => intents
+            .into_iter()
+            .map(|i| {
+                let phase = if i.target.is_zero() || i.target < remembered[i.leg] {
+                    Phase::Reduce
+                } else {
+                    Phase::Increase
+                };
+                (phase, i)
+            })
+            .collect(),
+    };
+
+    // Buying power held back; it still counts in the value the targets apply to.
+    let keep = Decimal::ONE_HUNDRED - input.max_buying_power_pct;
+    let reserve =
+        (input.buying_power.min(input.cash) * keep / Decimal::ONE_HUNDRED).max(Decimal::ZERO);
+    let mut sim = account.clone();
+    sim.cash -= reserve;
+    let min_notional = equity * input.min_trade_pct / Decimal::ONE_HUNDRED;
+    for (phase, intent) in intents {
+        let symbol = &input.symbols[intent.leg];
+        let Some(p) = input.prices[intent.leg] else {
+            result.dropped.push(Dropped {
+                symbol: symbol.clone(),
+                reason: "no quote".into(),
+            });
+            continue;
+        };
+        let held = sim.quantity(symbol);
+        let pv = sim.value(prices) + reserve;
+        let (side, n) = match shares_for_target(intent.target, held, p, pv, sim.cash, &input.costs)
+        {
+            Sizing::None => continue,
+            Sizing::Buy(n) => (Side::Buy, n),
+            Sizing::Sell(n) => (Side::Sell, n),
+        };
+        let full_exit = side == Side::Sell && n == held && intent.target.is_zero();
+        let notional = Decimal::from(n) * p;
+        if !full_exit && notional < min_notional {
+            result.dropped.push(Dropped {
+                symbol: symbol.clone(),
+                reason: format!(
+                    "{} {n} is {notional:.2}, under execution.min_trade_pct ({}% of equity = {min_notional:.2})",
+                    side.as_str(),
+                    input.min_trade_pct
+                ),
+            });
+            continue;
+        }
+        if sim.apply(symbol, side, n, p, &input.costs).is_none() {
+            result.dropped.push(Dropped {
+                symbol: symbol.clone(),
+                reason: format!("{} {n} does not fit the cash or holdings", side.as_str()),
+            });
+            continue;
+        }
+        result.orders.push(PlannedOrder {
+            symbol: symbol.clone(),
+            side,
+            quantity: n,
+            price: p,
+            target: intent.target,
+            phase,
+            full_exit,
+        });
+    }
+    sim.cash += reserve;
+    result.projected = sim;
+    result
+}
+
+/// The risk gate: every problem of the projected account, or none. Nothing is sent unless
+/// this passes.
+pub fn risk_check(plan: &Plan, input: &PlanInput, risk: &Risk) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let prices = |s: &str| price_of(input, s);
+    let value = plan.projected.value(prices);
+    if value <= Decimal::ZERO {
+        return Err(vec![format!("the projected account value is {value:.2}")]);
+    }
+    let hundred = Decimal::ONE_HUNDRED;
+    let gross: Decimal = plan
+        .projected
+        .positions
+        .iter()
+        .map(|(s, q)| prices(s).unwrap_or_default() * Decimal::from(*q).abs())
+        .sum();
+    let leverage = gross / value;
+    if leverage > risk.max_total_leverage {
+        problems.push(format!(
+            "gross exposure {:.4} x equity is over risk.max_total_leverage {}",
+            leverage, risk.max_total_leverage
+        ));
+    }
+    for (symbol, q) in &plan.projected.positions {
+        let pct = prices(symbol).unwrap_or_default() * Decimal::from(*q) / value * hundred;
+        if pct > risk.max_position_pct {
+            problems.push(format!(
+                "{symbol} would be {pct:.2}% of equity, over risk.max_position_pct {}",
+                risk.max_position_pct
+            ));
+        }
+        if *q < 0 {
+            problems.push(format!("{symbol} would be short ({q} shares)"));
+        }
+    }
+    let cash_pct = plan.projected.cash / value * hundred;
+    if plan.projected.cash < Decimal::ZERO || cash_pct < risk.min_cash_pct {
+        problems.push(format!(
+            "cash would be {:.2} ({cash_pct:.2}% of equity), under risk.min_cash_pct {}",
+            plan.projected.cash, risk.min_cash_pct
+        ));
+    }
+    for o in &plan.orders {
+        if !input.symbols.contains(&o.symbol) {
+            problems.push(format!("{} is not a traded symbol", o.symbol));
+        }
+        if o.quantity <= 0 {
+            problems.push(format!("{} order of {} shares", o.symbol, o.quantity));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn input(weights: [&str; 5], remembered: Option<[&str; 5]>) -> PlanInput {
+        let w = weights.map(d);
+        let cash = Decimal::ONE - w.iter().copied().sum::<Decimal>();
+        PlanInput {
+            weights: Weights { legs: w, cash },
+            remembered: remembered.map(|r| r.map(d)),
+            recorded_positions: None,
+            symbols: ["TQQQ", "QQQ", "PSQ", "TMF", "TMV"].map(String::from),
+            positions: BTreeMap::new(),
+            cash: d("10000"),
+            buying_power: d("10000"),
+            prices: [
+                Some(d("50")),
+                Some(d("500")),
+                Some(d("30")),
+                Some(d("40")),
+                Some(d("35")),
+            ],
+            threshold: d("0.025"),
+            costs: Costs {
+                commission_per_share: d("0.01"),
+                slippage: d("0.001"),
+            },
+            max_buying_power_pct: d("100"),
+            min_trade_pct: d("0"),
+        }
+    }
+
+    #[test]
+    fn first_run_buys_the_targets_with_whole_shares() {
+        let p = plan(&input(["0.6", "0.4", "0", "0", "0"], None));
+        assert_eq!(p.trigger, Some(Trigger::FirstRun));
+        let q: Vec<(String, i64)> = p
+            .orders
+            .iter()
+            .map(|o| (o.symbol.clone(), o.quantity))
+            .collect();
+        // 6000 / (50.05 + 0.01) = 119.85 -> 119; then 40 % of the value left for QQQ.
+        assert_eq!(q, vec![("TQQQ".into(), 119), ("QQQ".into(), 7)]);
+        assert!(p.projected.cash >= Decimal::ZERO);
+    }
+
+    #[test]
+    fn unchanged_target_and_positions_do_nothing() {
+        let mut i = input(
+            ["0.2", "0.8", "0", "0", "0"],
+            Some(["0.2", "0.8", "0", "0", "0"]),
+        );
+        i.positions = BTreeMap::from([("TQQQ".into(), 40), ("QQQ".into(), 16)]);
+        i.recorded_positions = Some(i.positions.clone());
+        let p = plan(&i);
+        assert_eq!(p.trigger, None);
+        assert!(p.orders.is_empty());
+    }
+
+    #[test]
+    fn manual_trade_is_drift_and_rebalances_back() {
+        let mut i = input(
+            ["0.2", "0.8", "0", "0", "0"],
+            Some(["0.2", "0.8", "0", "0", "0"]),
+        );
+        i.recorded_positions = Some(BTreeMap::from([("TQQQ".into(), 40), ("QQQ".into(), 16)]));
+        // TQQQ 2000 of 10000 is on target; QQQ 5000 is under its 80 %.
+        i.positions = BTreeMap::from([("TQQQ".into(), 40), ("QQQ".into(), 10)]);
+        i.cash = d("3000");
+        let p = plan(&i);
+        assert_eq!(
+            p.trigger,
+            Some(Trigger::PositionsDrifted(vec!["QQQ".into()]))
+        );
+        assert_eq!(p.orders.len(), 1);
+        assert_eq!(
+            (p.orders[0].symbol.as_str(), p.orders[0].side),
+            ("QQQ", Side::Buy)
+        );
+    }
+
+    #[test]
+    fn small_orders_are_dropped_but_full_exits_are_kept() {
+        let mut i = input(
+            ["0", "1", "0", "0", "0"],
+            Some(["0.2", "0.8", "0", "0", "0"]),
+        );
+        i.prices[1] = Some(d("100"));
+        i.positions = BTreeMap::from([("TQQQ".into(), 2), ("QQQ".into(), 95)]);
+        i.cash = d("400");
+        i.min_trade_pct = d("5");
+        let p = plan(&i);
+        // TQQQ 2 shares (100) is a full exit: kept. QQQ +4 shares (400) is 4 %: dropped.
+        assert_eq!(p.orders.len(), 1, "{:?}", p.orders);
+        assert!(p.orders[0].full_exit);
+        assert_eq!(p.dropped.len(), 1);
+        assert!(p.dropped[0]
+            .reason
+            .contains("under execution.min_trade_pct"));
+    }
+
+    #[test]
+    fn buying_power_reserve_is_left_unspent() {
+        let mut i = input(["0", "1", "0", "0", "0"], None);
+        i.max_buying_power_pct = d("90");
+        let p = plan(&i);
+        assert!(p.projected.cash >= d("1000"), "{}", p.projected.cash);
+    }
+
+    #[test]
+    fn risk_gate_refuses_concentration_and_low_cash() {
+        let i = input(["0", "1", "0", "0", "0"], None);
+        let p = plan(&i);
+        let risk = Risk {
+            max_total_leverage: d("1"),
+            max_position_pct: d("60"),
+            min_cash_pct: d("5"),
+            max_drift_pct: d("5"),
+        };
+        let problems = risk_check(&p, &i, &risk).unwrap_err();
+        assert!(
+            problems.iter().any(|m| m.contains("QQQ would be")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("under risk.min_cash_pct 5")),
+            "{problems:?}"
+        );
+        assert!(risk_check(&p, &i, &Risk::default()).is_ok());
+    }
+}
