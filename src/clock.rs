@@ -19,6 +19,11 @@ pub trait Clock {
     fn today_et(&self) -> NaiveDate {
         self.now_et().date_naive()
     }
+
+    /// Waits `duration` (a stopped clock does not wait).
+    fn pause(&self, duration: std::time::Duration) {
+        let _ = duration;
+    }
 }
 
 /// The operating system's clock.
@@ -28,6 +33,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_utc(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    fn pause(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
     }
 }
 

@@ -396,13 +396,24 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// `path` resolved against the config file's directory.
+    /// `path` resolved against the config file's directory (`..` folded away).
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
+        let joined = if path.is_absolute() {
             path.to_path_buf()
         } else {
             self.base_dir.join(path)
+        };
+        let mut out = PathBuf::new();
+        for part in joined.components() {
+            match part {
+                std::path::Component::ParentDir if out.file_name().is_some() => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
         }
+        out
     }
 
     /// The state folder.

@@ -58,6 +58,12 @@ pub enum Error {
     /// The broker or market-data source failed.
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
+    /// Another run holds the lock.
+    #[error("{0}")]
+    Locked(String),
+    /// Trading is halted: the halt flag is set.
+    #[error("{0}")]
+    Halted(String),
     /// A command that a later release implements.
     #[error("`jutsu {0}` is not available yet in this build")]
     NotAvailable(&'static str),
@@ -71,6 +77,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
+            Error::Locked(_) => exit::PREFLIGHT,
+            Error::Halted(_) => exit::HALTED,
             Error::Io { .. } | Error::Broker(_) | Error::NotAvailable(_) | Error::Other(_) => {
                 exit::FAILURE
             }

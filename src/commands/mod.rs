@@ -83,7 +83,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
             logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
             backtest::run(args, &loaded)
         }
-        Command::Trade(_) => Err(Error::NotAvailable("trade")),
+        Command::Trade(args) => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            let env = |name: &str| std::env::var(name).ok();
+            let mode = args.mode.map_or(loaded.config.mode, Into::into);
+            let mut config = loaded.config.clone();
+            config.mode = mode;
+            if let Err(problems) = config.secrets(&env) {
+                return Err(Error::Config {
+                    path: loaded.path.clone(),
+                    problems,
+                });
+            }
+            let options = crate::pipeline::TradeOptions {
+                mode,
+                as_of: args.as_of.map(|a| (a.date, a.time)),
+                plan_only: args.plan_only,
+            };
+            Ok(crate::pipeline::trade(&loaded, &options, system_clock()))
+        }
         Command::Validate { .. } => Err(Error::NotAvailable("validate")),
         Command::Hello => {
             let loaded = cfg::load(&path)?;

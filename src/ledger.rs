@@ -1,0 +1,164 @@
+//! The run ledger (`runs/<session>.json`): every stage as it completes, the decision and the
+//! plan, and the order journal. Each order is written PENDING before it is sent, SUBMITTED
+//! with the broker's id, then with its final state, so that a later run knows exactly what
+//! was sent.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::plan::Plan;
+use crate::portfolio::Side;
+use crate::strategy::Decision;
+
+/// How a run ended (or that it is under way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Under way (or killed while under way).
+    Running,
+    /// Completed: the plan was executed, or there was nothing to trade.
+    Done,
+    /// Stopped before sending anything.
+    Skipped,
+    /// Some orders were sent and the run stopped.
+    Incomplete,
+    /// Failed before sending anything.
+    Failed,
+}
+
+/// Where an order of the journal stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderState {
+    /// Written, not yet sent (or sent and the process died before recording it).
+    Pending,
+    /// Accepted by the broker.
+    Submitted,
+    /// The broker's answer was lost: settle by listing orders, never by sending again.
+    Unknown,
+    /// Completely filled.
+    Filled,
+    /// Ended with part of it filled.
+    PartiallyFilled,
+    /// Ended with nothing filled (canceled, expired).
+    Unfilled,
+    /// Refused.
+    Rejected,
+}
+
+/// One order of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerOrder {
+    /// Position in the journal.
+    pub seq: usize,
+    /// Symbol.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Shares sent.
+    pub quantity: i64,
+    /// Reference price (ask for buys, bid for sells, else last).
+    pub reference_price: Decimal,
+    /// State.
+    pub state: OrderState,
+    /// The broker's id.
+    pub broker_id: Option<String>,
+    /// Shares filled.
+    pub filled: Decimal,
+    /// Average fill price.
+    pub average_price: Option<Decimal>,
+    /// Adverse slippage in percent (favourable counts as 0).
+    pub slippage_pct: Option<Decimal>,
+    /// When it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Anything worth knowing (rejection reason, retry of seq N, ...).
+    pub note: Option<String>,
+}
+
+/// One completed stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Stage name.
+    pub name: String,
+    /// Passed.
+    pub ok: bool,
+    /// What it found.
+    pub summary: String,
+    /// Milliseconds it took.
+    pub millis: u64,
+}
+
+/// The ledger of one session's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Session.
+    pub session: NaiveDate,
+    /// Mode.
+    pub mode: Mode,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// Status.
+    pub status: RunStatus,
+    /// Stages in order.
+    pub stages: Vec<StageRecord>,
+    /// Quotes used (symbol, price).
+    pub quotes: Vec<(String, Decimal)>,
+    /// The decision.
+    pub decision: Option<Decision>,
+    /// The plan.
+    pub plan: Option<Plan>,
+    /// The order journal.
+    pub orders: Vec<LedgerOrder>,
+    /// The final message.
+    pub message: Option<String>,
+}
+
+impl Ledger {
+    /// A new ledger for a run starting now.
+    pub fn new(session: NaiveDate, mode: Mode, now: DateTime<Utc>) -> Self {
+        Ledger {
+            session,
+            mode,
+            started_at: now,
+            status: RunStatus::Running,
+            stages: Vec::new(),
+            quotes: Vec::new(),
+            decision: None,
+            plan: None,
+            orders: Vec::new(),
+            message: None,
+        }
+    }
+
+    /// Reads a ledger; `None` when absent.
+    pub fn load(path: &Path) -> Result<Option<Self>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            Error::Other(format!(
+                "the run ledger {} cannot be read ({e}); look at it before trading again",
+                path.display()
+            ))
+        })
+    }
+
+    /// Writes the ledger atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Other(format!("encoding the ledger: {e}")))?;
+        fsutil::write_atomic(path, text.as_bytes(), false)
+    }
+
+    /// True when some order of the journal reached the broker (or may have).
+    pub fn anything_sent(&self) -> bool {
+        self.orders.iter().any(|o| o.state != OrderState::Pending)
+    }
+}

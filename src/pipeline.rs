@@ -1,0 +1,1165 @@
+//! The daily `jutsu trade` run: preflight, fetch, synthetic bar, decide, reconcile, plan,
+//! execute, check, record. One straight pass; each stage is recorded in the run ledger as it
+//! completes, and the first failure stops the run with the exit code that says what it left.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::backtest::{self, Settings};
+use crate::bars::{Bar, History};
+use crate::broker::{
+    Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Quote,
+};
+use crate::calendar::{self, DayKind};
+use crate::clock::FixedClock;
+use crate::config::{DataSource, Loaded, Mode};
+use crate::error::exit;
+use crate::ledger::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
+use crate::lock::RunLock;
+use crate::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
+use crate::portfolio::{Costs, Side};
+use crate::report::{Mark, Report};
+use crate::sources::{self, SharedClock};
+use crate::state::{State, StatePaths};
+use crate::strategy::{Decision, LEGS};
+use crate::trades::{self, TradeRow};
+
+/// Free disk space needed to run.
+const MIN_FREE_BYTES: u64 = 50 * 1024 * 1024;
+/// A one-day move beyond these ratios is not trusted without review (a split or bad data).
+const MAX_DAY_RATIO: f64 = 1.6;
+/// Order status polls before giving up on an order (one second apart on a real clock).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How `jutsu trade` was asked to run.
+#[derive(Debug, Clone)]
+pub struct TradeOptions {
+    /// Mode.
+    pub mode: Mode,
+    /// Run as of this New York date and time (offline sources only).
+    pub as_of: Option<(NaiveDate, Option<NaiveTime>)>,
+    /// Stop after planning.
+    pub plan_only: bool,
+}
+
+/// Why a run stopped, with its exit code.
+struct Stop {
+    code: u8,
+    message: String,
+}
+
+impl Stop {
+    fn preflight(message: impl Into<String>) -> Self {
+        Stop {
+            code: exit::PREFLIGHT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::error::Error> for Stop {
+    fn from(e: crate::error::Error) -> Self {
+        let code = match e.exit_code() {
+            exit::FAILURE => exit::PREFLIGHT,
+            other => other,
+        };
+        Stop {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::broker::BrokerError> for Stop {
+    fn from(e: crate::broker::BrokerError) -> Self {
+        Stop::preflight(e.to_string())
+    }
+}
+
+/// Runs `jutsu trade` and returns the exit code.
+pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> u8 {
+    let report = Report::default();
+    let mut run = Run {
+        loaded,
+        options,
+        clock,
+        report: &report,
+        ledger: None,
+        paths: StatePaths::new(loaded, options.mode),
+        started: Instant::now(),
+    };
+    match run.execute() {
+        Ok(code) => code,
+        Err(stop) => {
+            if let Some(ledger) = run.ledger.as_mut() {
+                if ledger.status == RunStatus::Running {
+                    ledger.status = if stop.code == exit::INCOMPLETE {
+                        RunStatus::Incomplete
+                    } else {
+                        RunStatus::Failed
+                    };
+                }
+                ledger.message = Some(stop.message.clone());
+                let path = run.paths.ledger(ledger.session);
+                if let Err(e) = ledger.save(&path) {
+                    report.warn(&format!("could not write the ledger: {e}"));
+                }
+            }
+            tracing::error!(code = stop.code, "{}", stop.message);
+            let what = match stop.code {
+                exit::HALTED => "HALTED",
+                exit::INCOMPLETE => {
+                    "INCOMPLETE: orders were sent and the run stopped; a human must look"
+                }
+                exit::PREFLIGHT => "FAILED before sending anything",
+                exit::USAGE => "FAILED: usage or configuration",
+                _ => "FAILED",
+            };
+            report.verdict(
+                false,
+                &format!("{what}: {} (exit {})", stop.message, stop.code),
+            );
+            stop.code
+        }
+    }
+}
+
+struct Run<'a> {
+    loaded: &'a Loaded,
+    options: &'a TradeOptions,
+    clock: SharedClock,
+    report: &'a Report,
+    ledger: Option<Ledger>,
+    paths: StatePaths,
+    started: Instant,
+}
+
+/// What the fetch stage brings.
+struct Market {
+    history: History,
+    quotes: Vec<Quote>,
+}
+
+impl Run<'_> {
+    fn record(
+        &mut self,
+        mark: Mark,
+        name: &str,
+        summary: String,
+        since: Instant,
+    ) -> Result<(), Stop> {
+        let took = since.elapsed();
+        self.report.stage(mark, name, &summary, took);
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.stages.push(StageRecord {
+                name: name.to_string(),
+                ok: mark != Mark::Fail,
+                summary,
+                millis: took.as_millis() as u64,
+            });
+            ledger.save(&self.paths.ledger(ledger.session))?;
+        }
+        Ok(())
+    }
+
+    fn save_ledger(&self) -> Result<(), Stop> {
+        if let Some(ledger) = &self.ledger {
+            ledger.save(&self.paths.ledger(ledger.session))?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self) -> Result<u8, Stop> {
+        let c = &self.loaded.config;
+        let mode = self.options.mode;
+        let t = Instant::now();
+
+        // 1. Preflight.
+        if self.options.as_of.is_some() {
+            if mode == Mode::Live {
+                return Err(Stop {
+                    code: exit::USAGE,
+                    message: "--as-of is refused in live mode: live orders happen now".into(),
+                });
+            }
+            if c.data.source != DataSource::Local {
+                return Err(Stop {
+                    code: exit::USAGE,
+                    message: "--as-of needs offline data (data.source: local)".into(),
+                });
+            }
+        }
+        if let Some((date, time)) = self.options.as_of {
+            let time = time.unwrap_or_else(|| {
+                calendar::session_hours(date)
+                    .map(|h| h.run_at(c.schedule.minutes_before_close).time())
+                    .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
+            });
+            let fixed = FixedClock::at_et(date.and_time(time)).ok_or_else(|| Stop {
+                code: exit::USAGE,
+                message: format!("{date} {time} does not exist in New York (DST gap)"),
+            })?;
+            self.clock = Arc::new(fixed);
+        }
+        let _lock = RunLock::acquire(&self.paths.lock_file(), "trade")?;
+        let halt = self.paths.halt_flag();
+        if halt.exists() {
+            let why = std::fs::read_to_string(&halt).unwrap_or_default();
+            return Err(Stop {
+                code: exit::HALTED,
+                message: format!(
+                    "trading is halted ({}); `jutsu resume` clears the flag",
+                    why.trim()
+                ),
+            });
+        }
+        let now = self.clock.now_et();
+        let today = now.date_naive();
+        let hours = match calendar::day_kind(today) {
+            DayKind::Weekend => {
+                return Ok(self.nothing_to_do(&format!("{today} is a weekend day: not a session")))
+            }
+            DayKind::Holiday(name) => {
+                return Ok(self.nothing_to_do(&format!(
+                    "{today} is a market holiday ({name}): not a session"
+                )))
+            }
+            _ => {
+                calendar::session_hours(today).ok_or_else(|| Stop::preflight("no session hours"))?
+            }
+        };
+        let run_at = hours.run_at(c.schedule.minutes_before_close);
+        let opens = run_at - chrono::Duration::minutes(c.schedule.early_tolerance_minutes.into());
+        let closes = run_at + chrono::Duration::minutes(c.schedule.late_tolerance_minutes.into());
+        let ledger_path = self.paths.ledger(today);
+        let previous = Ledger::load(&ledger_path)?;
+        if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
+            return Ok(self.nothing_to_do(&format!(
+                "the {} run of {today} is already done ({}); nothing to do",
+                done.mode.as_str(),
+                done.message.clone().unwrap_or_default()
+            )));
+        }
+        if let Some(stopped) = previous.as_ref().filter(|l| l.anything_sent()) {
+            return Err(Stop {
+                code: exit::INCOMPLETE,
+                message: format!(
+                    "an earlier run of {today} sent orders and stopped ({:?}); read {} and settle it by hand before running again",
+                    stopped.status,
+                    ledger_path.display()
+                ),
+            });
+        }
+        if now < opens {
+            return Ok(self.nothing_to_do(&format!(
+                "too early: the run window of {today} opens at {} ET (run at {})",
+                opens.format("%H:%M"),
+                run_at.format("%H:%M")
+            )));
+        }
+        if now > closes {
+            return Err(Stop::preflight(format!(
+                "missed the run window of {today}: the run was due at {} ET and it is {}",
+                run_at.format("%H:%M"),
+                now.format("%H:%M")
+            )));
+        }
+        if now < run_at {
+            self.report
+                .line(&format!("waiting until {} ET", run_at.format("%H:%M")));
+            let wait = (run_at - now).to_std().unwrap_or_default();
+            self.clock.pause(wait);
+        }
+        let state_path = self.paths.state_file();
+        let state = State::load(&state_path)?;
+        if let Ok(free) = fs4::available_space(&self.paths.shared) {
+            if free < MIN_FREE_BYTES {
+                return Err(Stop::preflight(format!(
+                    "only {} MB free on the state disk",
+                    free / 1024 / 1024
+                )));
+            }
+        }
+        let mut token_note = String::new();
+        if mode == Mode::Live || c.data.source == DataSource::Schwab {
+            let token =
+                crate::schwab::auth::TokenFile::load(&self.loaded.resolve(&c.schwab.token_file))?;
+            let hours_left = token.refresh_seconds_left(self.clock.now_utc().timestamp()) / 3600;
+            if hours_left <= 0 {
+                return Err(Stop::preflight(
+                    "the Schwab refresh token has expired: run `jutsu auth login`",
+                ));
+            }
+            token_note = format!(", token {hours_left} h left");
+            if hours_left < 48 {
+                self.report.warn(&format!(
+                    "the Schwab login expires in {hours_left} h: run `jutsu auth login`"
+                ));
+            }
+        }
+        self.ledger = Some(Ledger::new(today, mode, self.clock.now_utc()));
+        let kind = if calendar::day_kind(today) == DayKind::EarlyClose {
+            "early close"
+        } else {
+            "regular"
+        };
+        self.record(
+            Mark::Ok,
+            "preflight",
+            format!(
+                "{mode} session {today} ({kind}, close {}, run at {} ET){token_note}",
+                hours.close.format("%H:%M"),
+                run_at.format("%H:%M"),
+                mode = mode.as_str()
+            ),
+            t,
+        )?;
+
+        // 2. Fetch.
+        let t = Instant::now();
+        let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
+        let market = self.fetch(data.as_ref(), today)?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.quotes = market
+                .quotes
+                .iter()
+                .map(|q| (q.symbol.clone(), q.last))
+                .collect();
+        }
+        let signal = &c.strategy.parameters.signal_symbol;
+        self.record(
+            Mark::Ok,
+            "fetch",
+            format!(
+                "{} bars of {signal} to {}, {} quotes",
+                market.history.bars(signal).len(),
+                market
+                    .history
+                    .bars(signal)
+                    .last()
+                    .map_or(String::new(), |b| b.date.to_string()),
+                market.quotes.len()
+            ),
+            t,
+        )?;
+
+        // 3. Synthetic bar.
+        let t = Instant::now();
+        let today_bars = synthetic_bars(&market, today)?;
+        let quote_of = |s: &str| market.quotes.iter().find(|q| q.symbol == s);
+        self.record(
+            Mark::Ok,
+            "synthetic bar",
+            format!(
+                "{signal} {} (volume {}) at {}",
+                quote_of(signal).map_or(Decimal::ZERO, |q| q.last),
+                quote_of(signal)
+                    .and_then(|q| q.day_volume)
+                    .map_or("0".into(), |v| v.round().to_string()),
+                self.clock.now_et().format("%H:%M ET")
+            ),
+            t,
+        )?;
+
+        // 4. Decide.
+        let t = Instant::now();
+        let settings = Settings {
+            params: c.strategy.parameters.clone(),
+            costs: Costs {
+                commission_per_share: c.backtest.commission_per_share,
+                slippage: c.backtest.slippage_pct / Decimal::ONE_HUNDRED,
+            },
+            initial_cash: c.backtest.initial_capital,
+            history_start: c.data.history_start,
+            trading_start: c.data.trading_start.min(today),
+            end: None,
+        };
+        let record = backtest::decide_day(&market.history, today, &today_bars, &settings)?;
+        let decision = record.decision.ok_or_else(|| {
+            Stop::preflight(
+                "not enough history for a decision (221 bars of the signal symbol are needed)",
+            )
+        })?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.decision = Some(decision);
+        }
+        let legs = c.strategy.parameters.traded_symbols().map(String::from);
+        self.record(Mark::Ok, "decide", describe_decision(&decision, &legs), t)?;
+
+        // 5. Reconcile.
+        let t = Instant::now();
+        let broker = sources::broker(self.loaded, mode, data.clone(), self.clock.clone())?;
+        let account = broker.account()?;
+        let open: Vec<_> = broker
+            .open_orders()?
+            .into_iter()
+            .filter(|o| legs.contains(&o.symbol))
+            .collect();
+        if !open.is_empty() {
+            return Err(Stop::preflight(format!(
+                "open orders at the broker for {}: cancel them or wait, then run again",
+                open.iter()
+                    .map(|o| format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let positions = whole_positions(&account, &legs);
+        let prices: [Option<Decimal>; LEGS] = legs.clone().map(|s| quote_of(&s).map(|q| q.last));
+        let (mark, summary) =
+            self.reconcile(state.as_ref(), &positions, &account, &legs, &prices)?;
+        self.record(mark, "reconcile", summary, t)?;
+
+        // 6. Plan and risk gate.
+        let t = Instant::now();
+        let planning_costs = match mode {
+            Mode::Paper => Costs {
+                commission_per_share: c.sim.commission_per_share,
+                slippage: c.sim.slippage_pct / Decimal::ONE_HUNDRED,
+            },
+            _ => Costs {
+                commission_per_share: Decimal::ZERO,
+                slippage: Decimal::ZERO,
+            },
+        };
+        let input = PlanInput {
+            weights: decision.weights,
+            remembered: state.as_ref().and_then(|s| s.remembered),
+            recorded_positions: state
+                .as_ref()
+                .filter(|s| s.remembered.is_some())
+                .map(|s| s.positions.clone()),
+            symbols: legs.clone(),
+            positions: positions.clone(),
+            cash: account.cash,
+            buying_power: account.buying_power,
+            prices,
+            threshold: crate::strategy::decimal_from_f64(c.strategy.parameters.rebalance_threshold),
+            costs: planning_costs,
+            max_buying_power_pct: c.execution.max_buying_power_pct,
+            min_trade_pct: c.execution.min_trade_pct,
+        };
+        let plan = plan::plan(&input);
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.plan = Some(plan.clone());
+        }
+        if let Err(problems) = plan::risk_check(&plan, &input, &c.risk) {
+            self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
+            return Err(Stop::preflight(format!(
+                "the risk gate refused the plan: {}",
+                problems.join("; ")
+            )));
+        }
+        let plan_summary = describe_plan(&plan);
+        self.record(Mark::Ok, "plan", plan_summary, t)?;
+        for o in &plan.orders {
+            self.report.detail(&format!(
+                "{} {} {} at ~{} (target {:.1}%){}",
+                o.side.as_str(),
+                o.quantity,
+                o.symbol,
+                o.price,
+                (o.target * Decimal::ONE_HUNDRED).round_dp(1),
+                if o.full_exit { ", full exit" } else { "" }
+            ));
+        }
+        for d in &plan.dropped {
+            self.report
+                .detail(&format!("left out {}: {}", d.symbol, d.reason));
+        }
+
+        if self.options.plan_only || mode == Mode::DryRun {
+            let why = if self.options.plan_only {
+                "--plan-only"
+            } else {
+                "dry run"
+            };
+            let message = format!("{why}: plan written, nothing sent");
+            if let Some(ledger) = self.ledger.as_mut() {
+                ledger.status = if mode == Mode::DryRun && !self.options.plan_only {
+                    RunStatus::Done
+                } else {
+                    RunStatus::Skipped
+                };
+                ledger.message = Some(message.clone());
+            }
+            self.save_ledger()?;
+            self.report
+                .stage(Mark::Skip, "execute", &message, Duration::ZERO);
+            self.report.verdict(
+                true,
+                &format!(
+                    "OK ({why}): {} order(s) planned, none sent. {}",
+                    plan.orders.len(),
+                    self.next_run(today)
+                ),
+            );
+            return Ok(exit::OK);
+        }
+
+        // 7 and 8. Execute (reductions, re-read, increases) and check fills.
+        let t = Instant::now();
+        let outcome = self.execute_plan(
+            broker.as_ref(),
+            &plan,
+            &market.quotes,
+            &planning_costs,
+            today,
+        );
+        let executed = outcome.is_ok();
+        let summary = self
+            .ledger
+            .as_ref()
+            .map(|l| {
+                let filled = l
+                    .orders
+                    .iter()
+                    .filter(|o| o.state == OrderState::Filled)
+                    .count();
+                format!("{} order(s) sent, {filled} filled", l.orders.len())
+            })
+            .unwrap_or_default();
+        self.record(
+            if executed { Mark::Ok } else { Mark::Fail },
+            "execute",
+            summary,
+            t,
+        )?;
+        let reason = plan
+            .trigger
+            .as_ref()
+            .map_or("none", |t| t.reason())
+            .to_string();
+
+        // 9. Record: state, trades.csv, ledger, report.
+        let t = Instant::now();
+        let after = broker.account()?;
+        let mut new_state = state.unwrap_or_else(|| State::empty(mode, self.clock.now_utc()));
+        new_state.mode = mode;
+        new_state.updated_at = self.clock.now_utc();
+        new_state.last_session = Some(today);
+        if plan.trigger.is_some() {
+            new_state.remembered = Some(plan.validated);
+            // Complete: what the broker holds. Incomplete: what the plan meant to hold, so
+            // that the next run sees the difference and finishes the job.
+            new_state.positions = if executed {
+                whole_positions(&after, &legs)
+            } else {
+                plan.projected.positions.clone()
+            };
+        }
+        new_state.last_outcome = Some(if executed {
+            "done".into()
+        } else {
+            "incomplete".into()
+        });
+        new_state.save(&self.paths.state_file())?;
+        let rows = self.trade_rows(today, &reason);
+        trades::append(&self.loaded.logs_dir().join("trades.csv"), &rows)?;
+        self.record(
+            Mark::Ok,
+            "record",
+            format!(
+                "state {}, {} fill(s) in trades.csv",
+                self.paths.state_file().display(),
+                rows.len()
+            ),
+            t,
+        )?;
+        self.report.line("holdings after the run:");
+        for p in after.positions.iter().filter(|p| legs.contains(&p.symbol)) {
+            let price = quote_of(&p.symbol).map_or(Decimal::ZERO, |q| q.last);
+            self.report.detail(&format!(
+                "{:<5} {:>8} shares  {:>12.2}",
+                p.symbol,
+                p.quantity,
+                p.quantity * price
+            ));
+        }
+        self.report.detail(&format!("cash  {:>21.2}", after.cash));
+        self.report
+            .detail(&format!("value {:>21.2}", after.liquidation_value));
+
+        match outcome {
+            Ok(()) => {
+                let message = if plan.orders.is_empty() {
+                    format!(
+                        "no trade ({})",
+                        plan.trigger
+                            .as_ref()
+                            .map_or("target unchanged", |t| t.reason())
+                    )
+                } else {
+                    format!(
+                        "rebalanced ({reason}), {} order(s) filled",
+                        plan.orders.len()
+                    )
+                };
+                if let Some(ledger) = self.ledger.as_mut() {
+                    ledger.status = RunStatus::Done;
+                    ledger.message = Some(message.clone());
+                }
+                self.save_ledger()?;
+                tracing::info!(session = %today, "{message}");
+                self.report.verdict(
+                    true,
+                    &format!(
+                        "OK: {message} in {} ms. {}",
+                        self.started.elapsed().as_millis(),
+                        self.next_run(today)
+                    ),
+                );
+                Ok(exit::OK)
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    fn nothing_to_do(&self, why: &str) -> u8 {
+        tracing::info!("{why}");
+        self.report.verdict(true, &format!("NO-OP: {why}"));
+        exit::OK
+    }
+
+    fn next_run(&self, today: NaiveDate) -> String {
+        let next = calendar::next_session(today);
+        calendar::session_hours(next).map_or(String::new(), |h| {
+            format!(
+                "Next run {} at {} ET.",
+                next,
+                h.run_at(self.loaded.config.schedule.minutes_before_close)
+                    .format("%H:%M")
+            )
+        })
+    }
+
+    fn fetch(&self, data: &dyn MarketData, today: NaiveDate) -> Result<Market, Stop> {
+        let c = &self.loaded.config;
+        let symbols = c.strategy.parameters.all_symbols();
+        let mut history = History::default();
+        let expected = calendar::previous_session(today);
+        for symbol in &symbols {
+            let bars = data.daily_bars(symbol, c.data.history_start)?;
+            let last = bars.last().map(|b| b.date);
+            let must_be_current = *symbol == c.strategy.parameters.signal_symbol
+                || *symbol == c.strategy.parameters.treasury_trend_symbol;
+            if must_be_current && last != Some(expected) {
+                return Err(Stop::preflight(format!(
+                    "{symbol} history ends {}, not on the previous session {expected}",
+                    last.map_or("nowhere (no bars)".into(), |d| d.to_string())
+                )));
+            }
+            history.series.insert(symbol.clone(), bars);
+        }
+        let quotes = data.quotes(&symbols)?;
+        let now = self.clock.now_utc();
+        let max_age = chrono::Duration::seconds(c.execution.max_quote_age_s as i64);
+        for q in &quotes {
+            if now - q.time > max_age {
+                return Err(Stop::preflight(format!(
+                    "{} quote is stale: taken {} s ago, over execution.max_quote_age_s ({})",
+                    q.symbol,
+                    (now - q.time).num_seconds(),
+                    c.execution.max_quote_age_s
+                )));
+            }
+            if q.last <= Decimal::ZERO {
+                return Err(Stop::preflight(format!(
+                    "{} quote has no positive price",
+                    q.symbol
+                )));
+            }
+            if let (Some(bid), Some(ask)) = (q.bid, q.ask) {
+                if bid > ask {
+                    return Err(Stop::preflight(format!(
+                        "{} quote is crossed: bid {bid} > ask {ask}",
+                        q.symbol
+                    )));
+                }
+            }
+        }
+        Ok(Market { history, quotes })
+    }
+
+    fn reconcile(
+        &self,
+        state: Option<&State>,
+        positions: &BTreeMap<String, i64>,
+        account: &Account,
+        legs: &[String; LEGS],
+        prices: &[Option<Decimal>; LEGS],
+    ) -> Result<(Mark, String), Stop> {
+        let Some(state) = state.filter(|s| s.remembered.is_some()) else {
+            return Ok((
+                Mark::Ok,
+                format!(
+                    "first run: the broker holds {} with {:.2} cash",
+                    describe_positions(positions),
+                    account.cash
+                ),
+            ));
+        };
+        let mut differences = Vec::new();
+        let mut drift_value = Decimal::ZERO;
+        for (leg, symbol) in legs.iter().enumerate() {
+            let recorded = state.positions.get(symbol).copied().unwrap_or(0);
+            let held = positions.get(symbol).copied().unwrap_or(0);
+            if recorded != held {
+                differences.push(format!("{symbol} {recorded} -> {held}"));
+                drift_value +=
+                    Decimal::from((held - recorded).abs()) * prices[leg].unwrap_or_default();
+            }
+        }
+        if differences.is_empty() {
+            return Ok((
+                Mark::Ok,
+                format!(
+                    "broker matches the state: {}, cash {:.2}",
+                    describe_positions(positions),
+                    account.cash
+                ),
+            ));
+        }
+        let equity = account.liquidation_value.max(Decimal::ONE);
+        let drift_pct = drift_value / equity * Decimal::ONE_HUNDRED;
+        let explained = state.last_outcome.as_deref() == Some("incomplete");
+        let limit = self.loaded.config.risk.max_drift_pct;
+        if drift_pct > limit && !explained {
+            return Err(Stop::preflight(format!(
+                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), over risk.max_drift_pct {limit}: \
+                 manual trades? Review, then raise risk.max_drift_pct for one run or move {} aside to adopt the broker's positions",
+                differences.join(", "),
+                self.paths.state_file().display()
+            )));
+        }
+        self.report.warn(&format!(
+            "positions differ from the state: {}",
+            differences.join(", ")
+        ));
+        Ok((
+            Mark::Warn,
+            format!(
+                "{} difference(s), {drift_pct:.2}% of equity{}",
+                differences.len(),
+                if explained {
+                    " (the last run was incomplete)"
+                } else {
+                    ""
+                }
+            ),
+        ))
+    }
+
+    /// Sends the plan: reductions, then a fresh look at the account, then increases. Every
+    /// order is journaled PENDING before it is sent.
+    fn execute_plan(
+        &mut self,
+        broker: &dyn Broker,
+        plan: &Plan,
+        quotes: &[Quote],
+        costs: &Costs,
+        today: NaiveDate,
+    ) -> Result<(), Stop> {
+        let c = &self.loaded.config;
+        let since = self.clock.now_utc() - chrono::Duration::minutes(1);
+        let _ = today;
+        for phase in [Phase::Reduce, Phase::Increase] {
+            let orders: Vec<&PlannedOrder> =
+                plan.orders.iter().filter(|o| o.phase == phase).collect();
+            if orders.is_empty() {
+                continue;
+            }
+            let mut account = broker.account()?;
+            for planned in orders {
+                let quote = quotes.iter().find(|q| q.symbol == planned.symbol);
+                let reference = quote.map_or(planned.price, |q| q.reference(planned.side));
+                let mut quantity = planned.quantity;
+                match planned.side {
+                    Side::Sell => {
+                        let held = account
+                            .quantity(&planned.symbol)
+                            .trunc()
+                            .to_i64()
+                            .unwrap_or(0);
+                        quantity = quantity.min(held);
+                    }
+                    Side::Buy => {
+                        let keep = Decimal::ONE_HUNDRED - c.execution.max_buying_power_pct;
+                        let reserve =
+                            account.buying_power.min(account.cash) * keep / Decimal::ONE_HUNDRED;
+                        let available =
+                            (account.cash.min(account.buying_power) - reserve).max(Decimal::ZERO);
+                        let unit = reference * (Decimal::ONE + costs.slippage)
+                            + costs.commission_per_share;
+                        let affordable = if unit > Decimal::ZERO {
+                            (available / unit).trunc().to_i64().unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        quantity = quantity.min(affordable);
+                    }
+                }
+                if quantity <= 0 {
+                    self.report.warn(&format!(
+                        "{} {} skipped: nothing left to trade",
+                        planned.side.as_str(),
+                        planned.symbol
+                    ));
+                    continue;
+                }
+                self.send_with_retries(broker, planned, quantity, reference, since)?;
+                account = broker.account()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_with_retries(
+        &mut self,
+        broker: &dyn Broker,
+        planned: &PlannedOrder,
+        quantity: i64,
+        reference: Decimal,
+        since: DateTime<Utc>,
+    ) -> Result<(), Stop> {
+        let c = &self.loaded.config;
+        let mut remaining = quantity;
+        let mut attempt = 0;
+        while remaining > 0 {
+            let filled = self.send_one(broker, planned, remaining, reference, since, attempt)?;
+            remaining -= filled;
+            if remaining == 0 {
+                break;
+            }
+            if attempt >= c.execution.max_order_retries {
+                return Err(Stop {
+                    code: exit::INCOMPLETE,
+                    message: format!(
+                        "{} {} {}: {remaining} of {quantity} shares still unfilled after {} retries",
+                        planned.side.as_str(),
+                        quantity,
+                        planned.symbol,
+                        attempt
+                    ),
+                });
+            }
+            attempt += 1;
+            self.report.warn(&format!(
+                "{} {}: {remaining} shares unfilled, retry {attempt}",
+                planned.side.as_str(),
+                planned.symbol
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends one order and follows it to a final state; returns the shares filled.
+    fn send_one(
+        &mut self,
+        broker: &dyn Broker,
+        planned: &PlannedOrder,
+        quantity: i64,
+        reference: Decimal,
+        since: DateTime<Utc>,
+        attempt: u32,
+    ) -> Result<i64, Stop> {
+        let c = &self.loaded.config;
+        let seq = self.ledger.as_ref().map_or(0, |l| l.orders.len());
+        let entry = LedgerOrder {
+            seq,
+            symbol: planned.symbol.clone(),
+            side: planned.side,
+            quantity,
+            reference_price: reference,
+            state: OrderState::Pending,
+            broker_id: None,
+            filled: Decimal::ZERO,
+            average_price: None,
+            slippage_pct: None,
+            sent_at: Some(self.clock.now_utc()),
+            note: (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
+        };
+        self.update_order(entry.clone())?;
+        let request = OrderRequest {
+            symbol: planned.symbol.clone(),
+            side: planned.side,
+            quantity: quantity as u64,
+            order_type: OrderType::Market,
+        };
+        let id = match broker.place_order(&request) {
+            Ok(Placement::Placed(id)) => id,
+            Ok(Placement::Unknown(why)) => {
+                // Settle by listing the broker's orders, never by sending again.
+                let found = broker.orders_since(since)?.into_iter().find(|o| {
+                    o.symbol == request.symbol
+                        && o.side == request.side
+                        && o.quantity == Decimal::from(quantity)
+                        && !self.ledger.as_ref().is_some_and(|l| {
+                            l.orders
+                                .iter()
+                                .any(|x| x.broker_id.as_deref() == Some(o.id.as_str()))
+                        })
+                });
+                match found {
+                    Some(order) => order.id,
+                    None => {
+                        let mut e = entry.clone();
+                        e.state = OrderState::Unknown;
+                        e.note = Some(why.clone());
+                        self.update_order(e)?;
+                        return Err(Stop {
+                            code: exit::INCOMPLETE,
+                            message: format!(
+                                "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's orders; check the account before running again",
+                                request.side.as_str(),
+                                request.symbol
+                            ),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                let mut rejected = entry.clone();
+                rejected.state = OrderState::Rejected;
+                rejected.note = Some(e.to_string());
+                self.update_order(rejected)?;
+                let sent = self
+                    .ledger
+                    .as_ref()
+                    .is_some_and(|l| l.orders.iter().any(|o| o.broker_id.is_some()));
+                return Err(Stop {
+                    code: if sent {
+                        exit::INCOMPLETE
+                    } else {
+                        exit::PREFLIGHT
+                    },
+                    message: format!(
+                        "{} {quantity} {}: {e}",
+                        request.side.as_str(),
+                        request.symbol
+                    ),
+                });
+            }
+        };
+        let mut e = entry.clone();
+        e.state = OrderState::Submitted;
+        e.broker_id = Some(id.clone());
+        self.update_order(e.clone())?;
+
+        let polls = (c.execution.order_timeout_s.max(1)) as u32;
+        let mut order = broker.order(&id)?;
+        let mut n = 0;
+        while !order.status.is_final() && n < polls {
+            self.clock.pause(POLL_INTERVAL);
+            order = broker.order(&id)?;
+            n += 1;
+        }
+        if !order.status.is_final() {
+            broker.cancel_order(&id)?;
+            order = broker.order(&id)?;
+        }
+        let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
+        e.filled = order.filled_quantity;
+        e.average_price = order.average_fill_price;
+        e.state = match &order.status {
+            OrderStatus::Rejected(_) => OrderState::Rejected,
+            _ if filled >= quantity => OrderState::Filled,
+            _ if filled > 0 => OrderState::PartiallyFilled,
+            _ => OrderState::Unfilled,
+        };
+        if let OrderStatus::Rejected(why) = &order.status {
+            e.note = Some(why.clone());
+        }
+        let slippage = order
+            .average_fill_price
+            .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
+        e.slippage_pct = slippage;
+        self.update_order(e.clone())?;
+        if let OrderStatus::Rejected(why) = &order.status {
+            return Err(Stop {
+                code: exit::INCOMPLETE,
+                message: format!(
+                    "{} {quantity} {} was rejected: {why}",
+                    request.side.as_str(),
+                    request.symbol
+                ),
+            });
+        }
+        if let Some(slip) = slippage {
+            let ex = &c.execution;
+            let text = format!(
+                "{} {} {}: filled at {} vs {reference}, slippage {slip:.3}%",
+                request.side.as_str(),
+                filled,
+                request.symbol,
+                order.average_fill_price.unwrap_or_default()
+            );
+            if slip >= ex.slippage_abort_pct {
+                return Err(Stop {
+                    code: exit::INCOMPLETE,
+                    message: format!(
+                        "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
+                        ex.slippage_abort_pct
+                    ),
+                });
+            } else if slip >= ex.slippage_error_pct {
+                tracing::error!("{text}");
+                self.report.warn(&format!(
+                    "{text} (over the error level {})",
+                    ex.slippage_error_pct
+                ));
+            } else if slip >= ex.slippage_warn_pct {
+                tracing::warn!("{text}");
+                self.report.warn(&text);
+            } else {
+                self.report.detail(&text);
+            }
+        }
+        Ok(filled)
+    }
+
+    fn update_order(&mut self, order: LedgerOrder) -> Result<(), Stop> {
+        if let Some(ledger) = self.ledger.as_mut() {
+            match ledger.orders.iter_mut().find(|o| o.seq == order.seq) {
+                Some(slot) => *slot = order,
+                None => ledger.orders.push(order),
+            }
+        }
+        self.save_ledger()
+    }
+
+    fn trade_rows(&self, today: NaiveDate, reason: &str) -> Vec<TradeRow> {
+        let Some(ledger) = &self.ledger else {
+            return Vec::new();
+        };
+        ledger
+            .orders
+            .iter()
+            .filter(|o| o.filled > Decimal::ZERO)
+            .map(|o| {
+                let fill = o.average_price.unwrap_or_default();
+                TradeRow {
+                    session: today,
+                    time: o.sent_at.unwrap_or(ledger.started_at),
+                    symbol: o.symbol.clone(),
+                    side: o.side,
+                    quantity: o.filled,
+                    reference_price: o.reference_price,
+                    fill_price: fill,
+                    slippage_pct: o.slippage_pct.unwrap_or_default(),
+                    notional: o.filled * fill,
+                    reason: reason.to_string(),
+                    mode: ledger.mode,
+                    order_id: o.broker_id.clone().unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Adverse slippage in percent: buys above the reference, sells below it. Favourable
+/// fills count as zero.
+pub fn adverse_slippage_pct(side: Side, reference: Decimal, fill: Decimal) -> Decimal {
+    if reference <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    let signed = match side {
+        Side::Buy => fill - reference,
+        Side::Sell => reference - fill,
+    };
+    (signed / reference * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
+}
+
+/// Today's bars built from the quotes: open = high = low = close = last, volume = the day's
+/// cumulative volume when given, else 0. A jump from yesterday's close that looks like a
+/// split or bad data stops the run for review.
+fn synthetic_bars(market: &Market, today: NaiveDate) -> Result<Vec<(String, Bar)>, Stop> {
+    let mut out = Vec::new();
+    for q in &market.quotes {
+        if let Some(prev) = market.history.bars(&q.symbol).last() {
+            let ratio = crate::bars::decimal_to_f64(q.last) / prev.close_f64;
+            if !(1.0 / MAX_DAY_RATIO..=MAX_DAY_RATIO).contains(&ratio) {
+                return Err(Stop::preflight(format!(
+                    "{} moved from {} to {} ({:+.1}%) since {}: a split or bad data? The history must be split-adjusted before trading",
+                    q.symbol,
+                    prev.close,
+                    q.last,
+                    (ratio - 1.0) * 100.0,
+                    prev.date
+                )));
+            }
+        }
+        let p = q.last;
+        let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
+        out.push((q.symbol.clone(), Bar::new(today, p, p, p, p, volume)));
+    }
+    Ok(out)
+}
+
+fn whole_positions(account: &Account, legs: &[String; LEGS]) -> BTreeMap<String, i64> {
+    legs.iter()
+        .filter_map(|s| {
+            let q = account.quantity(s).trunc().to_i64().unwrap_or(0);
+            (q != 0).then(|| (s.clone(), q))
+        })
+        .collect()
+}
+
+fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
+    if positions.is_empty() {
+        return "no positions".into();
+    }
+    positions
+        .iter()
+        .map(|(s, q)| format!("{q} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_decision(d: &Decision, legs: &[String; LEGS]) -> String {
+    let mut targets: Vec<String> = legs
+        .iter()
+        .zip(d.weights.legs.iter())
+        .filter(|(_, w)| !w.is_zero())
+        .map(|(s, w)| format!("{s} {:.1}%", (*w * Decimal::ONE_HUNDRED).round_dp(1)))
+        .collect();
+    if !d.weights.cash.is_zero() {
+        targets.push(format!(
+            "cash {:.1}%",
+            (d.weights.cash * Decimal::ONE_HUNDRED).round_dp(1)
+        ));
+    }
+    format!(
+        "cell {} ({}, vol {}{}), T_norm {:.3}, z {:.3}, bonds {}; targets {}",
+        d.cell,
+        d.trend,
+        d.vol_state,
+        if d.vol_crush { ", vol crush" } else { "" },
+        d.t_norm.round_dp(3),
+        d.z_score,
+        d.bond.map_or("n/a".into(), |b| b.trend.to_string()),
+        targets.join(", ")
+    )
+}
+
+fn describe_plan(plan: &Plan) -> String {
+    match &plan.trigger {
+        None => "no trade: target unchanged and positions as recorded".into(),
+        Some(t) => format!(
+            "rebalance ({}{}): {} order(s) on equity {:.2}",
+            t.reason(),
+            match t {
+                plan::Trigger::TargetChanged(d) => format!(", change {:.3}", d),
+                plan::Trigger::PositionsDrifted(s) => format!(": {}", s.join(", ")),
+                plan::Trigger::FirstRun => String::new(),
+            },
+            plan.orders.len(),
+            plan.equity
+        ),
+    }
+}

@@ -1,0 +1,91 @@
+//! Live = backtest: `trade` in paper mode on the simulator for every session of 2024 and
+//! 2025 in turn (quote = that day's close, the backtest's costs, min_trade_pct 0,
+//! max_buying_power_pct 100) makes the backtest's decision and holds the backtest's share
+//! counts every day.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use jutsu::backtest::{self, Settings};
+use jutsu::bars::History;
+use jutsu::config::Mode;
+use jutsu::ledger::Ledger;
+use jutsu::pipeline::{self, TradeOptions};
+use jutsu::portfolio::Costs;
+use jutsu::strategy::params::StrategyParams;
+use rust_decimal::Decimal;
+
+#[test]
+fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\n\
+             data:\n  dir: {}\n  history_start: 2009-02-26\n  trading_start: 2024-01-01\n\
+             execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n\
+             sim:\n  initial_cash: 10000\n  commission_per_share: 0.01\n  slippage_pct: 0.1\n",
+            common::shared().join("data").display()
+        ),
+    )
+    .unwrap();
+    let loaded = jutsu::config::load(&config).unwrap();
+
+    let params = StrategyParams::default();
+    let history = History::load_dir(&common::shared().join("data"), &params.all_symbols()).unwrap();
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let settings = Settings {
+        params: params.clone(),
+        costs: Costs {
+            commission_per_share: Decimal::new(1, 2),
+            slippage: Decimal::new(1, 3),
+        },
+        initial_cash: Decimal::new(10_000, 0),
+        history_start: d("2009-02-26"),
+        trading_start: d("2024-01-01"),
+        end: Some(d("2025-12-31")),
+    };
+    let reference = backtest::run(&history, &settings).unwrap();
+
+    let paths = jutsu::state::StatePaths::new(&loaded, Mode::Paper);
+    let account_path = jutsu::sources::sim_account_path(&loaded);
+    let legs = params.traded_symbols();
+    let mut compared = 0;
+    let mut trading_days = 0;
+    for day in &reference.days {
+        let options = TradeOptions {
+            mode: Mode::Paper,
+            as_of: Some((day.date, None)),
+            plan_only: false,
+        };
+        let clock: jutsu::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
+        let code = pipeline::trade(&loaded, &options, clock);
+        assert_eq!(code, 0, "{}", day.date);
+
+        let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
+        assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
+        let account: jutsu::sim::SimAccount =
+            serde_json::from_str(&std::fs::read_to_string(&account_path).unwrap()).unwrap();
+        for (leg, symbol) in legs.iter().enumerate() {
+            let held = account.positions.get(*symbol).copied().unwrap_or_default();
+            assert_eq!(
+                held,
+                Decimal::from(day.quantities[leg]),
+                "{symbol} on {}",
+                day.date
+            );
+        }
+        assert_eq!(account.cash, day.cash, "cash on {}", day.date);
+        if !day.fills.is_empty() {
+            trading_days += 1;
+        }
+        compared += 1;
+    }
+    let sessions = jutsu::calendar::sessions(d("2024-01-01"), d("2025-12-31")).count();
+    assert_eq!(compared, sessions);
+    assert!(trading_days > 10, "only {trading_days} days traded");
+    eprintln!("live = backtest on {compared} sessions ({trading_days} with trades), shares and cash equal every day");
+}
