@@ -203,7 +203,7 @@ impl Default for Execution {
             min_trade_pct: Decimal::new(5, 0),
             slippage_warn_pct: Decimal::new(3, 1),
             slippage_error_pct: Decimal::new(5, 1),
-            slippage_abort_pct: Decimal::new(1, 0),
+            slippage_abort_pct: Decimal::new(10, 1),
             max_order_retries: 3,
             order_timeout_s: 60,
         }

@@ -97,3 +97,26 @@ pub fn broker(
         clock,
     )?))
 }
+
+/// The instant quotes are taken at. Local bars have no "now" past their last day: the
+/// current instant when today has a bar, else the close of the last bundled session.
+pub fn quote_instant(loaded: &Loaded, clock: &dyn Clock) -> Result<DateTime<Utc>> {
+    let now = clock.now_utc();
+    if loaded.config.data.source == DataSource::Schwab {
+        return Ok(now);
+    }
+    let signal = &loaded.config.strategy.parameters.signal_symbol;
+    let last = local_data(loaded, now).last_date(signal)?;
+    let today = clock.today_et();
+    let day = today.min(last);
+    let day = if crate::calendar::is_session(day) {
+        day
+    } else {
+        crate::calendar::previous_session(day)
+    };
+    Ok(if day == today {
+        now
+    } else {
+        crate::calendar::session_hours(day).map_or(now, |h| h.close.with_timezone(&Utc))
+    })
+}

@@ -3,10 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
-use crate::calendar;
-use crate::clock::Clock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::error::{exit, Result};
 use crate::schwab::auth::TokenFile;
@@ -32,7 +28,7 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         println!("  token         not needed: no Schwab calls in this configuration");
     }
 
-    let as_of = quote_instant(loaded, clock.as_ref(), &c.strategy.parameters.signal_symbol)?;
+    let as_of = sources::quote_instant(loaded, clock.as_ref())?;
     let data = sources::market_data(loaded, clock.clone(), as_of)?;
     match c.data.source {
         DataSource::Local => println!(
@@ -85,26 +81,4 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     }
     println!("OK");
     Ok(exit::OK)
-}
-
-/// Local bars have no "now" past their last day: quote at the current instant when today
-/// has a bar, else at the close of the last bundled session.
-fn quote_instant(loaded: &Loaded, clock: &dyn Clock, signal: &str) -> Result<DateTime<Utc>> {
-    let now = clock.now_utc();
-    if loaded.config.data.source == DataSource::Schwab {
-        return Ok(now);
-    }
-    let local = sources::local_data(loaded, now);
-    let last = local.last_date(signal)?;
-    let day = clock.today_et().min(last);
-    let day = if calendar::is_session(day) {
-        day
-    } else {
-        calendar::previous_session(day)
-    };
-    Ok(if day == clock.today_et() {
-        now
-    } else {
-        calendar::session_hours(day).map_or(now, |h| h.close.with_timezone(&Utc))
-    })
 }

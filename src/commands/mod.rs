@@ -5,6 +5,7 @@ mod backtest;
 mod calendar;
 mod config;
 mod hello;
+mod ops;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,9 +130,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
             );
             auth::run(action, &loaded, system_clock())
         }
-        Command::EmergencyExit { .. } => Err(Error::NotAvailable("emergency-exit")),
-        Command::Resume => Err(Error::NotAvailable("resume")),
-        Command::Health { .. } => Err(Error::NotAvailable("health")),
+        Command::EmergencyExit { confirm } => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            ops::emergency_exit(&loaded, *confirm, system_clock())
+        }
+        Command::Resume => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            ops::resume(&loaded)
+        }
+        Command::Health { json } => {
+            let loaded = cfg::load(&path)?;
+            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            ops::health(&loaded, *json, system_clock())
+        }
         Command::Report { .. } => Err(Error::NotAvailable("report")),
     }
 }

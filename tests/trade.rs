@@ -1,0 +1,444 @@
+//! `jutsu trade` end to end on the simulator with local bars: the daily scenarios a user
+//! meets, through the real binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{jutsu, run};
+use jutsu::ledger::{Ledger, OrderState, RunStatus};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("jutsu.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
+                common::shared().join("data").display()
+            ),
+        )
+        .unwrap();
+        Env { dir, config }
+    }
+
+    fn trade(&self, as_of: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut cmd = jutsu();
+        cmd.args([
+            "-c",
+            self.config.to_str().unwrap(),
+            "trade",
+            "--as-of",
+            as_of,
+        ]);
+        cmd.args(extra);
+        run(&mut cmd)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn ledger(&self, mode: &str, session: &str) -> Ledger {
+        let root = if mode == "live" {
+            "state".to_string()
+        } else {
+            format!("state/{mode}")
+        };
+        Ledger::load(&self.path(&format!("{root}/runs/{session}.json")))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn account(&self) -> jutsu::sim::SimAccount {
+        serde_json::from_str(&std::fs::read_to_string(self.path("state/sim/account.json")).unwrap())
+            .unwrap()
+    }
+
+    fn set_faults(&self, faults: serde_json::Value) {
+        let path = self.path("state/sim/account.json");
+        let mut account: serde_json::Value = if path.exists() {
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        } else {
+            serde_json::json!({"cash": "10000", "positions": {}, "orders": [], "fills": [], "next_id": 1})
+        };
+        account["faults"] = faults;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, account.to_string()).unwrap();
+    }
+}
+
+fn trades_csv(env: &Env) -> Vec<String> {
+    std::fs::read_to_string(env.path("logs/trades.csv"))
+        .map(|t| t.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn first_run_buys_the_targets_and_prints_the_whole_day() {
+    let env = Env::new("");
+    let (code, stdout, stderr) = env.trade("2025-12-12T15:55", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for needle in [
+        "preflight      paper session 2025-12-12 (regular, close 16:00, run at 15:55 ET)",
+        "decide         cell 3 (Sideways, vol Low)",
+        "targets TQQQ 20.0%, QQQ 80.0%",
+        "reconcile      first run: the broker holds no positions with 10000.00 cash",
+        "rebalance (first run): 2 order(s)",
+        "BUY 37 TQQQ at ~52.82",
+        "BUY 12 QQQ at ~613.62",
+        "slippage 0.100%",
+        "holdings after the run:",
+        "OK: rebalanced (first run), 2 order(s) filled",
+        "Next run 2025-12-15 at 15:55 ET.",
+    ] {
+        assert!(stdout.contains(needle), "missing `{needle}` in\n{stdout}");
+    }
+    let ledger = env.ledger("paper", "2025-12-12");
+    assert_eq!(ledger.status, RunStatus::Done);
+    let names: Vec<&str> = ledger.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "preflight",
+            "fetch",
+            "synthetic bar",
+            "decide",
+            "reconcile",
+            "plan",
+            "execute",
+            "record"
+        ]
+    );
+    assert!(ledger
+        .orders
+        .iter()
+        .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
+    let rows = trades_csv(&env);
+    assert_eq!(rows[0], jutsu::trades::HEADER);
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[1].starts_with("2025-12-12,2025-12-12T20:55:00Z,TQQQ,BUY,37,52.82,52.87282,0.1000,"),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[1].ends_with(",first run,paper,1"), "{}", rows[1]);
+    assert!(env.path("state/paper/state.json").exists());
+    assert!(
+        !env.path("state/state.json").exists(),
+        "paper never writes live state"
+    );
+}
+
+#[test]
+fn same_session_again_is_a_no_op_that_says_so() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12T15:55", &[]).0, 0);
+    let orders_before = env.account().orders.len();
+    let (code, stdout, _) = env.trade("2025-12-12T15:56", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("NO-OP: the paper run of 2025-12-12 is already done"),
+        "{stdout}"
+    );
+    assert_eq!(env.account().orders.len(), orders_before);
+}
+
+#[test]
+fn steady_day_trades_nothing() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-06-17", &[]).0, 0);
+    let (code, stdout, stderr) = env.trade("2025-06-18", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("no trade: target unchanged and positions as recorded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("broker matches the state"), "{stdout}");
+    assert!(stdout.contains("OK: no trade"), "{stdout}");
+    assert_eq!(env.account().orders.len(), 2);
+}
+
+#[test]
+fn cell_change_sells_before_it_buys() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-02-13", &[]).0, 0);
+    let (code, stdout, stderr) = env.trade("2025-02-14", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("cell 1 (BullStrong"), "{stdout}");
+    assert!(stdout.contains("rebalance (target change"), "{stdout}");
+    let ledger = env.ledger("paper", "2025-02-14");
+    let sides: Vec<(String, &str)> = ledger
+        .orders
+        .iter()
+        .map(|o| (o.symbol.clone(), o.side.as_str()))
+        .collect();
+    assert_eq!(
+        sides,
+        [("QQQ".to_string(), "SELL"), ("TQQQ".to_string(), "BUY")]
+    );
+    let rows = trades_csv(&env);
+    assert!(
+        rows.iter().skip(3).all(|r| r.contains(",target change,")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn bond_flip_swaps_tmf_for_tmv() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-04-16", &[]).0, 0);
+    assert!(env.account().positions.contains_key("TMF"));
+    let (code, stdout, stderr) = env.trade("2025-04-17", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("bonds Bear"), "{stdout}");
+    let account = env.account();
+    assert!(!account.positions.contains_key("TMF"), "{account:?}");
+    assert!(account.positions.contains_key("TMV"), "{account:?}");
+    let ledger = env.ledger("paper", "2025-04-17");
+    assert_eq!(ledger.orders[0].symbol, "TMF");
+    assert_eq!(ledger.orders[0].side.as_str(), "SELL");
+}
+
+#[test]
+fn partial_fills_are_retried_a_bounded_number_of_times_then_reported() {
+    let env = Env::new("");
+    env.set_faults(serde_json::json!({"fill_ratio": "0.5"}));
+    let (code, stdout, stderr) = env.trade("2025-12-12", &[]);
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("INCOMPLETE"), "{stdout}");
+    assert!(
+        stdout.contains("still unfilled after 3 retries"),
+        "{stdout}"
+    );
+    let ledger = env.ledger("paper", "2025-12-12");
+    assert_eq!(ledger.status, RunStatus::Incomplete);
+    // The first order and three retries of its remainder, each half filled.
+    let tqqq: Vec<_> = ledger
+        .orders
+        .iter()
+        .filter(|o| o.symbol == "TQQQ")
+        .collect();
+    assert_eq!(tqqq.len(), 4);
+    assert!(tqqq.iter().all(|o| o.state == OrderState::PartiallyFilled));
+    assert_eq!(
+        tqqq.iter().map(|o| o.quantity).collect::<Vec<_>>(),
+        [37, 19, 10, 5]
+    );
+    // The state remembers the plan, so the next session sees what is missing.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("state/paper/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["last_outcome"], "incomplete");
+    // A rerun of the same session never sends anything again.
+    let orders = env.account().orders.len();
+    let (code, stdout, _) = env.trade("2025-12-12T15:56", &[]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("sent orders and stopped"), "{stdout}");
+    assert_eq!(env.account().orders.len(), orders);
+}
+
+#[test]
+fn slippage_over_the_abort_level_stops_further_orders() {
+    let env = Env::new("sim:\n  slippage_pct: 1.5\n");
+    let (code, stdout, stderr) = env.trade("2025-12-12", &[]);
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "slippage 1.500%, at or over execution.slippage_abort_pct (1.0): no further orders"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(env.account().orders.len(), 1);
+}
+
+#[test]
+fn halted_trading_exits_5_and_resume_clears_it() {
+    let env = Env::new("");
+    std::fs::create_dir_all(env.path("state")).unwrap();
+    std::fs::write(env.path("state/halt"), "emergency exit 2025-12-11").unwrap();
+    let (code, stdout, _) = env.trade("2025-12-12", &[]);
+    assert_eq!(code, 5, "{stdout}");
+    assert!(
+        stdout.contains(
+            "trading is halted (emergency exit 2025-12-11); `jutsu resume` clears the flag"
+        ),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "resume"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!env.path("state/halt").exists());
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+}
+
+#[test]
+fn weekends_and_holidays_are_not_sessions() {
+    let env = Env::new("");
+    let (code, stdout, _) = env.trade("2025-12-13", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("NO-OP: 2025-12-13 is a weekend day: not a session"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = env.trade("2025-12-25", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("market holiday (Christmas Day)"),
+        "{stdout}"
+    );
+    assert!(
+        !env.path("state/sim/account.json").exists(),
+        "nothing was touched"
+    );
+}
+
+#[test]
+fn early_close_day_runs_at_12_55_and_not_at_15_55() {
+    let env = Env::new("");
+    let (code, stdout, _) = env.trade("2025-12-24T12:30", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("too early: the run window of 2025-12-24 opens at 12:45 ET (run at 12:55)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = env.trade("2025-12-24T15:55", &[]);
+    assert_eq!(code, 3);
+    assert!(
+        stdout.contains("missed the run window of 2025-12-24: the run was due at 12:55 ET"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = env.trade("2025-12-24", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("(early close, close 13:00, run at 12:55 ET)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn dry_run_sends_nothing_and_leaves_paper_state_alone() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-11", &[]).0, 0);
+    let paper_state = std::fs::read_to_string(env.path("state/paper/state.json")).unwrap();
+    let account = std::fs::read_to_string(env.path("state/sim/account.json")).unwrap();
+    let (code, stdout, stderr) = env.trade("2025-12-12", &["--mode", "dry_run"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("OK (dry run)"), "{stdout}");
+    assert!(
+        stdout.contains("SELL"),
+        "a cell change is planned: {stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("state/paper/state.json")).unwrap(),
+        paper_state
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("state/sim/account.json")).unwrap(),
+        account
+    );
+    assert!(!env.path("state/state.json").exists());
+    assert_eq!(env.ledger("dry_run", "2025-12-12").orders.len(), 0);
+}
+
+#[test]
+fn plan_only_writes_the_plan_and_a_later_run_still_trades() {
+    let env = Env::new("");
+    let (code, stdout, _) = env.trade("2025-12-12", &["--plan-only"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("--plan-only: plan written, nothing sent"),
+        "{stdout}"
+    );
+    let ledger = env.ledger("paper", "2025-12-12");
+    assert_eq!(ledger.status, RunStatus::Skipped);
+    assert_eq!(ledger.plan.unwrap().orders.len(), 2);
+    assert!(env.account().orders.is_empty());
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    assert_eq!(env.account().orders.len(), 2);
+}
+
+#[test]
+fn as_of_is_refused_in_live_mode() {
+    let env = Env::new("");
+    let (code, stdout, stderr) = env.trade("2025-12-12", &["--mode", "live"]);
+    // Live needs Schwab credentials first; with them it refuses --as-of.
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let _ = Path::new("");
+}
+
+#[test]
+fn emergency_exit_sells_what_the_broker_holds_and_halts() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    // Without --confirm and without a typed EXIT nothing happens.
+    let (code, _, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "emergency-exit",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("not confirmed: nothing was done"),
+        "{stderr}"
+    );
+    assert!(!env.path("state/halt").exists());
+
+    let (code, stdout, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "emergency-exit",
+        "--confirm",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("SELL 37 TQQQ: Filled"), "{stdout}");
+    assert!(stdout.contains("SELL 12 QQQ: Filled"), "{stdout}");
+    assert!(stdout.contains("FLAT: every position sold"), "{stdout}");
+    assert!(env.account().positions.is_empty());
+    assert!(env.path("state/halt").exists());
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 5, "{stdout}");
+}
+
+#[test]
+fn health_names_missed_sessions_but_not_weekends_or_holidays() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-19", &[]).0, 0);
+    // Friday 2025-12-26 at 17:00: 22, 23, 24 (early close) and 26 were missed; the weekend
+    // and Christmas were not sessions.
+    let health = |now: &str, json: bool| {
+        let mut cmd = jutsu();
+        cmd.env("JUTSU_NOW", now)
+            .args(["-c", env.config.to_str().unwrap(), "health"]);
+        if json {
+            cmd.arg("--json");
+        }
+        run(&mut cmd)
+    };
+    let (code, stdout, _) = health("2025-12-26T22:00:00Z", true);
+    assert_eq!(code, 1, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["missed_sessions"],
+        serde_json::json!(["2025-12-22", "2025-12-23", "2025-12-24", "2025-12-26"])
+    );
+    assert_eq!(report["next_run"], "2025-12-29 15:55 ET");
+    // Right after the Friday run, before Monday's: nothing missed.
+    let (code, stdout, _) = health("2025-12-19T22:00:00Z", false);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("[ok  ] sessions  no missed session"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("next run 2025-12-22 15:55 ET"), "{stdout}");
+    std::fs::write(env.path("state/halt"), "test").unwrap();
+    let (code, stdout, _) = health("2025-12-19T22:00:00Z", false);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("[fail] halt"), "{stdout}");
+}
