@@ -107,9 +107,48 @@ fn main() {
         "live decide_next from saved state",
         t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     );
+    trade_process();
     measure("live decide_day from raw history", 10, || {
         backtest::decide_day(&history, date, &today, &settings)
             .unwrap()
             .quantities[0] as usize
     });
+}
+
+/// One `jutsu trade` process on the embedded default, from start to exit, each on a fresh
+/// state folder so that every run does the whole day (a first run with orders).
+fn trade_process() {
+    let exe = env!("CARGO_BIN_EXE_jutsu");
+    let data = data_dir();
+    let mut times = Vec::new();
+    for run in 0..15 {
+        let dir = std::env::temp_dir().join(format!("jutsu-bench-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("jutsu.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "paths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let status = std::process::Command::new(exe)
+            .args(["-c", config.to_str().unwrap(), "-q", "trade", "--as-of", "2025-12-12T15:55"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        times.push(t.elapsed());
+        assert!(status.success());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    times.sort();
+    println!(
+        "{:<44} median {:>9.3} ms   best {:>9.3} ms   (15 runs)",
+        "trade process, embedded default, first run",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3
+    );
 }
