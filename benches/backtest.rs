@@ -136,7 +136,14 @@ fn trade_process() {
         .unwrap();
         let t = Instant::now();
         let status = std::process::Command::new(exe)
-            .args(["-c", config.to_str().unwrap(), "-q", "trade", "--as-of", "2025-12-12T15:55"])
+            .args([
+                "-c",
+                config.to_str().unwrap(),
+                "-q",
+                "trade",
+                "--as-of",
+                "2025-12-12T15:55",
+            ])
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();

@@ -34,6 +34,22 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings the live decision uses for `today`: the configured strategy, history and
+    /// trading start, and the backtest's costs.
+    pub fn from_config(c: &crate::config::Config, today: NaiveDate) -> Self {
+        Settings {
+            params: c.strategy.parameters.clone(),
+            costs: Costs {
+                commission_per_share: c.backtest.commission_per_share,
+                slippage: c.backtest.slippage_pct / Decimal::ONE_HUNDRED,
+            },
+            initial_cash: c.backtest.initial_capital,
+            history_start: c.data.history_start,
+            trading_start: c.data.trading_start.min(today),
+            end: None,
+        }
+    }
+
     /// The original's default history start: `trading_start - int(1.4 x warmup)` days.
     pub fn default_history_start(params: &StrategyParams, trading_start: NaiveDate) -> NaiveDate {
         let days = (1.4 * params.warmup_bars() as f64) as i64;

@@ -117,6 +117,15 @@ pub struct Ledger {
     pub orders: Vec<LedgerOrder>,
     /// The final message.
     pub message: Option<String>,
+    /// Account value before the run (at the run's quotes).
+    #[serde(default)]
+    pub equity_before: Option<Decimal>,
+    /// Account value after the run.
+    #[serde(default)]
+    pub equity_after: Option<Decimal>,
+    /// Alert channels that failed to deliver this run's summary.
+    #[serde(default)]
+    pub alert_failures: Vec<crate::alert::AlertFailure>,
 }
 
 impl Ledger {
@@ -133,6 +142,9 @@ impl Ledger {
             plan: None,
             orders: Vec::new(),
             message: None,
+            equity_before: None,
+            equity_after: None,
+            alert_failures: Vec::new(),
         }
     }
 

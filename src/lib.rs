@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alert;
 pub mod backtest;
 pub mod bars;
 pub mod broker;
@@ -31,3 +32,4 @@ pub mod sources;
 pub mod state;
 pub mod strategy;
 pub mod trades;
+pub mod validate;

@@ -63,7 +63,10 @@ impl MarketData for LocalMarketData {
     fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
         let bars = self.all_bars(symbol)?;
         let from = bars.partition_point(|b| b.date < since);
-        let to = bars.partition_point(|b| b.date < self.date);
+        // Today's bar belongs to history once the session has closed.
+        let closed = crate::calendar::session_hours(self.date)
+            .is_some_and(|h| self.as_of >= h.close.with_timezone(&Utc));
+        let to = bars.partition_point(|b| b.date < self.date || (closed && b.date == self.date));
         Ok(bars[from..to.max(from)].to_vec())
     }
 

@@ -47,6 +47,27 @@ pub struct TradeOptions {
     pub plan_only: bool,
 }
 
+/// How a run ended, for the summary alert.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The exit code.
+    pub code: u8,
+    /// OK, NO-OP, SKIPPED, FAILED, INCOMPLETE or HALTED.
+    pub outcome: &'static str,
+    /// The session, when one was determined.
+    pub session: Option<NaiveDate>,
+    /// The stage that failed.
+    pub failed_stage: Option<&'static str>,
+    /// The last line.
+    pub verdict: String,
+    /// Everything the run printed.
+    pub transcript: String,
+    /// The run ledger, when one was written.
+    pub ledger: Option<std::path::PathBuf>,
+    /// Someone should look now (failure, partial execution, the login about to expire).
+    pub critical: bool,
+}
+
 /// Why a run stopped, with its exit code.
 struct Stop {
     code: u8,
@@ -81,8 +102,8 @@ impl From<crate::broker::BrokerError> for Stop {
     }
 }
 
-/// Runs `jutsu trade` and returns the exit code.
-pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> u8 {
+/// Runs `jutsu trade`; the summary carries the exit code.
+pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> RunSummary {
     let report = Report::default();
     let mut run = Run {
         loaded,
@@ -92,9 +113,25 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> u8 
         ledger: None,
         paths: StatePaths::new(loaded, options.mode),
         started: Instant::now(),
+        stage: "preflight",
+        session: None,
+        outcome: "OK",
+        verdict: String::new(),
+        critical: false,
     };
-    match run.execute() {
-        Ok(code) => code,
+    let result = run.execute();
+    let ledger = run.ledger.as_ref().map(|l| run.paths.ledger(l.session));
+    match result {
+        Ok(code) => RunSummary {
+            code,
+            outcome: run.outcome,
+            session: run.session,
+            failed_stage: None,
+            verdict: run.verdict.clone(),
+            transcript: report.transcript(),
+            ledger,
+            critical: run.critical,
+        },
         Err(stop) => {
             if let Some(ledger) = run.ledger.as_mut() {
                 if ledger.status == RunStatus::Running {
@@ -110,21 +147,32 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> u8 
                     report.warn(&format!("could not write the ledger: {e}"));
                 }
             }
-            tracing::error!(code = stop.code, "{}", stop.message);
-            let what = match stop.code {
-                exit::HALTED => "HALTED",
-                exit::INCOMPLETE => {
-                    "INCOMPLETE: orders were sent and the run stopped; a human must look"
-                }
-                exit::PREFLIGHT => "FAILED before sending anything",
-                exit::USAGE => "FAILED: usage or configuration",
-                _ => "FAILED",
+            tracing::error!(code = stop.code, stage = run.stage, "{}", stop.message);
+            let (outcome, what) = match stop.code {
+                exit::HALTED => ("HALTED", "HALTED"),
+                exit::INCOMPLETE => (
+                    "INCOMPLETE",
+                    "INCOMPLETE: orders were sent and the run stopped; a human must look",
+                ),
+                exit::PREFLIGHT => ("FAILED", "FAILED before sending anything"),
+                exit::USAGE => ("FAILED", "FAILED: usage or configuration"),
+                _ => ("FAILED", "FAILED"),
             };
-            report.verdict(
-                false,
-                &format!("{what}: {} (exit {})", stop.message, stop.code),
+            let verdict = format!(
+                "{what} at {}: {} (exit {})",
+                run.stage, stop.message, stop.code
             );
-            stop.code
+            report.verdict(false, &verdict);
+            RunSummary {
+                code: stop.code,
+                outcome,
+                session: run.session,
+                failed_stage: Some(run.stage),
+                verdict,
+                transcript: report.transcript(),
+                ledger,
+                critical: stop.code != exit::HALTED || run.critical,
+            }
         }
     }
 }
@@ -137,6 +185,11 @@ struct Run<'a> {
     ledger: Option<Ledger>,
     paths: StatePaths,
     started: Instant,
+    stage: &'static str,
+    session: Option<NaiveDate>,
+    outcome: &'static str,
+    verdict: String,
+    critical: bool,
 }
 
 /// What the fetch stage brings.
@@ -220,6 +273,7 @@ impl Run<'_> {
         }
         let now = self.clock.now_et();
         let today = now.date_naive();
+        self.session = Some(today);
         let hours = match calendar::day_kind(today) {
             DayKind::Weekend => {
                 return Ok(self.nothing_to_do(&format!("{today} is a weekend day: not a session")))
@@ -297,6 +351,7 @@ impl Run<'_> {
             }
             token_note = format!(", token {hours_left} h left");
             if hours_left < 48 {
+                self.critical = true;
                 self.report.warn(&format!(
                     "the Schwab login expires in {hours_left} h: run `jutsu auth login`"
                 ));
@@ -321,6 +376,7 @@ impl Run<'_> {
         )?;
 
         // 2. Fetch.
+        self.stage = "fetch";
         let t = Instant::now();
         let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
         let market = self.fetch(data.as_ref(), today)?;
@@ -349,6 +405,7 @@ impl Run<'_> {
         )?;
 
         // 3. Synthetic bar.
+        self.stage = "synthetic bar";
         let t = Instant::now();
         let today_bars = synthetic_bars(&market, today)?;
         let quote_of = |s: &str| market.quotes.iter().find(|q| q.symbol == s);
@@ -367,18 +424,9 @@ impl Run<'_> {
         )?;
 
         // 4. Decide.
+        self.stage = "decide";
         let t = Instant::now();
-        let settings = Settings {
-            params: c.strategy.parameters.clone(),
-            costs: Costs {
-                commission_per_share: c.backtest.commission_per_share,
-                slippage: c.backtest.slippage_pct / Decimal::ONE_HUNDRED,
-            },
-            initial_cash: c.backtest.initial_capital,
-            history_start: c.data.history_start,
-            trading_start: c.data.trading_start.min(today),
-            end: None,
-        };
+        let settings = Settings::from_config(c, today);
         let record = backtest::decide_day(&market.history, today, &today_bars, &settings)?;
         let decision = record.decision.ok_or_else(|| {
             Stop::preflight(
@@ -392,6 +440,7 @@ impl Run<'_> {
         self.record(Mark::Ok, "decide", describe_decision(&decision, &legs), t)?;
 
         // 5. Reconcile.
+        self.stage = "reconcile";
         let t = Instant::now();
         let broker = sources::broker(self.loaded, mode, data.clone(), self.clock.clone())?;
         let account = broker.account()?;
@@ -410,12 +459,16 @@ impl Run<'_> {
             )));
         }
         let positions = whole_positions(&account, &legs);
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.equity_before = Some(account.liquidation_value);
+        }
         let prices: [Option<Decimal>; LEGS] = legs.clone().map(|s| quote_of(&s).map(|q| q.last));
         let (mark, summary) =
             self.reconcile(state.as_ref(), &positions, &account, &legs, &prices)?;
         self.record(mark, "reconcile", summary, t)?;
 
         // 6. Plan and risk gate.
+        self.stage = "plan";
         let t = Instant::now();
         let planning_costs = match mode {
             Mode::Paper => Costs {
@@ -503,6 +556,7 @@ impl Run<'_> {
         }
 
         // 7 and 8. Execute (reductions, re-read, increases) and check fills.
+        self.stage = "execute";
         let t = Instant::now();
         let outcome = self.execute_plan(
             broker.as_ref(),
@@ -537,8 +591,12 @@ impl Run<'_> {
             .to_string();
 
         // 9. Record: state, trades.csv, ledger, report.
+        self.stage = "record";
         let t = Instant::now();
         let after = broker.account()?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.equity_after = Some(after.liquidation_value);
+        }
         let mut new_state = state.unwrap_or_else(|| State::empty(mode, self.clock.now_utc()));
         new_state.mode = mode;
         new_state.updated_at = self.clock.now_utc();
@@ -620,9 +678,11 @@ impl Run<'_> {
         }
     }
 
-    fn nothing_to_do(&self, why: &str) -> u8 {
+    fn nothing_to_do(&mut self, why: &str) -> u8 {
         tracing::info!("{why}");
-        self.report.verdict(true, &format!("NO-OP: {why}"));
+        self.outcome = "NO-OP";
+        self.verdict = format!("NO-OP: {why}");
+        self.report.verdict(true, &self.verdict);
         exit::OK
     }
 

@@ -1,6 +1,8 @@
 //! The run's output for a person: a checklist of stages with their result and timing,
-//! warnings in their own colour on a terminal, and a final one-line verdict.
+//! warnings in their own colour on a terminal, and a final one-line verdict. A plain copy
+//! of every line is kept for the summary email.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -20,12 +22,14 @@ pub enum Mark {
 /// Writes the checklist to stdout (redacted like every other output).
 pub struct Report {
     color: bool,
+    transcript: RefCell<Vec<String>>,
 }
 
 impl Default for Report {
     fn default() -> Self {
         Report {
             color: std::io::stdout().is_terminal(),
+            transcript: RefCell::new(Vec::new()),
         }
     }
 }
@@ -39,9 +43,17 @@ impl Report {
         }
     }
 
-    fn emit(&self, line: &str) {
+    fn emit(&self, plain: String, painted: String) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", crate::secret::redact(line));
+        let _ = writeln!(out, "{}", crate::secret::redact(&painted));
+        self.transcript
+            .borrow_mut()
+            .push(crate::secret::redact(&plain));
+    }
+
+    /// Everything written so far, uncoloured.
+    pub fn transcript(&self) -> String {
+        self.transcript.borrow().join("\n")
     }
 
     /// One stage line: mark, name, summary, time.
@@ -52,36 +64,31 @@ impl Report {
             Mark::Fail => ("FAIL", "31"),
             Mark::Skip => ("--  ", "2"),
         };
-        self.emit(&format!(
-            "[{}] {:<14} {}  ({} ms)",
-            self.paint(code, symbol),
-            name,
-            summary,
-            took.as_millis()
-        ));
+        let line = |s: &str| format!("[{s}] {name:<14} {summary}  ({} ms)", took.as_millis());
+        self.emit(line(symbol), line(&self.paint(code, symbol)));
     }
 
     /// An indented detail line under a stage.
     pub fn detail(&self, text: &str) {
-        self.emit(&format!("       {text}"));
+        let line = format!("       {text}");
+        self.emit(line.clone(), line);
     }
 
     /// A warning line.
     pub fn warn(&self, text: &str) {
-        self.emit(&format!(
-            "       {}",
-            self.paint("33", &format!("warning: {text}"))
-        ));
+        let plain = format!("warning: {text}");
+        let painted = self.paint("33", &plain);
+        self.emit(format!("       {plain}"), format!("       {painted}"));
     }
 
     /// A plain line.
     pub fn line(&self, text: &str) {
-        self.emit(text);
+        self.emit(text.to_string(), text.to_string());
     }
 
     /// The final verdict.
     pub fn verdict(&self, ok: bool, text: &str) {
         let code = if ok { "1;32" } else { "1;31" };
-        self.emit(&self.paint(code, text));
+        self.emit(text.to_string(), self.paint(code, text));
     }
 }

@@ -6,6 +6,8 @@ mod calendar;
 mod config;
 mod hello;
 mod ops;
+mod trade;
+mod validate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,24 +94,18 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 cli.quiet,
                 Some(&loaded.logs_dir()),
             );
-            let env = |name: &str| std::env::var(name).ok();
-            let mode = args.mode.map_or(loaded.config.mode, Into::into);
-            let mut config = loaded.config.clone();
-            config.mode = mode;
-            if let Err(problems) = config.secrets(&env) {
-                return Err(Error::Config {
-                    path: loaded.path.clone(),
-                    problems,
-                });
-            }
-            let options = crate::pipeline::TradeOptions {
-                mode,
-                as_of: args.as_of.map(|a| (a.date, a.time)),
-                plan_only: args.plan_only,
-            };
-            Ok(crate::pipeline::trade(&loaded, &options, system_clock()))
+            trade::run(args, &loaded, system_clock())
         }
-        Command::Validate { .. } => Err(Error::NotAvailable("validate")),
+        Command::Validate { date } => {
+            let loaded = cfg::load(&path)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            validate::run(*date, &loaded, system_clock())
+        }
         Command::Hello => {
             let loaded = cfg::load(&path)?;
             logging::init(

@@ -570,10 +570,15 @@ impl MarketData for SchwabClient {
             ],
         )?;
         let today = self.clock.today_et();
+        let closed = crate::calendar::session_hours(today).is_some_and(|h| now >= h.close);
         let bars = model::parse_daily_candles(value)
             .map_err(|e| Self::invalid(endpoint)(format!("{symbol}: {e}")))?;
-        // A candle for today is a partial day: history ends with the previous session.
-        Ok(bars.into_iter().filter(|b| b.date < today).collect())
+        // Before today's close its candle is a partial day: history ends with the previous
+        // session. After the close it is the official bar.
+        Ok(bars
+            .into_iter()
+            .filter(|b| b.date < today || (closed && b.date == today))
+            .collect())
     }
 
     fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
