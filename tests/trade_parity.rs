@@ -62,7 +62,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
             plan_only: false,
         };
         let clock: jutsu::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
-        let code = pipeline::trade(&loaded, &options, clock);
+        let code = pipeline::trade(&loaded, &options, clock).code;
         assert_eq!(code, 0, "{}", day.date);
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
