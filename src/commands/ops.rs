@@ -229,11 +229,15 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     }
     let mut last_done: Option<NaiveDate> = None;
     let mut bad_ledgers = Vec::new();
+    let mut newest: Option<Ledger> = None;
     if let Ok(entries) = std::fs::read_dir(paths.runs_dir()) {
         for entry in entries.flatten() {
             let path = entry.path();
             match Ledger::load(&path) {
                 Ok(Some(l)) => {
+                    if newest.as_ref().is_none_or(|n| n.session < l.session) {
+                        newest = Some(l.clone());
+                    }
                     if l.status == RunStatus::Done {
                         last_done = last_done.max(Some(l.session));
                     }
@@ -262,6 +266,26 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         );
     } else {
         add("ledgers", "fail", bad_ledgers.join("; "));
+    }
+    match newest.as_ref().filter(|l| !l.alert_failures.is_empty()) {
+        Some(l) => add(
+            "alerts",
+            "fail",
+            format!(
+                "the alerts of the {} run were not delivered: {}",
+                l.session,
+                l.alert_failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.channel, f.error))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+        None => add(
+            "alerts",
+            "ok",
+            "the last run's alerts were delivered (or none are configured)".into(),
+        ),
     }
     match fs4::available_space(&paths.shared).or_else(|_| fs4::available_space(&loaded.base_dir)) {
         Ok(free) if free < 50 * 1024 * 1024 => {

@@ -1,0 +1,115 @@
+//! `jutsu validate` on the embedded default: quote = close gives GREEN at 100 %; quotes
+//! shifted by a known amount report exactly that drift.
+
+mod common;
+
+use common::{jutsu, run};
+
+/// A paper configuration on the shared bars; `quote` is `close` or `open`.
+fn env(quote: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n  local_quote: {quote}\n",
+            common::shared().join("data").display()
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+const SESSIONS: [&str; 8] = [
+    "2025-12-03",
+    "2025-12-04",
+    "2025-12-05",
+    "2025-12-08",
+    "2025-12-09",
+    "2025-12-10",
+    "2025-12-11",
+    "2025-12-12",
+];
+
+#[test]
+fn every_session_traded_on_the_close_validates_green_at_100_percent() {
+    let (dir, config) = env("close");
+    let cfg = config.to_str().unwrap();
+    for day in SESSIONS {
+        let (code, stdout, _) = run(jutsu().args(["-c", cfg, "trade", "--as-of", day]));
+        assert_eq!(code, 0, "{day}: {stdout}");
+    }
+    for day in SESSIONS {
+        let (code, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", day]));
+        assert_eq!(code, 0, "{day}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!(
+                "validate {day} (paper): GREEN  logic match 100%  max drift 0%"
+            )),
+            "{stdout}"
+        );
+    }
+    let rows = jutsu::validate::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    assert_eq!(rows.len(), SESSIONS.len());
+    assert!(rows.iter().all(|r| r.verdict == "GREEN"));
+    let (_, stdout, _) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-12"]));
+    assert!(
+        stdout.contains("last 8 sessions: logic match 100%, drift mean 0% worst 0%"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sessions with no run 0"), "{stdout}");
+    // 2025-12-12 rebalanced (cell 1 to 3): its fills paid the simulator's 0.1 % against the
+    // close, buys and sells alike.
+    assert!(
+        stdout.contains("fill slippage vs close: TQQQ +0.1%, QQQ +0.1% (mean 0.1%)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn quotes_taken_at_the_open_report_the_open_to_close_drift() {
+    let (dir, config) = env("open");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-12"])).0,
+        0
+    );
+    let (_, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-12"]));
+    let bars = jutsu::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let bar = bars
+        .iter()
+        .find(|b| b.date.to_string() == "2025-12-12")
+        .unwrap();
+    let expected =
+        ((bar.open - bar.close) / bar.close * rust_decimal::Decimal::ONE_HUNDRED).round_dp(4);
+    assert!(
+        stdout.contains(&format!("QQQ {:+}%", expected.normalize())),
+        "expected QQQ drift {expected}: {stdout}{stderr}"
+    );
+    let _ = dir;
+}
+
+#[test]
+fn a_session_without_a_run_is_no_run() {
+    let (dir, config) = env("close");
+    let (code, stdout, _) = run(jutsu().args([
+        "-c",
+        config.to_str().unwrap(),
+        "validate",
+        "--date",
+        "2025-12-12",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stdout.contains("NO_RUN"), "{stdout}");
+    let rows = jutsu::validate::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    assert_eq!(rows[0].verdict, "NO_RUN");
+    let (code, _, stderr) = run(jutsu().args([
+        "-c",
+        config.to_str().unwrap(),
+        "validate",
+        "--date",
+        "2025-12-13",
+    ]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("2025-12-13 is not a session"), "{stderr}");
+}
