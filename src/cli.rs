@@ -88,6 +88,9 @@ pub enum Command {
         /// Last session.
         #[arg(long)]
         to: Option<NaiveDate>,
+        /// Also write the per-session table as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
         /// Also write a self-contained HTML page with the charts.
         #[arg(long)]
         html: Option<PathBuf>,
@@ -103,6 +106,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// The man page (roff) on stdout, from the same definitions as --help.
+    #[command(hide = true)]
+    Man,
 }
 
 /// Arguments of `jutsu trade`.

@@ -64,9 +64,6 @@ pub enum Error {
     /// Trading is halted: the halt flag is set.
     #[error("{0}")]
     Halted(String),
-    /// A command that a later release implements.
-    #[error("`jutsu {0}` is not available yet in this build")]
-    NotAvailable(&'static str),
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
@@ -79,9 +76,7 @@ impl Error {
             Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
             Error::Locked(_) => exit::PREFLIGHT,
             Error::Halted(_) => exit::HALTED,
-            Error::Io { .. } | Error::Broker(_) | Error::NotAvailable(_) | Error::Other(_) => {
-                exit::FAILURE
-            }
+            Error::Io { .. } | Error::Broker(_) | Error::Other(_) => exit::FAILURE,
         }
     }
 

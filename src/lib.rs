@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod local_data;
 pub mod lock;
 pub mod logging;
+pub mod performance;
 pub mod pipeline;
 pub mod plan;
 pub mod portfolio;

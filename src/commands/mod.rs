@@ -6,6 +6,7 @@ mod calendar;
 mod config;
 mod hello;
 mod ops;
+mod report;
 mod trade;
 mod validate;
 
@@ -16,7 +17,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::config::{self as cfg, Loaded};
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, Result};
 use crate::logging;
 
 /// Runs the command line and returns the process exit code. Errors are printed here, once,
@@ -69,6 +70,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "jutsu", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| crate::error::Error::io("writing", "stdout", e))?;
             Ok(exit::OK)
         }
         Command::Calendar(args) => {
@@ -151,6 +158,15 @@ fn dispatch(cli: Cli) -> Result<u8> {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
             ops::health(&loaded, *json, system_clock())
         }
-        Command::Report { .. } => Err(Error::NotAvailable("report")),
+        Command::Report {
+            from,
+            to,
+            csv,
+            html,
+        } => {
+            let loaded = cfg::load(&path)?;
+            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+            report::run(&loaded, *from, *to, csv.as_ref(), html.as_ref())
+        }
     }
 }

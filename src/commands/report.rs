@@ -1,0 +1,87 @@
+//! `jutsu report`: equity, drawdown, turnover, slippage and tracking against the backtest.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use crate::backtest::{self, Settings};
+use crate::bars::History;
+use crate::config::{Loaded, Mode};
+use crate::error::{exit, Error, Result};
+use crate::ledger::{Ledger, RunStatus};
+use crate::performance;
+use crate::portfolio::Costs;
+use crate::state::StatePaths;
+
+pub(super) fn run(
+    loaded: &Loaded,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    csv: Option<&PathBuf>,
+    html: Option<&PathBuf>,
+) -> Result<u8> {
+    let c = &loaded.config;
+    let paths = StatePaths::new(loaded, c.mode);
+    let mut ledgers = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(paths.runs_dir()) {
+        for entry in entries.flatten() {
+            if let Some(l) = Ledger::load(&entry.path())? {
+                let inside =
+                    from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
+                if inside && l.status == RunStatus::Done && l.equity_after.is_some() {
+                    ledgers.push(l);
+                }
+            }
+        }
+    }
+    ledgers.sort_by_key(|l| l.session);
+    let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
+        println!(
+            "no completed {} runs to report in {}",
+            c.mode.as_str(),
+            paths.runs_dir().display()
+        );
+        return Ok(exit::OK);
+    };
+    // The backtest over the same sessions from the same starting value, on local bars.
+    let mut settings = Settings::from_config(c, first.session);
+    settings.trading_start = first.session;
+    settings.end = Some(last.session);
+    settings.initial_cash = first.equity_before.unwrap_or(settings.initial_cash);
+    if c.mode == Mode::Paper {
+        settings.costs = Costs {
+            commission_per_share: c.sim.commission_per_share,
+            slippage: c.sim.slippage_pct / rust_decimal::Decimal::ONE_HUNDRED,
+        };
+    }
+    let backtest_values =
+        match History::load_dir(&loaded.data_dir(), &c.strategy.parameters.all_symbols()) {
+            Ok(history) => backtest::run(&history, &settings)?
+                .days
+                .iter()
+                .map(|d| (d.date, d.portfolio_value))
+                .collect(),
+            Err(e) => {
+                println!("no backtest comparison: {e}");
+                Vec::new()
+            }
+        };
+    let rows = performance::rows(&ledgers, &backtest_values);
+    print!("{}", performance::table(&rows));
+    if let Some(path) = csv {
+        std::fs::write(path, performance::csv(&rows)).map_err(|e| Error::io("writing", path, e))?;
+        println!("table written to {}", path.display());
+    }
+    if let Some(path) = html {
+        let title = format!(
+            "jutsu {} {} .. {}",
+            c.mode.as_str(),
+            first.session,
+            last.session
+        );
+        std::fs::write(path, performance::html(&rows, &title))
+            .map_err(|e| Error::io("writing", path, e))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(exit::OK)
+}
