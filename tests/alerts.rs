@@ -283,3 +283,34 @@ fn a_failing_dead_man_endpoint_does_not_fail_the_run() {
     );
     let _ = dir;
 }
+
+#[test]
+fn emergency_exit_sends_a_critical_alert() {
+    let mut server = Server::new();
+    let hook = server
+        .mock("POST", "/hook")
+        .match_body(Matcher::PartialJson(serde_json::json!({"level": "critical", "kind": "emergency-exit", "subject": "EMERGENCY EXIT paper: flat"})))
+        .expect(1)
+        .create();
+    let (dir, config) = env_with("");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-12"])).0,
+        0
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap()
+            + &format!("  webhook_url: {}/hook\n", server.url()),
+    )
+    .unwrap();
+    let (code, stdout, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
+        "-c",
+        cfg,
+        "emergency-exit",
+        "--confirm",
+    ]));
+    assert_eq!(code, 0, "{stdout}");
+    hook.assert();
+    let _ = dir;
+}

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
+use crate::alert::{Alert, Alerter, Level};
 use crate::broker::{OrderRequest, OrderType, Placement, Side};
 use crate::calendar;
 use crate::config::{DataSource, Loaded, Mode};
@@ -41,12 +42,20 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
         }
     }
     let _lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
+    let mut lines: Vec<String> = Vec::new();
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            let line = format!($($arg)*);
+            println!("{line}");
+            lines.push(line);
+        }};
+    }
     let reason = format!(
         "emergency exit at {}",
         clock.now_et().format("%Y-%m-%d %H:%M ET")
     );
     crate::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
-    println!("halt flag set: {}", paths.halt_flag().display());
+    say!("halt flag set: {}", paths.halt_flag().display());
     tracing::warn!("{reason}");
 
     let as_of = sources::quote_instant(loaded, clock.as_ref())?;
@@ -54,14 +63,14 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
     let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
     for order in broker.open_orders()? {
         match broker.cancel_order(&order.id) {
-            Ok(()) => println!(
+            Ok(()) => say!(
                 "canceled order {} ({} {} {})",
                 order.id,
                 order.side.as_str(),
                 order.quantity,
                 order.symbol
             ),
-            Err(e) => println!("could not cancel order {}: {e}", order.id),
+            Err(e) => say!("could not cancel order {}: {e}", order.id),
         }
     }
     let account = broker.account()?;
@@ -90,7 +99,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
                     order = broker.order(&id)?;
                     polls += 1;
                 }
-                println!(
+                say!(
                     "SELL {shares} {}: {:?}, filled {}{}",
                     position.symbol,
                     order.status,
@@ -115,22 +124,44 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
         .map(|p| format!("{} {}", p.quantity, p.symbol))
         .collect();
     for p in &problems {
-        println!("problem: {p}");
+        say!("problem: {p}");
     }
-    println!(
+    say!(
         "cash {:.2}, value {:.2}",
-        after.cash, after.liquidation_value
+        after.cash,
+        after.liquidation_value
     );
-    if left.is_empty() {
-        println!("FLAT: every position sold; trading halted until `jutsu resume`");
-        Ok(exit::OK)
+    let flat = left.is_empty();
+    if flat {
+        say!("FLAT: every position sold; trading halted until `jutsu resume`");
     } else {
-        println!(
+        say!(
             "NOT FLAT: still held: {}; trading halted until `jutsu resume`",
             left.join(", ")
         );
-        Ok(exit::INCOMPLETE)
     }
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = loaded.config.secrets(&env).unwrap_or_default();
+    let alerter = Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock.as_ref());
+    if alerter.any() {
+        let alert = Alert {
+            level: Level::Critical,
+            kind: "emergency-exit".into(),
+            subject: format!(
+                "EMERGENCY EXIT {}: {}",
+                mode.as_str(),
+                if flat { "flat" } else { "NOT flat" }
+            ),
+            body: lines.join("\n"),
+        };
+        for f in alerter.send(&alert) {
+            println!(
+                "warning: the {} alert was not delivered: {}",
+                f.channel, f.error
+            );
+        }
+    }
+    Ok(if flat { exit::OK } else { exit::INCOMPLETE })
 }
 
 /// Clears the halt flag.
