@@ -58,6 +58,14 @@ pub enum Error {
     /// The broker or market-data source failed.
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
+    /// A file jutsu wrote is damaged and no good backup exists.
+    #[error("{path} is damaged ({problem}) and no backup of it is good; nothing was traded. Move it aside to rebuild from the broker")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// Another run holds the lock.
     #[error("{0}")]
     Locked(String),
@@ -74,7 +82,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
-            Error::Locked(_) => exit::PREFLIGHT,
+            Error::Locked(_) | Error::Corrupt { .. } => exit::PREFLIGHT,
             Error::Halted(_) => exit::HALTED,
             Error::Io { .. } | Error::Broker(_) | Error::Other(_) => exit::FAILURE,
         }

@@ -136,3 +136,153 @@ mod tests {
         assert!(err.contains("chmod 600"), "{err}");
     }
 }
+
+/// FNV-1a, 64 bits: a checksum that detects torn or edited files (not a security measure).
+pub fn checksum(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// How a sealed file was read.
+#[derive(Debug)]
+pub enum Sealed<T> {
+    /// No file.
+    Missing,
+    /// Read and verified.
+    Good(T),
+    /// The file was damaged; the newest good backup was put back in its place.
+    Restored {
+        /// The value of the backup.
+        value: T,
+        /// The backup used.
+        from: PathBuf,
+        /// What was wrong with the file.
+        problem: String,
+    },
+}
+
+fn seal_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    let mut json =
+        serde_json::to_value(value).map_err(|e| Error::Other(format!("encoding: {e}")))?;
+    let body = serde_json::to_string(&json).map_err(|e| Error::Other(format!("encoding: {e}")))?;
+    if let serde_json::Value::Object(map) = &mut json {
+        map.insert("checksum".into(), checksum(body.as_bytes()).into());
+    }
+    serde_json::to_string_pretty(&json).map_err(|e| Error::Other(format!("encoding: {e}")))
+}
+
+fn unseal<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T, String> {
+    let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not valid JSON ({e})"))?;
+    if let serde_json::Value::Object(map) = &mut json {
+        if let Some(stored) = map.remove("checksum") {
+            let body = serde_json::to_string(&json).map_err(|e| e.to_string())?;
+            if stored.as_str() != Some(checksum(body.as_bytes()).as_str()) {
+                return Err("its checksum does not match its content".into());
+            }
+        }
+    }
+    serde_json::from_value(json).map_err(|e| format!("unexpected content ({e})"))
+}
+
+/// Writes `value` as JSON with a checksum, atomically, keeping `backups` older copies.
+pub fn write_sealed<T: serde::Serialize>(path: &Path, value: &T, backups: usize) -> Result<()> {
+    let text = seal_text(value)?;
+    rotate_backups(path, backups)?;
+    write_atomic(path, text.as_bytes(), false)
+}
+
+/// Reads a sealed file. A damaged one (unreadable, bad JSON, wrong checksum, unexpected
+/// content) is replaced by its newest good backup; with no good backup it is an error
+/// naming the problem.
+pub fn read_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    path: &Path,
+    backups: usize,
+) -> Result<Sealed<T>> {
+    if !path.exists() {
+        return Ok(Sealed::Missing);
+    }
+    let problem = match unseal::<T>(path) {
+        Ok(value) => return Ok(Sealed::Good(value)),
+        Err(problem) => problem,
+    };
+    for n in 1..=backups {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        let backup = PathBuf::from(name);
+        if let Ok(value) = unseal::<T>(&backup) {
+            let damaged = {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".damaged");
+                PathBuf::from(name)
+            };
+            let _ = fs::copy(path, &damaged);
+            write_atomic(path, seal_text(&value)?.as_bytes(), false)?;
+            tracing::warn!(
+                file = %path.display(),
+                backup = %backup.display(),
+                "{problem}: restored from the backup"
+            );
+            return Ok(Sealed::Restored {
+                value,
+                from: backup,
+                problem,
+            });
+        }
+    }
+    Err(Error::Corrupt {
+        path: path.to_path_buf(),
+        problem,
+    })
+}
+
+#[cfg(test)]
+mod sealed_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Doc {
+        n: u32,
+    }
+
+    #[test]
+    fn damaged_file_is_restored_from_the_newest_good_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        write_sealed(&p, &Doc { n: 1 }, 3).unwrap();
+        write_sealed(&p, &Doc { n: 2 }, 3).unwrap();
+        assert!(matches!(
+            read_sealed::<Doc>(&p, 3).unwrap(),
+            Sealed::Good(Doc { n: 2 })
+        ));
+        // An edit that keeps the JSON valid but breaks the checksum.
+        let text = fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"n\": 2", "\"n\": 3");
+        fs::write(&p, text).unwrap();
+        match read_sealed::<Doc>(&p, 3).unwrap() {
+            Sealed::Restored { value, problem, .. } => {
+                assert_eq!(value, Doc { n: 1 });
+                assert!(problem.contains("checksum"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_sealed::<Doc>(&p, 3).unwrap(),
+            Sealed::Good(Doc { n: 1 })
+        ));
+        // Torn write, no backups: an error that names the file.
+        let q = dir.path().join("t.json");
+        fs::write(&q, "{\"n\": ").unwrap();
+        let err = read_sealed::<Doc>(&q, 3).unwrap_err().to_string();
+        assert!(
+            err.contains("t.json") && err.contains("not valid JSON"),
+            "{err}"
+        );
+    }
+}

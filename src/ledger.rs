@@ -10,8 +10,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Mode;
-use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::error::Result;
+use crate::fsutil::{self, Sealed};
+
+/// Backups kept of each ledger.
+const BACKUPS: usize = 2;
 use crate::plan::Plan;
 use crate::portfolio::Side;
 use crate::strategy::Decision;
@@ -50,6 +53,18 @@ pub enum OrderState {
     Unfilled,
     /// Refused.
     Rejected,
+    /// Written but never placed (not found at the broker after a crash).
+    NotSent,
+}
+
+impl OrderState {
+    /// True once nothing more can happen to the order.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            OrderState::Pending | OrderState::Submitted | OrderState::Unknown
+        )
+    }
 }
 
 /// One order of the journal.
@@ -148,29 +163,29 @@ impl Ledger {
         }
     }
 
-    /// Reads a ledger; `None` when absent.
+    /// Reads a ledger, restoring a damaged one from its backup (see [`fsutil::read_sealed`]).
+    pub fn load_checked(path: &Path) -> Result<Sealed<Self>> {
+        fsutil::read_sealed(path, BACKUPS)
+    }
+
+    /// Reads a ledger; `None` when absent. A damaged one is restored from its backup when
+    /// possible (a warning is logged), else it is an error.
     pub fn load(path: &Path) -> Result<Option<Self>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::Other(format!(
-                "the run ledger {} cannot be read ({e}); look at it before trading again",
-                path.display()
-            ))
+        Ok(match Self::load_checked(path)? {
+            Sealed::Missing => None,
+            Sealed::Good(l) | Sealed::Restored { value: l, .. } => Some(l),
         })
     }
 
-    /// Writes the ledger atomically.
+    /// Writes the ledger atomically with a checksum, keeping backups.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Other(format!("encoding the ledger: {e}")))?;
-        fsutil::write_atomic(path, text.as_bytes(), false)
+        fsutil::write_sealed(path, self, BACKUPS)
     }
 
     /// True when some order of the journal reached the broker (or may have).
     pub fn anything_sent(&self) -> bool {
-        self.orders.iter().any(|o| o.state != OrderState::Pending)
+        self.orders
+            .iter()
+            .any(|o| !matches!(o.state, OrderState::Pending | OrderState::NotSent))
     }
 }

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
 pub mod ledger;
 pub mod local_data;

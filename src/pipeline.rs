@@ -19,6 +19,7 @@ use crate::calendar::{self, DayKind};
 use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::error::exit;
+use crate::fsutil::Sealed;
 use crate::ledger::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
 use crate::lock::RunLock;
 use crate::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
@@ -118,6 +119,8 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         outcome: "OK",
         verdict: String::new(),
         critical: false,
+        resumed: false,
+        rebuild_journal: false,
     };
     let result = run.execute();
     let ledger = run.ledger.as_ref().map(|l| run.paths.ledger(l.session));
@@ -190,6 +193,10 @@ struct Run<'a> {
     outcome: &'static str,
     verdict: String,
     critical: bool,
+    /// This run resumes an earlier run of the session that sent orders.
+    resumed: bool,
+    /// The session's ledger was damaged beyond repair: rebuild its journal from the broker.
+    rebuild_journal: bool,
 }
 
 /// What the fetch stage brings.
@@ -291,7 +298,33 @@ impl Run<'_> {
         let opens = run_at - chrono::Duration::minutes(c.schedule.early_tolerance_minutes.into());
         let closes = run_at + chrono::Duration::minutes(c.schedule.late_tolerance_minutes.into());
         let ledger_path = self.paths.ledger(today);
-        let previous = Ledger::load(&ledger_path)?;
+        let previous = match Ledger::load_checked(&ledger_path) {
+            Ok(Sealed::Missing) => None,
+            Ok(Sealed::Good(l)) => Some(l),
+            Ok(Sealed::Restored {
+                value,
+                from,
+                problem,
+            }) => {
+                self.report.warn(&format!(
+                    "the ledger {} was damaged ({problem}): restored from {}",
+                    ledger_path.display(),
+                    from.display()
+                ));
+                Some(value)
+            }
+            Err(crate::error::Error::Corrupt { problem, .. }) => {
+                let aside = set_aside(&ledger_path)?;
+                self.report.warn(&format!(
+                    "the ledger {} is damaged ({problem}) and has no good backup: moved to {aside}; \
+                     its journal is rebuilt from the broker's orders",
+                    ledger_path.display()
+                ));
+                self.rebuild_journal = true;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
             return Ok(self.nothing_to_do(&format!(
                 "the {} run of {today} is already done ({}); nothing to do",
@@ -299,16 +332,7 @@ impl Run<'_> {
                 done.message.clone().unwrap_or_default()
             )));
         }
-        if let Some(stopped) = previous.as_ref().filter(|l| l.anything_sent()) {
-            return Err(Stop {
-                code: exit::INCOMPLETE,
-                message: format!(
-                    "an earlier run of {today} sent orders and stopped ({:?}); read {} and settle it by hand before running again",
-                    stopped.status,
-                    ledger_path.display()
-                ),
-            });
-        }
+        let resume = previous.filter(|l| l.anything_sent());
         if now < opens {
             return Ok(self.nothing_to_do(&format!(
                 "too early: the run window of {today} opens at {} ET (run at {})",
@@ -330,7 +354,32 @@ impl Run<'_> {
             self.clock.pause(wait);
         }
         let state_path = self.paths.state_file();
-        let state = State::load(&state_path)?;
+        let state = match State::load(&state_path) {
+            Ok(Sealed::Missing) => None,
+            Ok(Sealed::Good(s)) => Some(s),
+            Ok(Sealed::Restored {
+                value,
+                from,
+                problem,
+            }) => {
+                self.report.warn(&format!(
+                    "{} was damaged ({problem}): restored from {}",
+                    state_path.display(),
+                    from.display()
+                ));
+                Some(value)
+            }
+            Err(crate::error::Error::Corrupt { problem, .. }) => {
+                let aside = set_aside(&state_path)?;
+                self.report.warn(&format!(
+                    "{} is damaged ({problem}) and has no good backup: moved to {aside}; \
+                     rebuilt from the broker's positions (this run rebalances as a first run)",
+                    state_path.display()
+                ));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Ok(free) = fs4::available_space(&self.paths.shared) {
             if free < MIN_FREE_BYTES {
                 return Err(Stop::preflight(format!(
@@ -357,7 +406,19 @@ impl Run<'_> {
                 ));
             }
         }
-        self.ledger = Some(Ledger::new(today, mode, self.clock.now_utc()));
+        self.ledger = Some(match resume {
+            Some(mut earlier) => {
+                self.resumed = true;
+                self.report.warn(&format!(
+                    "an earlier run of {today} sent orders and stopped ({:?}): resuming it",
+                    earlier.status
+                ));
+                earlier.status = RunStatus::Running;
+                earlier.message = Some("resumed".into());
+                earlier
+            }
+            None => Ledger::new(today, mode, self.clock.now_utc()),
+        });
         let kind = if calendar::day_kind(today) == DayKind::EarlyClose {
             "early close"
         } else {
@@ -374,6 +435,7 @@ impl Run<'_> {
             ),
             t,
         )?;
+        crate::fault::kill_point("preflight");
 
         // 2. Fetch.
         self.stage = "fetch";
@@ -443,6 +505,18 @@ impl Run<'_> {
         self.stage = "reconcile";
         let t = Instant::now();
         let broker = sources::broker(self.loaded, mode, data.clone(), self.clock.clone())?;
+        if self.resumed || self.rebuild_journal {
+            let since = if self.rebuild_journal {
+                hours.open.with_timezone(&Utc)
+            } else {
+                self.ledger
+                    .as_ref()
+                    .map_or(hours.open.with_timezone(&Utc), |l| l.started_at)
+                    - chrono::Duration::minutes(1)
+            };
+            let summary = self.settle(broker.as_ref(), since, &legs)?;
+            self.record(Mark::Warn, "settle", summary, t)?;
+        }
         let account = broker.account()?;
         let open: Vec<_> = broker
             .open_orders()?
@@ -497,9 +571,29 @@ impl Run<'_> {
             max_buying_power_pct: c.execution.max_buying_power_pct,
             min_trade_pct: c.execution.min_trade_pct,
         };
-        let plan = plan::plan(&input);
+        let mut plan = plan::plan(&input);
+        // A resumed run finishes the session's original plan: only what is not yet filled.
+        let original = self
+            .ledger
+            .as_ref()
+            .and_then(|l| l.plan.clone())
+            .filter(|_| self.resumed);
+        if let Some(original) = original {
+            let journal = self
+                .ledger
+                .as_ref()
+                .map(|l| l.orders.clone())
+                .unwrap_or_default();
+            plan = remainder(&original, &journal);
+            self.report.detail(&format!(
+                "finishing the plan of the earlier run: {} order(s) left",
+                plan.orders.len()
+            ));
+        }
         if let Some(ledger) = self.ledger.as_mut() {
-            ledger.plan = Some(plan.clone());
+            if !self.resumed {
+                ledger.plan = Some(plan.clone());
+            }
         }
         if let Err(problems) = plan::risk_check(&plan, &input, &c.risk) {
             self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
@@ -510,6 +604,7 @@ impl Run<'_> {
         }
         let plan_summary = describe_plan(&plan);
         self.record(Mark::Ok, "plan", plan_summary, t)?;
+        crate::fault::kill_point("plan");
         for o in &plan.orders {
             self.report.detail(&format!(
                 "{} {} {} at ~{} (target {:.1}%){}",
@@ -591,6 +686,7 @@ impl Run<'_> {
             .to_string();
 
         // 9. Record: state, trades.csv, ledger, report.
+        crate::fault::kill_point("before-record");
         self.stage = "record";
         let t = Instant::now();
         let after = broker.account()?;
@@ -617,6 +713,7 @@ impl Run<'_> {
             "incomplete".into()
         });
         new_state.save(&self.paths.state_file())?;
+        crate::fault::kill_point("after-state");
         let rows = self.trade_rows(today, &reason);
         trades::append(&self.loaded.logs_dir().join("trades.csv"), &rows)?;
         self.record(
@@ -787,7 +884,9 @@ impl Run<'_> {
         }
         let equity = account.liquidation_value.max(Decimal::ONE);
         let drift_pct = drift_value / equity * Decimal::ONE_HUNDRED;
-        let explained = state.last_outcome.as_deref() == Some("incomplete");
+        let explained = state.last_outcome.as_deref() == Some("incomplete")
+            || self.resumed
+            || self.rebuild_journal;
         let limit = self.loaded.config.risk.max_drift_pct;
         if drift_pct > limit && !explained {
             return Err(Stop::preflight(format!(
@@ -826,8 +925,12 @@ impl Run<'_> {
         today: NaiveDate,
     ) -> Result<(), Stop> {
         let c = &self.loaded.config;
-        let since = self.clock.now_utc() - chrono::Duration::minutes(1);
         let _ = today;
+        let since = self
+            .ledger
+            .as_ref()
+            .map_or(self.clock.now_utc(), |l| l.started_at)
+            - chrono::Duration::minutes(1);
         for phase in [Phase::Reduce, Phase::Increase] {
             let orders: Vec<&PlannedOrder> =
                 plan.orders.iter().filter(|o| o.phase == phase).collect();
@@ -874,6 +977,9 @@ impl Run<'_> {
                 }
                 self.send_with_retries(broker, planned, quantity, reference, since)?;
                 account = broker.account()?;
+            }
+            if phase == Phase::Reduce {
+                crate::fault::kill_point("after-sells");
             }
         }
         Ok(())
@@ -945,13 +1051,16 @@ impl Run<'_> {
             note: (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
         };
         self.update_order(entry.clone())?;
+        crate::fault::kill_point("before-send");
         let request = OrderRequest {
             symbol: planned.symbol.clone(),
             side: planned.side,
             quantity: quantity as u64,
             order_type: OrderType::Market,
         };
-        let id = match broker.place_order(&request) {
+        let placed = broker.place_order(&request);
+        crate::fault::kill_point("after-send");
+        let id = match placed {
             Ok(Placement::Placed(id)) => id,
             Ok(Placement::Unknown(why)) => {
                 // Settle by listing the broker's orders, never by sending again.
@@ -1011,30 +1120,9 @@ impl Run<'_> {
         e.broker_id = Some(id.clone());
         self.update_order(e.clone())?;
 
-        let polls = (c.execution.order_timeout_s.max(1)) as u32;
-        let mut order = broker.order(&id)?;
-        let mut n = 0;
-        while !order.status.is_final() && n < polls {
-            self.clock.pause(POLL_INTERVAL);
-            order = broker.order(&id)?;
-            n += 1;
-        }
-        if !order.status.is_final() {
-            broker.cancel_order(&id)?;
-            order = broker.order(&id)?;
-        }
+        let order = self.follow(broker, &id)?;
         let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
-        e.filled = order.filled_quantity;
-        e.average_price = order.average_fill_price;
-        e.state = match &order.status {
-            OrderStatus::Rejected(_) => OrderState::Rejected,
-            _ if filled >= quantity => OrderState::Filled,
-            _ if filled > 0 => OrderState::PartiallyFilled,
-            _ => OrderState::Unfilled,
-        };
-        if let OrderStatus::Rejected(why) = &order.status {
-            e.note = Some(why.clone());
-        }
+        apply_outcome(&mut e, &order);
         let slippage = order
             .average_fill_price
             .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
@@ -1083,6 +1171,112 @@ impl Run<'_> {
         Ok(filled)
     }
 
+    /// Follows an order to a final state; one still open at the timeout is canceled.
+    fn follow(&self, broker: &dyn Broker, id: &str) -> Result<crate::broker::Order, Stop> {
+        let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
+        let mut order = broker.order(id)?;
+        let mut n = 0;
+        while !order.status.is_final() && n < polls {
+            self.clock.pause(POLL_INTERVAL);
+            order = broker.order(id)?;
+            n += 1;
+        }
+        if !order.status.is_final() {
+            broker.cancel_order(id)?;
+            order = broker.order(id)?;
+        }
+        Ok(order)
+    }
+
+    /// Settles the journal of an earlier run of the session against the broker: every order
+    /// not known to be final is looked up (by id, else by symbol, side and quantity among the
+    /// orders entered since the run began) and followed to its end; one the broker never
+    /// received is marked NOT_SENT. With a rebuilt ledger, the broker's orders of the day
+    /// become the journal. Nothing is ever sent here.
+    fn settle(
+        &mut self,
+        broker: &dyn Broker,
+        since: DateTime<Utc>,
+        legs: &[String; LEGS],
+    ) -> Result<String, Stop> {
+        let listed: Vec<crate::broker::Order> = broker
+            .orders_since(since)?
+            .into_iter()
+            .filter(|o| legs.contains(&o.symbol))
+            .collect();
+        let mut journal = self
+            .ledger
+            .as_ref()
+            .map(|l| l.orders.clone())
+            .unwrap_or_default();
+        let mut claimed: Vec<String> = journal.iter().filter_map(|o| o.broker_id.clone()).collect();
+        let (mut settled, mut not_sent) = (0, 0);
+        for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
+            let found = match &entry.broker_id {
+                Some(id) => Some(id.clone()),
+                None => listed
+                    .iter()
+                    .find(|o| {
+                        o.symbol == entry.symbol
+                            && o.side == entry.side
+                            && o.quantity == Decimal::from(entry.quantity)
+                            && !claimed.contains(&o.id)
+                    })
+                    .map(|o| o.id.clone()),
+            };
+            match found {
+                Some(id) => {
+                    claimed.push(id.clone());
+                    let order = self.follow(broker, &id)?;
+                    entry.broker_id = Some(id);
+                    apply_outcome(entry, &order);
+                    if let Some(fill) = order.average_fill_price {
+                        entry.slippage_pct = Some(adverse_slippage_pct(
+                            entry.side,
+                            entry.reference_price,
+                            fill,
+                        ));
+                    }
+                    settled += 1;
+                }
+                None => {
+                    entry.state = OrderState::NotSent;
+                    entry.note = Some("not found at the broker: it was never placed".into());
+                    not_sent += 1;
+                }
+            }
+        }
+        if self.rebuild_journal {
+            for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
+                let order = self.follow(broker, &o.id)?;
+                let mut entry = LedgerOrder {
+                    seq: journal.len(),
+                    symbol: o.symbol.clone(),
+                    side: o.side,
+                    quantity: o.quantity.trunc().to_i64().unwrap_or(0),
+                    reference_price: order.average_fill_price.unwrap_or_default(),
+                    state: OrderState::Submitted,
+                    broker_id: Some(o.id.clone()),
+                    filled: Decimal::ZERO,
+                    average_price: None,
+                    slippage_pct: None,
+                    sent_at: o.entered_time,
+                    note: Some("found at the broker (the ledger was rebuilt)".into()),
+                };
+                apply_outcome(&mut entry, &order);
+                journal.push(entry);
+                settled += 1;
+            }
+        }
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.orders = journal;
+        }
+        self.save_ledger()?;
+        Ok(format!(
+            "earlier orders settled with the broker: {settled} found, {not_sent} never placed; nothing resent"
+        ))
+    }
+
     fn update_order(&mut self, order: LedgerOrder) -> Result<(), Stop> {
         if let Some(ledger) = self.ledger.as_mut() {
             match ledger.orders.iter_mut().find(|o| o.seq == order.seq) {
@@ -1120,6 +1314,56 @@ impl Run<'_> {
             })
             .collect()
     }
+}
+
+/// What is left of `plan` after the fills in `journal`: each planned order less the shares
+/// already filled for its symbol and side.
+fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
+    let mut left = plan.clone();
+    left.orders = plan
+        .orders
+        .iter()
+        .filter_map(|o| {
+            let filled: Decimal = journal
+                .iter()
+                .filter(|j| j.symbol == o.symbol && j.side == o.side)
+                .map(|j| j.filled)
+                .sum();
+            let remaining = o.quantity - filled.trunc().to_i64().unwrap_or(0);
+            (remaining > 0).then(|| PlannedOrder {
+                quantity: remaining,
+                ..o.clone()
+            })
+        })
+        .collect();
+    left
+}
+
+/// Records a broker order's final state in a journal entry.
+fn apply_outcome(entry: &mut LedgerOrder, order: &crate::broker::Order) {
+    let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
+    entry.filled = order.filled_quantity;
+    entry.average_price = order.average_fill_price;
+    entry.state = match &order.status {
+        OrderStatus::Rejected(_) => OrderState::Rejected,
+        _ if filled >= entry.quantity => OrderState::Filled,
+        _ if filled > 0 => OrderState::PartiallyFilled,
+        _ if order.status.is_final() => OrderState::Unfilled,
+        _ => OrderState::Submitted,
+    };
+    if let OrderStatus::Rejected(why) = &order.status {
+        entry.note = Some(why.clone());
+    }
+}
+
+/// Moves a damaged file aside (`<name>.damaged`) and returns where it went.
+fn set_aside(path: &std::path::Path) -> Result<String, Stop> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".damaged");
+    let aside = std::path::PathBuf::from(name);
+    std::fs::rename(path, &aside)
+        .map_err(|e| Stop::preflight(format!("moving {} aside: {e}", path.display())))?;
+    Ok(aside.display().to_string())
 }
 
 /// Adverse slippage in percent: buys above the reference, sells below it. Favourable

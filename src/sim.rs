@@ -4,7 +4,8 @@
 //! last) plus slippage, commission per share, whole shares, cash never negative.
 //!
 //! Test hooks live in the same file (`faults`): partial fills, rejections, orders that stay
-//! open for a number of polls, and placements whose answer is lost.
+//! open for a number of polls, and placements whose answer is lost. The file carries a
+//! checksum; to edit it by hand, delete the `checksum` line too.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ use crate::broker::{
 use crate::clock::Clock;
 use crate::fsutil;
 use crate::portfolio::Costs;
+
+/// Backups kept of the account file.
+const BACKUPS: usize = 3;
 
 /// Injected behaviour for tests (all off by default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,6 +92,19 @@ pub struct SimAccount {
 }
 
 impl SimAccount {
+    /// Reads an account file (checksum verified, a damaged file restored from its backup).
+    pub fn read(path: &std::path::Path) -> Result<Self, BrokerError> {
+        match fsutil::read_sealed::<SimAccount>(path, BACKUPS)
+            .map_err(|e| BrokerError::Storage(e.to_string()))?
+        {
+            fsutil::Sealed::Missing => Err(BrokerError::Storage(format!(
+                "no simulated account at {}",
+                path.display()
+            ))),
+            fsutil::Sealed::Good(a) | fsutil::Sealed::Restored { value: a, .. } => Ok(a),
+        }
+    }
+
     /// A new account holding `cash`.
     pub fn new(cash: Decimal) -> Self {
         SimAccount {
@@ -119,17 +136,23 @@ impl SimBroker {
         prices: Arc<dyn MarketData + Send + Sync>,
         clock: Arc<dyn Clock + Send + Sync>,
     ) -> Result<Self, BrokerError> {
-        let account = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| BrokerError::Storage(format!("reading {}: {e}", path.display())))?;
-            serde_json::from_str(&text).map_err(|e| {
-                BrokerError::Storage(format!(
-                    "{} is not a simulated account ({e}); move it aside to start a new one",
-                    path.display()
-                ))
-            })?
-        } else {
-            SimAccount::new(initial_cash)
+        let account = match fsutil::read_sealed::<SimAccount>(&path, BACKUPS)
+            .map_err(|e| BrokerError::Storage(e.to_string()))?
+        {
+            fsutil::Sealed::Missing => SimAccount::new(initial_cash),
+            fsutil::Sealed::Good(a) => a,
+            fsutil::Sealed::Restored {
+                value,
+                from,
+                problem,
+            } => {
+                tracing::warn!(
+                    "the simulated account {} was damaged ({problem}): restored from {}",
+                    path.display(),
+                    from.display()
+                );
+                value
+            }
         };
         let broker = SimBroker {
             path,
@@ -147,9 +170,7 @@ impl SimBroker {
     }
 
     fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
-        let text = serde_json::to_string_pretty(account)
-            .map_err(|e| BrokerError::Storage(format!("encoding the account: {e}")))?;
-        fsutil::write_atomic(&self.path, text.as_bytes(), false)
+        fsutil::write_sealed(&self.path, account, BACKUPS)
             .map_err(|e| BrokerError::Storage(e.to_string()))
     }
 

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Loaded, Mode};
-use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::error::Result;
+use crate::fsutil::{self, Sealed};
 use crate::strategy::LEGS;
 
 /// Backups kept of state.json.
@@ -52,6 +52,21 @@ impl StatePaths {
     /// The ledgers folder.
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    /// Every ledger file (`<date>.json`, not backups), by session.
+    pub fn ledger_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
     }
 
     /// The halt flag (shared by every mode).
@@ -99,28 +114,15 @@ impl State {
         }
     }
 
-    /// Reads the state; `None` when the file does not exist. An unreadable file is an error:
-    /// jutsu never trades on state it could not read.
-    pub fn load(path: &Path) -> Result<Option<Self>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::Other(format!(
-                "{} cannot be read ({e}); nothing was traded. Restore it from {}.1 (the newest \
-                 backup) or move it aside to rebuild from the broker's positions",
-                path.display(),
-                path.display()
-            ))
-        })
+    /// Reads the state. A damaged file is restored from its newest good backup (the result
+    /// says so); with no good backup it is an error: jutsu never trades on state it could
+    /// not read.
+    pub fn load(path: &Path) -> Result<Sealed<Self>> {
+        fsutil::read_sealed(path, BACKUPS)
     }
 
-    /// Writes the state atomically after backing up the previous one.
+    /// Writes the state atomically, with a checksum, after backing up the previous one.
     pub fn save(&self, path: &Path) -> Result<()> {
-        fsutil::rotate_backups(path, BACKUPS)?;
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Other(format!("encoding the state: {e}")))?;
-        fsutil::write_atomic(path, text.as_bytes(), false)
+        fsutil::write_sealed(path, self, BACKUPS)
     }
 }

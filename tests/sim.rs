@@ -147,6 +147,7 @@ fn with_faults(path: &std::path::Path, faults: Faults) -> SimBroker {
     let mut account: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     account["faults"] = serde_json::to_value(faults).unwrap();
+    account.as_object_mut().unwrap().remove("checksum");
     std::fs::write(path, account.to_string()).unwrap();
     open(path)
 }

@@ -67,8 +67,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
-        let account: jutsu::sim::SimAccount =
-            serde_json::from_str(&std::fs::read_to_string(&account_path).unwrap()).unwrap();
+        let account = jutsu::sim::SimAccount::read(&account_path).unwrap();
         for (leg, symbol) in legs.iter().enumerate() {
             let held = account.positions.get(*symbol).copied().unwrap_or_default();
             assert_eq!(

@@ -242,16 +242,18 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     }
     let state = State::load(&paths.state_file());
     match &state {
-        Ok(Some(s)) => add(
-            "state",
-            "ok",
-            format!(
-                "{} readable, last session {}",
-                paths.state_file().display(),
-                s.last_session.map_or("none".into(), |d| d.to_string())
-            ),
-        ),
-        Ok(None) => add(
+        Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) => {
+            add(
+                "state",
+                "ok",
+                format!(
+                    "{} readable, last session {}",
+                    paths.state_file().display(),
+                    s.last_session.map_or("none".into(), |d| d.to_string())
+                ),
+            )
+        }
+        Ok(crate::fsutil::Sealed::Missing) => add(
             "state",
             "warn",
             "no state yet: the next run is a first run".into(),
@@ -261,9 +263,8 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     let mut last_done: Option<NaiveDate> = None;
     let mut bad_ledgers = Vec::new();
     let mut newest: Option<Ledger> = None;
-    if let Ok(entries) = std::fs::read_dir(paths.runs_dir()) {
-        for entry in entries.flatten() {
-            let path = entry.path();
+    {
+        for path in paths.ledger_files() {
             match Ledger::load(&path) {
                 Ok(Some(l)) => {
                     if newest.as_ref().is_none_or(|n| n.session < l.session) {

@@ -23,9 +23,9 @@ pub(super) fn run(
     let c = &loaded.config;
     let paths = StatePaths::new(loaded, c.mode);
     let mut ledgers = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(paths.runs_dir()) {
-        for entry in entries.flatten() {
-            if let Some(l) = Ledger::load(&entry.path())? {
+    {
+        for path in paths.ledger_files() {
+            if let Some(l) = Ledger::load(&path)? {
                 let inside =
                     from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
                 if inside && l.status == RunStatus::Done && l.equity_after.is_some() {

@@ -1,0 +1,42 @@
+//! Test-only crash switch. `JUTSU_TEST_KILL_AT=<point>` (or `<point>:<n>` for its n-th pass)
+//! aborts the process at a named point of the trade pipeline, as a power cut or a `kill -9`
+//! would, so that tests can prove a rerun finishes the job without sending anything twice.
+//! Unset in production, it does nothing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+static PASSES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+/// Aborts the process if the switch names this point (and this pass of it).
+pub fn kill_point(name: &str) {
+    let Ok(target) = std::env::var("JUTSU_TEST_KILL_AT") else {
+        return;
+    };
+    let (point, nth) = match target.split_once(':') {
+        Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
+        None => (target.clone(), 1),
+    };
+    if point != name {
+        return;
+    }
+    let pass = {
+        let mut passes = PASSES.lock().unwrap_or_else(|p| p.into_inner());
+        match passes.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                passes.push((name.to_string(), 1));
+                1
+            }
+        }
+    };
+    ARMED.fetch_add(1, Ordering::SeqCst);
+    if pass == nth {
+        eprintln!("killed at {name} (JUTSU_TEST_KILL_AT={target})");
+        std::process::abort();
+    }
+}
