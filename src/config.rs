@@ -299,6 +299,8 @@ pub struct Schwab {
     pub token_file: PathBuf,
     /// Plain account number to trade; the first linked account when absent.
     pub account_number: Option<String>,
+    /// Seconds to wait for one answer from Schwab.
+    pub request_timeout_s: u64,
 }
 
 impl Default for Schwab {
@@ -312,6 +314,7 @@ impl Default for Schwab {
             marketdata_base_url: "https://api.schwabapi.com/marketdata/v1".into(),
             token_file: "../state/token.json".into(),
             account_number: None,
+            request_timeout_s: 30,
         }
     }
 }
@@ -840,6 +843,12 @@ pub fn validate(c: &Config) -> Vec<String> {
                 ));
             }
         }
+    }
+    if !(1..=120).contains(&s.request_timeout_s) {
+        out.push(format!(
+            "schwab.request_timeout_s ({}) must be between 1 and 120",
+            s.request_timeout_s
+        ));
     }
     if let Some(n) = &s.account_number {
         if n.is_empty() || !n.chars().all(|ch| ch.is_ascii_digit()) {

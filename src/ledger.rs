@@ -182,10 +182,9 @@ impl Ledger {
         fsutil::write_sealed(path, self, BACKUPS)
     }
 
-    /// True when some order of the journal reached the broker (or may have).
+    /// True when some order of the journal reached the broker, or may have: a PENDING entry
+    /// is written just before sending, so a crash can leave one that was sent.
     pub fn anything_sent(&self) -> bool {
-        self.orders
-            .iter()
-            .any(|o| !matches!(o.state, OrderState::Pending | OrderState::NotSent))
+        self.orders.iter().any(|o| o.state != OrderState::NotSent)
     }
 }

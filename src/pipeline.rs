@@ -135,7 +135,37 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             ledger,
             critical: run.critical,
         },
-        Err(stop) => {
+        Err(mut stop) => {
+            // Once anything may have reached the broker, a stop is never "nothing sent".
+            let sent = run.ledger.as_ref().is_some_and(|l| l.anything_sent());
+            if sent && stop.code == exit::PREFLIGHT {
+                stop.code = exit::INCOMPLETE;
+            }
+            let unsettled: Vec<String> = run.ledger.as_ref().map_or(Vec::new(), |l| {
+                l.orders
+                    .iter()
+                    .filter(|o| !o.state.is_final())
+                    .map(|o| {
+                        format!(
+                            "{} {} {} ({:?}{})",
+                            o.side.as_str(),
+                            o.quantity,
+                            o.symbol,
+                            o.state,
+                            o.broker_id
+                                .as_deref()
+                                .map_or(String::new(), |id| format!(", order {id}"))
+                        )
+                    })
+                    .collect()
+            });
+            if !unsettled.is_empty() {
+                stop.message = format!(
+                    "{}; not yet settled: {}; the next run settles them with the broker before anything else",
+                    stop.message,
+                    unsettled.join(", ")
+                );
+            }
             if let Some(ledger) = run.ledger.as_mut() {
                 if ledger.status == RunStatus::Running {
                     ledger.status = if stop.code == exit::INCOMPLETE {

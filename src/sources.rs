@@ -41,7 +41,7 @@ pub fn schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<SchwabClient
         account_number: c.schwab.account_number.clone(),
         retry: RetryPolicy::default(),
         requests_per_minute: 120,
-        timeout: Duration::from_secs(30),
+        timeout: Duration::from_secs(c.schwab.request_timeout_s),
     };
     Ok(SchwabClient::new(settings, clock)?)
 }

@@ -1,0 +1,527 @@
+//! A stateful fake of the Schwab API on 127.0.0.1 for the fault-injection suite: OAuth
+//! token endpoint, accounts, orders that fill, partly fill or get rejected, quotes and
+//! daily history from the bundled bars, with switches for the failures the real service
+//! shows. It stops when dropped.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::TimeZone;
+use chrono_tz::America::Chicago;
+use serde_json::{json, Value};
+
+pub const HASH: &str = "787052755BB0251F930B322BE3C6C6CCF5EFB28B4C0A438C0DBDE35238F91D39";
+
+/// One order at the fake broker.
+#[derive(Debug, Clone)]
+pub struct FakeOrder {
+    pub id: u64,
+    pub symbol: String,
+    pub instruction: String,
+    pub quantity: f64,
+    pub filled: f64,
+    pub price: f64,
+    pub status: String,
+}
+
+/// Failure switches.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// (path fragment, HTTP status, how many times).
+    pub fail: Vec<(String, u16, usize)>,
+    /// Answer these paths with broken JSON.
+    pub malformed: Vec<String>,
+    /// The next N order POSTs are placed but answered only after the client gave up.
+    pub post_timeouts: usize,
+    /// The next N order POSTs answer 201 without a Location header.
+    pub post_no_location: usize,
+    /// Fill this fraction of each order at once; the rest stays WORKING.
+    pub partial_ratio: Option<f64>,
+    /// Reject orders for this symbol.
+    pub reject_symbol: Option<String>,
+    /// After this many authorised API requests, the current access token stops working.
+    pub expire_token_after: Option<usize>,
+    /// The refresh token is dead.
+    pub dead_refresh: bool,
+    /// Delay of every answer.
+    pub slow_ms: u64,
+    /// Quotes are this many seconds old.
+    pub quote_age_s: i64,
+    /// The QQQ quote is crossed (bid above ask).
+    pub crossed: bool,
+    /// The quote for QQQ comes back labelled with another symbol.
+    pub wrong_symbol: bool,
+}
+
+/// The fake's whole state.
+#[derive(Debug, Default)]
+pub struct World {
+    pub cash: f64,
+    pub positions: BTreeMap<String, f64>,
+    pub orders: Vec<FakeOrder>,
+    pub prices: BTreeMap<String, (f64, f64)>,
+    pub candles: BTreeMap<String, String>,
+    pub faults: Faults,
+    pub valid_tokens: Vec<String>,
+    pub token_grants: usize,
+    pub authorised_requests: usize,
+    pub order_posts: usize,
+    pub now_ms: i64,
+}
+
+pub struct FakeSchwab {
+    pub url: String,
+    pub world: Arc<Mutex<World>>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl Drop for FakeSchwab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn bars_of(symbol: &str) -> Vec<jutsu::bars::Bar> {
+    jutsu::bars::load_csv(&super::shared().join(format!("data/{symbol}.csv"))).unwrap()
+}
+
+impl FakeSchwab {
+    /// A fake whose market is the session `session` at `now` (RFC 3339), with an account
+    /// holding `cash` and `positions`; `access` is the access token the client starts with.
+    pub fn start(
+        session: &str,
+        now: &str,
+        cash: f64,
+        positions: &[(&str, f64)],
+        access: &str,
+    ) -> Self {
+        let mut world = World {
+            cash,
+            positions: positions.iter().map(|(s, q)| (s.to_string(), *q)).collect(),
+            valid_tokens: vec![access.to_string()],
+            now_ms: chrono::DateTime::parse_from_rfc3339(now)
+                .unwrap()
+                .timestamp_millis(),
+            ..World::default()
+        };
+        for symbol in ["QQQ", "TLT", "TQQQ", "TMF", "TMV", "PSQ"] {
+            let bars = bars_of(symbol);
+            let today = bars.iter().find(|b| b.date.to_string() == session).unwrap();
+            world
+                .prices
+                .insert(symbol.into(), (today.close_f64, today.volume));
+            let candles: Vec<Value> = bars
+                .iter()
+                .filter(|b| b.date.to_string().as_str() < session)
+                .map(|b| {
+                    let ms = Chicago
+                        .from_local_datetime(&b.date.and_hms_opt(0, 0, 0).unwrap())
+                        .unwrap()
+                        .timestamp_millis();
+                    let f = |d: rust_decimal::Decimal| d.to_string().parse::<f64>().unwrap();
+                    json!({"open": f(b.open), "high": f(b.high), "low": f(b.low), "close": b.close_f64,
+                           "volume": b.volume, "datetime": ms})
+                })
+                .collect();
+            world.candles.insert(
+                symbol.into(),
+                json!({"candles": candles, "symbol": symbol, "empty": false}).to_string(),
+            );
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let world = Arc::new(Mutex::new(world));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, st) = (world.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let w = w.clone();
+                std::thread::spawn(move || serve(stream, &w));
+            }
+        });
+        FakeSchwab {
+            url: format!("http://127.0.0.1:{port}"),
+            world,
+            stop,
+            port,
+        }
+    }
+
+    pub fn faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.world.lock().unwrap().faults);
+    }
+
+    pub fn orders(&self) -> Vec<FakeOrder> {
+        self.world.lock().unwrap().orders.clone()
+    }
+
+    pub fn positions(&self) -> BTreeMap<String, i64> {
+        self.world
+            .lock()
+            .unwrap()
+            .positions
+            .iter()
+            .filter(|(_, q)| **q > 0.0)
+            .map(|(s, q)| (s.clone(), *q as i64))
+            .collect()
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    auth: Option<String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target, String::new()),
+    };
+    let mut length = 0;
+    let mut auth = None;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
+            break;
+        }
+        let (k, v) = header.split_once(':')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = v.trim().parse().unwrap_or(0),
+            "authorization" => auth = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        path,
+        query,
+        auth,
+        body,
+    })
+}
+
+fn respond(mut stream: TcpStream, status: u16, headers: &[(&str, String)], body: &str) {
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        _ => "Error",
+    };
+    let mut text = format!("HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    let _ = stream.write_all(text.as_bytes());
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.replace("%2C", ","))
+    })
+}
+
+fn order_json(o: &FakeOrder) -> Value {
+    let mut activities = Vec::new();
+    if o.filled > 0.0 {
+        activities.push(json!({"activityType": "EXECUTION", "executionType": "FILL",
+                               "executionLegs": [{"quantity": o.filled, "price": o.price}]}));
+    }
+    json!({"orderId": o.id, "status": o.status, "quantity": o.quantity, "filledQuantity": o.filled,
+           "enteredTime": "2025-06-10T19:55:01+0000",
+           "statusDescription": if o.status == "REJECTED" { "rejected by the fake broker" } else { "" },
+           "orderLegCollection": [{"instruction": o.instruction, "quantity": o.quantity,
+                                   "instrument": {"symbol": o.symbol, "assetType": "EQUITY"}}],
+           "orderActivityCollection": activities})
+}
+
+fn serve(stream: TcpStream, world: &Mutex<World>) {
+    let Some(req) = read_request(&stream) else {
+        return;
+    };
+    let slow = world.lock().unwrap().faults.slow_ms;
+    if slow > 0 {
+        std::thread::sleep(Duration::from_millis(slow));
+    }
+    // The token endpoint.
+    if req.path == "/v1/oauth/token" {
+        let mut w = world.lock().unwrap();
+        if w.faults.dead_refresh {
+            drop(w);
+            return respond(
+                stream,
+                400,
+                &[],
+                r#"{"error":"invalid_client","error_description":"refresh token invalid"}"#,
+            );
+        }
+        w.token_grants += 1;
+        let token = format!("AT-secret-access-{}", w.token_grants);
+        w.valid_tokens.push(token.clone());
+        drop(w);
+        return respond(
+            stream,
+            200,
+            &[],
+            &json!({"expires_in": 1800, "token_type": "Bearer", "scope": "api",
+            "refresh_token": "RT-secret-refresh-value", "access_token": token})
+            .to_string(),
+        );
+    }
+    let mut w = world.lock().unwrap();
+    let bearer = req
+        .auth
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    if !w.valid_tokens.contains(&bearer) {
+        drop(w);
+        return respond(
+            stream,
+            401,
+            &[],
+            r#"{"errors":[{"status":401,"title":"Unauthorized","detail":"Client not authorized"}]}"#,
+        );
+    }
+    w.authorised_requests += 1;
+    if let Some(limit) = w.faults.expire_token_after {
+        if w.authorised_requests > limit {
+            w.valid_tokens.retain(|t| *t != bearer);
+            w.faults.expire_token_after = None;
+            drop(w);
+            return respond(
+                stream,
+                401,
+                &[],
+                r#"{"message":"Client not authorized","errors":["The access token supplied is invalid or expired."]}"#,
+            );
+        }
+    }
+    if let Some(i) = w
+        .faults
+        .fail
+        .iter()
+        .position(|(p, _, n)| req.path.contains(p.as_str()) && *n > 0)
+    {
+        w.faults.fail[i].2 -= 1;
+        let status = w.faults.fail[i].1;
+        drop(w);
+        return respond(
+            stream,
+            status,
+            &[],
+            r#"{"errors":[{"status":"500","title":"Internal Server Error"}]}"#,
+        );
+    }
+    if w.faults
+        .malformed
+        .iter()
+        .any(|p| req.path.contains(p.as_str()))
+    {
+        drop(w);
+        return respond(
+            stream,
+            200,
+            &[],
+            r#"{"securitiesAccount": {"positions": [ {"longQuantity": "#,
+        );
+    }
+    let orders_path = format!("/trader/v1/accounts/{HASH}/orders");
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/trader/v1/accounts/accountNumbers") => {
+            drop(w);
+            respond(
+                stream,
+                200,
+                &[],
+                &json!([{"accountNumber": "31415926", "hashValue": HASH}]).to_string(),
+            )
+        }
+        ("GET", p) if p == format!("/trader/v1/accounts/{HASH}") => {
+            let positions: Vec<Value> = w
+                .positions
+                .iter()
+                .filter(|(_, q)| **q > 0.0)
+                .map(|(s, q)| json!({"longQuantity": q, "shortQuantity": 0.0, "marketValue": q * w.prices[s].0,
+                                     "instrument": {"assetType": "COLLECTIVE_INVESTMENT", "symbol": s}}))
+                .collect();
+            let value = w.cash
+                + w.positions
+                    .iter()
+                    .map(|(s, q)| q * w.prices[s].0)
+                    .sum::<f64>();
+            let body = json!({"securitiesAccount": {"type": "MARGIN", "accountNumber": "31415926", "positions": positions,
+                "currentBalances": {"cashBalance": (w.cash * 100.0).round() / 100.0, "buyingPower": w.cash * 2.0,
+                                    "liquidationValue": (value * 100.0).round() / 100.0}}});
+            drop(w);
+            respond(stream, 200, &[], &body.to_string())
+        }
+        ("GET", p) if p == orders_path => {
+            let body = Value::Array(w.orders.iter().map(order_json).collect()).to_string();
+            drop(w);
+            respond(stream, 200, &[], &body)
+        }
+        ("POST", p) if p == orders_path => {
+            w.order_posts += 1;
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let leg = &body["orderLegCollection"][0];
+            let symbol = leg["instrument"]["symbol"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let instruction = leg["instruction"].as_str().unwrap_or("").to_string();
+            let quantity = leg["quantity"].as_f64().unwrap_or(0.0);
+            let price = w.prices.get(&symbol).map_or(0.0, |p| p.0);
+            let id = 1_005_000_000_000 + w.orders.len() as u64;
+            let mut order = FakeOrder {
+                id,
+                symbol: symbol.clone(),
+                instruction: instruction.clone(),
+                quantity,
+                filled: 0.0,
+                price,
+                status: "WORKING".into(),
+            };
+            if w.faults.reject_symbol.as_deref() == Some(symbol.as_str()) {
+                order.status = "REJECTED".into();
+            } else {
+                let fill = match w.faults.partial_ratio {
+                    Some(r) => (quantity * r).floor(),
+                    None => quantity,
+                };
+                let sign = if instruction == "BUY" { 1.0 } else { -1.0 };
+                *w.positions.entry(symbol.clone()).or_default() += sign * fill;
+                w.cash -= sign * fill * price;
+                order.filled = fill;
+                if fill >= quantity {
+                    order.status = "FILLED".into();
+                }
+            }
+            w.orders.push(order);
+            let lose = w.faults.post_timeouts > 0;
+            let no_location = w.faults.post_no_location > 0;
+            if lose {
+                w.faults.post_timeouts -= 1;
+            } else if no_location {
+                w.faults.post_no_location -= 1;
+            }
+            drop(w);
+            if lose {
+                // Placed, and the answer comes after the client has given up.
+                std::thread::sleep(Duration::from_millis(2500));
+                return;
+            }
+            let headers = if no_location {
+                vec![]
+            } else {
+                vec![(
+                    "location",
+                    format!("https://api.schwabapi.com{orders_path}/{id}"),
+                )]
+            };
+            respond(stream, 201, &headers, "")
+        }
+        ("GET", p) if p.starts_with(&format!("{orders_path}/")) => {
+            let id: u64 = p
+                .rsplit('/')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let body = w.orders.iter().find(|o| o.id == id).map(order_json);
+            drop(w);
+            match body {
+                Some(b) => respond(stream, 200, &[], &b.to_string()),
+                None => respond(stream, 404, &[], r#"{"message":"Order not found"}"#),
+            }
+        }
+        ("DELETE", p) if p.starts_with(&format!("{orders_path}/")) => {
+            let id: u64 = p
+                .rsplit('/')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if let Some(o) = w.orders.iter_mut().find(|o| o.id == id) {
+                if o.status == "WORKING" {
+                    o.status = "CANCELED".into();
+                }
+            }
+            drop(w);
+            respond(stream, 200, &[], "")
+        }
+        ("GET", "/marketdata/v1/pricehistory") => {
+            let symbol = query_param(&req.query, "symbol").unwrap_or_default();
+            let body = w.candles.get(&symbol).cloned();
+            drop(w);
+            match body {
+                Some(b) => respond(stream, 200, &[], &b),
+                None => respond(
+                    stream,
+                    404,
+                    &[],
+                    r#"{"errors":[{"status":"404","title":"Not Found"}]}"#,
+                ),
+            }
+        }
+        ("GET", "/marketdata/v1/quotes") => {
+            let symbols = query_param(&req.query, "symbols").unwrap_or_default();
+            let time = w.now_ms - w.faults.quote_age_s * 1000;
+            let mut map = serde_json::Map::new();
+            for s in symbols.split(',') {
+                let Some((close, volume)) = w.prices.get(s) else {
+                    continue;
+                };
+                let (bid, ask) = if w.faults.crossed && s == "QQQ" {
+                    (close + 1.0, close - 1.0)
+                } else {
+                    (*close, *close)
+                };
+                let label = if w.faults.wrong_symbol && s == "QQQ" {
+                    "QQQM"
+                } else {
+                    s
+                };
+                map.insert(s.to_string(), json!({"assetMainType": "EQUITY", "symbol": label, "quote": {
+                    "lastPrice": close, "bidPrice": bid, "askPrice": ask, "quoteTime": time, "totalVolume": volume}}));
+            }
+            drop(w);
+            respond(stream, 200, &[], &Value::Object(map).to_string())
+        }
+        _ => {
+            drop(w);
+            respond(
+                stream,
+                404,
+                &[],
+                "404 Not Found: Requested route does not exist.",
+            )
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The fault-injection suite: `jutsu trade --mode live` against a stateful fake Schwab
+//! (tests/common/fake_schwab.rs) with failures switched on, and kill points that abort the
+//! process mid-run. Every scenario asserts the exit code, a message a user can act on, that
+//! the broker never received more than the plan, and that the broker either holds exactly
+//! what a clean run leaves or the ledger accounts for exactly what it holds.
+//! Scenarios are listed in docs/fault-injection.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use common::fake_schwab::FakeSchwab;
+use jutsu::ledger::{Ledger, OrderState, RunStatus};
+
+const SESSION: &str = "2025-06-10";
+const NOW: &str = "2025-06-10T19:55:00Z";
+const START_CASH: f64 = 20_000.0;
+const START: [(&str, f64); 1] = [("TMF", 650.0)];
+const APP_KEY: &str = "APPKEY-secret-0123456789";
+const APP_SECRET: &str = "APPSECRET-secret-0123456";
+
+struct Case {
+    fake: FakeSchwab,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+fn case() -> Case {
+    let fake = FakeSchwab::start(SESSION, NOW, START_CASH, &START, "AT-secret-access-0");
+    let dir = tempfile::tempdir().unwrap();
+    let url = &fake.url;
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
+             execution:\n  order_timeout_s: 2\n\
+             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n  request_timeout_s: 1\n\
+             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
+             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    jutsu::fsutil::write_atomic(
+        &dir.path().join("state/token.json"),
+        format!(
+            r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "RT-secret-refresh-value", "access_token": "AT-secret-access-0", "expires_at": {}}}}}"#,
+            now - 86_400,
+            now + 1200
+        )
+        .as_bytes(),
+        true,
+    )
+    .unwrap();
+    Case { fake, dir, config }
+}
+
+impl Case {
+    fn trade_with(&self, env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = common::jutsu();
+        cmd.env("JUTSU_NOW", NOW)
+            .env("T_APP_KEY", APP_KEY)
+            .env("T_APP_SECRET", APP_SECRET)
+            .env_remove("JUTSU_TEST_KILL_AT")
+            .args(["-c", self.config.to_str().unwrap(), "trade"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        common::run(&mut cmd)
+    }
+
+    fn trade(&self) -> (i32, String, String) {
+        self.trade_with(&[])
+    }
+
+    fn killed_at(&self, point: &str) {
+        let (code, _, stderr) = self.trade_with(&[("JUTSU_TEST_KILL_AT", point)]);
+        assert_ne!(code, 0, "the kill at {point} did not happen: {stderr}");
+        assert!(
+            stderr.contains(&format!("killed at {}", point.split(':').next().unwrap())),
+            "{stderr}"
+        );
+    }
+
+    fn ledger(&self) -> Option<Ledger> {
+        Ledger::load(&self.dir.path().join(format!("state/runs/{SESSION}.json"))).unwrap()
+    }
+
+    /// The broker never received more than the plan: per symbol and side, the shares
+    /// ordered at the broker are at most the planned shares, and every broker order is in
+    /// the journal exactly once.
+    fn assert_no_duplicate(&self) {
+        let orders = self.fake.orders();
+        let planned = baseline_plan();
+        let mut sent: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for o in &orders {
+            *sent
+                .entry((o.symbol.clone(), o.instruction.clone()))
+                .or_default() += o.filled.max(if o.status == "FILLED" {
+                o.quantity
+            } else {
+                0.0
+            });
+        }
+        for ((symbol, side), filled) in &sent {
+            let plan = planned
+                .get(&(symbol.clone(), side.clone()))
+                .copied()
+                .unwrap_or(0);
+            assert!(
+                *filled as i64 <= plan,
+                "{side} {symbol}: {filled} filled at the broker, plan {plan}"
+            );
+        }
+        if let Some(ledger) = self.ledger() {
+            let ids: Vec<String> = ledger
+                .orders
+                .iter()
+                .filter_map(|o| o.broker_id.clone())
+                .collect();
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len(), "an order twice in the journal");
+            for o in &orders {
+                assert!(
+                    ids.contains(&o.id.to_string()),
+                    "broker order {} ({} {}) missing from the journal",
+                    o.id,
+                    o.instruction,
+                    o.symbol
+                );
+            }
+        }
+    }
+
+    /// A completed run leaves the clean run's positions.
+    fn assert_planned_positions(&self) {
+        assert_eq!(self.fake.positions(), *baseline_positions());
+        assert_eq!(self.ledger().unwrap().status, RunStatus::Done);
+    }
+
+    /// A stopped run's ledger accounts for exactly what the broker holds: the starting
+    /// positions plus the fills it journaled, except where an order it lists as not yet
+    /// settled (with its size) covers the difference.
+    fn assert_ledger_explains_broker(&self) {
+        let ledger = self.ledger().unwrap();
+        assert!(
+            matches!(ledger.status, RunStatus::Incomplete | RunStatus::Failed),
+            "{:?}",
+            ledger.status
+        );
+        assert!(ledger.message.as_deref().is_some_and(|m| !m.is_empty()));
+        let mut expected: BTreeMap<String, i64> = START
+            .iter()
+            .map(|(s, q)| (s.to_string(), *q as i64))
+            .collect();
+        let mut open: BTreeMap<String, i64> = BTreeMap::new();
+        for o in &ledger.orders {
+            let q: i64 = o.filled.trunc().to_string().parse().unwrap();
+            let sign = if o.side.as_str() == "BUY" { 1 } else { -1 };
+            *expected.entry(o.symbol.clone()).or_default() += sign * q;
+            if !o.state.is_final() {
+                *open.entry(o.symbol.clone()).or_default() += o.quantity - q;
+            }
+        }
+        let held = self.fake.positions();
+        for symbol in expected.keys().chain(held.keys()) {
+            let want = expected.get(symbol).copied().unwrap_or(0);
+            let got = held.get(symbol).copied().unwrap_or(0);
+            let covered = open.get(symbol).copied().unwrap_or(0);
+            assert!(
+                (got - want).abs() <= covered,
+                "{symbol}: the broker holds {got}, the ledger accounts for {want} (+/- {covered} unsettled)"
+            );
+        }
+        if !open.is_empty() {
+            assert!(
+                ledger.message.unwrap().contains("not yet settled"),
+                "unsettled orders are named"
+            );
+        }
+    }
+
+    fn assert_nothing_sent(&self) {
+        assert!(self.fake.orders().is_empty(), "{:?}", self.fake.orders());
+        assert_eq!(
+            self.fake.positions(),
+            START
+                .iter()
+                .map(|(s, q)| (s.to_string(), *q as i64))
+                .collect()
+        );
+    }
+}
+
+/// Shares per (symbol, side).
+type Planned = BTreeMap<(String, String), i64>;
+
+/// What a clean run does: its final positions and its planned quantities.
+fn baseline() -> &'static (BTreeMap<String, i64>, Planned) {
+    static BASE: OnceLock<(BTreeMap<String, i64>, Planned)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let c = case();
+        let (code, stdout, stderr) = c.trade();
+        assert_eq!(code, 0, "the clean run must pass: {stdout}{stderr}");
+        let plan = c.ledger().unwrap().plan.unwrap();
+        let mut planned = BTreeMap::new();
+        for o in plan.orders {
+            *planned
+                .entry((o.symbol, o.side.as_str().to_string()))
+                .or_default() += o.quantity;
+        }
+        (c.fake.positions(), planned)
+    })
+}
+
+fn baseline_positions() -> &'static BTreeMap<String, i64> {
+    &baseline().0
+}
+
+fn baseline_plan() -> Planned {
+    baseline().1.clone()
+}
+
+// ---------------------------------------------------------------------------- scenarios
+
+#[test]
+fn f01_clean_run_sells_first_and_reaches_the_plan() {
+    let c = case();
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("OK: rebalanced (first run)"), "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+    assert_eq!(c.fake.orders()[0].instruction, "SELL");
+    assert!(baseline_plan().len() >= 3);
+}
+
+#[test]
+fn f02_a_burst_of_500s_on_quotes_is_retried() {
+    let c = case();
+    c.fake.faults(|f| f.fail.push(("quotes".into(), 500, 2)));
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("transient error, retrying"), "{stderr}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f03_a_burst_of_429s_on_history_is_retried() {
+    let c = case();
+    c.fake
+        .faults(|f| f.fail.push(("pricehistory".into(), 429, 3)));
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f04_persistent_500s_stop_the_run_before_any_order() {
+    let c = case();
+    c.fake.faults(|f| f.fail.push(("quotes".into(), 500, 50)));
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("FAILED before sending anything at fetch"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("GET /quotes: HTTP 500"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f05_malformed_quotes_stop_the_run_before_any_order() {
+    let c = case();
+    c.fake.faults(|f| f.malformed.push("quotes".into()));
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("GET /quotes: unexpected response: not JSON"),
+        "{stdout}"
+    );
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f06_a_malformed_account_stops_the_run_before_any_order() {
+    let c = case();
+    c.fake.faults(|f| {
+        f.malformed
+            .push(format!("/accounts/{}", common::fake_schwab::HASH))
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("at reconcile"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f07_an_order_placed_whose_answer_is_lost_is_settled_not_resent() {
+    let c = case();
+    c.fake.faults(|f| f.post_timeouts = 1);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+    assert_eq!(c.fake.orders().len(), baseline_plan().len());
+}
+
+#[test]
+fn f08_a_missing_location_header_is_settled_by_listing_orders() {
+    let c = case();
+    c.fake.faults(|f| f.post_no_location = 1);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f09_no_location_on_every_order_is_settled_every_time() {
+    let c = case();
+    c.fake.faults(|f| f.post_no_location = 10);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f10_the_access_token_expiring_mid_run_is_refreshed_once() {
+    let c = case();
+    c.fake.faults(|f| f.expire_token_after = Some(9));
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("401 from Schwab: refreshing the token once"),
+        "{stderr}"
+    );
+    assert_eq!(c.fake.world.lock().unwrap().token_grants, 1);
+    let token = std::fs::read_to_string(c.dir.path().join("state/token.json")).unwrap();
+    assert!(token.contains("AT-secret-access-1"));
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f11_a_dead_refresh_token_before_trading_says_to_log_in() {
+    let c = case();
+    c.fake.faults(|f| {
+        f.expire_token_after = Some(3);
+        f.dead_refresh = true;
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("run `jutsu auth login`"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f12_a_dead_login_mid_execution_stops_and_a_rerun_finishes_without_resending() {
+    let c = case();
+    c.fake.faults(|f| {
+        f.expire_token_after = Some(12);
+        f.dead_refresh = true;
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("INCOMPLETE"), "{stdout}");
+    assert!(stdout.contains("jutsu auth login"), "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_ledger_explains_broker();
+    c.fake.faults(|f| f.dead_refresh = false);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("resuming it"), "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f13_slow_answers_still_complete() {
+    let c = case();
+    c.fake.faults(|f| f.slow_ms = 150);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f14_a_rejected_order_stops_with_the_reason_and_the_ledger_says_what_is_missing() {
+    let c = case();
+    c.fake.faults(|f| f.reject_symbol = Some("QQQ".into()));
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.contains("was rejected: rejected by the fake broker"),
+        "{stdout}"
+    );
+    let ledger = c.ledger().unwrap();
+    assert!(ledger
+        .orders
+        .iter()
+        .any(|o| o.symbol == "QQQ" && o.state == OrderState::Rejected));
+    c.assert_no_duplicate();
+    c.assert_ledger_explains_broker();
+}
+
+#[test]
+fn f15_partial_fills_are_retried_a_bounded_number_of_times() {
+    let c = case();
+    c.fake.faults(|f| f.partial_ratio = Some(0.5));
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.contains("still unfilled after 3 retries"),
+        "{stdout}"
+    );
+    c.assert_no_duplicate();
+    c.assert_ledger_explains_broker();
+}
+
+#[test]
+fn f16_after_partial_fills_a_rerun_finishes_the_plan() {
+    let c = case();
+    c.fake.faults(|f| f.partial_ratio = Some(0.5));
+    assert_eq!(c.trade().0, 4);
+    c.fake.faults(|f| f.partial_ratio = None);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+fn kill_and_rerun(point: &str) -> Case {
+    let c = case();
+    c.killed_at(point);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "after a kill at {point}: {stdout}{stderr}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+    c
+}
+
+#[test]
+fn f17_killed_after_preflight() {
+    kill_and_rerun("preflight");
+}
+
+#[test]
+fn f18_killed_after_planning() {
+    kill_and_rerun("plan");
+}
+
+#[test]
+fn f19_killed_after_journaling_but_before_sending_the_first_order() {
+    let c = kill_and_rerun("before-send");
+    let ledger = c.ledger().unwrap();
+    assert!(
+        ledger.orders.iter().any(|o| o.state == OrderState::NotSent),
+        "the unsent order is marked NOT_SENT"
+    );
+}
+
+#[test]
+fn f20_killed_right_after_the_first_order_was_placed() {
+    let c = kill_and_rerun("after-send");
+    assert_eq!(
+        c.fake.orders().len(),
+        baseline_plan().len(),
+        "the first order was not sent again"
+    );
+}
+
+#[test]
+fn f21_killed_right_after_the_second_order_was_placed() {
+    let c = kill_and_rerun("after-send:2");
+    assert_eq!(c.fake.orders().len(), baseline_plan().len());
+}
+
+#[test]
+fn f22_killed_between_the_sells_and_the_buys() {
+    let c = kill_and_rerun("after-sells");
+    assert_eq!(c.fake.orders().len(), baseline_plan().len());
+}
+
+#[test]
+fn f23_killed_before_recording() {
+    let c = kill_and_rerun("before-record");
+    assert!(c.dir.path().join("state/state.json").exists());
+}
+
+#[test]
+fn f24_killed_after_the_state_was_written() {
+    let c = kill_and_rerun("after-state");
+    assert_eq!(c.fake.orders().len(), baseline_plan().len());
+}
+
+#[test]
+fn f25_a_damaged_state_file_is_restored_from_its_backup() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    let orders = c.fake.orders().len();
+    // A backup exists (each save keeps some); then the live file is torn, and the session's
+    // ledger is gone, so the run goes all the way to planning on the state.
+    let state = c.dir.path().join("state/state.json");
+    jutsu::fsutil::rotate_backups(&state, 5).unwrap();
+    std::fs::write(&state, "{ torn").unwrap();
+    std::fs::remove_file(c.dir.path().join(format!("state/runs/{SESSION}.json"))).unwrap();
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("was damaged (not valid JSON"), "{stdout}");
+    assert!(stdout.contains("restored from"), "{stdout}");
+    assert!(
+        stdout.contains("no trade"),
+        "the restored state knows the rebalance happened: {stdout}"
+    );
+    assert_eq!(c.fake.orders().len(), orders, "nothing was sent again");
+    assert_eq!(c.fake.positions(), *baseline_positions());
+}
+
+#[test]
+fn f26_a_damaged_ledger_without_backup_is_rebuilt_from_the_brokers_orders() {
+    let c = case();
+    c.killed_at("after-sells");
+    let runs = c.dir.path().join("state/runs");
+    for entry in std::fs::read_dir(&runs).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::write(&p, "garbage").unwrap();
+    }
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("its journal is rebuilt from the broker's orders"),
+        "{stdout}"
+    );
+    c.assert_no_duplicate();
+    assert_eq!(c.fake.positions(), *baseline_positions());
+}
+
+#[test]
+fn f27_stale_quotes_stop_the_run() {
+    let c = case();
+    c.fake.faults(|f| f.quote_age_s = 600);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("quote is stale: taken 600 s ago"),
+        "{stdout}"
+    );
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f28_a_crossed_quote_stops_the_run() {
+    let c = case();
+    c.fake.faults(|f| f.crossed = true);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("QQQ quote is crossed"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f29_a_quote_for_the_wrong_symbol_stops_the_run() {
+    let c = case();
+    c.fake.faults(|f| f.wrong_symbol = true);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("asked for QQQ, got a quote for QQQM"),
+        "{stdout}"
+    );
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f30_a_second_run_at_the_same_time_is_refused_by_the_lock() {
+    let c = case();
+    let lock =
+        jutsu::lock::RunLock::acquire(&c.dir.path().join("state/jutsu.lock"), "test").unwrap();
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("another jutsu run holds"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pid {}", std::process::id())),
+        "{stdout}"
+    );
+    c.assert_nothing_sent();
+    drop(lock);
+}
+
+#[test]
+fn f31_no_secret_reaches_the_output_logs_state_or_ledger() {
+    let c = case();
+    c.fake.faults(|f| f.expire_token_after = Some(9));
+    let (code, stdout, stderr) = c.trade_with(&[("RUST_LOG", "jutsu=trace")]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let secrets = [
+        APP_KEY,
+        APP_SECRET,
+        "RT-secret-refresh-value",
+        "AT-secret-access-0",
+        "AT-secret-access-1",
+    ];
+    let mut texts = vec![
+        ("stdout".to_string(), stdout),
+        ("stderr".to_string(), stderr),
+    ];
+    let mut stack = vec![c.dir.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != "token.json" {
+                texts.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    assert!(
+        texts.len() > 5,
+        "{:?}",
+        texts.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    for (name, text) in &texts {
+        for s in secrets {
+            assert!(!text.contains(s), "{name} contains the secret {s}");
+        }
+    }
+}
