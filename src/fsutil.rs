@@ -45,6 +45,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     })
 }
 
+/// Appends `rows` (each a line without its newline) to a CSV file, writing `header` first
+/// when the file is new; synced before returning.
+pub fn append_csv(path: &Path, header: &str, rows: &[String]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    }
+    let new = !path.exists();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))?;
+    let mut text = String::new();
+    if new {
+        text.push_str(header);
+        text.push('\n');
+    }
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io("appending to", path, e))
+}
+
 /// Copies `path` to `path.1` before it is overwritten, shifting older copies up to `keep`.
 pub fn rotate_backups(path: &Path, keep: usize) -> Result<()> {
     if keep == 0 || !path.exists() {

@@ -328,33 +328,12 @@ impl Run<'_> {
         let opens = run_at - chrono::Duration::minutes(c.schedule.early_tolerance_minutes.into());
         let closes = run_at + chrono::Duration::minutes(c.schedule.late_tolerance_minutes.into());
         let ledger_path = self.paths.ledger(today);
-        let previous = match Ledger::load_checked(&ledger_path) {
-            Ok(Sealed::Missing) => None,
-            Ok(Sealed::Good(l)) => Some(l),
-            Ok(Sealed::Restored {
-                value,
-                from,
-                problem,
-            }) => {
-                self.report.warn(&format!(
-                    "the ledger {} was damaged ({problem}): restored from {}",
-                    ledger_path.display(),
-                    from.display()
-                ));
-                Some(value)
-            }
-            Err(crate::error::Error::Corrupt { problem, .. }) => {
-                let aside = set_aside(&ledger_path)?;
-                self.report.warn(&format!(
-                    "the ledger {} is damaged ({problem}) and has no good backup: moved to {aside}; \
-                     its journal is rebuilt from the broker's orders",
-                    ledger_path.display()
-                ));
-                self.rebuild_journal = true;
-                None
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (previous, rebuilt) = self.read_or_rebuild(
+            &ledger_path,
+            Ledger::load_checked(&ledger_path),
+            "its journal is rebuilt from the broker's orders",
+        )?;
+        self.rebuild_journal = rebuilt;
         if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
             return Ok(self.nothing_to_do(&format!(
                 "the {} run of {today} is already done ({}); nothing to do",
@@ -384,32 +363,11 @@ impl Run<'_> {
             self.clock.pause(wait);
         }
         let state_path = self.paths.state_file();
-        let state = match State::load(&state_path) {
-            Ok(Sealed::Missing) => None,
-            Ok(Sealed::Good(s)) => Some(s),
-            Ok(Sealed::Restored {
-                value,
-                from,
-                problem,
-            }) => {
-                self.report.warn(&format!(
-                    "{} was damaged ({problem}): restored from {}",
-                    state_path.display(),
-                    from.display()
-                ));
-                Some(value)
-            }
-            Err(crate::error::Error::Corrupt { problem, .. }) => {
-                let aside = set_aside(&state_path)?;
-                self.report.warn(&format!(
-                    "{} is damaged ({problem}) and has no good backup: moved to {aside}; \
-                     rebuilt from the broker's positions (this run rebalances as a first run)",
-                    state_path.display()
-                ));
-                None
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (state, _) = self.read_or_rebuild(
+            &state_path,
+            State::load(&state_path),
+            "rebuilt from the broker's positions (this run rebalances as a first run)",
+        )?;
         if let Ok(free) = fs4::available_space(&self.paths.shared) {
             if free < MIN_FREE_BYTES {
                 return Err(Stop::preflight(format!(
@@ -802,6 +760,42 @@ impl Run<'_> {
                 Ok(exit::OK)
             }
             Err(stop) => Err(stop),
+        }
+    }
+
+    /// The outcome of reading a sealed file, reported: a file restored from its backup is
+    /// used; a damaged one with no good backup is moved aside and `(None, true)` returned, so
+    /// that the caller rebuilds it from the broker (`rebuild` says how, for the message).
+    fn read_or_rebuild<T>(
+        &self,
+        path: &std::path::Path,
+        read: crate::error::Result<Sealed<T>>,
+        rebuild: &str,
+    ) -> Result<(Option<T>, bool), Stop> {
+        match read {
+            Ok(Sealed::Missing) => Ok((None, false)),
+            Ok(Sealed::Good(value)) => Ok((Some(value), false)),
+            Ok(Sealed::Restored {
+                value,
+                from,
+                problem,
+            }) => {
+                self.report.warn(&format!(
+                    "{} was damaged ({problem}): restored from {}",
+                    path.display(),
+                    from.display()
+                ));
+                Ok((Some(value), false))
+            }
+            Err(crate::error::Error::Corrupt { problem, .. }) => {
+                let aside = set_aside(path)?;
+                self.report.warn(&format!(
+                    "{} is damaged ({problem}) and has no good backup: moved to {aside}; {rebuild}",
+                    path.display()
+                ));
+                Ok((None, true))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

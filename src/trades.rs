@@ -1,13 +1,12 @@
 //! `logs/trades.csv`: append-only, one row per fill.
 
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Mode;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::portfolio::Side;
 
 /// The header of trades.csv.
@@ -42,43 +41,30 @@ pub struct TradeRow {
     pub order_id: String,
 }
 
-/// Appends rows (and the header to a new file), flushed and synced.
+/// Appends rows (and the header to a new file), synced.
 pub fn append(path: &Path, rows: &[TradeRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    }
-    let new = !path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io("opening", path, e))?;
-    let mut text = String::new();
-    if new {
-        text.push_str(HEADER);
-        text.push('\n');
-    }
-    for r in rows {
-        text.push_str(&format!(
-            "{},{},{},{},{},{},{},{:.4},{:.2},{},{},{}\n",
-            r.session,
-            r.time.format("%Y-%m-%dT%H:%M:%SZ"),
-            r.symbol,
-            r.side.as_str(),
-            r.quantity.normalize(),
-            r.reference_price.normalize(),
-            r.fill_price.normalize(),
-            r.slippage_pct,
-            r.notional,
-            r.reason,
-            r.mode.as_str(),
-            r.order_id
-        ));
-    }
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io("appending to", path, e))
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{},{},{},{},{},{},{},{:.4},{:.2},{},{},{}",
+                r.session,
+                r.time.format("%Y-%m-%dT%H:%M:%SZ"),
+                r.symbol,
+                r.side.as_str(),
+                r.quantity.normalize(),
+                r.reference_price.normalize(),
+                r.fill_price.normalize(),
+                r.slippage_pct,
+                r.notional,
+                r.reason,
+                r.mode.as_str(),
+                r.order_id
+            )
+        })
+        .collect();
+    crate::fsutil::append_csv(path, HEADER, &lines)
 }

@@ -3,7 +3,6 @@
 //! GREEN / YELLOW / RED verdict, and rolling 20-session figures from `logs/validation.csv`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -193,23 +192,9 @@ pub fn append(
     mode: &str,
     validation: Option<&Validation>,
 ) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    }
-    let new = !path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io("opening", path, e))?;
-    let mut text = String::new();
-    if new {
-        text.push_str(HEADER);
-        text.push('\n');
-    }
-    match validation {
-        Some(v) => text.push_str(&format!(
-            "{date},{mode},{},{},{},{},{},{},{},{},{}\n",
+    let row = match validation {
+        Some(v) => format!(
+            "{date},{mode},{},{},{},{},{},{},{},{},{}",
             v.verdict.as_str(),
             v.logic_match_pct.normalize(),
             v.max_drift_pct.normalize(),
@@ -224,12 +209,10 @@ pub fn append(
             v.cells.1,
             u8::from(v.rebalance.0),
             u8::from(v.rebalance.1)
-        )),
-        None => text.push_str(&format!("{date},{mode},NO_RUN,,,,,,,,\n")),
-    }
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io("appending to", path, e))
+        ),
+        None => format!("{date},{mode},NO_RUN,,,,,,,,"),
+    };
+    crate::fsutil::append_csv(path, HEADER, &[row])
 }
 
 /// Rolling figures over the last sessions.

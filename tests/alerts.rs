@@ -74,17 +74,7 @@ fn smtp_server(sessions: usize) -> (u16, Arc<Mutex<Vec<Received>>>) {
 }
 
 fn env_with(alerts: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\nalerts:\n{alerts}",
-            common::shared().join("data").display()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    common::paper_config(&format!("alerts:\n{alerts}"))
 }
 
 fn decode(data: &str) -> String {

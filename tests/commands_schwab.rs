@@ -56,16 +56,7 @@ fn cmd(env: &Env) -> std::process::Command {
 #[test]
 fn hello_on_the_embedded_default() {
     // A copy of the embedded default, so the test leaves the repository's state/ alone.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "paths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
-            common::shared().join("data").display()
-        ),
-    )
-    .unwrap();
+    let (dir, config) = common::paper_config("");
     let (code, stdout, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T20:55:00Z").args([
         "-c",
         config.to_str().unwrap(),

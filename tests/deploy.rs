@@ -110,18 +110,9 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
 
 #[test]
 fn report_tracks_the_backtest_exactly_when_settings_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "paths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n\
-             execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n",
-            common::shared().join("data").display()
-        ),
-    )
-    .unwrap();
-    // The report's backtest reads data.dir: point it at the shared bars too.
+    // The report's backtest reads data.dir: the shared bars, like the trades.
+    let (dir, config) =
+        common::paper_config("execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n");
     let cfg = config.to_str().unwrap();
     let days: Vec<String> =
         jutsu::calendar::sessions("2025-11-03".parse().unwrap(), "2025-12-31".parse().unwrap())

@@ -15,16 +15,7 @@ struct Env {
 
 impl Env {
     fn new(extra: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("jutsu.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
-                common::shared().join("data").display()
-            ),
-        )
-        .unwrap();
+        let (dir, config) = common::paper_config(extra);
         Env { dir, config }
     }
 

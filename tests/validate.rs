@@ -7,17 +7,7 @@ use common::{jutsu, run};
 
 /// A paper configuration on the shared bars; `quote` is `close` or `open`.
 fn env(quote: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n  local_quote: {quote}\n",
-            common::shared().join("data").display()
-        ),
-    )
-    .unwrap();
-    (dir, config)
+    common::paper_config(&format!("  local_quote: {quote}\n"))
 }
 
 const SESSIONS: [&str; 8] = [

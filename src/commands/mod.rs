@@ -64,6 +64,25 @@ fn system_clock() -> crate::sources::SharedClock {
     std::sync::Arc::new(crate::clock::SystemClock)
 }
 
+/// Loads the configuration for a command that acts, with daily log files.
+fn acting(cli: &Cli, path: &Path) -> Result<Loaded> {
+    let loaded = cfg::load(path)?;
+    logging::init(
+        cli.log_format,
+        cli.verbose,
+        cli.quiet,
+        Some(&loaded.logs_dir()),
+    );
+    Ok(loaded)
+}
+
+/// Loads the configuration for a command that only reads, logging to the terminal.
+fn reading(cli: &Cli, path: &Path) -> Result<Loaded> {
+    let loaded = cfg::load(path)?;
+    logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+    Ok(loaded)
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let path = config_path(&cli);
     let explicit = cli.config.is_some();
@@ -93,80 +112,26 @@ fn dispatch(cli: Cli) -> Result<u8> {
             logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
             backtest::run(args, &loaded)
         }
-        Command::Trade(args) => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            trade::run(args, &loaded, system_clock())
-        }
-        Command::Validate { date } => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            validate::run(*date, &loaded, system_clock())
-        }
-        Command::Hello => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            hello::run(&loaded, system_clock())
-        }
-        Command::Auth { action } => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            auth::run(action, &loaded, system_clock())
-        }
+        Command::Trade(args) => trade::run(args, &acting(&cli, &path)?, system_clock()),
+        Command::Validate { date } => validate::run(*date, &acting(&cli, &path)?, system_clock()),
+        Command::Hello => hello::run(&acting(&cli, &path)?, system_clock()),
+        Command::Auth { action } => auth::run(action, &acting(&cli, &path)?, system_clock()),
         Command::EmergencyExit { confirm } => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            ops::emergency_exit(&loaded, *confirm, system_clock())
+            ops::emergency_exit(&acting(&cli, &path)?, *confirm, system_clock())
         }
-        Command::Resume => {
-            let loaded = cfg::load(&path)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            ops::resume(&loaded)
-        }
-        Command::Health { json } => {
-            let loaded = cfg::load(&path)?;
-            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
-            ops::health(&loaded, *json, system_clock())
-        }
+        Command::Resume => ops::resume(&acting(&cli, &path)?),
+        Command::Health { json } => ops::health(&reading(&cli, &path)?, *json, system_clock()),
         Command::Report {
             from,
             to,
             csv,
             html,
-        } => {
-            let loaded = cfg::load(&path)?;
-            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
-            report::run(&loaded, *from, *to, csv.as_ref(), html.as_ref())
-        }
+        } => report::run(
+            &reading(&cli, &path)?,
+            *from,
+            *to,
+            csv.as_ref(),
+            html.as_ref(),
+        ),
     }
 }

@@ -18,6 +18,22 @@ pub fn jutsu() -> Command {
     cmd
 }
 
+/// A paper-mode configuration in a new temporary folder, on the shared bars, with state and
+/// logs inside the folder; `extra` is appended (whole YAML sections).
+pub fn paper_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
+            shared().join("data").display()
+        ),
+    )
+    .expect("config written");
+    (dir, config)
+}
+
 /// Runs a command and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output {
