@@ -3,11 +3,9 @@
 //! would, so that tests can prove a rerun finishes the job without sending anything twice.
 //! Unset in production, it does nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 static PASSES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
-static ARMED: AtomicUsize = AtomicUsize::new(0);
 
 /// Aborts the process if the switch names this point (and this pass of it).
 pub fn kill_point(name: &str) {
@@ -34,7 +32,6 @@ pub fn kill_point(name: &str) {
             }
         }
     };
-    ARMED.fetch_add(1, Ordering::SeqCst);
     if pass == nth {
         eprintln!("killed at {name} (JUTSU_TEST_KILL_AT={target})");
         std::process::abort();

@@ -641,13 +641,7 @@ impl Run<'_> {
         // 7 and 8. Execute (reductions, re-read, increases) and check fills.
         self.stage = "execute";
         let t = Instant::now();
-        let outcome = self.execute_plan(
-            broker.as_ref(),
-            &plan,
-            &market.quotes,
-            &planning_costs,
-            today,
-        );
+        let outcome = self.execute_plan(broker.as_ref(), &plan, &market.quotes, &planning_costs);
         let executed = outcome.is_ok();
         let summary = self
             .ledger
@@ -946,10 +940,8 @@ impl Run<'_> {
         plan: &Plan,
         quotes: &[Quote],
         costs: &Costs,
-        today: NaiveDate,
     ) -> Result<(), Stop> {
         let c = &self.loaded.config;
-        let _ = today;
         let since = self
             .ledger
             .as_ref()

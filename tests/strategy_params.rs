@@ -8,7 +8,7 @@ use jutsu::backtest::{self, Settings};
 use jutsu::bars::History;
 use jutsu::portfolio::Costs;
 use jutsu::strategy::params::StrategyParams;
-use jutsu::strategy::{BondTrend, Decision, CORE, INVERSE, LEGS, LEVERAGED};
+use jutsu::strategy::{BondTrend, Decision, CORE, INVERSE, LEGS};
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> NaiveDate {
@@ -186,7 +186,6 @@ fn later_trading_start_reallocates_on_its_first_decision() {
         }
         assert!(dec.weights.legs[..LEGS].iter().all(|w| *w >= Decimal::ZERO));
     }
-    let _ = LEVERAGED;
 }
 
 fn run_with_history(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::{jutsu, run};
 use jutsu::ledger::{Ledger, OrderState, RunStatus};
@@ -383,10 +383,25 @@ fn plan_only_writes_the_plan_and_a_later_run_still_trades() {
 #[test]
 fn as_of_is_refused_in_live_mode() {
     let env = Env::new("");
-    let (code, stdout, stderr) = env.trade("2025-12-12", &["--mode", "live"]);
-    // Live needs Schwab credentials first; with them it refuses --as-of.
+    let mut cmd = jutsu();
+    cmd.env("SCHWAB_APP_KEY", "key-for-the-test")
+        .env("SCHWAB_APP_SECRET", "secret-for-the-test")
+        .args([
+            "-c",
+            env.config.to_str().unwrap(),
+            "trade",
+            "--mode",
+            "live",
+            "--as-of",
+            "2025-12-12",
+        ]);
+    let (code, stdout, stderr) = run(&mut cmd);
     assert_eq!(code, 2, "{stdout}{stderr}");
-    let _ = Path::new("");
+    assert!(
+        stdout.contains("--as-of is refused in live mode: live orders happen now"),
+        "{stdout}"
+    );
+    assert!(!env.path("state/state.json").exists());
 }
 
 #[test]
