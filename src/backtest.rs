@@ -39,10 +39,7 @@ impl Settings {
     pub fn from_config(c: &crate::config::Config, today: NaiveDate) -> Self {
         Settings {
             params: c.strategy.parameters.clone(),
-            costs: Costs {
-                commission_per_share: c.backtest.commission_per_share,
-                slippage: c.backtest.slippage_pct / Decimal::ONE_HUNDRED,
-            },
+            costs: c.backtest.costs(),
             initial_cash: c.backtest.initial_capital,
             history_start: c.data.history_start,
             trading_start: c.data.trading_start.min(today),

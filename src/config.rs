@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_norway::Value;
 
 use crate::error::{Error, Result};
+use crate::portfolio::Costs;
 use crate::secret::Secret;
 use crate::strategy::params::StrategyParams;
 
@@ -247,6 +248,16 @@ pub struct Sim {
     pub slippage_pct: Decimal,
 }
 
+impl Sim {
+    /// The simulator's commission and slippage.
+    pub fn costs(&self) -> Costs {
+        Costs {
+            commission_per_share: self.commission_per_share,
+            slippage: self.slippage_pct / Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
 impl Default for Sim {
     fn default() -> Self {
         Sim {
@@ -267,6 +278,16 @@ pub struct Backtest {
     pub commission_per_share: Decimal,
     /// Slippage in percent of the price.
     pub slippage_pct: Decimal,
+}
+
+impl Backtest {
+    /// The backtest's commission and slippage.
+    pub fn costs(&self) -> Costs {
+        Costs {
+            commission_per_share: self.commission_per_share,
+            slippage: self.slippage_pct / Decimal::ONE_HUNDRED,
+        }
+    }
 }
 
 impl Default for Backtest {
@@ -928,6 +949,11 @@ fn is_env_name(name: &str) -> bool {
 }
 
 impl Config {
+    /// True when running in `mode` talks to Schwab: live orders, or Schwab market data.
+    pub fn uses_schwab(&self, mode: Mode) -> bool {
+        mode == Mode::Live || self.data.source == DataSource::Schwab
+    }
+
     /// Reads the secrets this configuration needs from the environment (through `lookup`,
     /// so tests can inject one). Schwab keys are needed in live mode or with Schwab data; the
     /// SMTP password when email logs in. A missing variable is an error naming the variable,
@@ -946,7 +972,7 @@ impl Config {
                 None
             }
         };
-        let needs_schwab = self.mode == Mode::Live || self.data.source == DataSource::Schwab;
+        let needs_schwab = self.uses_schwab(self.mode);
         let mut secrets = Secrets::default();
         if needs_schwab {
             secrets.app_key = fetch("schwab.app_key_env", &self.schwab.app_key_env);

@@ -5,14 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use crate::broker::{Broker, MarketData};
 use crate::clock::Clock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::error::{Error, Result};
 use crate::local_data::LocalMarketData;
-use crate::portfolio::Costs;
 use crate::schwab::auth::OAuthSettings;
 use crate::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
 use crate::sim::SimBroker;
@@ -85,14 +83,10 @@ pub fn broker(
     if !simulated {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }
-    let costs = Costs {
-        commission_per_share: c.sim.commission_per_share,
-        slippage: c.sim.slippage_pct / Decimal::ONE_HUNDRED,
-    };
     Ok(Box::new(SimBroker::open(
         sim_account_path(loaded),
         c.sim.initial_cash,
-        costs,
+        c.sim.costs(),
         prices,
         clock,
     )?))

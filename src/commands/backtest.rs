@@ -2,14 +2,11 @@
 
 use std::time::Instant;
 
-use rust_decimal::Decimal;
-
 use crate::backtest::{self, Settings};
 use crate::bars::History;
 use crate::cli::BacktestArgs;
 use crate::config::Loaded;
 use crate::error::{exit, Error, Result};
-use crate::portfolio::Costs;
 
 pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let started = Instant::now();
@@ -35,10 +32,7 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let history = History::load_dir(&data_dir, &params.all_symbols())?;
     let settings = Settings {
         params,
-        costs: Costs {
-            commission_per_share: config.backtest.commission_per_share,
-            slippage: config.backtest.slippage_pct / Decimal::ONE_HUNDRED,
-        },
+        costs: config.backtest.costs(),
         initial_cash: config.backtest.initial_capital,
         history_start,
         trading_start,

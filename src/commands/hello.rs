@@ -13,8 +13,7 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let symbols = c.strategy.parameters.all_symbols();
     println!("jutsu hello (mode {})", c.mode.as_str());
 
-    let uses_schwab = c.mode == Mode::Live || c.data.source == DataSource::Schwab;
-    if uses_schwab {
+    if c.uses_schwab(c.mode) {
         let path = loaded.resolve(&c.schwab.token_file);
         let token = TokenFile::load(&path)?;
         let now = clock.now_utc().timestamp();

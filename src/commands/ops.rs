@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::alert::{Alert, Alerter, Level};
 use crate::broker::{OrderRequest, OrderType, Placement, Side};
 use crate::calendar;
-use crate::config::{DataSource, Loaded, Mode};
+use crate::config::Loaded;
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, RunStatus};
 use crate::lock::{self, RunLock};
@@ -220,7 +220,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         ),
         Err(problems) => add("config", "fail", problems.join("; ")),
     }
-    if mode == Mode::Live || c.data.source == DataSource::Schwab {
+    if c.uses_schwab(mode) {
         match crate::schwab::auth::TokenFile::load(&loaded.resolve(&c.schwab.token_file)) {
             Ok(token) => {
                 let hours = token.refresh_seconds_left(clock.now_utc().timestamp()) / 3600;

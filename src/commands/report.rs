@@ -10,7 +10,6 @@ use crate::config::{Loaded, Mode};
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, RunStatus};
 use crate::performance;
-use crate::portfolio::Costs;
 use crate::state::StatePaths;
 
 pub(super) fn run(
@@ -49,10 +48,7 @@ pub(super) fn run(
     settings.end = Some(last.session);
     settings.initial_cash = first.equity_before.unwrap_or(settings.initial_cash);
     if c.mode == Mode::Paper {
-        settings.costs = Costs {
-            commission_per_share: c.sim.commission_per_share,
-            slippage: c.sim.slippage_pct / rust_decimal::Decimal::ONE_HUNDRED,
-        };
+        settings.costs = c.sim.costs();
     }
     let backtest_values =
         match History::load_dir(&loaded.data_dir(), &c.strategy.parameters.all_symbols()) {
