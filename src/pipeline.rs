@@ -76,9 +76,26 @@ struct Stop {
 }
 
 impl Stop {
+    /// Stopped before sending anything (exit 3).
     fn preflight(message: impl Into<String>) -> Self {
         Stop {
             code: exit::PREFLIGHT,
+            message: message.into(),
+        }
+    }
+
+    /// Stopped after orders were sent (exit 4).
+    fn incomplete(message: impl Into<String>) -> Self {
+        Stop {
+            code: exit::INCOMPLETE,
+            message: message.into(),
+        }
+    }
+
+    /// A usage problem (exit 2).
+    fn usage(message: impl Into<String>) -> Self {
+        Stop {
+            code: exit::USAGE,
             message: message.into(),
         }
     }
@@ -272,16 +289,14 @@ impl Run<'_> {
         // 1. Preflight.
         if self.options.as_of.is_some() {
             if mode == Mode::Live {
-                return Err(Stop {
-                    code: exit::USAGE,
-                    message: "--as-of is refused in live mode: live orders happen now".into(),
-                });
+                return Err(Stop::usage(
+                    "--as-of is refused in live mode: live orders happen now",
+                ));
             }
             if c.data.source != DataSource::Local {
-                return Err(Stop {
-                    code: exit::USAGE,
-                    message: "--as-of needs offline data (data.source: local)".into(),
-                });
+                return Err(Stop::usage(
+                    "--as-of needs offline data (data.source: local)",
+                ));
             }
         }
         if let Some((date, time)) = self.options.as_of {
@@ -290,9 +305,10 @@ impl Run<'_> {
                     .map(|h| h.run_at(c.schedule.minutes_before_close).time())
                     .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
             });
-            let fixed = FixedClock::at_et(date.and_time(time)).ok_or_else(|| Stop {
-                code: exit::USAGE,
-                message: format!("{date} {time} does not exist in New York (DST gap)"),
+            let fixed = FixedClock::at_et(date.and_time(time)).ok_or_else(|| {
+                Stop::usage(format!(
+                    "{date} {time} does not exist in New York (DST gap)"
+                ))
             })?;
             self.clock = Arc::new(fixed);
         }
@@ -377,7 +393,7 @@ impl Run<'_> {
             }
         }
         let mut token_note = String::new();
-        if mode == Mode::Live || c.data.source == DataSource::Schwab {
+        if c.uses_schwab(mode) {
             let token =
                 crate::schwab::auth::TokenFile::load(&self.loaded.resolve(&c.schwab.token_file))?;
             let hours_left = token.refresh_seconds_left(self.clock.now_utc().timestamp()) / 3600;
@@ -533,10 +549,7 @@ impl Run<'_> {
         self.stage = "plan";
         let t = Instant::now();
         let planning_costs = match mode {
-            Mode::Paper => Costs {
-                commission_per_share: c.sim.commission_per_share,
-                slippage: c.sim.slippage_pct / Decimal::ONE_HUNDRED,
-            },
+            Mode::Paper => c.sim.costs(),
             _ => Costs {
                 commission_per_share: Decimal::ZERO,
                 slippage: Decimal::ZERO,
@@ -1019,16 +1032,13 @@ impl Run<'_> {
                 break;
             }
             if attempt >= c.execution.max_order_retries {
-                return Err(Stop {
-                    code: exit::INCOMPLETE,
-                    message: format!(
-                        "{} {} {}: {remaining} of {quantity} shares still unfilled after {} retries",
-                        planned.side.as_str(),
-                        quantity,
-                        planned.symbol,
-                        attempt
-                    ),
-                });
+                return Err(Stop::incomplete(format!(
+                    "{} {} {}: {remaining} of {quantity} shares still unfilled after {} retries",
+                    planned.side.as_str(),
+                    quantity,
+                    planned.symbol,
+                    attempt
+                )));
             }
             attempt += 1;
             self.report.warn(&format!(
@@ -1097,14 +1107,11 @@ impl Run<'_> {
                         e.state = OrderState::Unknown;
                         e.note = Some(why.clone());
                         self.update_order(e)?;
-                        return Err(Stop {
-                            code: exit::INCOMPLETE,
-                            message: format!(
+                        return Err(Stop::incomplete(format!(
                                 "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's orders; check the account before running again",
                                 request.side.as_str(),
                                 request.symbol
-                            ),
-                        });
+                            )));
                     }
                 }
             }
@@ -1145,14 +1152,11 @@ impl Run<'_> {
         e.slippage_pct = slippage;
         self.update_order(e.clone())?;
         if let OrderStatus::Rejected(why) = &order.status {
-            return Err(Stop {
-                code: exit::INCOMPLETE,
-                message: format!(
-                    "{} {quantity} {} was rejected: {why}",
-                    request.side.as_str(),
-                    request.symbol
-                ),
-            });
+            return Err(Stop::incomplete(format!(
+                "{} {quantity} {} was rejected: {why}",
+                request.side.as_str(),
+                request.symbol
+            )));
         }
         if let Some(slip) = slippage {
             let ex = &c.execution;
@@ -1164,13 +1168,10 @@ impl Run<'_> {
                 order.average_fill_price.unwrap_or_default()
             );
             if slip >= ex.slippage_abort_pct {
-                return Err(Stop {
-                    code: exit::INCOMPLETE,
-                    message: format!(
-                        "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
-                        ex.slippage_abort_pct
-                    ),
-                });
+                return Err(Stop::incomplete(format!(
+                    "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
+                    ex.slippage_abort_pct
+                )));
             } else if slip >= ex.slippage_error_pct {
                 tracing::error!("{text}");
                 self.report.warn(&format!(
