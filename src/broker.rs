@@ -7,7 +7,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::bars::Bar;
+use crate::clock::Clock;
 pub use crate::portfolio::Side;
+
+/// Reads of an order after a cancel request before it is reported as still live.
+const CANCEL_POLLS: u32 = 10;
+/// Time between two reads of an order (on a real clock).
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Failures of a broker or market-data source.
 #[derive(Debug, thiserror::Error)]
@@ -211,4 +217,38 @@ pub trait Broker {
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError>;
     /// Asks to cancel an order (it may still fill; re-read it).
     fn cancel_order(&self, id: &str) -> Result<(), BrokerError>;
+}
+
+/// Follows an order for up to `polls` reads until it is final; one still live then is
+/// canceled and followed again. A cancel is only a request: the order passes through
+/// PENDING_CANCEL and may still fill, so the order returned is the broker's last word, and
+/// may still be live (the caller must not send anything beside it).
+pub fn follow_order(
+    broker: &dyn Broker,
+    clock: &dyn Clock,
+    id: &str,
+    polls: u32,
+) -> Result<Order, BrokerError> {
+    let mut order = broker.order(id)?;
+    let mut n = 0;
+    while !order.status.is_final() && n < polls {
+        clock.pause(POLL_INTERVAL);
+        order = broker.order(id)?;
+        n += 1;
+    }
+    if order.status.is_final() {
+        return Ok(order);
+    }
+    if let Err(e) = broker.cancel_order(id) {
+        // It may have ended meanwhile (a cancel of a final order is refused): read it again.
+        tracing::warn!(order = id, error = %e, "the cancel request failed");
+    }
+    for _ in 0..CANCEL_POLLS {
+        order = broker.order(id)?;
+        if order.status.is_final() {
+            break;
+        }
+        clock.pause(POLL_INTERVAL);
+    }
+    Ok(order)
 }

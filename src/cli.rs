@@ -62,12 +62,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AuthAction,
     },
-    /// Cancel open orders, sell every position the broker reports, set the halt flag.
-    EmergencyExit {
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        confirm: bool,
-    },
+    /// Cancel the strategy's open orders, sell its positions, set the halt flag (dry_run:
+    /// only print what it would do).
+    EmergencyExit(ExitArgs),
     /// Clear the halt flag so that `trade` runs again.
     Resume,
     /// Is everything in place for the next run? Non-zero exit when something needs attention.
@@ -124,6 +121,21 @@ pub struct TradeArgs {
     /// Stop after planning: write the plan, send nothing.
     #[arg(long)]
     pub plan_only: bool,
+}
+
+/// Arguments of `jutsu emergency-exit`.
+#[derive(Debug, Args)]
+pub struct ExitArgs {
+    /// Overrides the config's `mode` (dry_run prints the orders and sends none).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Sell every position the broker reports (a money-market sweep too), not only the
+    /// strategy's traded symbols.
+    #[arg(long)]
+    pub all_positions: bool,
 }
 
 /// `--mode` values.

@@ -1,14 +1,14 @@
 //! Test-only crash switch. `JUTSU_TEST_KILL_AT=<point>` (or `<point>:<n>` for its n-th pass)
 //! aborts the process at a named point of the trade pipeline, as a power cut or a `kill -9`
 //! would, so that tests can prove a rerun finishes the job without sending anything twice.
-//! Unset in production, it does nothing.
-
-use std::sync::Mutex;
-
-static PASSES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+//! It exists only in builds with the `test-hooks` feature; elsewhere `kill_point` is empty.
 
 /// Aborts the process if the switch names this point (and this pass of it).
+#[cfg(feature = "test-hooks")]
 pub fn kill_point(name: &str) {
+    use std::sync::Mutex;
+    static PASSES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
     let Ok(target) = std::env::var("JUTSU_TEST_KILL_AT") else {
         return;
     };
@@ -37,3 +37,8 @@ pub fn kill_point(name: &str) {
         std::process::abort();
     }
 }
+
+/// Without the `test-hooks` feature there are no kill points.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn kill_point(_name: &str) {}

@@ -94,6 +94,11 @@ pub struct LedgerOrder {
     pub sent_at: Option<DateTime<Utc>>,
     /// Anything worth knowing (rejection reason, retry of seq N, ...).
     pub note: Option<String>,
+    /// The shares its plan line was to trade in this run after the buying-power cap: the
+    /// first order's size (a retry sends what is left of it). A resumed run finishes this,
+    /// not the uncapped plan.
+    #[serde(default)]
+    pub intended: Option<i64>,
 }
 
 /// One completed stage.

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod emergency;
 pub mod error;
 pub mod fault;
 pub mod fsutil;

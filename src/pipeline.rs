@@ -13,7 +13,8 @@ use rust_decimal::Decimal;
 use crate::backtest::{self, Settings};
 use crate::bars::{Bar, History};
 use crate::broker::{
-    Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Quote,
+    follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement,
+    Quote,
 };
 use crate::calendar::{self, DayKind};
 use crate::clock::FixedClock;
@@ -34,8 +35,6 @@ use crate::trades::{self, TradeRow};
 const MIN_FREE_BYTES: u64 = 50 * 1024 * 1024;
 /// A one-day move beyond these ratios is not trusted without review (a split or bad data).
 const MAX_DAY_RATIO: f64 = 1.6;
-/// Order status polls before giving up on an order (one second apart on a real clock).
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How `jutsu trade` was asked to run.
 #[derive(Debug, Clone)]
@@ -326,6 +325,9 @@ impl Run<'_> {
         }
         let now = self.clock.now_et();
         let today = now.date_naive();
+        if self.options.as_of.is_some() {
+            self.refuse_rewriting_history(today)?;
+        }
         self.session = Some(today);
         let hours = match calendar::day_kind(today) {
             DayKind::Weekend => {
@@ -709,8 +711,8 @@ impl Run<'_> {
         });
         new_state.save(&self.paths.state_file())?;
         crate::fault::kill_point("after-state");
-        let rows = self.trade_rows(today, &reason);
-        trades::append(&self.loaded.logs_dir().join("trades.csv"), &rows)?;
+        let rows = self.trade_rows(&reason);
+        let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
         self.record(
             Mark::Ok,
             "record",
@@ -766,7 +768,11 @@ impl Run<'_> {
                 );
                 Ok(exit::OK)
             }
-            Err(stop) => Err(stop),
+            Err(stop) => {
+                // The state and trades are recorded; the run stopped in execution.
+                self.stage = "execute";
+                Err(stop)
+            }
         }
     }
 
@@ -803,6 +809,24 @@ impl Run<'_> {
                 Ok((None, true))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `--as-of` may replay the last completed session (a no-op) or go forward, never back:
+    /// a run for an earlier session would rewrite the mode's history.
+    fn refuse_rewriting_history(&self, today: NaiveDate) -> Result<(), Stop> {
+        let last = match State::load(&self.paths.state_file()) {
+            Ok(Sealed::Good(state) | Sealed::Restored { value: state, .. }) => state.last_session,
+            // A missing state has no history; a damaged one is dealt with in preflight.
+            _ => None,
+        };
+        match last {
+            Some(last) if today < last => Err(Stop::usage(format!(
+                "--as-of {today} is before {last}, the last session the {} account completed: \
+                 a run can only repeat that session or go forward",
+                self.options.mode.as_str()
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -1026,7 +1050,8 @@ impl Run<'_> {
         let mut remaining = quantity;
         let mut attempt = 0;
         while remaining > 0 {
-            let filled = self.send_one(broker, planned, remaining, reference, since, attempt)?;
+            let filled =
+                self.send_one(broker, planned, remaining, quantity, reference, since, attempt)?;
             remaining -= filled;
             if remaining == 0 {
                 break;
@@ -1051,11 +1076,15 @@ impl Run<'_> {
     }
 
     /// Sends one order and follows it to a final state; returns the shares filled.
+    /// `intended` is what this plan line trades in this run after the buying-power cap
+    /// (`quantity` is less on a retry of the remainder).
+    #[allow(clippy::too_many_arguments)]
     fn send_one(
         &mut self,
         broker: &dyn Broker,
         planned: &PlannedOrder,
         quantity: i64,
+        intended: i64,
         reference: Decimal,
         since: DateTime<Utc>,
         attempt: u32,
@@ -1075,6 +1104,7 @@ impl Run<'_> {
             slippage_pct: None,
             sent_at: Some(self.clock.now_utc()),
             note: (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
+            intended: Some(intended),
         };
         self.update_order(entry.clone())?;
         crate::fault::kill_point("before-send");
@@ -1116,14 +1146,13 @@ impl Run<'_> {
                 }
             }
             Err(e) => {
-                let mut rejected = entry.clone();
-                rejected.state = OrderState::Rejected;
-                rejected.note = Some(e.to_string());
-                self.update_order(rejected)?;
-                let sent = self
-                    .ledger
-                    .as_ref()
-                    .is_some_and(|l| l.orders.iter().any(|o| o.broker_id.is_some()));
+                // Refused at placement (a 4xx such as a 429 or a validation error, or no
+                // connection): the broker holds no such order.
+                let mut refused = entry.clone();
+                refused.state = OrderState::NotSent;
+                refused.note = Some(format!("refused at placement, nothing placed: {e}"));
+                self.update_order(refused)?;
+                let sent = self.ledger.as_ref().is_some_and(Ledger::anything_sent);
                 return Err(Stop {
                     code: if sent {
                         exit::INCOMPLETE
@@ -1151,6 +1180,19 @@ impl Run<'_> {
             .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
         e.slippage_pct = slippage;
         self.update_order(e.clone())?;
+        if !order.status.is_final() {
+            // A cancel is only a request: while the order lives, it may still fill, so no
+            // remainder is sent beside it.
+            return Err(Stop::incomplete(format!(
+                "{} {quantity} {}: order {id} is still live at the broker ({:?}, {} filled) after \
+                 the cancel request; nothing more is sent for {} while it lives",
+                request.side.as_str(),
+                request.symbol,
+                order.status,
+                order.filled_quantity,
+                request.symbol
+            )));
+        }
         if let OrderStatus::Rejected(why) = &order.status {
             return Err(Stop::incomplete(format!(
                 "{} {quantity} {} was rejected: {why}",
@@ -1188,21 +1230,11 @@ impl Run<'_> {
         Ok(filled)
     }
 
-    /// Follows an order to a final state; one still open at the timeout is canceled.
+    /// Follows an order to a final state; one still open at the timeout is canceled and
+    /// followed again (see [`follow_order`]). The order returned may still be live.
     fn follow(&self, broker: &dyn Broker, id: &str) -> Result<crate::broker::Order, Stop> {
         let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
-        let mut order = broker.order(id)?;
-        let mut n = 0;
-        while !order.status.is_final() && n < polls {
-            self.clock.pause(POLL_INTERVAL);
-            order = broker.order(id)?;
-            n += 1;
-        }
-        if !order.status.is_final() {
-            broker.cancel_order(id)?;
-            order = broker.order(id)?;
-        }
-        Ok(order)
+        Ok(follow_order(broker, self.clock.as_ref(), id, polls)?)
     }
 
     /// Settles the journal of an earlier run of the session against the broker: every order
@@ -1227,42 +1259,8 @@ impl Run<'_> {
             .map(|l| l.orders.clone())
             .unwrap_or_default();
         let mut claimed: Vec<String> = journal.iter().filter_map(|o| o.broker_id.clone()).collect();
-        let (mut settled, mut not_sent) = (0, 0);
-        for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
-            let found = match &entry.broker_id {
-                Some(id) => Some(id.clone()),
-                None => listed
-                    .iter()
-                    .find(|o| {
-                        o.symbol == entry.symbol
-                            && o.side == entry.side
-                            && o.quantity == Decimal::from(entry.quantity)
-                            && !claimed.contains(&o.id)
-                    })
-                    .map(|o| o.id.clone()),
-            };
-            match found {
-                Some(id) => {
-                    claimed.push(id.clone());
-                    let order = self.follow(broker, &id)?;
-                    entry.broker_id = Some(id);
-                    apply_outcome(entry, &order);
-                    if let Some(fill) = order.average_fill_price {
-                        entry.slippage_pct = Some(adverse_slippage_pct(
-                            entry.side,
-                            entry.reference_price,
-                            fill,
-                        ));
-                    }
-                    settled += 1;
-                }
-                None => {
-                    entry.state = OrderState::NotSent;
-                    entry.note = Some("not found at the broker: it was never placed".into());
-                    not_sent += 1;
-                }
-            }
-        }
+        let (mut settled, not_sent) =
+            settle_entries(&mut journal, &listed, &mut claimed, |id| self.follow(broker, id))?;
         if self.rebuild_journal {
             for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
                 let order = self.follow(broker, &o.id)?;
@@ -1279,6 +1277,7 @@ impl Run<'_> {
                     slippage_pct: None,
                     sent_at: o.entered_time,
                     note: Some("found at the broker (the ledger was rebuilt)".into()),
+                    intended: None,
                 };
                 apply_outcome(&mut entry, &order);
                 journal.push(entry);
@@ -1304,49 +1303,85 @@ impl Run<'_> {
         self.save_ledger()
     }
 
-    fn trade_rows(&self, today: NaiveDate, reason: &str) -> Vec<TradeRow> {
-        let Some(ledger) = &self.ledger else {
-            return Vec::new();
-        };
-        ledger
-            .orders
-            .iter()
-            .filter(|o| o.filled > Decimal::ZERO)
-            .map(|o| {
-                let fill = o.average_price.unwrap_or_default();
-                TradeRow {
-                    session: today,
-                    time: o.sent_at.unwrap_or(ledger.started_at),
-                    symbol: o.symbol.clone(),
-                    side: o.side,
-                    quantity: o.filled,
-                    reference_price: o.reference_price,
-                    fill_price: fill,
-                    slippage_pct: o.slippage_pct.unwrap_or_default(),
-                    notional: o.filled * fill,
-                    reason: reason.to_string(),
-                    mode: ledger.mode,
-                    order_id: o.broker_id.clone().unwrap_or_default(),
-                }
-            })
-            .collect()
+    fn trade_rows(&self, reason: &str) -> Vec<TradeRow> {
+        self.ledger
+            .as_ref()
+            .map_or(Vec::new(), |l| trades::rows_of(l, reason))
     }
 }
 
-/// What is left of `plan` after the fills in `journal`: each planned order less the shares
-/// already filled for its symbol and side.
+/// Settles the unfinished entries of a journal with the broker, sending nothing: each entry
+/// not known to be final is looked up (by its id, else by symbol, side and quantity among
+/// `listed`, the broker's orders entered since the run began, each claimed once) and
+/// followed with `follow`; one the broker never received becomes NOT_SENT. Returns how many
+/// were found and how many were never placed.
+pub(crate) fn settle_entries<E>(
+    journal: &mut [LedgerOrder],
+    listed: &[crate::broker::Order],
+    claimed: &mut Vec<String>,
+    mut follow: impl FnMut(&str) -> Result<crate::broker::Order, E>,
+) -> Result<(usize, usize), E> {
+    let (mut settled, mut not_sent) = (0, 0);
+    for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
+        let found = match &entry.broker_id {
+            Some(id) => Some(id.clone()),
+            None => listed
+                .iter()
+                .find(|o| {
+                    o.symbol == entry.symbol
+                        && o.side == entry.side
+                        && o.quantity == Decimal::from(entry.quantity)
+                        && !claimed.contains(&o.id)
+                })
+                .map(|o| o.id.clone()),
+        };
+        match found {
+            Some(id) => {
+                claimed.push(id.clone());
+                let order = follow(&id)?;
+                entry.broker_id = Some(id);
+                apply_outcome(entry, &order);
+                if let Some(fill) = order.average_fill_price {
+                    entry.slippage_pct = Some(adverse_slippage_pct(
+                        entry.side,
+                        entry.reference_price,
+                        fill,
+                    ));
+                }
+                settled += 1;
+            }
+            None => {
+                entry.state = OrderState::NotSent;
+                entry.note = Some("not found at the broker: it was never placed".into());
+                not_sent += 1;
+            }
+        }
+    }
+    Ok((settled, not_sent))
+}
+
+/// What is left of `plan` after the orders in `journal`: each planned order less the shares
+/// already filled for its symbol and side. Once a plan line was sent, its size is what was
+/// sent after the buying-power cap (`intended`), so a resumed run ends where an uninterrupted
+/// one would and never tops a capped order up.
 fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
     let mut left = plan.clone();
     left.orders = plan
         .orders
         .iter()
         .filter_map(|o| {
-            let filled: Decimal = journal
+            let sent: Vec<&LedgerOrder> = journal
                 .iter()
                 .filter(|j| j.symbol == o.symbol && j.side == o.side)
-                .map(|j| j.filled)
-                .sum();
-            let remaining = o.quantity - filled.trunc().to_i64().unwrap_or(0);
+                .filter(|j| j.state != OrderState::NotSent)
+                .collect();
+            let filled: Decimal = sent.iter().map(|j| j.filled).sum();
+            let size = sent
+                .iter()
+                .filter_map(|j| j.intended)
+                .max()
+                .map_or(o.quantity, |intended| intended.min(o.quantity));
+            let remaining = size - filled.trunc().to_i64().unwrap_or(0);
             (remaining > 0).then(|| PlannedOrder {
                 quantity: remaining,
                 ..o.clone()
@@ -1356,17 +1391,18 @@ fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
     left
 }
 
-/// Records a broker order's final state in a journal entry.
-fn apply_outcome(entry: &mut LedgerOrder, order: &crate::broker::Order) {
+/// Records where a broker order stands in its journal entry.
+pub(crate) fn apply_outcome(entry: &mut LedgerOrder, order: &crate::broker::Order) {
     let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
     entry.filled = order.filled_quantity;
     entry.average_price = order.average_fill_price;
     entry.state = match &order.status {
         OrderStatus::Rejected(_) => OrderState::Rejected,
         _ if filled >= entry.quantity => OrderState::Filled,
+        // Still live at the broker (working, pending cancel): more may fill.
+        _ if !order.status.is_final() => OrderState::Submitted,
         _ if filled > 0 => OrderState::PartiallyFilled,
-        _ if order.status.is_final() => OrderState::Unfilled,
-        _ => OrderState::Submitted,
+        _ => OrderState::Unfilled,
     };
     if let OrderStatus::Rejected(why) = &order.status {
         entry.note = Some(why.clone());

@@ -4,7 +4,8 @@
 //! last) plus slippage, commission per share, whole shares, cash never negative.
 //!
 //! Test hooks live in the same file (`faults`): partial fills, rejections, orders that stay
-//! open for a number of polls, and placements whose answer is lost. The file carries a
+//! open for a number of polls, and placements whose answer is lost. Only builds with the
+//! `test-hooks` feature honour them; any other build warns and ignores the block. The file carries a
 //! checksum; to edit it by hand, delete the `checksum` line too.
 
 use std::collections::BTreeMap;
@@ -103,6 +104,19 @@ impl SimAccount {
             ))),
             fsutil::Sealed::Good(a) | fsutil::Sealed::Restored { value: a, .. } => Ok(a),
         }
+    }
+
+    /// The faults this build honours: the file's in a `test-hooks` build, none otherwise.
+    pub fn active_faults(&self) -> Faults {
+        if cfg!(feature = "test-hooks") {
+            return self.faults.clone();
+        }
+        if self.faults != Faults::default() {
+            tracing::warn!(
+                "the simulated account has a `faults` block: only test builds honour it; ignored"
+            );
+        }
+        Faults::default()
     }
 
     /// A new account holding `cash`.
@@ -319,7 +333,7 @@ impl Broker for SimBroker {
         let id = account.next_id.to_string();
         account.next_id += 1;
         let quantity = Decimal::from(request.quantity);
-        let faults = account.faults.clone();
+        let faults = account.active_faults();
         let mut order = Order {
             id: id.clone(),
             symbol: request.symbol.clone(),

@@ -49,12 +49,18 @@ impl StatePaths {
         self.root.join("runs").join(format!("{session}.json"))
     }
 
+    /// The ledger of a session's emergency exit, beside the session's own.
+    pub fn exit_ledger(&self, session: NaiveDate) -> PathBuf {
+        self.root.join("runs").join(format!("{session}.exit.json"))
+    }
+
     /// The ledgers folder.
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }
 
-    /// Every ledger file (`<date>.json`, not backups), by session.
+    /// Every session's trade ledger (`<date>.json`: not backups, not exit ledgers), by
+    /// session.
     pub fn ledger_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
             .map(|entries| {
@@ -62,6 +68,11 @@ impl StatePaths {
                     .flatten()
                     .map(|e| e.path())
                     .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .filter(|p| {
+                        p.file_stem()
+                            .and_then(|s| s.to_str())
+                            .is_some_and(|s| s.parse::<NaiveDate>().is_ok())
+                    })
                     .collect()
             })
             .unwrap_or_default();

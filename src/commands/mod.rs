@@ -52,9 +52,11 @@ fn load_or_default(path: &Path, explicit: bool) -> Result<Loaded> {
     cfg::load(path)
 }
 
-/// The clock of a real run. `JUTSU_NOW` (RFC 3339) fixes it, for tests and rehearsals of
-/// commands that have no `--as-of`.
+/// The clock of a real run: the operating system's. Test builds (the `test-hooks` feature)
+/// also take `JUTSU_NOW` (RFC 3339) to fix it, for commands that have no `--as-of`; a build
+/// without the feature never reads it.
 fn system_clock() -> crate::sources::SharedClock {
+    #[cfg(feature = "test-hooks")]
     if let Some(t) = std::env::var("JUTSU_NOW")
         .ok()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
@@ -116,8 +118,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Validate { date } => validate::run(*date, &acting(&cli, &path)?, system_clock()),
         Command::Hello => hello::run(&acting(&cli, &path)?, system_clock()),
         Command::Auth { action } => auth::run(action, &acting(&cli, &path)?, system_clock()),
-        Command::EmergencyExit { confirm } => {
-            ops::emergency_exit(&acting(&cli, &path)?, *confirm, system_clock())
+        Command::EmergencyExit(args) => {
+            ops::emergency_exit(&acting(&cli, &path)?, args, system_clock())
         }
         Command::Resume => ops::resume(&acting(&cli, &path)?),
         Command::Health { json } => ops::health(&reading(&cli, &path)?, *json, system_clock()),

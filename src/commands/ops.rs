@@ -4,30 +4,61 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use crate::alert::{Alert, Alerter, Level};
-use crate::broker::{OrderRequest, OrderType, Placement, Side};
 use crate::calendar;
-use crate::config::Loaded;
+use crate::cli::ExitArgs;
+use crate::config::{Loaded, Mode};
+use crate::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, RunStatus};
 use crate::lock::{self, RunLock};
 use crate::sources::{self, SharedClock};
 use crate::state::{State, StatePaths};
 
-/// Polls of an exit order before it is reported as not flat.
-const EXIT_POLLS: u32 = 30;
-
-/// Cancels open orders, sells every position the broker reports and sets the halt flag.
-pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock) -> Result<u8> {
-    let mode = loaded.config.mode;
+/// Cancels the strategy's open orders, sells its positions and sets the halt flag; in
+/// dry-run mode only prints what it would do. The positions sold and those left are listed
+/// before the confirmation question.
+pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedClock) -> Result<u8> {
+    let mode = args.mode.map_or(loaded.config.mode, Into::into);
     let paths = StatePaths::new(loaded, mode);
-    if !confirm {
+    let _lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
+    let as_of = sources::quote_instant(loaded, clock.as_ref())?;
+    let data = sources::market_data(loaded, clock.clone(), as_of)?;
+    let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
+    let request = ExitRequest {
+        mode,
+        legs: loaded
+            .config
+            .strategy
+            .parameters
+            .traded_symbols()
+            .map(String::from),
+        all_positions: args.all_positions,
+        polls: loaded.config.execution.order_timeout_s.max(1) as u32,
+    };
+    let (account, open) = emergency::survey(broker.as_ref())?;
+    let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
+    println!(
+        "emergency exit of the {} account (value {:.2}, cash {:.2}):",
+        mode.as_str(),
+        account.liquidation_value,
+        account.cash
+    );
+    for line in plan.describe() {
+        println!("  {line}");
+    }
+    if mode == Mode::DryRun {
+        println!(
+            "DRY RUN: nothing was canceled or sent, and trading is not halted \
+             (`--mode paper` or `--mode live` acts)"
+        );
+        return Ok(exit::OK);
+    }
+    if !args.confirm {
         print!(
-            "This cancels every open order and sells every position of the {} account, then halts \
-             trading.\nType EXIT to go on: ",
+            "Type EXIT to cancel and sell the above in the {} account and halt trading: ",
             mode.as_str()
         );
         std::io::stdout()
@@ -41,105 +72,67 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
             ));
         }
     }
-    let _lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
-    let mut lines: Vec<String> = Vec::new();
-    macro_rules! say {
-        ($($arg:tt)*) => {{
-            let line = format!($($arg)*);
-            println!("{line}");
-            lines.push(line);
-        }};
-    }
     let reason = format!(
         "emergency exit at {}",
         clock.now_et().format("%Y-%m-%d %H:%M ET")
     );
     crate::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
-    say!("halt flag set: {}", paths.halt_flag().display());
+    println!("halt flag set: {}", paths.halt_flag().display());
     tracing::warn!("{reason}");
-
-    let as_of = sources::quote_instant(loaded, clock.as_ref())?;
-    let data = sources::market_data(loaded, clock.clone(), as_of)?;
-    let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
-    for order in broker.open_orders()? {
-        match broker.cancel_order(&order.id) {
-            Ok(()) => say!(
-                "canceled order {} ({} {} {})",
-                order.id,
-                order.side.as_str(),
-                order.quantity,
-                order.symbol
+    let files = ExitFiles {
+        paths: &paths,
+        trades_csv: loaded.logs_dir().join("trades.csv"),
+    };
+    let session = clock.today_et();
+    let (code, subject, body) =
+        match emergency::execute(&request, broker.as_ref(), clock.as_ref(), &files, session, &plan)
+        {
+            Ok(outcome) => (
+                if outcome.flat {
+                    exit::OK
+                } else {
+                    exit::INCOMPLETE
+                },
+                if outcome.flat { "flat" } else { "NOT flat" },
+                outcome.lines.join("\n"),
             ),
-            Err(e) => say!("could not cancel order {}: {e}", order.id),
-        }
-    }
-    let account = broker.account()?;
-    let mut problems = Vec::new();
-    for position in &account.positions {
-        let shares = position.quantity.trunc().to_u64().unwrap_or(0);
-        if shares == 0 {
-            problems.push(format!(
-                "{}: {} shares cannot be sold here",
-                position.symbol, position.quantity
-            ));
-            continue;
-        }
-        let request = OrderRequest {
-            symbol: position.symbol.clone(),
-            side: Side::Sell,
-            quantity: shares,
-            order_type: OrderType::Market,
-        };
-        match broker.place_order(&request) {
-            Ok(Placement::Placed(id)) => {
-                let mut order = broker.order(&id)?;
-                let mut polls = 0;
-                while !order.status.is_final() && polls < EXIT_POLLS {
-                    clock.pause(std::time::Duration::from_secs(1));
-                    order = broker.order(&id)?;
-                    polls += 1;
+            Err(e) => {
+                let ledger_path = paths.exit_ledger(session);
+                let sent = Ledger::load(&ledger_path)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|l| l.anything_sent());
+                let message = crate::secret::redact(&format!(
+                    "the emergency exit stopped: {e}; {}; trading stays halted. Run \
+                     `jutsu emergency-exit` again: it settles what was sent before selling \
+                     anything",
+                    if sent {
+                        format!("orders were sent (see {})", ledger_path.display())
+                    } else {
+                        "nothing was sent".into()
+                    }
+                ));
+                if let Ok(Some(mut ledger)) = Ledger::load(&ledger_path) {
+                    ledger.status = if sent {
+                        RunStatus::Incomplete
+                    } else {
+                        RunStatus::Failed
+                    };
+                    ledger.message = Some(message.clone());
+                    let _ = ledger.save(&ledger_path);
                 }
-                say!(
-                    "SELL {shares} {}: {:?}, filled {}{}",
-                    position.symbol,
-                    order.status,
-                    order.filled_quantity,
-                    order
-                        .average_fill_price
-                        .map_or(String::new(), |p| format!(" at {p}"))
-                );
+                println!("{message}");
+                (
+                    if sent {
+                        exit::INCOMPLETE
+                    } else {
+                        exit::PREFLIGHT
+                    },
+                    "STOPPED",
+                    message,
+                )
             }
-            Ok(Placement::Unknown(why)) => problems.push(format!(
-                "SELL {shares} {}: outcome unknown ({why})",
-                position.symbol
-            )),
-            Err(e) => problems.push(format!("SELL {shares} {}: {e}", position.symbol)),
-        }
-    }
-    let after = broker.account()?;
-    let left: Vec<String> = after
-        .positions
-        .iter()
-        .filter(|p| !p.quantity.is_zero())
-        .map(|p| format!("{} {}", p.quantity, p.symbol))
-        .collect();
-    for p in &problems {
-        say!("problem: {p}");
-    }
-    say!(
-        "cash {:.2}, value {:.2}",
-        after.cash,
-        after.liquidation_value
-    );
-    let flat = left.is_empty();
-    if flat {
-        say!("FLAT: every position sold; trading halted until `jutsu resume`");
-    } else {
-        say!(
-            "NOT FLAT: still held: {}; trading halted until `jutsu resume`",
-            left.join(", ")
-        );
-    }
+        };
     let env = |name: &str| std::env::var(name).ok();
     let secrets = loaded.config.secrets(&env).unwrap_or_default();
     let alerter = Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock.as_ref());
@@ -147,12 +140,8 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
         let alert = Alert {
             level: Level::Critical,
             kind: "emergency-exit".into(),
-            subject: format!(
-                "EMERGENCY EXIT {}: {}",
-                mode.as_str(),
-                if flat { "flat" } else { "NOT flat" }
-            ),
-            body: lines.join("\n"),
+            subject: format!("EMERGENCY EXIT {}: {subject}", mode.as_str()),
+            body,
         };
         for f in alerter.send(&alert) {
             println!(
@@ -161,7 +150,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, confirm: bool, clock: SharedClock)
             );
         }
     }
-    Ok(if flat { exit::OK } else { exit::INCOMPLETE })
+    Ok(code)
 }
 
 /// Clears the halt flag.
@@ -178,6 +167,18 @@ pub(super) fn resume(loaded: &Loaded) -> Result<u8> {
         "halt flag cleared (it said: {}); the next `jutsu trade` runs",
         why.trim()
     );
+    let state = State::load(&paths.state_file());
+    if let Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) =
+        state
+    {
+        if s.last_outcome.as_deref() == Some(emergency::REASON) {
+            println!(
+                "the {} account's state records the emergency exit: the next run rebalances to \
+                 the strategy's targets",
+                loaded.config.mode.as_str()
+            );
+        }
+    }
     Ok(exit::OK)
 }
 

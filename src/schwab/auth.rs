@@ -311,6 +311,15 @@ fn token_error<RE: std::error::Error + 'static>(
 ) -> BrokerError {
     let endpoint = "POST /v1/oauth/token".to_string();
     match e {
+        // An OAuth error body on a throttled or failing endpoint is an outage, not a verdict
+        // on the credentials.
+        RequestTokenError::ServerResponse(err) if status == 429 || status >= 500 => {
+            BrokerError::Http {
+                endpoint,
+                status,
+                message: err.error().to_string(),
+            }
+        }
         RequestTokenError::ServerResponse(err) => {
             let description = err.error_description().cloned().unwrap_or_default();
             BrokerError::Auth(format!(
@@ -324,7 +333,10 @@ fn token_error<RE: std::error::Error + 'static>(
             endpoint,
             message: inner.to_string(),
         },
-        RequestTokenError::Parse(_, body) if (400..500).contains(&status) => {
+        // A gateway's page (HTML, plain text) is not Schwab's token service answering.
+        RequestTokenError::Parse(_, body)
+            if (400..500).contains(&status) && status != 429 && !looks_like_a_page(&body) =>
+        {
             BrokerError::Auth(format!("{refused} (HTTP {status}: {})", excerpt(&body)))
         }
         RequestTokenError::Parse(_, body) => BrokerError::Http {
@@ -334,6 +346,17 @@ fn token_error<RE: std::error::Error + 'static>(
         },
         RequestTokenError::Other(message) => BrokerError::Invalid { endpoint, message },
     }
+}
+
+/// True for a failure of the token endpoint that says nothing about the login: a 5xx, a
+/// 429, an edge's page, or no answer at all. Retry those; anything else is Schwab refusing
+/// the credentials.
+pub fn is_outage(e: &BrokerError) -> bool {
+    matches!(e, BrokerError::Transport { .. } | BrokerError::Http { .. })
+}
+
+fn looks_like_a_page(body: &[u8]) -> bool {
+    !String::from_utf8_lossy(body).trim_start().starts_with('{')
 }
 
 /// The start of a response body, on one line, for error messages.

@@ -209,7 +209,7 @@ impl SchwabClient {
             )));
         }
         if force_refresh || file.access_expiring(now) {
-            let fresh = auth::refresh(&self.settings.oauth, &self.http, file, now)?;
+            let fresh = self.refresh_with_retries(file, now)?;
             fresh.save(&self.settings.token_file)?;
             tracing::info!(
                 hours_left = left / 3600,
@@ -220,12 +220,43 @@ impl SchwabClient {
         Ok(file.token.access_token.clone())
     }
 
+    /// Refreshes the access token. The token endpoint has outages (5xx, 429, dropped
+    /// connections, an edge's HTML page): those are retried with backoff like any read, and
+    /// if they last, the error says so. Only Schwab's refusal of the refresh token itself is
+    /// a dead login.
+    fn refresh_with_retries(&self, file: &TokenFile, now: i64) -> Result<TokenFile, BrokerError> {
+        let mut attempt = 0;
+        loop {
+            match auth::refresh(&self.settings.oauth, &self.http, file, now) {
+                Ok(fresh) => return Ok(fresh),
+                Err(e) if !auth::is_outage(&e) => return Err(e),
+                Err(e) if attempt < self.settings.retry.max_retries => {
+                    let wait = self.backoff(attempt, None);
+                    tracing::warn!(error = %e, attempt, ?wait, "the token endpoint failed, retrying");
+                    self.clock.pause(wait);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(BrokerError::Transport {
+                        endpoint: "POST /v1/oauth/token".into(),
+                        message: format!(
+                            "Schwab's token endpoint is unavailable after {} attempts ({e}): an \
+                             outage at Schwab, not a dead login; the login stays valid and the \
+                             next run tries again",
+                            attempt + 1
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
     /// Waits as needed to stay under the per-minute request limit.
     fn pace(&self) {
         let wait = lock(&self.sent).admit(Instant::now());
         if !wait.is_zero() {
             tracing::debug!(?wait, "request limit reached, waiting");
-            std::thread::sleep(wait);
+            self.clock.pause(wait);
         }
     }
 
@@ -266,11 +297,13 @@ impl SchwabClient {
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header("Schwab-Client-CorrelId", format!("{correlation:032x}"))
                 .send();
+            // The error's text would carry the URL, and with it the account hash.
+            let result = result.map_err(reqwest::Error::without_url);
             let response = match result {
                 Ok(r) => r,
                 Err(e) if retry && attempt < self.settings.retry.max_retries => {
                     tracing::warn!(endpoint, error = %e, attempt, "request failed, retrying");
-                    std::thread::sleep(self.backoff(attempt, None));
+                    self.clock.pause(self.backoff(attempt, None));
                     attempt += 1;
                     continue;
                 }
@@ -299,7 +332,7 @@ impl SchwabClient {
             if transient && retry && attempt < self.settings.retry.max_retries {
                 let wait = self.backoff(attempt, Some(&response));
                 tracing::warn!(endpoint, %status, attempt, ?wait, "transient error, retrying");
-                std::thread::sleep(wait);
+                self.clock.pause(wait);
                 attempt += 1;
                 continue;
             }
@@ -508,8 +541,24 @@ impl Broker for SchwabClient {
             self.trader(),
             self.account_hash()?
         );
-        let value = self.get_json(endpoint, &url, &[])?;
-        model::parse_order(value).map_err(Self::invalid(endpoint))
+        // A garbled status answer says nothing about the order: read it again before
+        // giving up (the order itself is unaffected by a read).
+        let mut attempt = 0;
+        loop {
+            let read = self
+                .get_json(endpoint, &url, &[])
+                .and_then(|v| model::parse_order(v).map_err(Self::invalid(endpoint)));
+            match read {
+                Err(e @ BrokerError::Invalid { .. })
+                    if attempt < self.settings.retry.max_retries =>
+                {
+                    tracing::warn!(order = id, error = %e, attempt, "unreadable order status, reading again");
+                    self.clock.pause(self.backoff(attempt, None));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {

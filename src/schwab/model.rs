@@ -96,8 +96,14 @@ pub fn parse_account(value: Value) -> Result<Account, String> {
         .buying_power
         .or(current.cash_available_for_trading)
         .or(cash);
+    // Asked for with `fields=positions`: an answer without the key says nothing about the
+    // holdings, and reading it as a flat account would buy on top of them.
+    let listed = acct.positions.ok_or(
+        "no `positions` in the account although they were asked for (fields=positions): \
+         the holdings are unknown",
+    )?;
     let mut positions = Vec::new();
-    for p in acct.positions.unwrap_or_default() {
+    for p in listed {
         let symbol = p
             .instrument
             .symbol

@@ -1,0 +1,520 @@
+//! `jutsu emergency-exit`: cancel the strategy's open orders, sell its positions, halt.
+//!
+//! The exit moves money, so it keeps the books a trade keeps: its own ledger beside the
+//! session's (`runs/<session>.exit.json`), each sell journaled PENDING before it is sent,
+//! then SUBMITTED with the broker's id, then final; one row per filled order in
+//! `logs/trades.csv` (reason `emergency-exit`); and `state.json` set to what the broker holds
+//! afterwards, so that after `jutsu resume` the next `trade` rebalances without a drift stop.
+//! A rerun of an exit that was killed settles its orders with the broker first and sells only
+//! what is still held: nothing is sold twice. In dry-run mode it prints the orders it would
+//! send and sends, cancels and sets nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::broker::{
+    follow_order, Account, Broker, BrokerError, Order, OrderRequest, OrderType, Placement, Side,
+};
+use crate::clock::Clock;
+use crate::config::Mode;
+use crate::ledger::{Ledger, LedgerOrder, OrderState, RunStatus};
+use crate::pipeline::{adverse_slippage_pct, apply_outcome, settle_entries};
+use crate::state::{State, StatePaths};
+use crate::strategy::LEGS;
+
+/// The `reason` of the exit's rows in trades.csv.
+pub const REASON: &str = "emergency-exit";
+
+/// What the exit is asked to do.
+#[derive(Debug, Clone)]
+pub struct ExitRequest {
+    /// The mode (dry_run sends nothing).
+    pub mode: Mode,
+    /// The strategy's traded symbols.
+    pub legs: [String; LEGS],
+    /// Sell every position the broker reports, not only the strategy's.
+    pub all_positions: bool,
+    /// Reads of an order before it is canceled (`execution.order_timeout_s`).
+    pub polls: u32,
+}
+
+/// A position the exit sells or leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holding {
+    /// Symbol.
+    pub symbol: String,
+    /// Shares the broker reports.
+    pub quantity: Decimal,
+    /// Approximate value (the broker's market value).
+    pub value: Option<Decimal>,
+}
+
+impl Holding {
+    fn describe(&self) -> String {
+        format!(
+            "{:<6} {:>10} shares  ~{}",
+            self.symbol,
+            self.quantity.normalize(),
+            self.value
+                .map_or("value unknown".into(), |v| format!("{:.2}", v.round_dp(2)))
+        )
+    }
+}
+
+/// What the exit will do, worked out before anything is sent (pure).
+#[derive(Debug, Clone, Default)]
+pub struct ExitPlan {
+    /// Open orders to cancel.
+    pub cancel: Vec<Order>,
+    /// Positions to sell (whole long shares).
+    pub sell: Vec<Holding>,
+    /// Positions left alone, with why.
+    pub keep: Vec<(Holding, String)>,
+}
+
+impl ExitPlan {
+    /// Sorts the broker's positions and open orders into what is sold, canceled and left.
+    pub fn of(account: &Account, open: &[Order], legs: &[String; LEGS], all: bool) -> Self {
+        let ours = |symbol: &str| all || legs.iter().any(|l| l == symbol);
+        let mut plan = ExitPlan {
+            cancel: open.iter().filter(|o| ours(&o.symbol)).cloned().collect(),
+            ..ExitPlan::default()
+        };
+        for p in &account.positions {
+            let holding = Holding {
+                symbol: p.symbol.clone(),
+                quantity: p.quantity,
+                value: p.market_value,
+            };
+            if !ours(&p.symbol) {
+                plan.keep.push((
+                    holding,
+                    "not a strategy symbol (--all-positions sells it)".into(),
+                ));
+            } else if p.quantity < Decimal::ONE {
+                plan.keep.push((
+                    holding,
+                    "short or under one share: not sold by an exit, close it by hand".into(),
+                ));
+            } else {
+                plan.sell.push(holding);
+            }
+        }
+        plan
+    }
+
+    /// The lines shown before the confirmation question.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for o in &self.cancel {
+            lines.push(format!(
+                "cancel  order {} ({} {} {})",
+                o.id,
+                o.side.as_str(),
+                o.quantity.normalize(),
+                o.symbol
+            ));
+        }
+        if self.sell.is_empty() {
+            lines.push("sell    nothing: no strategy position is held".into());
+        }
+        for h in &self.sell {
+            lines.push(format!(
+                "sell    {} (SELL {} at the market)",
+                h.describe(),
+                h.quantity.trunc().normalize()
+            ));
+        }
+        for (h, why) in &self.keep {
+            lines.push(format!("not touched {}: {why}", h.describe()));
+        }
+        lines
+    }
+}
+
+/// How the exit ended.
+#[derive(Debug, Clone)]
+pub struct ExitOutcome {
+    /// Every strategy position the exit meant to sell is gone and no order is unsettled.
+    pub flat: bool,
+    /// What it did, line by line (printed as it happened).
+    pub lines: Vec<String>,
+}
+
+/// Where the exit writes.
+pub struct ExitFiles<'a> {
+    /// The mode's state folders.
+    pub paths: &'a StatePaths,
+    /// `logs/trades.csv`.
+    pub trades_csv: std::path::PathBuf,
+}
+
+/// Runs the exit against `broker`: settles an earlier exit of the session, cancels the open
+/// orders of the plan, sells what is still held, and records it all. `plan` must have been
+/// shown to the user (and confirmed) before this is called.
+pub fn execute(
+    request: &ExitRequest,
+    broker: &dyn Broker,
+    clock: &dyn Clock,
+    files: &ExitFiles<'_>,
+    session: NaiveDate,
+    plan: &ExitPlan,
+) -> crate::error::Result<ExitOutcome> {
+    let mut out = Lines::default();
+    let path = files.paths.exit_ledger(session);
+    let mut ledger = match Ledger::load(&path)? {
+        Some(mut earlier) => {
+            out.say(format!(
+                "an earlier emergency exit of {session} is in {}: settling its orders first",
+                path.display()
+            ));
+            earlier.status = RunStatus::Running;
+            earlier
+        }
+        None => Ledger::new(session, request.mode, clock.now_utc()),
+    };
+    ledger.message = Some("emergency exit under way".into());
+    ledger.save(&path)?;
+
+    // Orders of an earlier, interrupted exit: find each at the broker and follow it.
+    if ledger.orders.iter().any(|o| !o.state.is_final()) {
+        let since = ledger.started_at - chrono::Duration::minutes(1);
+        let listed = broker.orders_since(since)?;
+        let mut claimed: Vec<String> = ledger
+            .orders
+            .iter()
+            .filter_map(|o| o.broker_id.clone())
+            .collect();
+        let (found, never) = settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
+            follow_order(broker, clock, id, request.polls)
+        })?;
+        ledger.save(&path)?;
+        out.say(format!(
+            "earlier exit orders settled: {found} found at the broker, {never} never placed"
+        ));
+    }
+
+    // Cancel, and follow each cancel to its end: a canceled order may still fill.
+    let mut blocked: Vec<String> = Vec::new();
+    for o in &plan.cancel {
+        match follow_order(broker, clock, &o.id, 0) {
+            Ok(order) if order.status.is_final() => out.say(format!(
+                "order {} ({} {} {}): {:?}, {} filled",
+                o.id,
+                o.side.as_str(),
+                o.quantity.normalize(),
+                o.symbol,
+                order.status,
+                order.filled_quantity.normalize()
+            )),
+            Ok(order) => {
+                blocked.push(o.symbol.clone());
+                out.say(format!(
+                    "order {} ({} {}) is still live after the cancel request ({:?}): {} is not \
+                     sold beside it; run the exit again",
+                    o.id,
+                    o.side.as_str(),
+                    o.symbol,
+                    order.status,
+                    o.symbol
+                ));
+            }
+            Err(e) => {
+                blocked.push(o.symbol.clone());
+                out.say(format!(
+                    "order {} ({}): could not be canceled or read ({e}); {} is not sold beside it",
+                    o.id, o.symbol, o.symbol
+                ));
+            }
+        }
+    }
+    // Orders of this exit still live at the broker also block their symbol.
+    for o in ledger.orders.iter().filter(|o| !o.state.is_final()) {
+        blocked.push(o.symbol.clone());
+        out.say(format!(
+            "an earlier exit order for {} ({:?}{}) is still live: {} is not sold again",
+            o.symbol,
+            o.state,
+            o.broker_id
+                .as_deref()
+                .map_or(String::new(), |id| format!(", order {id}")),
+            o.symbol
+        ));
+    }
+
+    // Sell what is held now (the cancels and the earlier exit may have changed it).
+    let account = broker.account()?;
+    let since = clock.now_utc() - chrono::Duration::minutes(1);
+    for holding in &plan.sell {
+        if blocked.contains(&holding.symbol) {
+            continue;
+        }
+        let held = account.quantity(&holding.symbol).trunc();
+        let Some(shares) = held.to_u64().filter(|q| *q > 0) else {
+            out.say(format!("{}: nothing left to sell", holding.symbol));
+            continue;
+        };
+        let position = account.positions.iter().find(|p| p.symbol == holding.symbol);
+        let reference = position
+            .and_then(|p| p.market_value.map(|v| v / p.quantity))
+            .unwrap_or_default();
+        let order = Sell {
+            symbol: &holding.symbol,
+            shares,
+            reference,
+        };
+        sell(
+            &mut ledger,
+            &path,
+            (broker, clock),
+            request.polls,
+            &order,
+            since,
+            &mut out,
+        )?;
+    }
+
+    // Books: trades.csv, state.json, the ledger.
+    let after = broker.account()?;
+    let rows = crate::trades::append_new(
+        &files.trades_csv,
+        crate::trades::rows_of(&ledger, REASON),
+    )?;
+    let state = record_state(files.paths, request, &after, clock)?;
+    let left: Vec<String> = plan
+        .sell
+        .iter()
+        .filter(|h| !after.quantity(&h.symbol).is_zero())
+        .map(|h| format!("{} {}", after.quantity(&h.symbol).normalize(), h.symbol))
+        .collect();
+    let unsettled = ledger.orders.iter().any(|o| !o.state.is_final());
+    let flat = left.is_empty() && !unsettled && blocked.is_empty();
+    out.say(format!(
+        "recorded: {} fill(s) in {}, state {} ({} of the strategy's symbols held)",
+        rows.len(),
+        files.trades_csv.display(),
+        files.paths.state_file().display(),
+        state.positions.len()
+    ));
+    out.say(format!(
+        "cash {:.2}, value {:.2}",
+        after.cash, after.liquidation_value
+    ));
+    let verdict = if flat {
+        "FLAT: every strategy position sold; trading halted until `jutsu resume`".to_string()
+    } else {
+        format!(
+            "NOT FLAT: still held: {}{}; run `jutsu emergency-exit` again to finish; trading halted \
+             until `jutsu resume`",
+            if left.is_empty() {
+                "nothing".into()
+            } else {
+                left.join(", ")
+            },
+            if unsettled {
+                " (orders not yet settled)"
+            } else {
+                ""
+            }
+        )
+    };
+    out.say(verdict.clone());
+    ledger.status = if flat {
+        RunStatus::Done
+    } else {
+        RunStatus::Incomplete
+    };
+    ledger.message = Some(verdict);
+    ledger.equity_after = Some(after.liquidation_value);
+    ledger.save(&path)?;
+    close_session_ledger(files.paths, session, clock)?;
+    Ok(ExitOutcome {
+        flat,
+        lines: out.0,
+    })
+}
+
+/// One sell of the exit.
+struct Sell<'a> {
+    symbol: &'a str,
+    shares: u64,
+    /// The broker's price of the position (market value per share), for slippage.
+    reference: Decimal,
+}
+
+/// Sends one market sell, journaled before it is sent, and follows it.
+fn sell(
+    ledger: &mut Ledger,
+    path: &std::path::Path,
+    (broker, clock): (&dyn Broker, &dyn Clock),
+    polls: u32,
+    order: &Sell<'_>,
+    since: chrono::DateTime<chrono::Utc>,
+    out: &mut Lines,
+) -> crate::error::Result<()> {
+    let Sell {
+        symbol,
+        shares,
+        reference,
+    } = *order;
+    let quantity = i64::try_from(shares)
+        .map_err(|_| crate::error::Error::Other(format!("{shares} shares of {symbol}")))?;
+    let mut entry = LedgerOrder {
+        seq: ledger.orders.len(),
+        symbol: symbol.to_string(),
+        side: Side::Sell,
+        quantity,
+        reference_price: reference,
+        state: OrderState::Pending,
+        broker_id: None,
+        filled: Decimal::ZERO,
+        average_price: None,
+        slippage_pct: None,
+        sent_at: Some(clock.now_utc()),
+        note: Some("emergency exit".into()),
+        intended: Some(quantity),
+    };
+    put(ledger, &entry);
+    ledger.save(path)?;
+    crate::fault::kill_point("exit-before-send");
+    let request = OrderRequest {
+        symbol: symbol.to_string(),
+        side: Side::Sell,
+        quantity: shares,
+        order_type: OrderType::Market,
+    };
+    let placed = broker.place_order(&request);
+    crate::fault::kill_point("exit-after-send");
+    let id = match placed {
+        Ok(Placement::Placed(id)) => Some(id),
+        Ok(Placement::Unknown(why)) => {
+            let claimed: Vec<String> = ledger
+                .orders
+                .iter()
+                .filter_map(|o| o.broker_id.clone())
+                .collect();
+            let found = broker.orders_since(since)?.into_iter().find(|o| {
+                o.symbol == symbol
+                    && o.side == Side::Sell
+                    && o.quantity == Decimal::from(quantity)
+                    && !claimed.contains(&o.id)
+            });
+            if found.is_none() {
+                entry.state = OrderState::Unknown;
+                entry.note = Some(why.clone());
+                out.say(format!(
+                    "SELL {shares} {symbol}: outcome unknown ({why}) and not found among the \
+                     broker's orders yet; the next exit settles it before selling again"
+                ));
+            }
+            found.map(|o| o.id)
+        }
+        Err(e) => {
+            entry.state = OrderState::NotSent;
+            entry.note = Some(format!("refused at placement, nothing placed: {e}"));
+            out.say(format!("SELL {shares} {symbol}: refused, nothing placed ({e})"));
+            None
+        }
+    };
+    if let Some(id) = id {
+        entry.broker_id = Some(id.clone());
+        entry.state = OrderState::Submitted;
+        put(ledger, &entry);
+        ledger.save(path)?;
+        let order = follow_order(broker, clock, &id, polls)?;
+        apply_outcome(&mut entry, &order);
+        entry.slippage_pct = order
+            .average_fill_price
+            .map(|fill| adverse_slippage_pct(Side::Sell, reference, fill));
+        out.say(format!(
+            "SELL {shares} {symbol}: order {id} {:?}, {} filled{}",
+            order.status,
+            order.filled_quantity.normalize(),
+            order
+                .average_fill_price
+                .map_or(String::new(), |p| format!(" at {}", p.normalize()))
+        ));
+    }
+    put(ledger, &entry);
+    ledger.save(path)?;
+    Ok(())
+}
+
+/// Writes a journal entry in its place (by `seq`), or adds it.
+fn put(ledger: &mut Ledger, entry: &LedgerOrder) {
+    match ledger.orders.iter_mut().find(|o| o.seq == entry.seq) {
+        Some(slot) => *slot = entry.clone(),
+        None => ledger.orders.push(entry.clone()),
+    }
+}
+
+/// `state.json` after the exit: the broker's share counts of the strategy's symbols, and
+/// all-cash targets, so that the next `trade` sees no drift and rebalances to its targets.
+fn record_state(
+    paths: &StatePaths,
+    request: &ExitRequest,
+    after: &Account,
+    clock: &dyn Clock,
+) -> crate::error::Result<State> {
+    let path = paths.state_file();
+    let mut state = match State::load(&path) {
+        Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) => s,
+        Ok(crate::fsutil::Sealed::Missing) => State::empty(request.mode, clock.now_utc()),
+        Err(e) => return Err(e),
+    };
+    let positions: BTreeMap<String, i64> = request
+        .legs
+        .iter()
+        .filter_map(|s| {
+            let q = after.quantity(s).trunc().to_i64().unwrap_or(0);
+            (q != 0).then(|| (s.clone(), q))
+        })
+        .collect();
+    state.positions = positions;
+    state.remembered = Some([Decimal::ZERO; LEGS]);
+    state.last_outcome = Some(REASON.into());
+    state.updated_at = clock.now_utc();
+    state.save(&path)?;
+    Ok(state)
+}
+
+/// An unfinished trade ledger of the session ends with the exit: a `trade` later that day
+/// must not resume a plan made before the account was emptied.
+fn close_session_ledger(
+    paths: &StatePaths,
+    session: NaiveDate,
+    clock: &dyn Clock,
+) -> crate::error::Result<()> {
+    let path = paths.ledger(session);
+    if let Some(mut ledger) = Ledger::load(&path)? {
+        if ledger.status != RunStatus::Done {
+            ledger.status = RunStatus::Done;
+            ledger.message = Some(format!(
+                "ended by the emergency exit at {} (its open orders were canceled, the \
+                 positions sold)",
+                clock.now_et().format("%H:%M ET")
+            ));
+            ledger.save(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lines printed as they happen and kept for the alert.
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl Lines {
+    fn say(&mut self, line: String) {
+        println!("{line}");
+        self.0.push(line);
+    }
+}
+
+/// Reads what the exit needs to plan: the account and its open orders.
+pub fn survey(broker: &dyn Broker) -> Result<(Account, Vec<Order>), BrokerError> {
+    Ok((broker.account()?, broker.open_orders()?))
+}
