@@ -257,7 +257,10 @@ pub fn execute(
             out.say(format!("{}: nothing left to sell", holding.symbol));
             continue;
         };
-        let position = account.positions.iter().find(|p| p.symbol == holding.symbol);
+        let position = account
+            .positions
+            .iter()
+            .find(|p| p.symbol == holding.symbol);
         let reference = position
             .and_then(|p| p.market_value.map(|v| v / p.quantity))
             .unwrap_or_default();
@@ -279,10 +282,8 @@ pub fn execute(
 
     // Books: trades.csv, state.json, the ledger.
     let after = broker.account()?;
-    let rows = crate::trades::append_new(
-        &files.trades_csv,
-        crate::trades::rows_of(&ledger, REASON),
-    )?;
+    let rows =
+        crate::trades::append_new(&files.trades_csv, crate::trades::rows_of(&ledger, REASON))?;
     let state = record_state(files.paths, request, &after, clock)?;
     let left: Vec<String> = plan
         .sell
@@ -331,10 +332,7 @@ pub fn execute(
     ledger.equity_after = Some(after.liquidation_value);
     ledger.save(&path)?;
     close_session_ledger(files.paths, session, clock)?;
-    Ok(ExitOutcome {
-        flat,
-        lines: out.0,
-    })
+    Ok(ExitOutcome { flat, lines: out.0 })
 }
 
 /// One sell of the exit.
@@ -415,7 +413,9 @@ fn sell(
         Err(e) => {
             entry.state = OrderState::NotSent;
             entry.note = Some(format!("refused at placement, nothing placed: {e}"));
-            out.say(format!("SELL {shares} {symbol}: refused, nothing placed ({e})"));
+            out.say(format!(
+                "SELL {shares} {symbol}: refused, nothing placed ({e})"
+            ));
             None
         }
     };

@@ -1050,8 +1050,9 @@ impl Run<'_> {
         let mut remaining = quantity;
         let mut attempt = 0;
         while remaining > 0 {
-            let filled =
-                self.send_one(broker, planned, remaining, quantity, reference, since, attempt)?;
+            let filled = self.send_one(
+                broker, planned, remaining, quantity, reference, since, attempt,
+            )?;
             remaining -= filled;
             if remaining == 0 {
                 break;
@@ -1259,8 +1260,9 @@ impl Run<'_> {
             .map(|l| l.orders.clone())
             .unwrap_or_default();
         let mut claimed: Vec<String> = journal.iter().filter_map(|o| o.broker_id.clone()).collect();
-        let (mut settled, not_sent) =
-            settle_entries(&mut journal, &listed, &mut claimed, |id| self.follow(broker, id))?;
+        let (mut settled, not_sent) = settle_entries(&mut journal, &listed, &mut claimed, |id| {
+            self.follow(broker, id)
+        })?;
         if self.rebuild_journal {
             for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
                 let order = self.follow(broker, &o.id)?;

@@ -28,6 +28,11 @@ struct Case {
 }
 
 fn case() -> Case {
+    case_with_access_left(1200)
+}
+
+/// A case whose access token has `seconds` left (under 300 s, the run refreshes it first).
+fn case_with_access_left(seconds: i64) -> Case {
     let fake = FakeSchwab::start(SESSION, NOW, START_CASH, &START, "AT-secret-access-0");
     let dir = tempfile::tempdir().unwrap();
     let url = &fake.url;
@@ -52,7 +57,7 @@ fn case() -> Case {
         format!(
             r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "RT-secret-refresh-value", "access_token": "AT-secret-access-0", "expires_at": {}}}}}"#,
             now - 86_400,
-            now + 1200
+            now + seconds
         )
         .as_bytes(),
         true,
@@ -77,6 +82,58 @@ impl Case {
 
     fn trade(&self) -> (i32, String, String) {
         self.trade_with(&[])
+    }
+
+    /// `jutsu emergency-exit` with these arguments (and environment).
+    fn exit_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = common::jutsu();
+        cmd.env("JUTSU_NOW", NOW)
+            .env("T_APP_KEY", APP_KEY)
+            .env("T_APP_SECRET", APP_SECRET)
+            .env_remove("JUTSU_TEST_KILL_AT")
+            .args(["-c", self.config.to_str().unwrap(), "emergency-exit"])
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        common::run(&mut cmd)
+    }
+
+    fn exit_ledger(&self) -> Option<Ledger> {
+        Ledger::load(
+            &self
+                .dir
+                .path()
+                .join(format!("state/runs/{SESSION}.exit.json")),
+        )
+        .unwrap()
+    }
+
+    fn trades_csv(&self) -> Vec<std::collections::HashMap<String, String>> {
+        let path = self.dir.path().join("logs/trades.csv");
+        if path.exists() {
+            common::read_csv(&path)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// trades.csv has one row per order, and each row's shares are what the broker filled.
+    fn assert_trades_once(&self) {
+        let rows = self.trades_csv();
+        let mut ids: Vec<&String> = rows.iter().map(|r| &r["order_id"]).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "an order twice in trades.csv: {rows:?}");
+        let orders = self.fake.orders();
+        for r in &rows {
+            let o = orders
+                .iter()
+                .find(|o| o.id.to_string() == r["order_id"])
+                .unwrap_or_else(|| panic!("trades.csv names an unknown order {r:?}"));
+            assert_eq!(r["quantity"].parse::<f64>().unwrap(), o.filled, "{r:?}");
+        }
     }
 
     fn killed_at(&self, point: &str) {
@@ -140,10 +197,14 @@ impl Case {
         }
     }
 
-    /// A completed run leaves the clean run's positions.
+    /// A completed run leaves the clean run's positions, and trades.csv has exactly one row
+    /// for each order the broker filled.
     fn assert_planned_positions(&self) {
         assert_eq!(self.fake.positions(), *baseline_positions());
         assert_eq!(self.ledger().unwrap().status, RunStatus::Done);
+        self.assert_trades_once();
+        let filled = self.fake.orders().iter().filter(|o| o.filled > 0.0).count();
+        assert_eq!(self.trades_csv().len(), filled, "one row per filled order");
     }
 
     /// A stopped run's ledger accounts for exactly what the broker holds: the starting
@@ -405,6 +466,12 @@ fn f14_a_rejected_order_stops_with_the_reason_and_the_ledger_says_what_is_missin
         stdout.contains("was rejected: rejected by the fake broker"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "INCOMPLETE: orders were sent and the run stopped; a human must look at execute"
+        ),
+        "{stdout}"
+    );
     let ledger = c.ledger().unwrap();
     assert!(ledger
         .orders
@@ -424,8 +491,10 @@ fn f15_partial_fills_are_retried_a_bounded_number_of_times() {
         stdout.contains("still unfilled after 3 retries"),
         "{stdout}"
     );
+    assert!(stdout.contains("must look at execute"), "{stdout}");
     c.assert_no_duplicate();
     c.assert_ledger_explains_broker();
+    c.assert_trades_once();
 }
 
 #[test]
@@ -639,4 +708,359 @@ fn f31_no_secret_reaches_the_output_logs_state_or_ledger() {
             assert!(!text.contains(s), "{name} contains the secret {s}");
         }
     }
+}
+
+// ------------------------------------------------------- orders as Schwab really handles them
+
+#[test]
+fn f32_a_cancel_that_still_fills_is_followed_to_its_end_and_nothing_more_is_sent() {
+    let c = case();
+    c.fake.faults(|f| {
+        f.partial_ratio = Some(0.5);
+        f.cancel_fills_after_reads = Some(2);
+    });
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Each order half-filled, was canceled, and filled after all: no remainder was sent.
+    assert_eq!(
+        c.fake.orders().len(),
+        baseline_plan().len(),
+        "{:?}",
+        c.fake.orders()
+    );
+    assert!(c.fake.orders().iter().all(|o| o.status == "FILLED"));
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f33_an_order_still_live_after_the_cancel_stops_the_run_and_a_rerun_settles_it() {
+    let c = case();
+    c.fake.faults(|f| {
+        f.partial_ratio = Some(0.5);
+        f.cancel_never_settles = true;
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("is still live at the broker"), "{stdout}");
+    assert!(stdout.contains("not yet settled"), "{stdout}");
+    // Only the first order was sent: no remainder beside a live order.
+    assert_eq!(c.fake.orders().len(), 1, "{:?}", c.fake.orders());
+    let ledger = c.ledger().unwrap();
+    assert_eq!(
+        ledger.orders[0].state,
+        OrderState::Submitted,
+        "a live order is not final"
+    );
+    c.assert_no_duplicate();
+    c.assert_ledger_explains_broker();
+    c.assert_trades_once();
+    // While it is live a rerun sends nothing.
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 4, "{stdout}");
+    assert_eq!(c.fake.orders().len(), 1);
+    // Then the cancel ends with the rest filled after all; the rerun finishes the plan.
+    c.fake.settle_pending_cancels(true);
+    c.fake.faults(|f| {
+        f.partial_ratio = None;
+        f.cancel_never_settles = false;
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f34_statuses_that_lag_behind_the_fills_are_followed_not_resent() {
+    let c = case();
+    c.fake.faults(|f| f.status_lag_reads = 2);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(c.fake.orders().len(), baseline_plan().len());
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+/// Shares bought per symbol at the fake.
+fn bought(c: &Case) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for o in c.fake.orders().iter().filter(|o| o.instruction == "BUY") {
+        *out.entry(o.symbol.clone()).or_default() += o.filled as i64;
+    }
+    out
+}
+
+#[test]
+fn f35_a_resumed_run_never_tops_up_an_order_the_buying_power_cap_cut() {
+    // Sells fill 0.9 % below the quote and buys 0.9 % above it, so the last buy no longer
+    // fits in the buying power and is cut by the cap.
+    let worse_fills = |f: &mut common::fake_schwab::Faults| {
+        f.buy_premium = 0.009;
+        f.sell_discount = 0.009;
+    };
+    let clean = case();
+    clean.fake.faults(worse_fills);
+    let (code, stdout, _) = clean.trade();
+    assert_eq!(code, 0, "{stdout}");
+    let ledger = clean.ledger().unwrap();
+    let plan = ledger.plan.clone().unwrap();
+    let cut = ledger.orders.iter().any(|o| {
+        plan.orders
+            .iter()
+            .any(|p| p.symbol == o.symbol && p.side == o.side && o.quantity < p.quantity)
+    });
+    assert!(
+        cut,
+        "the scenario needs a capped order: {:?}",
+        ledger.orders
+    );
+    // The same day, killed after the orders and before recording, then run again.
+    let c = case();
+    c.fake.faults(worse_fills);
+    c.killed_at("before-record");
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        bought(&c),
+        bought(&clean),
+        "the resumed run ends where a clean one does"
+    );
+    assert_eq!(c.fake.orders().len(), clean.fake.orders().len());
+    c.assert_trades_once();
+}
+
+#[test]
+fn f36_an_account_answer_without_positions_stops_before_any_order() {
+    let c = case();
+    c.fake.faults(|f| f.omit_positions = true);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("no `positions` in the account"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f37_one_503_from_the_token_endpoint_at_the_daily_refresh_is_retried() {
+    let c = case_with_access_left(60);
+    c.fake.faults(|f| f.token_fail = vec![503]);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the token endpoint failed, retrying"),
+        "{stderr}"
+    );
+    assert_eq!(c.fake.world.lock().unwrap().token_grants, 1);
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f38_a_token_endpoint_outage_is_not_called_a_dead_login() {
+    let c = case_with_access_left(60);
+    c.fake
+        .faults(|f| f.token_fail = vec![503, 502, 500, 503, 503, 503]);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("token endpoint is unavailable"), "{stdout}");
+    assert!(stdout.contains("not a dead login"), "{stdout}");
+    assert!(!stdout.contains("auth login"), "{stdout}");
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f39_a_dropped_connection_and_an_edge_page_at_the_token_endpoint_are_retried() {
+    let c = case_with_access_left(60);
+    c.fake.faults(|f| {
+        f.token_drop = 1;
+        f.token_fail = vec![403];
+    });
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f40_a_429_on_an_order_means_nothing_was_placed() {
+    let c = case();
+    c.fake.faults(|f| f.post_fail = vec![429]);
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("HTTP 429"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED before sending anything"),
+        "{stdout}"
+    );
+    c.assert_nothing_sent();
+    let ledger = c.ledger().unwrap();
+    assert_eq!(ledger.orders[0].state, OrderState::NotSent);
+    // The next run trades the day once.
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f41_a_garbled_order_status_is_read_again() {
+    let c = case();
+    c.fake.faults(|f| f.garbled_order_reads = 2);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("unreadable order status, reading again"),
+        "{stderr}"
+    );
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f42_transport_errors_do_not_show_the_account_hash() {
+    let c = case();
+    c.fake
+        .faults(|f| f.slow_path = Some((common::fake_schwab::HASH.into(), 1500)));
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("no answer within"), "{stdout}");
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!text.contains(common::fake_schwab::HASH), "{name}: {text}");
+    }
+    c.assert_nothing_sent();
+}
+
+// ------------------------------------------------------------------------ emergency exit
+
+#[test]
+fn f43_a_dry_run_emergency_exit_prints_the_orders_and_sends_none() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    c.fake.hold("SWVXX", 1500.0, 1.0);
+    let working = c.fake.working_order("QQQ", "BUY", 3.0);
+    let calls = c.fake.order_calls();
+    let (code, stdout, stderr) = c.exit_with(&["--mode", "dry_run"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("cancel  order {working}")),
+        "{stdout}"
+    );
+    for (symbol, shares) in baseline_positions() {
+        assert!(
+            stdout.contains(&format!("(SELL {shares} at the market)")),
+            "{symbol}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("not touched SWVXX"), "{stdout}");
+    assert!(
+        stdout.contains("DRY RUN: nothing was canceled or sent"),
+        "{stdout}"
+    );
+    assert_eq!(c.fake.order_calls(), calls, "no POST, no DELETE");
+    assert!(!c.dir.path().join("state/halt").exists());
+    // A dry-run configuration does the same without the flag.
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(&c.config, text.replace("mode: live", "mode: dry_run")).unwrap();
+    let (code, stdout, _) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("DRY RUN"), "{stdout}");
+    assert_eq!(c.fake.order_calls(), calls);
+}
+
+#[test]
+fn f44_an_emergency_exit_sells_the_strategy_only_and_keeps_the_books() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    c.fake.hold("SWVXX", 1500.0, 1.0);
+    c.fake.hold("AAPL", 10.0, 200.0);
+    let (code, stdout, stderr) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("not touched SWVXX"), "{stdout}");
+    assert!(stdout.contains("not touched AAPL"), "{stdout}");
+    assert!(
+        stdout.contains("FLAT: every strategy position sold"),
+        "{stdout}"
+    );
+    let held = c.fake.positions();
+    assert_eq!(
+        held,
+        [("AAPL".to_string(), 10), ("SWVXX".to_string(), 1500)].into(),
+        "only the sweep and the stock are left"
+    );
+    let exit = c.exit_ledger().unwrap();
+    assert_eq!(exit.status, RunStatus::Done);
+    assert_eq!(exit.orders.len(), baseline_positions().len());
+    assert!(exit
+        .orders
+        .iter()
+        .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
+    let rows = c.trades_csv();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["reason"] == "emergency-exit")
+            .count(),
+        baseline_positions().len()
+    );
+    c.assert_trades_once();
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.path().join("state/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["positions"], serde_json::json!({}));
+    // --all-positions sells the rest too.
+    let (code, stdout, _) = c.exit_with(&["--confirm", "--all-positions"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(c.fake.positions().is_empty(), "{:?}", c.fake.positions());
+    c.assert_trades_once();
+}
+
+#[test]
+fn f45_an_emergency_exit_killed_after_its_first_sell_never_sells_twice() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    let (code, _, stderr) =
+        c.exit_with(&["--confirm"], &[("JUTSU_TEST_KILL_AT", "exit-after-send")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("killed at exit-after-send"), "{stderr}");
+    let sells_after_kill = c
+        .fake
+        .orders()
+        .iter()
+        .filter(|o| o.instruction == "SELL")
+        .count();
+    let (code, stdout, stderr) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("settling its orders first"), "{stdout}");
+    assert!(stdout.contains("FLAT"), "{stdout}");
+    assert!(c.fake.positions().is_empty());
+    // One sell per position: the first exit's sell was found, not sent again.
+    let sells: Vec<_> = c
+        .fake
+        .orders()
+        .into_iter()
+        .filter(|o| o.instruction == "SELL" && o.symbol != "TMF")
+        .collect();
+    assert_eq!(sells.len(), baseline_positions().len(), "{sells:?}");
+    assert!(sells_after_kill >= 2);
+    c.assert_trades_once();
+}
+
+#[test]
+fn f46_an_emergency_exit_follows_a_cancel_that_still_fills_before_selling() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    let working = c.fake.working_order("QQQ", "BUY", 5.0);
+    c.fake.faults(|f| f.cancel_fills_after_reads = Some(1));
+    let (code, stdout, stderr) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("order {working} (BUY 5 QQQ): Filled")),
+        "{stdout}"
+    );
+    // The 5 shares the canceled order bought are sold too: flat, never short.
+    assert!(c.fake.positions().is_empty(), "{:?}", c.fake.positions());
+    let world = c.fake.world.lock().unwrap();
+    assert!(
+        world.positions.values().all(|q| *q >= 0.0),
+        "{:?}",
+        world.positions
+    );
 }

@@ -116,6 +116,21 @@ fn account_with_positions_uses_the_hash_and_reads_etfs() {
 }
 
 #[test]
+fn an_account_answer_without_positions_is_an_error_not_a_flat_account() {
+    let mut s = setup();
+    mock_hash(&mut s);
+    s.server
+        .mock("GET", format!("/trader/v1/accounts/{HASH}").as_str())
+        .match_query(Matcher::Any)
+        .with_body(fixture(
+            "trader/account_margin_without_positions_field.json",
+        ))
+        .create();
+    let e = s.client.account().unwrap_err().to_string();
+    assert!(e.contains("no `positions` in the account"), "{e}");
+}
+
+#[test]
 fn cash_account_buying_power_is_cash_available_for_trading() {
     let mut s = setup();
     s.client = {

@@ -404,37 +404,111 @@ fn as_of_is_refused_in_live_mode() {
     assert!(!env.path("state/state.json").exists());
 }
 
-#[test]
-fn emergency_exit_sells_what_the_broker_holds_and_halts() {
-    let env = Env::new("");
-    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
-    // Without --confirm and without a typed EXIT nothing happens.
-    let (code, _, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
+fn exit_cmd(env: &Env, extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = jutsu();
+    cmd.env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
         "-c",
         env.config.to_str().unwrap(),
         "emergency-exit",
-    ]));
+    ]);
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+#[test]
+fn emergency_exit_lists_first_obeys_dry_run_and_asks_before_selling() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let before = env.account();
+    // Dry run: the exact orders, nothing canceled or sent, no halt (the flag would stop
+    // every mode).
+    let (code, stdout, stderr) = exit_cmd(&env, &["--mode", "dry_run", "--confirm"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("SELL 37 at the market"), "{stdout}");
+    assert!(stdout.contains("SELL 12 at the market"), "{stdout}");
+    assert!(
+        stdout.contains("DRY RUN: nothing was canceled or sent"),
+        "{stdout}"
+    );
+    assert_eq!(env.account().positions, before.positions);
+    assert_eq!(env.account().orders.len(), before.orders.len());
+    assert!(!env.path("state/halt").exists());
+    // Without --confirm and without a typed EXIT: the list, then nothing.
+    let (code, stdout, stderr) = exit_cmd(&env, &[]);
     assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stdout.contains("TQQQ") && stdout.contains("37 shares"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("not confirmed: nothing was done"),
         "{stderr}"
     );
     assert!(!env.path("state/halt").exists());
+    assert_eq!(env.account().positions, before.positions);
+}
 
-    let (code, stdout, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
-        "-c",
-        env.config.to_str().unwrap(),
-        "emergency-exit",
-        "--confirm",
-    ]));
+#[test]
+fn emergency_exit_keeps_the_books_and_resume_leads_to_a_normal_run() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let (code, stdout, stderr) = exit_cmd(&env, &["--confirm"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("SELL 37 TQQQ: Filled"), "{stdout}");
-    assert!(stdout.contains("SELL 12 QQQ: Filled"), "{stdout}");
-    assert!(stdout.contains("FLAT: every position sold"), "{stdout}");
+    assert!(stdout.contains("SELL 37 TQQQ: order"), "{stdout}");
+    assert!(stdout.contains("SELL 12 QQQ: order"), "{stdout}");
+    assert!(
+        stdout.contains("FLAT: every strategy position sold"),
+        "{stdout}"
+    );
     assert!(env.account().positions.is_empty());
     assert!(env.path("state/halt").exists());
+    // Its own ledger, journaled like a trade.
+    let exit = Ledger::load(&env.path("state/paper/runs/2025-12-12.exit.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.status, RunStatus::Done);
+    assert_eq!(exit.orders.len(), 2);
+    assert!(exit.orders.iter().all(|o| o.state == OrderState::Filled));
+    // One row per fill in trades.csv, reason emergency-exit.
+    let rows = common::read_csv(&env.path("logs/trades.csv"));
+    let exits: Vec<_> = rows
+        .iter()
+        .filter(|r| r["reason"] == "emergency-exit")
+        .collect();
+    assert_eq!(exits.len(), 2, "{rows:?}");
+    assert!(exits.iter().all(|r| r["side"] == "SELL"));
+    // The state is what the broker holds.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("state/paper/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["positions"], serde_json::json!({}));
+    assert_eq!(state["last_outcome"], "emergency-exit");
+    // Halted until resume; then an ordinary run that rebalances, no drift stop.
     let (code, stdout, _) = env.trade("2025-12-15", &[]);
     assert_eq!(code, 5, "{stdout}");
+    let (code, stdout, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "resume"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("next run rebalances"), "{stdout}");
+    let (code, stdout, stderr) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("OK: rebalanced"), "{stdout}");
+    assert!(!stdout.contains("differ from the state"), "{stdout}");
+    assert!(!env.account().positions.is_empty());
+    // An exit run again on a flat account sells nothing and records nothing twice.
+    let (code, stdout, _) = exit_cmd(&env, &["--confirm"]);
+    assert_eq!(code, 0, "{stdout}");
+    let ids: Vec<String> = common::read_csv(&env.path("logs/trades.csv"))
+        .iter()
+        .map(|r| r["order_id"].clone())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "an order twice in trades.csv: {ids:?}"
+    );
 }
 
 #[test]
@@ -473,4 +547,33 @@ fn health_names_missed_sessions_but_not_weekends_or_holidays() {
     let (code, stdout, _) = health("2025-12-19T22:00:00Z", false);
     assert_eq!(code, 1);
     assert!(stdout.contains("[fail] halt"), "{stdout}");
+}
+
+#[test]
+fn as_of_before_the_last_completed_session_is_refused_and_changes_nothing() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    assert_eq!(env.trade("2025-12-15", &[]).0, 0);
+    let state = std::fs::read_to_string(env.path("state/paper/state.json")).unwrap();
+    let account = env.account();
+    // A one-digit slip (2025-12-11 for 2025-12-16) must not rewrite the paper history.
+    let (code, stdout, _) = env.trade("2025-12-11", &[]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains(
+            "--as-of 2025-12-11 is before 2025-12-15, the last session the paper account completed"
+        ),
+        "{stdout}"
+    );
+    assert!(!env.path("state/paper/runs/2025-12-11.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(env.path("state/paper/state.json")).unwrap(),
+        state
+    );
+    assert_eq!(env.account(), account);
+    // The last session itself may be repeated (a no-op), and the next one runs.
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("NO-OP"), "{stdout}");
+    assert_eq!(env.trade("2025-12-16", &[]).0, 0);
 }

@@ -84,55 +84,60 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         trades_csv: loaded.logs_dir().join("trades.csv"),
     };
     let session = clock.today_et();
-    let (code, subject, body) =
-        match emergency::execute(&request, broker.as_ref(), clock.as_ref(), &files, session, &plan)
-        {
-            Ok(outcome) => (
-                if outcome.flat {
-                    exit::OK
-                } else {
-                    exit::INCOMPLETE
-                },
-                if outcome.flat { "flat" } else { "NOT flat" },
-                outcome.lines.join("\n"),
-            ),
-            Err(e) => {
-                let ledger_path = paths.exit_ledger(session);
-                let sent = Ledger::load(&ledger_path)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|l| l.anything_sent());
-                let message = crate::secret::redact(&format!(
-                    "the emergency exit stopped: {e}; {}; trading stays halted. Run \
+    let (code, subject, body) = match emergency::execute(
+        &request,
+        broker.as_ref(),
+        clock.as_ref(),
+        &files,
+        session,
+        &plan,
+    ) {
+        Ok(outcome) => (
+            if outcome.flat {
+                exit::OK
+            } else {
+                exit::INCOMPLETE
+            },
+            if outcome.flat { "flat" } else { "NOT flat" },
+            outcome.lines.join("\n"),
+        ),
+        Err(e) => {
+            let ledger_path = paths.exit_ledger(session);
+            let sent = Ledger::load(&ledger_path)
+                .ok()
+                .flatten()
+                .is_some_and(|l| l.anything_sent());
+            let message = crate::secret::redact(&format!(
+                "the emergency exit stopped: {e}; {}; trading stays halted. Run \
                      `jutsu emergency-exit` again: it settles what was sent before selling \
                      anything",
-                    if sent {
-                        format!("orders were sent (see {})", ledger_path.display())
-                    } else {
-                        "nothing was sent".into()
-                    }
-                ));
-                if let Ok(Some(mut ledger)) = Ledger::load(&ledger_path) {
-                    ledger.status = if sent {
-                        RunStatus::Incomplete
-                    } else {
-                        RunStatus::Failed
-                    };
-                    ledger.message = Some(message.clone());
-                    let _ = ledger.save(&ledger_path);
+                if sent {
+                    format!("orders were sent (see {})", ledger_path.display())
+                } else {
+                    "nothing was sent".into()
                 }
-                println!("{message}");
-                (
-                    if sent {
-                        exit::INCOMPLETE
-                    } else {
-                        exit::PREFLIGHT
-                    },
-                    "STOPPED",
-                    message,
-                )
+            ));
+            if let Ok(Some(mut ledger)) = Ledger::load(&ledger_path) {
+                ledger.status = if sent {
+                    RunStatus::Incomplete
+                } else {
+                    RunStatus::Failed
+                };
+                ledger.message = Some(message.clone());
+                let _ = ledger.save(&ledger_path);
             }
-        };
+            println!("{message}");
+            (
+                if sent {
+                    exit::INCOMPLETE
+                } else {
+                    exit::PREFLIGHT
+                },
+                "STOPPED",
+                message,
+            )
+        }
+    };
     let env = |name: &str| std::env::var(name).ok();
     let secrets = loaded.config.secrets(&env).unwrap_or_default();
     let alerter = Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock.as_ref());

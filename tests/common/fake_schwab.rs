@@ -27,6 +27,12 @@ pub struct FakeOrder {
     pub filled: f64,
     pub price: f64,
     pub status: String,
+    /// Reads of this order by id so far.
+    pub reads: usize,
+    /// The first reads show it as just placed (WORKING, nothing filled): statuses lag.
+    pub lag: usize,
+    /// PENDING_CANCEL: reads left before the rest fills after all (`None`: it never ends).
+    pub cancel_fills_in: Option<usize>,
 }
 
 /// Failure switches.
@@ -56,6 +62,30 @@ pub struct Faults {
     pub crossed: bool,
     /// The quote for QQQ comes back labelled with another symbol.
     pub wrong_symbol: bool,
+    /// Orders report WORKING with nothing filled for this many reads after placement,
+    /// although they filled at once (Schwab's statuses lag).
+    pub status_lag_reads: usize,
+    /// A cancel answers 200, the order goes PENDING_CANCEL and, after this many reads, the
+    /// rest fills after all (a cancel is only a request).
+    pub cancel_fills_after_reads: Option<usize>,
+    /// A cancel answers 200 and the order stays PENDING_CANCEL until the test settles it.
+    pub cancel_never_settles: bool,
+    /// Buys fill this fraction above the quote (0.004 = 0.4 %).
+    pub buy_premium: f64,
+    /// Sells fill this fraction below the quote.
+    pub sell_discount: f64,
+    /// The account answer has no `positions` key.
+    pub omit_positions: bool,
+    /// The token endpoint answers with these statuses, in turn (each once), before it works.
+    pub token_fail: Vec<u16>,
+    /// The token endpoint drops this many connections without an answer.
+    pub token_drop: usize,
+    /// The next order POSTs answer with these statuses, nothing placed (e.g. 429).
+    pub post_fail: Vec<u16>,
+    /// The next N reads of an order by id are garbled JSON.
+    pub garbled_order_reads: usize,
+    /// Answers to paths containing this fragment come after this many milliseconds.
+    pub slow_path: Option<(String, u64)>,
 }
 
 /// The fake's whole state.
@@ -71,7 +101,35 @@ pub struct World {
     pub token_grants: usize,
     pub authorised_requests: usize,
     pub order_posts: usize,
+    pub cancels: usize,
     pub now_ms: i64,
+    /// Asset types of holdings other than the ETFs (COLLECTIVE_INVESTMENT by default).
+    pub asset_types: BTreeMap<String, String>,
+}
+
+/// Moves `quantity` of an order into the account at the order's price.
+fn book_fill(w: &mut World, index: usize, quantity: f64) {
+    let (symbol, sign, price) = {
+        let o = &w.orders[index];
+        (
+            o.symbol.clone(),
+            if o.instruction == "BUY" { 1.0 } else { -1.0 },
+            o.price,
+        )
+    };
+    *w.positions.entry(symbol).or_default() += sign * quantity;
+    w.cash -= sign * quantity * price;
+    let o = &mut w.orders[index];
+    o.filled += quantity;
+    if o.filled >= o.quantity {
+        o.status = "FILLED".into();
+    }
+}
+
+/// Fills what is left of an order.
+fn fill_rest(w: &mut World, index: usize) {
+    let rest = w.orders[index].quantity - w.orders[index].filled;
+    book_fill(w, index, rest);
 }
 
 pub struct FakeSchwab {
@@ -166,6 +224,64 @@ impl FakeSchwab {
         self.world.lock().unwrap().orders.clone()
     }
 
+    /// Ends every PENDING_CANCEL order: the rest fills (`fill`) or it is canceled.
+    pub fn settle_pending_cancels(&self, fill: bool) {
+        let mut w = self.world.lock().unwrap();
+        let pending: Vec<usize> = (0..w.orders.len())
+            .filter(|i| w.orders[*i].status == "PENDING_CANCEL")
+            .collect();
+        for i in pending {
+            if fill {
+                fill_rest(&mut w, i);
+            } else {
+                w.orders[i].status = "CANCELED".into();
+            }
+            w.orders[i].cancel_fills_in = None;
+        }
+    }
+
+    /// Counts order POSTs and DELETEs the fake received.
+    pub fn order_calls(&self) -> (usize, usize) {
+        let w = self.world.lock().unwrap();
+        (w.order_posts, w.cancels)
+    }
+
+    /// Adds a holding outside the strategy (a money-market sweep, a stock) with its price.
+    pub fn hold(&self, symbol: &str, quantity: f64, price: f64) {
+        let mut w = self.world.lock().unwrap();
+        w.positions.insert(symbol.into(), quantity);
+        w.prices.insert(symbol.into(), (price, 0.0));
+        w.asset_types.insert(
+            symbol.into(),
+            if symbol.ends_with("XX") {
+                "CASH_EQUIVALENT"
+            } else {
+                "EQUITY"
+            }
+            .into(),
+        );
+    }
+
+    /// A working order placed outside this run (as if by hand).
+    pub fn working_order(&self, symbol: &str, instruction: &str, quantity: f64) -> u64 {
+        let mut w = self.world.lock().unwrap();
+        let id = 1_005_000_000_000 + w.orders.len() as u64;
+        let price = w.prices[symbol].0;
+        w.orders.push(FakeOrder {
+            id,
+            symbol: symbol.into(),
+            instruction: instruction.into(),
+            quantity,
+            filled: 0.0,
+            price,
+            status: "WORKING".into(),
+            reads: 0,
+            lag: 0,
+            cancel_fills_in: None,
+        });
+        id
+    }
+
     pub fn positions(&self) -> BTreeMap<String, i64> {
         self.world
             .lock()
@@ -249,6 +365,22 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 }
 
 fn order_json(o: &FakeOrder) -> Value {
+    if o.reads <= o.lag && o.status != "REJECTED" {
+        // Just placed, as far as the status says.
+        let status = if o.reads == 0 {
+            "PENDING_ACKNOWLEDGEMENT"
+        } else {
+            "WORKING"
+        };
+        let lagged = FakeOrder {
+            filled: 0.0,
+            status: status.into(),
+            lag: 0,
+            reads: 1,
+            ..o.clone()
+        };
+        return order_json(&lagged);
+    }
     let mut activities = Vec::new();
     if o.filled > 0.0 {
         activities.push(json!({"activityType": "EXECUTION", "executionType": "FILL",
@@ -266,13 +398,35 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
     let Some(req) = read_request(&stream) else {
         return;
     };
-    let slow = world.lock().unwrap().faults.slow_ms;
+    let (slow, slow_path) = {
+        let w = world.lock().unwrap();
+        (w.faults.slow_ms, w.faults.slow_path.clone())
+    };
     if slow > 0 {
         std::thread::sleep(Duration::from_millis(slow));
+    }
+    if let Some((fragment, ms)) = slow_path {
+        if req.path.contains(&fragment) {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
     }
     // The token endpoint.
     if req.path == "/v1/oauth/token" {
         let mut w = world.lock().unwrap();
+        if w.faults.token_drop > 0 {
+            w.faults.token_drop -= 1;
+            return; // the connection closes without an answer
+        }
+        if !w.faults.token_fail.is_empty() {
+            let status = w.faults.token_fail.remove(0);
+            drop(w);
+            let body = if status == 403 {
+                "<html><head><title>Access Denied</title></head><body>Access Denied</body></html>"
+            } else {
+                r#"{"error":"server_error","error_description":"temporarily unavailable"}"#
+            };
+            return respond(stream, status, &[], body);
+        }
         if w.faults.dead_refresh {
             drop(w);
             return respond(
@@ -371,16 +525,22 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .iter()
                 .filter(|(_, q)| **q > 0.0)
                 .map(|(s, q)| json!({"longQuantity": q, "shortQuantity": 0.0, "marketValue": q * w.prices[s].0,
-                                     "instrument": {"assetType": "COLLECTIVE_INVESTMENT", "symbol": s}}))
+                                     "instrument": {"assetType": w.asset_types.get(s).map_or("COLLECTIVE_INVESTMENT", String::as_str), "symbol": s}}))
                 .collect();
             let value = w.cash
                 + w.positions
                     .iter()
                     .map(|(s, q)| q * w.prices[s].0)
                     .sum::<f64>();
-            let body = json!({"securitiesAccount": {"type": "MARGIN", "accountNumber": "31415926", "positions": positions,
+            let mut body = json!({"securitiesAccount": {"type": "MARGIN", "accountNumber": "31415926", "positions": positions,
                 "currentBalances": {"cashBalance": (w.cash * 100.0).round() / 100.0, "buyingPower": w.cash * 2.0,
                                     "liquidationValue": (value * 100.0).round() / 100.0}}});
+            if w.faults.omit_positions {
+                body["securitiesAccount"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("positions");
+            }
             drop(w);
             respond(stream, 200, &[], &body.to_string())
         }
@@ -391,6 +551,16 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         }
         ("POST", p) if p == orders_path => {
             w.order_posts += 1;
+            if !w.faults.post_fail.is_empty() {
+                let status = w.faults.post_fail.remove(0);
+                drop(w);
+                return respond(
+                    stream,
+                    status,
+                    &[],
+                    r#"{"message":"Too many requests: the order was not accepted"}"#,
+                );
+            }
             let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
             let leg = &body["orderLegCollection"][0];
             let symbol = leg["instrument"]["symbol"]
@@ -399,9 +569,14 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .to_string();
             let instruction = leg["instruction"].as_str().unwrap_or("").to_string();
             let quantity = leg["quantity"].as_f64().unwrap_or(0.0);
-            let price = w.prices.get(&symbol).map_or(0.0, |p| p.0);
+            let quote = w.prices.get(&symbol).map_or(0.0, |p| p.0);
+            let price = if instruction == "BUY" {
+                quote * (1.0 + w.faults.buy_premium)
+            } else {
+                quote * (1.0 - w.faults.sell_discount)
+            };
             let id = 1_005_000_000_000 + w.orders.len() as u64;
-            let mut order = FakeOrder {
+            let order = FakeOrder {
                 id,
                 symbol: symbol.clone(),
                 instruction: instruction.clone(),
@@ -409,23 +584,22 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 filled: 0.0,
                 price,
                 status: "WORKING".into(),
+                reads: 0,
+                lag: w.faults.status_lag_reads,
+                cancel_fills_in: None,
             };
-            if w.faults.reject_symbol.as_deref() == Some(symbol.as_str()) {
-                order.status = "REJECTED".into();
+            let rejected = w.faults.reject_symbol.as_deref() == Some(symbol.as_str());
+            w.orders.push(order);
+            let index = w.orders.len() - 1;
+            if rejected {
+                w.orders[index].status = "REJECTED".into();
             } else {
                 let fill = match w.faults.partial_ratio {
                     Some(r) => (quantity * r).floor(),
                     None => quantity,
                 };
-                let sign = if instruction == "BUY" { 1.0 } else { -1.0 };
-                *w.positions.entry(symbol.clone()).or_default() += sign * fill;
-                w.cash -= sign * fill * price;
-                order.filled = fill;
-                if fill >= quantity {
-                    order.status = "FILLED".into();
-                }
+                book_fill(&mut w, index, fill);
             }
-            w.orders.push(order);
             let lose = w.faults.post_timeouts > 0;
             let no_location = w.faults.post_no_location > 0;
             if lose {
@@ -455,7 +629,26 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .next()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            let body = w.orders.iter().find(|o| o.id == id).map(order_json);
+            if w.faults.garbled_order_reads > 0 {
+                w.faults.garbled_order_reads -= 1;
+                drop(w);
+                return respond(stream, 200, &[], r#"{"orderId": 10050, "status": "FIL"#);
+            }
+            let index = w.orders.iter().position(|o| o.id == id);
+            if let Some(i) = index {
+                w.orders[i].reads += 1;
+                if w.orders[i].status == "PENDING_CANCEL" {
+                    match w.orders[i].cancel_fills_in {
+                        Some(0) => {
+                            fill_rest(&mut w, i);
+                            w.orders[i].cancel_fills_in = None;
+                        }
+                        Some(n) => w.orders[i].cancel_fills_in = Some(n - 1),
+                        None => {}
+                    }
+                }
+            }
+            let body = index.map(|i| order_json(&w.orders[i]));
             drop(w);
             match body {
                 Some(b) => respond(stream, 200, &[], &b.to_string()),
@@ -468,10 +661,29 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .next()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            if let Some(o) = w.orders.iter_mut().find(|o| o.id == id) {
-                if o.status == "WORKING" {
-                    o.status = "CANCELED".into();
-                }
+            w.cancels += 1;
+            let (fills_after, never) = (
+                w.faults.cancel_fills_after_reads,
+                w.faults.cancel_never_settles,
+            );
+            let Some(o) = w.orders.iter_mut().find(|o| o.id == id) else {
+                drop(w);
+                return respond(stream, 404, &[], r#"{"message":"Order not found"}"#);
+            };
+            if o.status != "WORKING" {
+                drop(w);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    r#"{"message":"The order cannot be canceled in its current state"}"#,
+                );
+            }
+            if fills_after.is_some() || never {
+                o.status = "PENDING_CANCEL".into();
+                o.cancel_fills_in = fills_after;
+            } else {
+                o.status = "CANCELED".into();
             }
             drop(w);
             respond(stream, 200, &[], "")

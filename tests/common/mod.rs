@@ -1,12 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-#[cfg(not(feature = "test-hooks"))]
-compile_error!(
-    "the integration tests drive the binary with a fixed clock, kill points and simulator \
-     faults, which exist only with the `test-hooks` feature: run `cargo test --features test-hooks`"
-);
-
 pub mod fake_schwab;
 
 use std::path::PathBuf;
