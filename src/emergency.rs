@@ -331,7 +331,7 @@ pub fn execute(
     ledger.message = Some(verdict);
     ledger.equity_after = Some(after.liquidation_value);
     ledger.save(&path)?;
-    close_session_ledger(files.paths, session, clock)?;
+    close_session_ledger(files, session, broker, clock)?;
     Ok(ExitOutcome { flat, lines: out.0 })
 }
 
@@ -482,25 +482,46 @@ fn record_state(
 }
 
 /// An unfinished trade ledger of the session ends with the exit: a `trade` later that day
-/// must not resume a plan made before the account was emptied.
+/// must not resume a plan made before the account was emptied. Its orders are settled with
+/// the broker first (the exit canceled the live ones) and its fills written to trades.csv,
+/// so that nothing it did is lost.
 fn close_session_ledger(
-    paths: &StatePaths,
+    files: &ExitFiles<'_>,
     session: NaiveDate,
+    broker: &dyn Broker,
     clock: &dyn Clock,
 ) -> crate::error::Result<()> {
-    let path = paths.ledger(session);
-    if let Some(mut ledger) = Ledger::load(&path)? {
-        if ledger.status != RunStatus::Done {
-            ledger.status = RunStatus::Done;
-            ledger.message = Some(format!(
-                "ended by the emergency exit at {} (its open orders were canceled, the \
-                 positions sold)",
-                clock.now_et().format("%H:%M ET")
-            ));
-            ledger.save(&path)?;
-        }
+    let path = files.paths.ledger(session);
+    let Some(mut ledger) = Ledger::load(&path)? else {
+        return Ok(());
+    };
+    if ledger.status == RunStatus::Done {
+        return Ok(());
     }
-    Ok(())
+    if ledger.orders.iter().any(|o| !o.state.is_final()) {
+        let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
+        let mut claimed: Vec<String> = ledger
+            .orders
+            .iter()
+            .filter_map(|o| o.broker_id.clone())
+            .collect();
+        settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
+            follow_order(broker, clock, id, 0)
+        })?;
+    }
+    let reason = ledger
+        .plan
+        .as_ref()
+        .and_then(|p| p.trigger.as_ref())
+        .map_or("rebalance", |t| t.reason())
+        .to_string();
+    crate::trades::append_new(&files.trades_csv, crate::trades::rows_of(&ledger, &reason))?;
+    ledger.status = RunStatus::Done;
+    ledger.message = Some(format!(
+        "ended by the emergency exit at {} (its open orders were canceled, the positions sold)",
+        clock.now_et().format("%H:%M ET")
+    ));
+    ledger.save(&path)
 }
 
 /// Lines printed as they happen and kept for the alert.
@@ -509,7 +530,7 @@ struct Lines(Vec<String>);
 
 impl Lines {
     fn say(&mut self, line: String) {
-        println!("{line}");
+        crate::report::say(&line);
         self.0.push(line);
     }
 }

@@ -44,6 +44,8 @@ impl Report {
     }
 
     fn emit(&self, plain: String, painted: String) {
+        // A closed pipe (`jutsu trade | head`) must not stop a run that is sending orders:
+        // output errors are ignored.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", crate::secret::redact(&painted));
         self.transcript
@@ -91,4 +93,10 @@ impl Report {
         let code = if ok { "1;32" } else { "1;31" };
         self.emit(text.to_string(), self.paint(code, text));
     }
+}
+
+/// Prints one line on stdout, redacted, ignoring a closed pipe: commands that move money use
+/// it, so that `| head` cannot panic them between two orders.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{}", crate::secret::redact(line));
 }

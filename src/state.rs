@@ -80,6 +80,25 @@ impl StatePaths {
         files
     }
 
+    /// Every emergency-exit ledger (`<date>.exit.json`), by session.
+    pub fn exit_ledger_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.ends_with(".exit.json"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
     /// The halt flag (shared by every mode).
     pub fn halt_flag(&self) -> PathBuf {
         self.shared.join("halt")

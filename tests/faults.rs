@@ -1064,3 +1064,74 @@ fn f46_an_emergency_exit_follows_a_cancel_that_still_fills_before_selling() {
         world.positions
     );
 }
+
+#[test]
+fn f47_an_exit_that_cannot_sell_everything_says_not_flat_and_health_names_it() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    c.fake.faults(|f| f.reject_symbol = Some("QQQ".into()));
+    let (code, stdout, _) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("NOT FLAT: still held:"), "{stdout}");
+    assert!(stdout.contains("QQQ"), "{stdout}");
+    assert_eq!(c.exit_ledger().unwrap().status, RunStatus::Incomplete);
+    let health = || {
+        common::run(common::jutsu().env("JUTSU_NOW", NOW).args([
+            "-c",
+            c.config.to_str().unwrap(),
+            "health",
+        ]))
+    };
+    let (code, stdout, _) = health();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("did not finish") && stdout.contains("run `jutsu emergency-exit` again"),
+        "{stdout}"
+    );
+    // The broker accepts QQQ again: the exit finishes, selling only QQQ.
+    c.fake.faults(|f| f.reject_symbol = None);
+    let (code, stdout, _) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(c.fake.positions().is_empty());
+    let sells = |symbol: &str| {
+        c.fake
+            .orders()
+            .iter()
+            .filter(|o| o.instruction == "SELL" && o.symbol == symbol && o.filled > 0.0)
+            .count()
+    };
+    assert_eq!(sells("TQQQ"), 1, "TQQQ was sold once");
+    assert_eq!(sells("QQQ"), 1);
+    assert!(!health().1.contains("did not finish"));
+    c.assert_trades_once();
+}
+
+#[test]
+fn f48_an_exit_ends_an_interrupted_trade_of_the_session_which_is_not_resumed_later() {
+    let c = case();
+    c.killed_at("after-sells");
+    let (code, stdout, _) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let session = c.ledger().unwrap();
+    assert_eq!(session.status, RunStatus::Done);
+    assert!(
+        session
+            .message
+            .unwrap()
+            .contains("ended by the emergency exit"),
+        "the trade ledger says why it ended"
+    );
+    // The interrupted trade's sell is in trades.csv, once, beside nothing else of it.
+    c.assert_trades_once();
+    let filled = c.fake.orders().iter().filter(|o| o.filled > 0.0).count();
+    assert_eq!(c.trades_csv().len(), filled, "{:?}", c.trades_csv());
+    let orders = c.fake.orders().len();
+    let (code, _, _) =
+        common::run(common::jutsu().args(["-c", c.config.to_str().unwrap(), "resume"]));
+    assert_eq!(code, 0);
+    // The same session again buys nothing: the plan of before the exit is not resumed.
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("NO-OP"), "{stdout}");
+    assert_eq!(c.fake.orders().len(), orders);
+}

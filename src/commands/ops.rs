@@ -17,6 +17,13 @@ use crate::lock::{self, RunLock};
 use crate::sources::{self, SharedClock};
 use crate::state::{State, StatePaths};
 
+/// A non-panicking `println!` (see [`crate::report::say`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        crate::report::say(&format!($($arg)*))
+    };
+}
+
 /// Cancels the strategy's open orders, sells its positions and sets the halt flag; in
 /// dry-run mode only prints what it would do. The positions sold and those left are listed
 /// before the confirmation question.
@@ -40,30 +47,42 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     };
     let (account, open) = emergency::survey(broker.as_ref())?;
     let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
-    println!(
-        "emergency exit of the {} account (value {:.2}, cash {:.2}):",
-        mode.as_str(),
+    let (what, broker_name) = match (mode, loaded.config.uses_schwab(mode)) {
+        (Mode::DryRun, true) => (
+            "emergency exit, DRY RUN (nothing is sent)",
+            "the Schwab account",
+        ),
+        (Mode::DryRun, false) => (
+            "emergency exit, DRY RUN (nothing is sent)",
+            "the simulated account",
+        ),
+        (_, true) => ("EMERGENCY EXIT", "the Schwab account"),
+        (_, false) => ("emergency exit", "the simulated (paper) account"),
+    };
+    say!(
+        "{what} of {broker_name} (value {:.2}, cash {:.2}):",
         account.liquidation_value,
         account.cash
     );
     for line in plan.describe() {
-        println!("  {line}");
+        say!("  {line}");
     }
     if mode == Mode::DryRun {
-        println!(
+        say!(
             "DRY RUN: nothing was canceled or sent, and trading is not halted \
              (`--mode paper` or `--mode live` acts)"
         );
         return Ok(exit::OK);
     }
     if !args.confirm {
-        print!(
-            "Type EXIT to cancel and sell the above in the {} account and halt trading: ",
-            mode.as_str()
-        );
-        std::io::stdout()
-            .flush()
-            .map_err(|e| Error::io("writing", "stdout", e))?;
+        let mut out = std::io::stdout().lock();
+        write!(
+            out,
+            "Type EXIT to cancel and sell the above in {broker_name} and halt trading: "
+        )
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("writing", "stdout", e))?;
+        drop(out);
         let mut line = String::new();
         let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
         if read == 0 || line.trim() != "EXIT" {
@@ -77,13 +96,16 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         clock.now_et().format("%Y-%m-%d %H:%M ET")
     );
     crate::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
-    println!("halt flag set: {}", paths.halt_flag().display());
+    say!("halt flag set: {}", paths.halt_flag().display());
     tracing::warn!("{reason}");
     let files = ExitFiles {
         paths: &paths,
         trades_csv: loaded.logs_dir().join("trades.csv"),
     };
-    let session = clock.today_et();
+    // The session of the prices it trades at: today on Schwab, the bar's day on local bars.
+    let session = as_of
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive();
     let (code, subject, body) = match emergency::execute(
         &request,
         broker.as_ref(),
@@ -126,7 +148,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
                 ledger.message = Some(message.clone());
                 let _ = ledger.save(&ledger_path);
             }
-            println!("{message}");
+            say!("{message}");
             (
                 if sent {
                     exit::INCOMPLETE
@@ -149,9 +171,10 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
             body,
         };
         for f in alerter.send(&alert) {
-            println!(
+            say!(
                 "warning: the {} alert was not delivered: {}",
-                f.channel, f.error
+                f.channel,
+                f.error
             );
         }
     }
@@ -291,6 +314,17 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
                 Ok(None) => {}
                 Err(e) => bad_ledgers.push(e.to_string()),
             }
+        }
+    }
+    for path in paths.exit_ledger_files() {
+        match Ledger::load(&path) {
+            Ok(Some(l)) if l.status != RunStatus::Done => bad_ledgers.push(format!(
+                "the emergency exit of {} did not finish ({}): run `jutsu emergency-exit` again",
+                l.session,
+                l.message.unwrap_or_default()
+            )),
+            Ok(_) => {}
+            Err(e) => bad_ledgers.push(e.to_string()),
         }
     }
     if bad_ledgers.is_empty() {
