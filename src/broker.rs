@@ -53,6 +53,9 @@ pub enum BrokerError {
     /// A local file of the broker could not be read or written.
     #[error("{0}")]
     Storage(String),
+    /// A local data file has a bad row or cannot be read (a usage problem: exit 2).
+    #[error("{0}")]
+    BadData(String),
 }
 
 /// A live quote.

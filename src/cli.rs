@@ -53,6 +53,9 @@ pub enum Command {
         /// The session to validate [default: today's].
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// The mode whose run to validate [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
     },
     /// Smoke test: token, one quote per traded symbol, account summary.
     Hello,
@@ -72,6 +75,9 @@ pub enum Command {
         /// Machine-readable output for monitors.
         #[arg(long)]
         json: bool,
+        /// The mode whose files to check [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
     },
     /// NYSE sessions: date, open and close (America/New_York) and the run time.
     Calendar(CalendarArgs),
@@ -91,12 +97,21 @@ pub enum Command {
         /// Also write a self-contained HTML page with the charts.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// The mode whose runs to report [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
     },
     /// Check the configuration (every problem at once) or show it with secrets redacted.
     Config {
         /// `check` or `show`.
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Settle a file jutsu refused as edited by hand: seal the edit, or restore the backup.
+    State {
+        /// `accept` or `restore`.
+        #[command(subcommand)]
+        action: StateAction,
     },
     /// Shell completions on stdout.
     Completions {
@@ -184,6 +199,26 @@ pub enum ConfigAction {
     Show,
 }
 
+/// What `jutsu state` does with a hand-edited file.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Keep the edit: check that the file reads as a valid file of its kind and seal it.
+    Accept(StateFileArgs),
+    /// Undo the edit: put the newest good backup back (the edited file is kept as `.edited`).
+    Restore(StateFileArgs),
+}
+
+/// The file `jutsu state` works on.
+#[derive(Debug, Args)]
+pub struct StateFileArgs {
+    /// A state.json, a simulated account (account.json) or a run ledger (runs/*.json)
+    /// [default: the mode's state.json].
+    pub file: Option<PathBuf>,
+    /// The mode whose state.json is meant when no file is named.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+}
+
 /// Output formats of `jutsu calendar`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CalendarFormat {
@@ -240,6 +275,20 @@ pub struct AsOf {
 }
 
 fn parse_as_of(s: &str) -> Result<AsOf, String> {
+    let refused = || format!("`{s}` is not YYYY-MM-DD or YYYY-MM-DDTHH:MM (two-digit hour, 24 h)");
+    // chrono takes `T3:55` as 03:55; a time written with one hour digit is more likely a
+    // slip (15:55 typed short), so the exact shape is required.
+    if let Some((_, time)) = s.split_once('T') {
+        let shaped = time.len() == 5
+            && time.as_bytes()[2] == b':'
+            && time
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| i == 2 || b.is_ascii_digit());
+        if !shaped {
+            return Err(refused());
+        }
+    }
     if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
         return Ok(AsOf {
             date: t.date(),
@@ -248,5 +297,5 @@ fn parse_as_of(s: &str) -> Result<AsOf, String> {
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(|date| AsOf { date, time: None })
-        .map_err(|_| format!("`{s}` is not YYYY-MM-DD or YYYY-MM-DDTHH:MM"))
+        .map_err(|_| refused())
 }

@@ -409,7 +409,7 @@ pub struct Secrets {
 }
 
 /// A loaded, validated configuration and the file it came from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Loaded {
     /// The configuration.
     pub config: Config,
@@ -456,6 +456,43 @@ impl Loaded {
     }
 }
 
+/// Like [`load`], and also checks that every secret the configuration names is in the
+/// environment: a missing variable is listed together with the file's other problems.
+pub fn load_with_secrets(
+    path: &Path,
+    mode: Option<Mode>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded> {
+    let secrets_of = |config: &Config| {
+        let mut config = config.clone();
+        if let Some(mode) = mode {
+            config.mode = mode;
+        }
+        config.secrets(lookup).map(|_| ())
+    };
+    match load(path) {
+        Ok(loaded) => match secrets_of(&loaded.config) {
+            Ok(_) => Ok(loaded),
+            Err(problems) => Err(Error::Config {
+                path: path.to_path_buf(),
+                problems,
+            }),
+        },
+        Err(Error::Config { path, mut problems }) => {
+            // The file's text, read as far as it goes, still names the variables.
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                if let Some(partial) = parse_lenient(&text) {
+                    if let Err(missing) = secrets_of(&partial) {
+                        problems.extend(missing);
+                    }
+                }
+            }
+            Err(Error::Config { path, problems })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads, parses and validates the configuration file. Every problem (unknown keys, wrong
 /// types, bad values) is reported at once in one [`Error::Config`].
 pub fn load(path: &Path) -> Result<Loaded> {
@@ -483,6 +520,23 @@ pub fn load(path: &Path) -> Result<Loaded> {
 
 /// Parses and validates YAML text; on failure, every problem found.
 pub fn parse(text: &str) -> std::result::Result<Config, Vec<String>> {
+    let (config, problems) = parse_all(text)?;
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The configuration as far as it can be read (defaults where a section is wrong), or
+/// `None` when the text is not a YAML mapping at all.
+fn parse_lenient(text: &str) -> Option<Config> {
+    parse_all(text).ok().map(|(config, _)| config)
+}
+
+/// Parses YAML text into a configuration (defaults where a section is wrong) and every
+/// problem found; `Err` only when the text is not a YAML mapping at all.
+fn parse_all(text: &str) -> std::result::Result<(Config, Vec<String>), Vec<String>> {
     let mut problems = Vec::new();
     let root: Value = match serde_norway::from_str(text) {
         Ok(Value::Null) => Value::Mapping(Default::default()),
@@ -518,10 +572,10 @@ pub fn parse(text: &str) -> std::result::Result<Config, Vec<String>> {
     ];
     for key in sections.keys() {
         if !KNOWN.contains(&key.as_str()) {
-            problems.push(format!(
-                "{key}: unknown key (expected one of: {})",
-                KNOWN.join(", ")
-            ));
+            problems.push(match suggest(key, &KNOWN) {
+                Some(hint) => format!("{key}: unknown key (did you mean {hint}?)"),
+                None => format!("{key}: unknown key (expected one of: {})", KNOWN.join(", ")),
+            });
         }
     }
     let mut section = |name: &str| sections.remove(name);
@@ -539,15 +593,55 @@ pub fn parse(text: &str) -> std::result::Result<Config, Vec<String>> {
         strategy: decode_strategy(section("strategy"), &mut problems),
     };
     problems.extend(validate(&config));
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(problems)
+    Ok((config, problems))
+}
+
+/// The known key closest to a mistyped one: the same but for case, or within two edits
+/// (a letter added, dropped, changed or two swapped: `max_drfit_pct` -> `max_drift_pct`).
+fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (strsim::osa_distance(&key, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2 && *d < k.len().max(key.len()) / 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// The keys a section's struct knows at `path` (dotted, within the section), read from
+/// its defaults serialized: the list follows the struct, never a copy kept by hand.
+fn keys_at<T: Serialize + Default>(path: &str) -> Vec<String> {
+    let Ok(mut value) = serde_norway::to_value(T::default()) else {
+        return Vec::new();
+    };
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        value = match value {
+            Value::Mapping(mut m) => m.remove(part).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+    }
+    match value {
+        Value::Mapping(m) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An unknown key's problem, with a suggestion when one is close.
+fn unknown_key<T: Serialize + Default>(prefix: &str, path: &str) -> String {
+    let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let known = keys_at::<T>(parent);
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    match suggest(key, &known) {
+        Some(hint) => format!("{prefix}.{path}: unknown key (did you mean {hint}?)"),
+        None => format!("{prefix}.{path}: unknown key"),
     }
 }
 
 /// Decodes one section, recording unknown keys and the first type error with their paths.
-fn decode<T: DeserializeOwned + Default>(
+fn decode<T: DeserializeOwned + Serialize + Default>(
     value: Option<Value>,
     prefix: &str,
     problems: &mut Vec<String>,
@@ -563,7 +657,7 @@ fn decode<T: DeserializeOwned + Default>(
     let de = serde_ignored::Deserializer::new(value, &mut on_unknown);
     let result: std::result::Result<T, _> = serde_path_to_error::deserialize(de);
     for key in unknown {
-        problems.push(format!("{prefix}.{key}: unknown key"));
+        problems.push(unknown_key::<T>(prefix, &key));
     }
     match result {
         Ok(v) => v,
@@ -598,7 +692,7 @@ fn split(
                 };
                 if known.contains(&key.as_str()) {
                     out.insert(key, v);
-                } else if let Some(hint) = known.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                } else if let Some(hint) = suggest(&key, known) {
                     problems.push(format!(
                         "{prefix}.{key}: unknown key (did you mean {hint}?)"
                     ));

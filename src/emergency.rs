@@ -164,6 +164,7 @@ pub fn execute(
     plan: &ExitPlan,
 ) -> crate::error::Result<ExitOutcome> {
     let mut out = Lines::default();
+    State::backup(&files.paths.state_file())?;
     let path = files.paths.exit_ledger(session);
     let mut ledger = match Ledger::load(&path)? {
         Some(mut earlier) => {
@@ -331,6 +332,7 @@ pub fn execute(
     ledger.message = Some(verdict);
     ledger.equity_after = Some(after.liquidation_value);
     ledger.save(&path)?;
+    State::backup(&files.paths.state_file())?;
     close_session_ledger(files, session, broker, clock)?;
     Ok(ExitOutcome { flat, lines: out.0 })
 }
@@ -474,7 +476,7 @@ fn record_state(
         })
         .collect();
     state.positions = positions;
-    state.remembered = Some([Decimal::ZERO; LEGS]);
+    state.set_targets(&request.legs, [Decimal::ZERO; LEGS]);
     state.last_outcome = Some(REASON.into());
     state.updated_at = clock.now_utc();
     state.save(&path)?;

@@ -66,6 +66,13 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A file jutsu wrote was edited by hand: it reads as valid, but its checksum does not
+    /// match. jutsu acts on no edit that nobody confirmed.
+    #[error("{path} was edited by hand: it reads as a valid file but its checksum does not match, and jutsu does not act on an edit nobody confirmed. If the edit is meant, run `jutsu state accept {path}`; to undo it, `jutsu state restore {path}` (the newest good backup comes back, the edit is kept as {path}.edited)", path = .path.display())]
+    HandEdited {
+        /// The file.
+        path: PathBuf,
+    },
     /// Another run holds the lock.
     #[error("{0}")]
     Locked(String),
@@ -81,8 +88,11 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config { .. } | Error::Usage(_) | Error::Data { .. } => exit::USAGE,
-            Error::Locked(_) | Error::Corrupt { .. } => exit::PREFLIGHT,
+            Error::Config { .. }
+            | Error::Usage(_)
+            | Error::Data { .. }
+            | Error::Broker(crate::broker::BrokerError::BadData(_)) => exit::USAGE,
+            Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
             Error::Halted(_) => exit::HALTED,
             Error::Io { .. } | Error::Broker(_) | Error::Other(_) => exit::FAILURE,
         }

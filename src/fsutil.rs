@@ -76,38 +76,43 @@ pub fn rotate_backups(path: &Path, keep: usize) -> Result<()> {
     if keep == 0 || !path.exists() {
         return Ok(());
     }
-    let numbered = |n: usize| -> PathBuf {
-        let mut s = path.as_os_str().to_owned();
-        s.push(format!(".{n}"));
-        PathBuf::from(s)
-    };
     for n in (1..keep).rev() {
-        let from = numbered(n);
+        let from = numbered(path, n);
         if from.exists() {
-            fs::rename(&from, numbered(n + 1)).map_err(|e| Error::io("rotating", &from, e))?;
+            fs::rename(&from, numbered(path, n + 1))
+                .map_err(|e| Error::io("rotating", &from, e))?;
         }
     }
-    let first = numbered(1);
+    let first = numbered(path, 1);
     fs::copy(path, &first).map_err(|e| Error::io("backing up", path, e))?;
     Ok(())
 }
 
-/// Refuses a file that group or others can read (secrets must be 0600).
-pub fn ensure_private(path: &Path) -> Result<()> {
+/// Makes a secrets file private (0600). A file that group or others can read is tightened
+/// when this process may change its mode (its owner), and `Ok(true)` says it was: it may
+/// have been read meanwhile. One whose mode cannot be changed is refused, naming the
+/// `chmod` to run.
+pub fn tighten_private(path: &Path) -> Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let meta = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if mode & 0o077 == 0 {
+            return Ok(false);
+        }
+        if fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o700)).is_err() {
             return Err(Error::Other(format!(
-                "{} is readable by others (mode {mode:o}); it holds secrets: run `chmod 600 {}`",
+                "{} is readable by others (mode {mode:o}) and jutsu cannot change that (is it \
+                 another user's file?); it holds secrets: run `chmod 600 {}` as its owner",
                 path.display(),
                 path.display()
             )));
         }
+        return Ok(true);
     }
-    Ok(())
+    #[allow(unreachable_code)]
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -147,7 +152,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn private_files_are_0600_and_open_ones_refused() {
+    fn private_files_are_0600_and_open_ones_tightened() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("token.json");
@@ -156,10 +161,13 @@ mod tests {
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        ensure_private(&p).unwrap();
+        assert!(!tighten_private(&p).unwrap());
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = ensure_private(&p).unwrap_err().to_string();
-        assert!(err.contains("chmod 600"), "{err}");
+        assert!(tighten_private(&p).unwrap(), "an open file is tightened");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
@@ -201,31 +209,90 @@ fn seal_text<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string_pretty(&json).map_err(|e| Error::Other(format!("encoding: {e}")))
 }
 
-fn unseal<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T, String> {
-    let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not valid JSON ({e})"))?;
-    if let serde_json::Value::Object(map) = &mut json {
-        if let Some(stored) = map.remove("checksum") {
-            let body = serde_json::to_string(&json).map_err(|e| e.to_string())?;
-            if stored.as_str() != Some(checksum(body.as_bytes()).as_str()) {
-                return Err("its checksum does not match its content".into());
-            }
-        }
-    }
-    serde_json::from_value(json).map_err(|e| format!("unexpected content ({e})"))
+/// Why a sealed file could not be used.
+enum Damage {
+    /// Unreadable, not JSON, the wrong content, or a checksum that fails on a file that does
+    /// not read as a valid value: a torn or damaged file.
+    Damaged(String),
+    /// Valid content whose checksum does not match: somebody edited it by hand.
+    Edited,
 }
 
-/// Writes `value` as JSON with a checksum, atomically, keeping `backups` older copies.
-pub fn write_sealed<T: serde::Serialize>(path: &Path, value: &T, backups: usize) -> Result<()> {
+fn unseal<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T, Damage> {
+    let text = fs::read_to_string(path).map_err(|e| Damage::Damaged(e.to_string()))?;
+    let mut json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Damage::Damaged(format!("not valid JSON ({e})")))?;
+    let mut intact = true;
+    if let serde_json::Value::Object(map) = &mut json {
+        if let Some(stored) = map.remove("checksum") {
+            let body = serde_json::to_string(&json).map_err(|e| Damage::Damaged(e.to_string()))?;
+            intact = stored.as_str() == Some(checksum(body.as_bytes()).as_str());
+        }
+    }
+    match serde_json::from_value(json) {
+        Ok(value) if intact => Ok(value),
+        Ok(_) => Err(Damage::Edited),
+        Err(_) if !intact => Err(Damage::Damaged(
+            "its checksum does not match its content".into(),
+        )),
+        Err(e) => Err(Damage::Damaged(format!("unexpected content ({e})"))),
+    }
+}
+
+/// Writes `value` as JSON with a checksum, atomically. A file that already holds exactly
+/// this is left alone (no rewrite, no new modification time). Backups are taken apart, at
+/// the start of a run ([`backup_sealed`]).
+pub fn write_sealed<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = seal_text(value)?;
-    rotate_backups(path, backups)?;
+    if fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
     write_atomic(path, text.as_bytes(), false)
 }
 
-/// Reads a sealed file. A damaged one (unreadable, bad JSON, wrong checksum, unexpected
-/// content) is replaced by its newest good backup; with no good backup it is an error
-/// naming the problem.
+fn numbered(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Backs up a sealed file before a run changes it (`path.1`, older copies shifted up to
+/// `keep`). Only an intact file is backed up, and only when it differs from the newest
+/// backup, so the backups are distinct states from the starts of runs, never a half-done
+/// rebalance.
+pub fn backup_sealed<T: serde::de::DeserializeOwned>(path: &Path, keep: usize) -> Result<()> {
+    if keep == 0 || unseal::<T>(path).is_err() {
+        return Ok(());
+    }
+    let current = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    if fs::read(numbered(path, 1)).is_ok_and(|newest| newest == current) {
+        return Ok(());
+    }
+    rotate_backups(path, keep)
+}
+
+/// Removes the backups of a file (`path.1` .. `path.keep`), e.g. of a closed session's
+/// ledger, which no run will change again.
+pub fn remove_backups(path: &Path, keep: usize) -> Result<()> {
+    for n in 1..=keep {
+        let backup = numbered(path, n);
+        if backup.exists() {
+            fs::remove_file(&backup).map_err(|e| Error::io("removing", &backup, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a sealed file. A damaged one (unreadable, bad JSON, unexpected content) is
+/// replaced by its newest good backup; with no good backup it is an error naming the
+/// problem. A file that reads as a valid value but whose checksum does not match was edited
+/// by hand: that is an error too ([`Error::HandEdited`]), never silently undone.
 pub fn read_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
     path: &Path,
     backups: usize,
@@ -235,36 +302,88 @@ pub fn read_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
     }
     let problem = match unseal::<T>(path) {
         Ok(value) => return Ok(Sealed::Good(value)),
-        Err(problem) => problem,
+        Err(Damage::Edited) => {
+            return Err(Error::HandEdited {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(Damage::Damaged(problem)) => problem,
     };
-    for n in 1..=backups {
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        let backup = PathBuf::from(name);
-        if let Ok(value) = unseal::<T>(&backup) {
-            let damaged = {
-                let mut name = path.as_os_str().to_owned();
-                name.push(".damaged");
-                PathBuf::from(name)
-            };
-            let _ = fs::copy(path, &damaged);
-            write_atomic(path, seal_text(&value)?.as_bytes(), false)?;
+    match restore_from_backup::<T>(path, backups, ".damaged")? {
+        Some((value, from)) => {
             tracing::warn!(
                 file = %path.display(),
-                backup = %backup.display(),
+                backup = %from.display(),
                 "{problem}: restored from the backup"
             );
-            return Ok(Sealed::Restored {
+            Ok(Sealed::Restored {
                 value,
-                from: backup,
+                from,
                 problem,
-            });
+            })
+        }
+        None => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            problem,
+        }),
+    }
+}
+
+/// Puts the newest good backup of `path` in its place, keeping the file it replaces as
+/// `path<aside>`. `None` when no backup is good.
+fn restore_from_backup<T: serde::de::DeserializeOwned + serde::Serialize>(
+    path: &Path,
+    backups: usize,
+    aside: &str,
+) -> Result<Option<(T, PathBuf)>> {
+    for n in 1..=backups {
+        let backup = numbered(path, n);
+        if let Ok(value) = unseal::<T>(&backup) {
+            if path.exists() {
+                fs::copy(path, beside(path, aside)).map_err(|e| Error::io("copying", path, e))?;
+            }
+            write_atomic(path, seal_text(&value)?.as_bytes(), false)?;
+            return Ok(Some((value, backup)));
         }
     }
-    Err(Error::Corrupt {
-        path: path.to_path_buf(),
-        problem,
-    })
+    Ok(None)
+}
+
+/// `jutsu state restore`: replaces a file (hand-edited or damaged) by its newest good
+/// backup, keeping it as `path.edited`; returns the backup used.
+pub fn restore_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    path: &Path,
+    backups: usize,
+) -> Result<PathBuf> {
+    restore_from_backup::<T>(path, backups, ".edited")?
+        .map(|(_, from)| from)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} has no good backup to restore (looked at {} .. {})",
+                path.display(),
+                numbered(path, 1).display(),
+                numbered(path, backups).display()
+            ))
+        })
+}
+
+/// `jutsu state accept`: seals a hand-edited file as it now reads, once its content is a
+/// valid value of its kind (the edit is checked, not trusted).
+pub fn accept_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{} is not valid JSON: {e}", path.display())))?;
+    if let serde_json::Value::Object(map) = &mut json {
+        map.remove("checksum");
+    }
+    let value: T = serde_json::from_value(json).map_err(|e| {
+        Error::Usage(format!(
+            "{} does not read as a valid file of its kind ({e}): fix the edit or restore",
+            path.display()
+        ))
+    })?;
+    write_atomic(path, seal_text(&value)?.as_bytes(), false)?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -280,21 +399,19 @@ mod sealed_tests {
     fn damaged_file_is_restored_from_the_newest_good_backup() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.json");
-        write_sealed(&p, &Doc { n: 1 }, 3).unwrap();
-        write_sealed(&p, &Doc { n: 2 }, 3).unwrap();
+        write_sealed(&p, &Doc { n: 1 }).unwrap();
+        backup_sealed::<Doc>(&p, 3).unwrap();
+        write_sealed(&p, &Doc { n: 2 }).unwrap();
         assert!(matches!(
             read_sealed::<Doc>(&p, 3).unwrap(),
             Sealed::Good(Doc { n: 2 })
         ));
-        // An edit that keeps the JSON valid but breaks the checksum.
-        let text = fs::read_to_string(&p)
-            .unwrap()
-            .replace("\"n\": 2", "\"n\": 3");
-        fs::write(&p, text).unwrap();
+        // A torn write: restored from the backup.
+        fs::write(&p, "{\"n\": ").unwrap();
         match read_sealed::<Doc>(&p, 3).unwrap() {
             Sealed::Restored { value, problem, .. } => {
                 assert_eq!(value, Doc { n: 1 });
-                assert!(problem.contains("checksum"), "{problem}");
+                assert!(problem.contains("not valid JSON"), "{problem}");
             }
             other => panic!("{other:?}"),
         }
@@ -310,5 +427,68 @@ mod sealed_tests {
             err.contains("t.json") && err.contains("not valid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_hand_edit_is_refused_then_accepted_or_restored_never_silently_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        write_sealed(&p, &Doc { n: 1 }).unwrap();
+        backup_sealed::<Doc>(&p, 3).unwrap();
+        let edit = || {
+            let text = fs::read_to_string(&p)
+                .unwrap()
+                .replace("\"n\": 1", "\"n\": 7");
+            fs::write(&p, text).unwrap();
+        };
+        edit();
+        let err = read_sealed::<Doc>(&p, 3).unwrap_err();
+        assert!(matches!(err, Error::HandEdited { .. }), "{err}");
+        assert!(
+            fs::read_to_string(&p).unwrap().contains("\"n\": 7"),
+            "left as edited"
+        );
+        assert_eq!(accept_sealed::<Doc>(&p).unwrap(), Doc { n: 7 });
+        assert!(matches!(
+            read_sealed::<Doc>(&p, 3).unwrap(),
+            Sealed::Good(Doc { n: 7 })
+        ));
+        // Edit again and restore instead: the backup comes back, the edit is kept aside.
+        let text = fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"n\": 7", "\"n\": 9");
+        fs::write(&p, text).unwrap();
+        restore_sealed::<Doc>(&p, 3).unwrap();
+        assert!(matches!(
+            read_sealed::<Doc>(&p, 3).unwrap(),
+            Sealed::Good(Doc { n: 1 })
+        ));
+        assert!(fs::read_to_string(dir.path().join("s.json.edited"))
+            .unwrap()
+            .contains("9"));
+    }
+
+    #[test]
+    fn unchanged_content_is_not_rewritten_and_backups_are_distinct_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        write_sealed(&p, &Doc { n: 1 }).unwrap();
+        let before = fs::metadata(&p).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_sealed(&p, &Doc { n: 1 }).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), before);
+        for _ in 0..3 {
+            backup_sealed::<Doc>(&p, 3).unwrap();
+        }
+        assert!(dir.path().join("s.json.1").exists());
+        assert!(
+            !dir.path().join("s.json.2").exists(),
+            "the same state is backed up once"
+        );
+        write_sealed(&p, &Doc { n: 2 }).unwrap();
+        backup_sealed::<Doc>(&p, 3).unwrap();
+        assert!(dir.path().join("s.json.2").exists());
+        remove_backups(&p, 3).unwrap();
+        assert!(!dir.path().join("s.json.1").exists());
     }
 }

@@ -182,9 +182,19 @@ impl Ledger {
         })
     }
 
-    /// Writes the ledger atomically with a checksum, keeping backups.
+    /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps
+    /// no backups: no run will change it again.
     pub fn save(&self, path: &Path) -> Result<()> {
-        fsutil::write_sealed(path, self, BACKUPS)
+        fsutil::write_sealed(path, self)?;
+        if self.status == RunStatus::Done {
+            fsutil::remove_backups(path, BACKUPS)?;
+        }
+        Ok(())
+    }
+
+    /// Backs up the ledger before a run takes it up again (a resumed session).
+    pub fn backup(path: &Path) -> Result<()> {
+        fsutil::backup_sealed::<Self>(path, BACKUPS)
     }
 
     /// True when some order of the journal reached the broker, or may have: a PENDING entry

@@ -44,7 +44,7 @@ impl LocalMarketData {
         }
         let path = self.dir.join(format!("{symbol}.csv"));
         let bars = std::sync::Arc::new(
-            bars::load_csv(&path).map_err(|e| BrokerError::Storage(e.to_string()))?,
+            bars::load_csv(&path).map_err(|e| BrokerError::BadData(e.to_string()))?,
         );
         cache.insert(symbol.to_string(), bars.clone());
         Ok(bars)

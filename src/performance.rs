@@ -39,8 +39,10 @@ fn pct(x: Decimal) -> Decimal {
 /// the same sessions when given.
 pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<SessionRow> {
     let mut out: Vec<SessionRow> = Vec::new();
-    let mut peak = Decimal::ZERO;
     let start = ledgers.first().and_then(|l| l.equity_before);
+    // The peak starts at the value before the first session, so that the first day's loss
+    // is a drawdown too.
+    let mut peak = start.unwrap_or_default();
     let bt_start = backtest.first().map(|_| start.unwrap_or_default());
     for l in ledgers {
         let (Some(before), Some(after)) = (l.equity_before, l.equity_after) else {

@@ -115,7 +115,11 @@ impl From<crate::error::Error> for Stop {
 
 impl From<crate::broker::BrokerError> for Stop {
     fn from(e: crate::broker::BrokerError) -> Self {
-        Stop::preflight(e.to_string())
+        match e {
+            // A bad row in the local bars is the user's file to fix (exit 2 everywhere).
+            crate::broker::BrokerError::BadData(_) => Stop::usage(e.to_string()),
+            _ => Stop::preflight(e.to_string()),
+        }
     }
 }
 
@@ -312,6 +316,9 @@ impl Run<'_> {
             self.clock = Arc::new(fixed);
         }
         let _lock = RunLock::acquire(&self.paths.lock_file(), "trade")?;
+        // Backups are taken here, before this run changes anything: a restore brings back
+        // the state of the start of a run, never a half-finished rebalance.
+        State::backup(&self.paths.state_file())?;
         let halt = self.paths.halt_flag();
         if halt.exists() {
             let why = std::fs::read_to_string(&halt).unwrap_or_default();
@@ -381,11 +388,15 @@ impl Run<'_> {
             self.clock.pause(wait);
         }
         let state_path = self.paths.state_file();
-        let (state, _) = self.read_or_rebuild(
+        let (mut state, _) = self.read_or_rebuild(
             &state_path,
             State::load(&state_path),
             "rebuilt from the broker's positions (this run rebalances as a first run)",
         )?;
+        let legs = c.strategy.parameters.traded_symbols().map(String::from);
+        if let Some(s) = state.as_mut() {
+            s.migrate(&legs);
+        }
         if let Ok(free) = fs4::available_space(&self.paths.shared) {
             if free < MIN_FREE_BYTES {
                 return Err(Stop::preflight(format!(
@@ -414,6 +425,7 @@ impl Run<'_> {
         }
         self.ledger = Some(match resume {
             Some(mut earlier) => {
+                Ledger::backup(&ledger_path)?;
                 self.resumed = true;
                 self.report.warn(&format!(
                     "an earlier run of {today} sent orders and stopped ({:?}): resuming it",
@@ -504,7 +516,6 @@ impl Run<'_> {
         if let Some(ledger) = self.ledger.as_mut() {
             ledger.decision = Some(decision);
         }
-        let legs = c.strategy.parameters.traded_symbols().map(String::from);
         self.record(Mark::Ok, "decide", describe_decision(&decision, &legs), t)?;
 
         // 5. Reconcile.
@@ -559,10 +570,10 @@ impl Run<'_> {
         };
         let input = PlanInput {
             weights: decision.weights,
-            remembered: state.as_ref().and_then(|s| s.remembered),
+            remembered: state.as_ref().and_then(|s| s.targets_of(&legs)),
             recorded_positions: state
                 .as_ref()
-                .filter(|s| s.remembered.is_some())
+                .filter(|s| s.targets_of(&legs).is_some())
                 .map(|s| s.positions.clone()),
             symbols: legs.clone(),
             positions: positions.clone(),
@@ -695,7 +706,7 @@ impl Run<'_> {
         new_state.updated_at = self.clock.now_utc();
         new_state.last_session = Some(today);
         if plan.trigger.is_some() {
-            new_state.remembered = Some(plan.validated);
+            new_state.set_targets(&legs, plan.validated);
             // Complete: what the broker holds. Incomplete: what the plan meant to hold, so
             // that the next run sees the difference and finishes the job.
             new_state.positions = if executed {
@@ -757,6 +768,8 @@ impl Run<'_> {
                     ledger.message = Some(message.clone());
                 }
                 self.save_ledger()?;
+                // A completed run leaves a consistent state: keep it as the newest backup.
+                State::backup(&self.paths.state_file())?;
                 tracing::info!(session = %today, "{message}");
                 self.report.verdict(
                     true,
@@ -906,7 +919,7 @@ impl Run<'_> {
         legs: &[String; LEGS],
         prices: &[Option<Decimal>; LEGS],
     ) -> Result<(Mark, String), Stop> {
-        let Some(state) = state.filter(|s| s.remembered.is_some()) else {
+        let Some(state) = state.filter(|s| s.targets_of(legs).is_some()) else {
             return Ok((
                 Mark::Ok,
                 format!(

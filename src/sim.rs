@@ -6,7 +6,8 @@
 //! Test hooks live in the same file (`faults`): partial fills, rejections, orders that stay
 //! open for a number of polls, and placements whose answer is lost. Only builds with the
 //! `test-hooks` feature honour them; any other build warns and ignores the block. The file carries a
-//! checksum; to edit it by hand, delete the `checksum` line too.
+//! checksum: a hand edit is refused until `jutsu state accept` seals it (or a file written
+//! without a `checksum` line is taken as written by hand).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -168,6 +169,10 @@ impl SimBroker {
                 value
             }
         };
+        // A backup at the start of each process that may trade on it (only a state that
+        // differs from the newest backup is kept).
+        fsutil::backup_sealed::<SimAccount>(&path, BACKUPS)
+            .map_err(|e| BrokerError::Storage(e.to_string()))?;
         let broker = SimBroker {
             path,
             costs,
@@ -184,8 +189,7 @@ impl SimBroker {
     }
 
     fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
-        fsutil::write_sealed(&self.path, account, BACKUPS)
-            .map_err(|e| BrokerError::Storage(e.to_string()))
+        fsutil::write_sealed(&self.path, account).map_err(|e| BrokerError::Storage(e.to_string()))
     }
 
     /// A copy of the account file's content.

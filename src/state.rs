@@ -14,6 +14,9 @@ use crate::error::Result;
 use crate::fsutil::{self, Sealed};
 use crate::strategy::LEGS;
 
+/// The format written.
+const VERSION: u32 = 2;
+
 /// Backups kept of state.json.
 const BACKUPS: usize = 5;
 
@@ -114,11 +117,16 @@ impl StatePaths {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
-    /// Format version.
+    /// Format version (2: targets by symbol).
     pub version: u32,
     /// The mode that wrote it.
     pub mode: Mode,
-    /// Validated targets of the last executed rebalance (leg order).
+    /// Validated target weights of the last executed rebalance, by symbol (cash is the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<BTreeMap<String, Decimal>>,
+    /// Version 1 kept the same targets as an unlabelled array in leg order; kept only until
+    /// [`State::migrate`] labels it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remembered: Option<[Decimal; LEGS]>,
     /// The broker's share counts after the last executed rebalance.
     pub positions: BTreeMap<String, i64>,
@@ -134,14 +142,46 @@ impl State {
     /// The state of a mode that never ran.
     pub fn empty(mode: Mode, now: DateTime<Utc>) -> Self {
         State {
-            version: 1,
+            version: VERSION,
             mode,
+            targets: None,
             remembered: None,
             positions: BTreeMap::new(),
             last_session: None,
             last_outcome: None,
             updated_at: now,
         }
+    }
+
+    /// The remembered targets in the order of `legs` (a symbol not listed weighs 0), or
+    /// `None` before the first executed rebalance.
+    pub fn targets_of(&self, legs: &[String; LEGS]) -> Option<[Decimal; LEGS]> {
+        match &self.targets {
+            Some(map) => Some(
+                legs.clone()
+                    .map(|s| map.get(&s).copied().unwrap_or_default()),
+            ),
+            None => self.remembered,
+        }
+    }
+
+    /// Labels a version-1 file's targets with the strategy's symbols.
+    pub fn migrate(&mut self, legs: &[String; LEGS]) {
+        if let (None, Some(old)) = (&self.targets, self.remembered) {
+            self.set_targets(legs, old);
+        }
+    }
+
+    /// Records the targets of an executed rebalance, labelled by symbol.
+    pub fn set_targets(&mut self, legs: &[String; LEGS], weights: [Decimal; LEGS]) {
+        self.targets = Some(
+            legs.iter()
+                .zip(weights)
+                .map(|(s, w)| (s.clone(), w.normalize()))
+                .collect(),
+        );
+        self.remembered = None;
+        self.version = VERSION;
     }
 
     /// Reads the state. A damaged file is restored from its newest good backup (the result
@@ -151,8 +191,13 @@ impl State {
         fsutil::read_sealed(path, BACKUPS)
     }
 
-    /// Writes the state atomically, with a checksum, after backing up the previous one.
+    /// Writes the state atomically, with a checksum (not at all when nothing changed).
     pub fn save(&self, path: &Path) -> Result<()> {
-        fsutil::write_sealed(path, self, BACKUPS)
+        fsutil::write_sealed(path, self)
+    }
+
+    /// Backs up the state at the start of a run, before anything changes it.
+    pub fn backup(path: &Path) -> Result<()> {
+        fsutil::backup_sealed::<Self>(path, BACKUPS)
     }
 }

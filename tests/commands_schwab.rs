@@ -203,3 +203,26 @@ fn auth_without_app_credentials_names_the_variables() {
     assert!(stderr.contains("T_APP_KEY is not set"), "{stderr}");
     assert!(stderr.contains("T_APP_SECRET is not set"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_schwab_py_token_file_with_mode_0644_is_tightened_with_one_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::new();
+    let env = live_env(&server, 3600);
+    let token = env.dir.path().join("state/token.json");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stdout, stderr) = run(cmd(&env).args(["auth", "status"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("was readable by other users: its mode is now 0600"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("jutsu auth login"), "{stderr}");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Once: the next command finds a private file and says nothing about it.
+    let (code, _, stderr) = run(cmd(&env).args(["auth", "status"]));
+    assert_eq!(code, 0);
+    assert!(!stderr.contains("readable by other users"), "{stderr}");
+}

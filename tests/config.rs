@@ -225,3 +225,44 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
     assert_eq!(first["fields"]["message"], "backtest started");
     assert!(stderr.contains("\"backtest finished\""), "{stderr}");
 }
+
+#[test]
+fn unknown_keys_get_the_nearest_known_key_and_missing_secrets_come_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mode: live\ndata:\n  source: schwab\nrisk:\n  max_drfit_pct: 5\n\
+         strategy:\n  parameters:\n    sma_fastt: 40\nexectuion:\n  order_timeout_s: 5\n\
+         schwab:\n  app_key_env: T_KEY_MISSING\n  app_secret_env: T_SECRET_MISSING\n",
+    );
+    let (code, _, stderr) = run(jutsu()
+        .env_remove("T_KEY_MISSING")
+        .env_remove("T_SECRET_MISSING")
+        .args(["-c", path.to_str().unwrap(), "config", "check"]));
+    assert_eq!(code, 2, "{stderr}");
+    for needle in [
+        "risk.max_drfit_pct: unknown key (did you mean max_drift_pct?)",
+        "strategy.parameters.sma_fastt: unknown key (did you mean sma_fast?)",
+        "exectuion: unknown key (did you mean execution?)",
+        "environment variable T_KEY_MISSING is not set",
+        "environment variable T_SECRET_MISSING is not set",
+        "5 configuration problem(s)",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in\n{stderr}");
+    }
+    // `trade` lists the same problems at once.
+    let (code, _, stderr) = run(jutsu()
+        .env_remove("T_KEY_MISSING")
+        .env_remove("T_SECRET_MISSING")
+        .args(["-c", path.to_str().unwrap(), "trade"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("5 configuration problem(s)"), "{stderr}");
+    // A key far from every known one gets no guess.
+    let path = write(dir.path(), "risk:\n  banana: 1\n");
+    let (_, _, stderr) = run(jutsu().args(["-c", path.to_str().unwrap(), "config", "check"]));
+    assert!(
+        stderr.contains("risk.banana: unknown key\n")
+            || stderr.trim_end().ends_with("risk.banana: unknown key"),
+        "{stderr}"
+    );
+}

@@ -808,12 +808,19 @@ fn html_from_the_token_endpoint_is_reported_not_parsed() {
 
 #[cfg(unix)]
 #[test]
-fn token_file_readable_by_others_is_refused() {
+fn a_token_file_readable_by_others_is_tightened_to_0600() {
     use std::os::unix::fs::PermissionsExt;
     let s = setup();
+    // schwab-py writes with the default umask.
     std::fs::set_permissions(&s.token_path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let text = s.client.account_hash().unwrap_err().to_string();
-    assert!(text.contains("readable by others"), "{text}");
+    let file = TokenFile::load(&s.token_path).unwrap();
+    assert!(file.creation_timestamp > 0);
+    let mode = std::fs::metadata(&s.token_path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[test]

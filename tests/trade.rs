@@ -577,3 +577,258 @@ fn as_of_before_the_last_completed_session_is_refused_and_changes_nothing() {
     assert!(stdout.contains("NO-OP"), "{stdout}");
     assert_eq!(env.trade("2025-12-16", &[]).0, 0);
 }
+
+/// Replaces `from` by `to` in a file, leaving its checksum line as it was (a hand edit).
+fn hand_edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {text}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn state_cmd(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = jutsu();
+    cmd.args(["-c", env.config.to_str().unwrap(), "state"])
+        .args(args);
+    run(&mut cmd)
+}
+
+#[test]
+fn a_hand_edited_state_stops_the_run_until_it_is_accepted_or_restored() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let state = env.path("state/paper/state.json");
+    hand_edit(&state, "\"TQQQ\": 37", "\"TQQQ\": 38");
+    let edited = std::fs::read_to_string(&state).unwrap();
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("was edited by hand"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("jutsu state accept {}", state.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("jutsu state restore"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        edited,
+        "never silently undone"
+    );
+    // Restore: the backup of the start of the last run comes back.
+    let (code, stdout, stderr) = state_cmd(&env, &["restore", state.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("restored from"), "{stdout}");
+    assert!(env.path("state/paper/state.json.edited").exists());
+    let audit = std::fs::read_to_string(env.path("state/audit.csv")).unwrap();
+    assert!(audit.contains(",restore,"), "{audit}");
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_hand_edited_simulated_account_is_refused_until_accepted() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let account = env.path("state/sim/account.json");
+    let cash = env.account().cash.to_string();
+    hand_edit(
+        &account,
+        &format!("\"cash\": \"{cash}\""),
+        "\"cash\": \"5000\"",
+    );
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("account.json was edited by hand"),
+        "{stdout}"
+    );
+    // A nonsense edit cannot be accepted.
+    let (code, _, stderr) = state_cmd(&env, &["accept", "README.md"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stdout, stderr) = state_cmd(&env, &["accept", account.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("sealed"), "{stdout}");
+    assert_eq!(env.account().cash.to_string(), "5000");
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn backups_are_distinct_starts_of_runs_and_closed_ledgers_keep_none() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let account = env.path("state/sim/account.json");
+    let modified = || std::fs::metadata(&account).unwrap().modified().unwrap();
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // hello, a dry run and a no-op rerun change nothing: no rewrite, no new backups.
+    let (code, _, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:00:00Z").args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "hello",
+    ]));
+    assert_eq!(code, 0);
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    assert_eq!(env.trade("2025-12-15", &["--mode", "dry_run"]).0, 0);
+    assert_eq!(
+        modified(),
+        before,
+        "the account was rewritten without a change"
+    );
+    let backups = |base: &str| {
+        (1..=5)
+            .filter(|n| env.path(&format!("{base}.{n}")).exists())
+            .count()
+    };
+    assert_eq!(
+        backups("state/sim/account.json"),
+        1,
+        "one backup: the start of the first run"
+    );
+    // Every backup is a different state.
+    assert_eq!(env.trade("2025-12-15", &[]).0, 0);
+    assert_eq!(env.trade("2025-12-16", &[]).0, 0);
+    let texts: Vec<String> = (1..=3)
+        .filter_map(|n| {
+            std::fs::read_to_string(env.path(&format!("state/sim/account.json.{n}"))).ok()
+        })
+        .collect();
+    let mut unique = texts.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        texts.len(),
+        "two backups hold the same content"
+    );
+    // Done sessions keep one ledger file each.
+    assert_eq!(backups("state/paper/runs/2025-12-12.json"), 0);
+    assert_eq!(backups("state/paper/runs/2025-12-15.json"), 0);
+}
+
+#[test]
+fn state_json_labels_its_targets_and_a_version_1_file_is_migrated() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let path = env.path("state/paper/state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(state["version"], 2);
+    assert_eq!(state["targets"]["TQQQ"], "0.2", "{state}");
+    assert_eq!(state["targets"]["QQQ"], "0.8", "{state}");
+    assert_eq!(state["targets"]["TMF"], "0", "{state}");
+    assert!(state.get("remembered").is_none(), "{state}");
+    // The unlabelled array of version 1 (leg order TQQQ, QQQ, PSQ, TMF, TMV), written by
+    // hand without a checksum, is read and labelled.
+    let mut v1 = state.clone();
+    let map = v1.as_object_mut().unwrap();
+    map.remove("targets");
+    map.remove("checksum");
+    map.insert("version".into(), 1.into());
+    map.insert(
+        "remembered".into(),
+        serde_json::json!(["0.2", "0.8", "0", "0", "0"]),
+    );
+    std::fs::write(&path, v1.to_string()).unwrap();
+    let (code, stdout, _) = env.trade("2025-12-15", &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("broker matches the state"), "{stdout}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(state["version"], 2, "{state}");
+    assert_eq!(state["targets"]["QQQ"], "0.8", "{state}");
+}
+
+#[test]
+fn report_validate_and_health_take_mode_like_trade() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let cmd = |args: &[&str]| {
+        let mut c = jutsu();
+        c.env("JUTSU_NOW", "2025-12-12T22:00:00Z")
+            .args(["-c", env.config.to_str().unwrap()])
+            .args(args);
+        run(&mut c)
+    };
+    let (code, stdout, _) = cmd(&["report", "--mode", "dry_run"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no completed dry_run runs"), "{stdout}");
+    let (_, stdout, _) = cmd(&["report"]);
+    assert!(stdout.contains("2025-12-12"), "{stdout}");
+    let (_, stdout, _) = cmd(&["validate", "--date", "2025-12-12", "--mode", "dry_run"]);
+    assert!(stdout.contains("NO_RUN: no dry_run run ledger"), "{stdout}");
+    let (_, stdout, _) = cmd(&["validate", "--date", "2025-12-12", "--mode", "paper"]);
+    assert!(stdout.contains("GREEN"), "{stdout}");
+    let (_, stdout, _) = cmd(&["health", "--mode", "dry_run"]);
+    assert!(stdout.contains("jutsu health (mode dry_run)"), "{stdout}");
+    assert!(stdout.contains("no state yet"), "{stdout}");
+}
+
+#[test]
+fn usage_slips_are_refused_with_exit_2_in_every_command() {
+    let env = Env::new("");
+    // One hour digit: refused, not read as 03:55.
+    let (code, _, stderr) = env.trade("2025-12-12T3:55", &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("two-digit hour"), "{stderr}");
+    assert!(!env.path("state/paper/runs").exists(), "nothing ran");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    // report: --from after --to; the first day's loss is a drawdown.
+    let report = |args: &[&str]| {
+        let mut c = jutsu();
+        c.args(["-c", env.config.to_str().unwrap(), "report"])
+            .args(args);
+        run(&mut c)
+    };
+    let (code, _, stderr) = report(&["--from", "2025-12-15", "--to", "2025-12-12"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--from 2025-12-15 is after --to 2025-12-12"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = report(&["--csv", env.path("r.csv").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    let rows = common::read_csv(&env.path("r.csv"));
+    assert_eq!(rows[0]["return_pct"], rows[0]["drawdown_pct"], "{rows:?}");
+    assert!(rows[0]["drawdown_pct"].starts_with('-'), "{rows:?}");
+    // A bad data row: exit 2 naming the file and line, in every command that reads bars.
+    let data = env.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for entry in std::fs::read_dir(common::shared().join("data")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|x| x == "csv") {
+            std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let qqq = data.join("QQQ.csv");
+    let text = std::fs::read_to_string(&qqq).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[3000] = "2020-01-02,abc,1,1,1,100";
+    std::fs::write(&qqq, lines.join("\n") + "\n").unwrap();
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let dir_line = config
+        .lines()
+        .find(|l| l.trim_start().starts_with("dir:"))
+        .unwrap();
+    std::fs::write(
+        &env.config,
+        config.replace(dir_line, &format!("  dir: {}", data.display())),
+    )
+    .unwrap();
+    for args in [
+        vec!["trade", "--as-of", "2025-12-15"],
+        vec!["backtest"],
+        vec!["report"],
+        vec!["validate", "--date", "2025-12-12"],
+        vec!["hello"],
+        vec!["emergency-exit", "--mode", "dry_run"],
+    ] {
+        let mut c = jutsu();
+        c.env("JUTSU_NOW", "2025-12-12T22:00:00Z")
+            .args(["-c", env.config.to_str().unwrap()])
+            .args(&args);
+        let (code, stdout, stderr) = run(&mut c);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(
+            format!("{stdout}{stderr}").contains("QQQ.csv:3001: open `abc` is not a number"),
+            "{args:?}: {stdout}{stderr}"
+        );
+    }
+}

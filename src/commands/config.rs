@@ -7,18 +7,12 @@ use crate::config;
 use crate::error::{exit, Error, Result};
 
 pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
-    let loaded = config::load(path)?;
     let env = |name: &str| std::env::var(name).ok();
-    let secrets = loaded.config.secrets(&env);
-    tracing::debug!(?secrets, "secrets read from the environment");
     match action {
         ConfigAction::Check => {
-            if let Err(problems) = secrets {
-                return Err(Error::Config {
-                    path: path.to_path_buf(),
-                    problems,
-                });
-            }
+            let loaded = config::load_with_secrets(path, None, &env)?;
+            let secrets = loaded.config.secrets(&env);
+            tracing::debug!(?secrets, "secrets read from the environment");
             println!(
                 "{}: OK (mode {}, strategy warmup {} bars)",
                 path.display(),
@@ -28,6 +22,9 @@ pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
             Ok(exit::OK)
         }
         ConfigAction::Show => {
+            let loaded = config::load(path)?;
+            let secrets = loaded.config.secrets(&env);
+            tracing::debug!(?secrets, "secrets read from the environment");
             let yaml = serde_norway::to_string(&loaded.config)
                 .map_err(|e| Error::Other(format!("cannot show the configuration: {e}")))?;
             println!("# {} (effective, with defaults)", path.display());

@@ -7,6 +7,7 @@ mod config;
 mod hello;
 mod ops;
 mod report;
+mod state;
 mod trade;
 mod validate;
 
@@ -85,6 +86,15 @@ fn reading(cli: &Cli, path: &Path) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// The configuration with `--mode` in place of its own mode, for commands that read a mode's
+/// files.
+fn with_mode(mut loaded: Loaded, mode: Option<crate::cli::ModeArg>) -> Loaded {
+    if let Some(mode) = mode {
+        loaded.config.mode = mode.into();
+    }
+    loaded
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let path = config_path(&cli);
     let explicit = cli.config.is_some();
@@ -114,22 +124,44 @@ fn dispatch(cli: Cli) -> Result<u8> {
             logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
             backtest::run(args, &loaded)
         }
-        Command::Trade(args) => trade::run(args, &acting(&cli, &path)?, system_clock()),
-        Command::Validate { date } => validate::run(*date, &acting(&cli, &path)?, system_clock()),
+        Command::Trade(args) => {
+            // A trade needs its secrets: a missing one is listed with the file's problems.
+            let env = |name: &str| std::env::var(name).ok();
+            let mode = args.mode.map(crate::config::Mode::from);
+            let loaded = cfg::load_with_secrets(&path, mode, &env)?;
+            logging::init(
+                cli.log_format,
+                cli.verbose,
+                cli.quiet,
+                Some(&loaded.logs_dir()),
+            );
+            trade::run(args, &loaded, system_clock())
+        }
+        Command::Validate { date, mode } => validate::run(
+            *date,
+            &with_mode(acting(&cli, &path)?, *mode),
+            system_clock(),
+        ),
         Command::Hello => hello::run(&acting(&cli, &path)?, system_clock()),
         Command::Auth { action } => auth::run(action, &acting(&cli, &path)?, system_clock()),
         Command::EmergencyExit(args) => {
             ops::emergency_exit(&acting(&cli, &path)?, args, system_clock())
         }
         Command::Resume => ops::resume(&acting(&cli, &path)?),
-        Command::Health { json } => ops::health(&reading(&cli, &path)?, *json, system_clock()),
+        Command::State { action } => state::run(action, &acting(&cli, &path)?, system_clock()),
+        Command::Health { json, mode } => ops::health(
+            &with_mode(reading(&cli, &path)?, *mode),
+            *json,
+            system_clock(),
+        ),
         Command::Report {
             from,
             to,
             csv,
             html,
+            mode,
         } => report::run(
-            &reading(&cli, &path)?,
+            &with_mode(reading(&cli, &path)?, *mode),
             *from,
             *to,
             csv.as_ref(),

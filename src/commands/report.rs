@@ -20,6 +20,13 @@ pub(super) fn run(
     html: Option<&PathBuf>,
 ) -> Result<u8> {
     let c = &loaded.config;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(Error::Usage(format!(
+                "--from {from} is after --to {to}: nothing can be in between"
+            )));
+        }
+    }
     let paths = StatePaths::new(loaded, c.mode);
     let mut ledgers = Vec::new();
     {
@@ -57,6 +64,9 @@ pub(super) fn run(
                 .iter()
                 .map(|d| (d.date, d.portfolio_value))
                 .collect(),
+            // A bad row is the user's file to fix (exit 2, as everywhere); only bars that
+            // are not there at all (Schwab-only data) leave the comparison out.
+            Err(e @ Error::Data { line, .. }) if line > 0 => return Err(e),
             Err(e) => {
                 println!("no backtest comparison: {e}");
                 Vec::new()

@@ -77,8 +77,8 @@ impl fmt::Debug for Token {
 }
 
 impl TokenFile {
-    /// Reads a token file, refusing one that group or others can read. Its tokens are
-    /// registered for redaction.
+    /// Reads a token file, first making it private (0600) if group or others could read it
+    /// (refused when its mode cannot be changed). Its tokens are registered for redaction.
     pub fn load(path: &Path) -> Result<Self, BrokerError> {
         if !path.exists() {
             return Err(BrokerError::Auth(format!(
@@ -86,7 +86,14 @@ impl TokenFile {
                 path.display()
             )));
         }
-        fsutil::ensure_private(path).map_err(|e| BrokerError::Storage(e.to_string()))?;
+        // schwab-py writes its file with the default umask (0644): tighten it, and say so once.
+        if fsutil::tighten_private(path).map_err(|e| BrokerError::Storage(e.to_string()))? {
+            tracing::warn!(
+                "{} was readable by other users: its mode is now 0600. If others use this \
+                 machine, they may have read the tokens: run `jutsu auth login` to replace them",
+                path.display()
+            );
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| BrokerError::Storage(format!("reading {}: {e}", path.display())))?;
         let file: TokenFile = serde_json::from_str(&text).map_err(|e| {
