@@ -874,8 +874,20 @@ impl Run<'_> {
             let must_be_current = *symbol == c.strategy.parameters.signal_symbol
                 || *symbol == c.strategy.parameters.treasury_trend_symbol;
             if must_be_current && last != Some(expected) {
+                let hint = if c.data.source == DataSource::Local
+                    && last.is_some_and(|l| l < expected)
+                {
+                    format!(
+                        "; the local bars in {} end there: to trade today, set \
+                         `data.source: schwab` (quotes and history from Schwab, orders still on \
+                         the simulator in paper mode), or replay a bundled session with --as-of",
+                        self.loaded.data_dir().display()
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(Stop::preflight(format!(
-                    "{symbol} history ends {}, not on the previous session {expected}",
+                    "{symbol} history ends {}, not on the previous session {expected}{hint}",
                     last.map_or("nowhere (no bars)".into(), |d| d.to_string())
                 )));
             }
