@@ -184,11 +184,7 @@ pub fn execute(
     if ledger.orders.iter().any(|o| !o.state.is_final()) {
         let since = ledger.started_at - chrono::Duration::minutes(1);
         let listed = broker.orders_since(since)?;
-        let mut claimed: Vec<String> = ledger
-            .orders
-            .iter()
-            .filter_map(|o| o.broker_id.clone())
-            .collect();
+        let mut claimed = ledger.claimed_ids();
         let (found, never) = settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
             follow_order(broker, clock, id, request.polls)
         })?;
@@ -362,22 +358,14 @@ fn sell(
     } = *order;
     let quantity = i64::try_from(shares)
         .map_err(|_| crate::error::Error::Other(format!("{shares} shares of {symbol}")))?;
-    let mut entry = LedgerOrder {
-        seq: ledger.orders.len(),
-        symbol: symbol.to_string(),
-        side: Side::Sell,
-        quantity,
-        reference_price: reference,
-        state: OrderState::Pending,
-        broker_id: None,
-        filled: Decimal::ZERO,
-        average_price: None,
-        slippage_pct: None,
-        sent_at: Some(clock.now_utc()),
-        note: Some("emergency exit".into()),
-        intended: Some(quantity),
-    };
-    put(ledger, &entry);
+    let mut entry = LedgerOrder::pending(
+        ledger.orders.len(),
+        (symbol, Side::Sell, quantity),
+        reference,
+        clock.now_utc(),
+        Some("emergency exit".into()),
+    );
+    ledger.put(&entry);
     ledger.save(path)?;
     crate::fault::kill_point("exit-before-send");
     let request = OrderRequest {
@@ -391,17 +379,8 @@ fn sell(
     let id = match placed {
         Ok(Placement::Placed(id)) => Some(id),
         Ok(Placement::Unknown(why)) => {
-            let claimed: Vec<String> = ledger
-                .orders
-                .iter()
-                .filter_map(|o| o.broker_id.clone())
-                .collect();
-            let found = broker.orders_since(since)?.into_iter().find(|o| {
-                o.symbol == symbol
-                    && o.side == Side::Sell
-                    && o.quantity == Decimal::from(quantity)
-                    && !claimed.contains(&o.id)
-            });
+            let listed = broker.orders_since(since)?;
+            let found = entry.find_in(&listed, &ledger.claimed_ids()).cloned();
             if found.is_none() {
                 entry.state = OrderState::Unknown;
                 entry.note = Some(why.clone());
@@ -424,7 +403,7 @@ fn sell(
     if let Some(id) = id {
         entry.broker_id = Some(id.clone());
         entry.state = OrderState::Submitted;
-        put(ledger, &entry);
+        ledger.put(&entry);
         ledger.save(path)?;
         let order = follow_order(broker, clock, &id, polls)?;
         apply_outcome(&mut entry, &order);
@@ -440,17 +419,9 @@ fn sell(
                 .map_or(String::new(), |p| format!(" at {}", p.normalize()))
         ));
     }
-    put(ledger, &entry);
+    ledger.put(&entry);
     ledger.save(path)?;
     Ok(())
-}
-
-/// Writes a journal entry in its place (by `seq`), or adds it.
-fn put(ledger: &mut Ledger, entry: &LedgerOrder) {
-    match ledger.orders.iter_mut().find(|o| o.seq == entry.seq) {
-        Some(slot) => *slot = entry.clone(),
-        None => ledger.orders.push(entry.clone()),
-    }
 }
 
 /// `state.json` after the exit: the broker's share counts of the strategy's symbols, and
@@ -502,11 +473,7 @@ fn close_session_ledger(
     }
     if ledger.orders.iter().any(|o| !o.state.is_final()) {
         let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
-        let mut claimed: Vec<String> = ledger
-            .orders
-            .iter()
-            .filter_map(|o| o.broker_id.clone())
-            .collect();
+        let mut claimed = ledger.claimed_ids();
         settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
             follow_order(broker, clock, id, 0)
         })?;

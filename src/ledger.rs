@@ -101,6 +101,48 @@ pub struct LedgerOrder {
     pub intended: Option<i64>,
 }
 
+impl LedgerOrder {
+    /// The entry written just before an order is sent (PENDING: it may reach the broker).
+    pub fn pending(
+        seq: usize,
+        (symbol, side, quantity): (&str, Side, i64),
+        reference_price: Decimal,
+        now: DateTime<Utc>,
+        note: Option<String>,
+    ) -> Self {
+        LedgerOrder {
+            seq,
+            symbol: symbol.to_string(),
+            side,
+            quantity,
+            reference_price,
+            state: OrderState::Pending,
+            broker_id: None,
+            filled: Decimal::ZERO,
+            average_price: None,
+            slippage_pct: None,
+            sent_at: Some(now),
+            note,
+            intended: Some(quantity),
+        }
+    }
+
+    /// The broker order this entry stands for, found among `listed` by symbol, side and
+    /// quantity, skipping orders already `claimed` by other entries.
+    pub fn find_in<'a>(
+        &self,
+        listed: &'a [crate::broker::Order],
+        claimed: &[String],
+    ) -> Option<&'a crate::broker::Order> {
+        listed.iter().find(|o| {
+            o.symbol == self.symbol
+                && o.side == self.side
+                && o.quantity == Decimal::from(self.quantity)
+                && !claimed.contains(&o.id)
+        })
+    }
+}
+
 /// One completed stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
@@ -195,6 +237,22 @@ impl Ledger {
     /// Backs up the ledger before a run takes it up again (a resumed session).
     pub fn backup(path: &Path) -> Result<()> {
         fsutil::backup_sealed::<Self>(path, BACKUPS)
+    }
+
+    /// Writes a journal entry in its place (by `seq`), or adds it.
+    pub fn put(&mut self, entry: &LedgerOrder) {
+        match self.orders.iter_mut().find(|o| o.seq == entry.seq) {
+            Some(slot) => *slot = entry.clone(),
+            None => self.orders.push(entry.clone()),
+        }
+    }
+
+    /// The broker ids the journal already holds.
+    pub fn claimed_ids(&self) -> Vec<String> {
+        self.orders
+            .iter()
+            .filter_map(|o| o.broker_id.clone())
+            .collect()
     }
 
     /// True when some order of the journal reached the broker, or may have: a PENDING entry

@@ -874,18 +874,17 @@ impl Run<'_> {
             let must_be_current = *symbol == c.strategy.parameters.signal_symbol
                 || *symbol == c.strategy.parameters.treasury_trend_symbol;
             if must_be_current && last != Some(expected) {
-                let hint = if c.data.source == DataSource::Local
-                    && last.is_some_and(|l| l < expected)
-                {
-                    format!(
-                        "; the local bars in {} end there: to trade today, set \
+                let hint =
+                    if c.data.source == DataSource::Local && last.is_some_and(|l| l < expected) {
+                        format!(
+                            "; the local bars in {} end there: to trade today, set \
                          `data.source: schwab` (quotes and history from Schwab, orders still on \
                          the simulator in paper mode), or replay a bundled session with --as-of",
-                        self.loaded.data_dir().display()
-                    )
-                } else {
-                    String::new()
-                };
+                            self.loaded.data_dir().display()
+                        )
+                    } else {
+                        String::new()
+                    };
                 return Err(Stop::preflight(format!(
                     "{symbol} history ends {}, not on the previous session {expected}{hint}",
                     last.map_or("nowhere (no bars)".into(), |d| d.to_string())
@@ -1118,19 +1117,14 @@ impl Run<'_> {
         let c = &self.loaded.config;
         let seq = self.ledger.as_ref().map_or(0, |l| l.orders.len());
         let entry = LedgerOrder {
-            seq,
-            symbol: planned.symbol.clone(),
-            side: planned.side,
-            quantity,
-            reference_price: reference,
-            state: OrderState::Pending,
-            broker_id: None,
-            filled: Decimal::ZERO,
-            average_price: None,
-            slippage_pct: None,
-            sent_at: Some(self.clock.now_utc()),
-            note: (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
             intended: Some(intended),
+            ..LedgerOrder::pending(
+                seq,
+                (&planned.symbol, planned.side, quantity),
+                reference,
+                self.clock.now_utc(),
+                (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
+            )
         };
         self.update_order(entry.clone())?;
         crate::fault::kill_point("before-send");
@@ -1146,18 +1140,10 @@ impl Run<'_> {
             Ok(Placement::Placed(id)) => id,
             Ok(Placement::Unknown(why)) => {
                 // Settle by listing the broker's orders, never by sending again.
-                let found = broker.orders_since(since)?.into_iter().find(|o| {
-                    o.symbol == request.symbol
-                        && o.side == request.side
-                        && o.quantity == Decimal::from(quantity)
-                        && !self.ledger.as_ref().is_some_and(|l| {
-                            l.orders
-                                .iter()
-                                .any(|x| x.broker_id.as_deref() == Some(o.id.as_str()))
-                        })
-                });
-                match found {
-                    Some(order) => order.id,
+                let listed = broker.orders_since(since)?;
+                let claimed = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
+                match entry.find_in(&listed, &claimed) {
+                    Some(order) => order.id.clone(),
                     None => {
                         let mut e = entry.clone();
                         e.state = OrderState::Unknown;
@@ -1284,7 +1270,7 @@ impl Run<'_> {
             .as_ref()
             .map(|l| l.orders.clone())
             .unwrap_or_default();
-        let mut claimed: Vec<String> = journal.iter().filter_map(|o| o.broker_id.clone()).collect();
+        let mut claimed: Vec<String> = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
         let (mut settled, not_sent) = settle_entries(&mut journal, &listed, &mut claimed, |id| {
             self.follow(broker, id)
         })?;
@@ -1322,10 +1308,7 @@ impl Run<'_> {
 
     fn update_order(&mut self, order: LedgerOrder) -> Result<(), Stop> {
         if let Some(ledger) = self.ledger.as_mut() {
-            match ledger.orders.iter_mut().find(|o| o.seq == order.seq) {
-                Some(slot) => *slot = order,
-                None => ledger.orders.push(order),
-            }
+            ledger.put(&order);
         }
         self.save_ledger()
     }
@@ -1352,15 +1335,7 @@ pub(crate) fn settle_entries<E>(
     for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
         let found = match &entry.broker_id {
             Some(id) => Some(id.clone()),
-            None => listed
-                .iter()
-                .find(|o| {
-                    o.symbol == entry.symbol
-                        && o.side == entry.side
-                        && o.quantity == Decimal::from(entry.quantity)
-                        && !claimed.contains(&o.id)
-                })
-                .map(|o| o.id.clone()),
+            None => entry.find_in(listed, claimed).map(|o| o.id.clone()),
         };
         match found {
             Some(id) => {

@@ -65,36 +65,25 @@ impl StatePaths {
     /// Every session's trade ledger (`<date>.json`: not backups, not exit ledgers), by
     /// session.
     pub fn ledger_files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .filter(|p| {
-                        p.file_stem()
-                            .and_then(|s| s.to_str())
-                            .is_some_and(|s| s.parse::<NaiveDate>().is_ok())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
+        self.runs_named(|name| {
+            name.strip_suffix(".json")
+                .is_some_and(|stem| stem.parse::<NaiveDate>().is_ok())
+        })
     }
 
     /// Every emergency-exit ledger (`<date>.exit.json`), by session.
     pub fn exit_ledger_files(&self) -> Vec<PathBuf> {
+        self.runs_named(|name| name.ends_with(".exit.json"))
+    }
+
+    /// The files of the ledgers folder whose name passes `keep`, sorted.
+    fn runs_named(&self, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
             .map(|entries| {
                 entries
                     .flatten()
                     .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.ends_with(".exit.json"))
-                    })
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&keep))
                     .collect()
             })
             .unwrap_or_default();
