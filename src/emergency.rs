@@ -282,12 +282,24 @@ pub fn execute(
     let rows =
         crate::trades::append_new(&files.trades_csv, crate::trades::rows_of(&ledger, REASON))?;
     let state = record_state(files.paths, request, &after, clock)?;
+    // Whole shares still held; a fraction (a split's or a reinvested dividend's) cannot be
+    // sold through the API and is only reported.
     let left: Vec<String> = plan
         .sell
         .iter()
-        .filter(|h| !after.quantity(&h.symbol).is_zero())
+        .filter(|h| after.quantity(&h.symbol) >= Decimal::ONE)
         .map(|h| format!("{} {}", after.quantity(&h.symbol).normalize(), h.symbol))
         .collect();
+    for h in &plan.sell {
+        let q = after.quantity(&h.symbol);
+        if q > Decimal::ZERO && q < Decimal::ONE {
+            out.say(format!(
+                "{}: {} share left, a fraction the API cannot sell: sell it in the Schwab app",
+                h.symbol,
+                q.normalize()
+            ));
+        }
+    }
     let unsettled = ledger.orders.iter().any(|o| !o.state.is_final());
     let flat = left.is_empty() && !unsettled && blocked.is_empty();
     out.say(format!(

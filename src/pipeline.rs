@@ -360,6 +360,14 @@ impl Run<'_> {
         )?;
         self.rebuild_journal = rebuilt;
         if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
+            if self.paths.exit_ledger(today).exists() {
+                return Ok(self.nothing_to_do(&format!(
+                    "the {} session {today} ended with the emergency exit (see {}); the next \
+                     session's run rebalances to the strategy's targets",
+                    done.mode.as_str(),
+                    self.paths.exit_ledger(today).display()
+                )));
+            }
             return Ok(self.nothing_to_do(&format!(
                 "the {} run of {today} is already done ({}); nothing to do",
                 done.mode.as_str(),

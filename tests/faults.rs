@@ -1133,5 +1133,33 @@ fn f48_an_exit_ends_an_interrupted_trade_of_the_session_which_is_not_resumed_lat
     let (code, stdout, _) = c.trade();
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("NO-OP"), "{stdout}");
+    assert!(stdout.contains("ended with the emergency exit"), "{stdout}");
     assert_eq!(c.fake.orders().len(), orders);
+}
+
+#[test]
+fn f49_an_exit_sells_whole_shares_and_names_a_fraction_it_cannot_sell() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    // A fraction left by a split or a reinvested dividend.
+    *c.fake
+        .world
+        .lock()
+        .unwrap()
+        .positions
+        .get_mut("TQQQ")
+        .unwrap() += 0.4;
+    let (code, stdout, _) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("TQQQ: 0.4") && stdout.contains("a fraction the API cannot sell"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FLAT"), "{stdout}");
+    let world = c.fake.world.lock().unwrap();
+    assert!(
+        (world.positions["TQQQ"] - 0.4).abs() < 1e-9,
+        "{:?}",
+        world.positions
+    );
 }
