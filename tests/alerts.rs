@@ -2,13 +2,13 @@
 //! dead-man's-switch ping against a local HTTP server, and failures that are recorded
 //! without changing the run's outcome.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 use mockito::{Matcher, Server};
 
 /// What the SMTP server received.

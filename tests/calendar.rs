@@ -1,7 +1,7 @@
 //! The NYSE calendar against published holiday and early-close lists, and against the
 //! session dates of the bundled market data (checked against XNYS in its provenance).
 
-mod common;
+use crate::common;
 
 use chrono::{NaiveDate, Timelike, Utc};
 use jutsu::calendar::{self, DayKind};

@@ -1,9 +1,9 @@
 //! `jutsu hello` and `jutsu auth` through the binary, on the embedded default and against a
 //! mock Schwab server.
 
-mod common;
+use crate::common;
 
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 use mockito::{Matcher, Server};
 
 const NOW: &str = "2025-06-10T15:02:14Z"; // 11:02 ET, the fixtures' scenario

@@ -1,11 +1,11 @@
 //! Configuration: every problem at once with its key path, secrets only from the
 //! environment and never shown.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 
 fn write(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("jutsu.yaml");

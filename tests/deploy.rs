@@ -1,9 +1,9 @@
 //! Deployment files, completions and the man page, and `jutsu report`.
 
-mod common;
+use crate::common;
 
 use chrono::{NaiveTime, Timelike};
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 
 /// The trade lines of deploy/crontab: (minute, hours, weekdays, command).
 fn crontab_trade_lines() -> Vec<(u32, Vec<u32>, String, String)> {

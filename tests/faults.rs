@@ -5,13 +5,13 @@
 //! what a clean run leaves or the ledger accounts for exactly what it holds.
 //! Scenarios are listed in docs/fault-injection.md.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::fake_schwab::FakeSchwab;
+use crate::common::fake_schwab::FakeSchwab;
 use jutsu::ledger::{Ledger, OrderState, RunStatus};
 
 const SESSION: &str = "2025-06-10";

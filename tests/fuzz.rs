@@ -2,7 +2,7 @@
 //! never panic, whatever they are given; bad input is an error, never a guess. Each property
 //! runs `JUTSU_FUZZ_CASES` inputs (default 400; the closing note reports longer runs).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The Schwab client against a local mock server answering with the fixtures in
 //! ../shared/schwab/fixtures: every endpoint, each error shape, and the token life cycle.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

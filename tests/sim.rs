@@ -1,6 +1,6 @@
 //! The simulated broker and the local-bars market data.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

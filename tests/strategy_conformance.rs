@@ -1,10 +1,10 @@
 //! The strategy and backtest against the original implementation's outputs in
 //! ../shared/reference (same bars in, same numbers out).
 
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
-use common::{close_rel, read_csv, shared};
+use crate::common::{close_rel, read_csv, shared};
 use jutsu::backtest::{self, Engine, Settings};
 use jutsu::bars::{load_csv, History};
 use jutsu::portfolio::Costs;

@@ -1,7 +1,7 @@
 //! The strategy with parameter sets other than the golden one: the port is general, so each
 //! option must change exactly what the specification says it changes.
 
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
 use jutsu::backtest::{self, Settings};

@@ -1,11 +1,11 @@
 //! `jutsu trade` end to end on the simulator with local bars: the daily scenarios a user
 //! meets, through the real binary.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 use jutsu::ledger::{Ledger, OrderState, RunStatus};
 
 struct Env {

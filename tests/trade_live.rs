@@ -2,7 +2,7 @@
 //! sent are exactly the plan, sells go before buys, and the ledger and state match the
 //! broker afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! max_buying_power_pct 100) makes the backtest's decision and holds the backtest's share
 //! counts every day.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

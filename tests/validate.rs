@@ -1,9 +1,9 @@
 //! `jutsu validate` on the embedded default: quote = close gives GREEN at 100 %; quotes
 //! shifted by a known amount report exactly that drift.
 
-mod common;
+use crate::common;
 
-use common::{jutsu, run};
+use crate::common::{jutsu, run};
 
 /// A paper configuration on the shared bars; `quote` is `close` or `open`.
 fn env(quote: &str) -> (tempfile::TempDir, std::path::PathBuf) {

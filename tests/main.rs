@@ -1,0 +1,21 @@
+//! The integration tests, in one binary so that reqwest, lettre and the rest are linked
+//! once, not once per suite. Each module is a suite; run one with its name as the filter,
+//! e.g. `cargo test --test main faults::` (the fault-injection suite).
+
+mod common;
+
+mod alerts;
+mod calendar;
+mod commands_schwab;
+mod config;
+mod deploy;
+mod faults;
+mod fuzz;
+mod schwab;
+mod sim;
+mod strategy_conformance;
+mod strategy_params;
+mod trade;
+mod trade_live;
+mod trade_parity;
+mod validate;
