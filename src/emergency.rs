@@ -9,10 +9,7 @@
 //! what is still held: nothing is sold twice. In dry-run mode it prints the orders it would
 //! send and sends, cancels and sets nothing.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use crate::broker::{
@@ -20,8 +17,9 @@ use crate::broker::{
 };
 use crate::clock::Clock;
 use crate::config::Mode;
-use crate::ledger::{Ledger, LedgerOrder, OrderState, RunStatus};
-use crate::pipeline::{adverse_slippage_pct, apply_outcome, settle_entries};
+use crate::ledger::{Ledger, LedgerOrder, OrderEvent, RunStatus};
+use crate::pipeline::{adverse_slippage_pct, settle_entries, whole_positions};
+use crate::portfolio::whole_shares;
 use crate::state::{State, StatePaths};
 use crate::strategy::LEGS;
 
@@ -185,9 +183,12 @@ pub fn execute(
         let since = ledger.started_at - chrono::Duration::minutes(1);
         let listed = broker.orders_since(since)?;
         let mut claimed = ledger.claimed_ids();
-        let (found, never) = settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
-            follow_order(broker, clock, id, request.polls)
-        })?;
+        let (found, never) = settle_entries::<crate::error::Error>(
+            &mut ledger.orders,
+            &listed,
+            &mut claimed,
+            |id| Ok(follow_order(broker, clock, id, request.polls)?),
+        )?;
         ledger.save(&path)?;
         out.say(format!(
             "earlier exit orders settled: {found} found at the broker, {never} never placed"
@@ -249,8 +250,9 @@ pub fn execute(
         if blocked.contains(&holding.symbol) {
             continue;
         }
-        let held = account.quantity(&holding.symbol).trunc();
-        let Some(shares) = held.to_u64().filter(|q| *q > 0) else {
+        let held = whole_shares(account.quantity(&holding.symbol))
+            .map_err(crate::ledger::JournalError::from)?;
+        let Some(shares) = u64::try_from(held).ok().filter(|q| *q > 0) else {
             out.say(format!("{}: nothing left to sell", holding.symbol));
             continue;
         };
@@ -394,7 +396,7 @@ fn sell(
             let listed = broker.orders_since(since)?;
             let found = entry.find_in(&listed, &ledger.claimed_ids()).cloned();
             if found.is_none() {
-                entry.state = OrderState::Unknown;
+                entry.apply(OrderEvent::AnswerLost)?;
                 entry.note = Some(why.clone());
                 out.say(format!(
                     "SELL {shares} {symbol}: outcome unknown ({why}) and not found among the \
@@ -404,7 +406,7 @@ fn sell(
             found.map(|o| o.id)
         }
         Err(e) => {
-            entry.state = OrderState::NotSent;
+            entry.apply(OrderEvent::NeverPlaced)?;
             entry.note = Some(format!("refused at placement, nothing placed: {e}"));
             out.say(format!(
                 "SELL {shares} {symbol}: refused, nothing placed ({e})"
@@ -414,11 +416,11 @@ fn sell(
     };
     if let Some(id) = id {
         entry.broker_id = Some(id.clone());
-        entry.state = OrderState::Submitted;
+        entry.apply(OrderEvent::Placed)?;
         ledger.put(&entry);
         ledger.save(path)?;
         let order = follow_order(broker, clock, &id, polls)?;
-        apply_outcome(&mut entry, &order);
+        entry.record_report(&order)?;
         entry.slippage_pct = order
             .average_fill_price
             .map(|fill| adverse_slippage_pct(Side::Sell, reference, fill));
@@ -450,15 +452,8 @@ fn record_state(
         Ok(crate::fsutil::Sealed::Missing) => State::empty(request.mode, clock.now_utc()),
         Err(e) => return Err(e),
     };
-    let positions: BTreeMap<String, i64> = request
-        .legs
-        .iter()
-        .filter_map(|s| {
-            let q = after.quantity(s).trunc().to_i64().unwrap_or(0);
-            (q != 0).then(|| (s.clone(), q))
-        })
-        .collect();
-    state.positions = positions;
+    state.positions =
+        whole_positions(after, &request.legs).map_err(crate::ledger::JournalError::from)?;
     state.set_targets(&request.legs, [Decimal::ZERO; LEGS]);
     state.last_outcome = Some(REASON.into());
     state.updated_at = clock.now_utc();
@@ -486,8 +481,8 @@ fn close_session_ledger(
     if ledger.orders.iter().any(|o| !o.state.is_final()) {
         let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
         let mut claimed = ledger.claimed_ids();
-        settle_entries(&mut ledger.orders, &listed, &mut claimed, |id| {
-            follow_order(broker, clock, id, 0)
+        settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
+            Ok(follow_order(broker, clock, id, 0)?)
         })?;
     }
     let reason = ledger

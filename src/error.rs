@@ -79,6 +79,9 @@ pub enum Error {
     /// Trading is halted: the halt flag is set.
     #[error("{0}")]
     Halted(String),
+    /// The order journal refused an update, or a share count did not fit.
+    #[error(transparent)]
+    Journal(#[from] crate::ledger::JournalError),
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
@@ -94,7 +97,9 @@ impl Error {
             | Error::Broker(crate::broker::BrokerError::BadData(_)) => exit::USAGE,
             Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
             Error::Halted(_) => exit::HALTED,
-            Error::Io { .. } | Error::Broker(_) | Error::Other(_) => exit::FAILURE,
+            Error::Io { .. } | Error::Broker(_) | Error::Journal(_) | Error::Other(_) => {
+                exit::FAILURE
+            }
         }
     }
 

@@ -15,8 +15,9 @@ use crate::fsutil::{self, Sealed};
 
 /// Backups kept of each ledger.
 const BACKUPS: usize = 2;
+use crate::broker::{Order, OrderStatus};
 use crate::plan::Plan;
-use crate::portfolio::Side;
+use crate::portfolio::{whole_shares, Shares, Side, TooManyShares};
 use crate::strategy::Decision;
 
 /// How a run ended (or that it is under way).
@@ -65,6 +66,85 @@ impl OrderState {
             OrderState::Pending | OrderState::Submitted | OrderState::Unknown
         )
     }
+
+    /// The state after `event`, or an error for a move that cannot happen: a final entry
+    /// never changes, only a placed order reports fills, and an order still live at the
+    /// broker is never final (a cancel is only a request).
+    pub fn transition(&self, event: &OrderEvent) -> Result<OrderState, IllegalTransition> {
+        use OrderEvent::{AnswerLost, NeverPlaced, Placed, Reported};
+        use OrderState::*;
+        let next = match (self, event) {
+            (Pending | Unknown, Placed) => Submitted,
+            (Pending, AnswerLost) => Unknown,
+            (Pending | Unknown, NeverPlaced) => NotSent,
+            (Submitted, Reported(r)) if r.rejected => Rejected,
+            (Submitted, Reported(r)) if r.filled >= r.quantity => Filled,
+            (Submitted, Reported(r)) if r.live => Submitted,
+            (Submitted, Reported(r)) if r.filled > 0 => PartiallyFilled,
+            (Submitted, Reported(_)) => Unfilled,
+            (from, event) => {
+                return Err(IllegalTransition {
+                    from: from.clone(),
+                    event: event.clone(),
+                })
+            }
+        };
+        Ok(next)
+    }
+}
+
+/// What the broker said of a placed order, in the journal's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Whole shares filled so far.
+    pub filled: Shares,
+    /// Shares the entry sent.
+    pub quantity: Shares,
+    /// Still live at the broker (working, pending cancel, ...).
+    pub live: bool,
+    /// Refused by the broker.
+    pub rejected: bool,
+}
+
+/// What happens to a journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// The broker has the order (it answered with its id, or it was found there).
+    Placed,
+    /// The answer to the placement was lost: the order may be in.
+    AnswerLost,
+    /// The broker holds no such order (refused at placement, or never sent).
+    NeverPlaced,
+    /// The broker reported where the order stands.
+    Reported(Report),
+}
+
+/// A move of the order state machine that cannot happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("a {from:?} journal entry cannot take {event:?}")]
+pub struct IllegalTransition {
+    /// The state.
+    pub from: OrderState,
+    /// The event refused.
+    pub event: OrderEvent,
+}
+
+/// A journal update that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The order state machine refused the move.
+    #[error("order {symbol} (journal entry {seq}): {source}")]
+    Illegal {
+        /// The entry.
+        seq: usize,
+        /// Its symbol.
+        symbol: String,
+        /// The refusal.
+        source: IllegalTransition,
+    },
+    /// A share count that does not fit.
+    #[error(transparent)]
+    Shares(#[from] TooManyShares),
 }
 
 /// One order of the journal.
@@ -77,7 +157,7 @@ pub struct LedgerOrder {
     /// Side.
     pub side: Side,
     /// Shares sent.
-    pub quantity: i64,
+    pub quantity: Shares,
     /// Reference price (ask for buys, bid for sells, else last).
     pub reference_price: Decimal,
     /// State.
@@ -98,14 +178,14 @@ pub struct LedgerOrder {
     /// first order's size (a retry sends what is left of it). A resumed run finishes this,
     /// not the uncapped plan.
     #[serde(default)]
-    pub intended: Option<i64>,
+    pub intended: Option<Shares>,
 }
 
 impl LedgerOrder {
     /// The entry written just before an order is sent (PENDING: it may reach the broker).
     pub fn pending(
         seq: usize,
-        (symbol, side, quantity): (&str, Side, i64),
+        (symbol, side, quantity): (&str, Side, Shares),
         reference_price: Decimal,
         now: DateTime<Utc>,
         note: Option<String>,
@@ -127,13 +207,39 @@ impl LedgerOrder {
         }
     }
 
+    /// Moves the entry's state by `event` (see [`OrderState::transition`]).
+    pub fn apply(&mut self, event: OrderEvent) -> Result<(), JournalError> {
+        self.state = self
+            .state
+            .transition(&event)
+            .map_err(|source| JournalError::Illegal {
+                seq: self.seq,
+                symbol: self.symbol.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Records where the broker says the order stands: its fills, and the state they mean.
+    pub fn record_report(&mut self, order: &Order) -> Result<(), JournalError> {
+        let report = Report {
+            filled: whole_shares(order.filled_quantity)?,
+            quantity: self.quantity,
+            live: !order.status.is_final(),
+            rejected: matches!(order.status, OrderStatus::Rejected(_)),
+        };
+        self.apply(OrderEvent::Reported(report))?;
+        self.filled = order.filled_quantity;
+        self.average_price = order.average_fill_price;
+        if let OrderStatus::Rejected(why) = &order.status {
+            self.note = Some(why.clone());
+        }
+        Ok(())
+    }
+
     /// The broker order this entry stands for, found among `listed` by symbol, side and
     /// quantity, skipping orders already `claimed` by other entries.
-    pub fn find_in<'a>(
-        &self,
-        listed: &'a [crate::broker::Order],
-        claimed: &[String],
-    ) -> Option<&'a crate::broker::Order> {
+    pub fn find_in<'a>(&self, listed: &'a [Order], claimed: &[String]) -> Option<&'a Order> {
         listed.iter().find(|o| {
             o.symbol == self.symbol
                 && o.side == self.side
@@ -259,5 +365,99 @@ impl Ledger {
     /// is written just before sending, so a crash can leave one that was sent.
     pub fn anything_sent(&self) -> bool {
         self.orders.iter().any(|o| o.state != OrderState::NotSent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(filled: Shares, live: bool) -> OrderEvent {
+        OrderEvent::Reported(Report {
+            filled,
+            quantity: 10,
+            live,
+            rejected: false,
+        })
+    }
+
+    #[test]
+    fn an_order_moves_from_pending_to_its_end_and_never_back() {
+        let s = OrderState::Pending;
+        let s = s.transition(&OrderEvent::Placed).unwrap();
+        assert_eq!(s, OrderState::Submitted);
+        // Part-filled and still working (or pending cancel): not final.
+        assert_eq!(
+            s.transition(&report(4, true)).unwrap(),
+            OrderState::Submitted
+        );
+        assert_eq!(
+            s.transition(&report(4, false)).unwrap(),
+            OrderState::PartiallyFilled
+        );
+        assert_eq!(
+            s.transition(&report(0, false)).unwrap(),
+            OrderState::Unfilled
+        );
+        // Everything filled is final even if the status lags.
+        assert_eq!(s.transition(&report(10, true)).unwrap(), OrderState::Filled);
+        let rejected = OrderEvent::Reported(Report {
+            filled: 0,
+            quantity: 10,
+            live: false,
+            rejected: true,
+        });
+        assert_eq!(s.transition(&rejected).unwrap(), OrderState::Rejected);
+        for end in [
+            OrderState::Filled,
+            OrderState::PartiallyFilled,
+            OrderState::Unfilled,
+            OrderState::Rejected,
+            OrderState::NotSent,
+        ] {
+            for event in [
+                OrderEvent::Placed,
+                OrderEvent::AnswerLost,
+                OrderEvent::NeverPlaced,
+                report(10, false),
+            ] {
+                assert!(end.transition(&event).is_err(), "{end:?} took {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_placed_order_reports_and_only_an_unplaced_one_is_not_sent() {
+        assert!(OrderState::Pending.transition(&report(10, false)).is_err());
+        assert!(OrderState::Unknown.transition(&report(10, false)).is_err());
+        assert!(OrderState::Submitted
+            .transition(&OrderEvent::NeverPlaced)
+            .is_err());
+        assert!(OrderState::Submitted
+            .transition(&OrderEvent::AnswerLost)
+            .is_err());
+        assert_eq!(
+            OrderState::Pending
+                .transition(&OrderEvent::AnswerLost)
+                .unwrap(),
+            OrderState::Unknown
+        );
+        assert_eq!(
+            OrderState::Unknown.transition(&OrderEvent::Placed).unwrap(),
+            OrderState::Submitted
+        );
+        assert_eq!(
+            OrderState::Unknown
+                .transition(&OrderEvent::NeverPlaced)
+                .unwrap(),
+            OrderState::NotSent
+        );
+    }
+
+    #[test]
+    fn whole_shares_fails_loudly_instead_of_reading_zero() {
+        assert_eq!(whole_shares(Decimal::new(127, 1)).unwrap(), 12);
+        assert_eq!(whole_shares(Decimal::new(-35, 1)).unwrap(), -3);
+        assert!(whole_shares(Decimal::MAX).is_err());
     }
 }

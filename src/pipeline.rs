@@ -21,10 +21,12 @@ use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::error::exit;
 use crate::fsutil::Sealed;
-use crate::ledger::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
+use crate::ledger::{
+    JournalError, Ledger, LedgerOrder, OrderEvent, OrderState, RunStatus, StageRecord,
+};
 use crate::lock::RunLock;
 use crate::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
-use crate::portfolio::{Costs, Side};
+use crate::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
 use crate::report::{Mark, Report};
 use crate::sources::{self, SharedClock};
 use crate::state::{State, StatePaths};
@@ -110,6 +112,18 @@ impl From<crate::error::Error> for Stop {
             code,
             message: e.to_string(),
         }
+    }
+}
+
+impl From<JournalError> for Stop {
+    fn from(e: JournalError) -> Self {
+        Stop::preflight(format!("the order journal refused an update: {e}"))
+    }
+}
+
+impl From<TooManyShares> for Stop {
+    fn from(e: TooManyShares) -> Self {
+        Stop::preflight(e.to_string())
     }
 }
 
@@ -557,7 +571,7 @@ impl Run<'_> {
                     .join(", ")
             )));
         }
-        let positions = whole_positions(&account, &legs);
+        let positions = whole_positions(&account, &legs)?;
         if let Some(ledger) = self.ledger.as_mut() {
             ledger.equity_before = Some(account.liquidation_value);
         }
@@ -718,7 +732,7 @@ impl Run<'_> {
             // Complete: what the broker holds. Incomplete: what the plan meant to hold, so
             // that the next run sees the difference and finishes the job.
             new_state.positions = if executed {
-                whole_positions(&after, &legs)
+                whole_positions(&after, &legs)?
             } else {
                 plan.projected.positions.clone()
             };
@@ -1029,11 +1043,7 @@ impl Run<'_> {
                 let mut quantity = planned.quantity;
                 match planned.side {
                     Side::Sell => {
-                        let held = account
-                            .quantity(&planned.symbol)
-                            .trunc()
-                            .to_i64()
-                            .unwrap_or(0);
+                        let held = whole_shares(account.quantity(&planned.symbol))?;
                         quantity = quantity.min(held);
                     }
                     Side::Buy => {
@@ -1045,7 +1055,7 @@ impl Run<'_> {
                         let unit = reference * (Decimal::ONE + costs.slippage)
                             + costs.commission_per_share;
                         let affordable = if unit > Decimal::ZERO {
-                            (available / unit).trunc().to_i64().unwrap_or(0)
+                            whole_shares(available / unit)?
                         } else {
                             0
                         };
@@ -1139,7 +1149,9 @@ impl Run<'_> {
         let request = OrderRequest {
             symbol: planned.symbol.clone(),
             side: planned.side,
-            quantity: quantity as u64,
+            quantity: u64::try_from(quantity).map_err(|_| {
+                Stop::preflight(format!("an order of {quantity} shares cannot be sent"))
+            })?,
             order_type: OrderType::Market,
         };
         let placed = broker.place_order(&request);
@@ -1154,7 +1166,7 @@ impl Run<'_> {
                     Some(order) => order.id.clone(),
                     None => {
                         let mut e = entry.clone();
-                        e.state = OrderState::Unknown;
+                        e.apply(OrderEvent::AnswerLost)?;
                         e.note = Some(why.clone());
                         self.update_order(e)?;
                         return Err(Stop::incomplete(format!(
@@ -1169,7 +1181,7 @@ impl Run<'_> {
                 // Refused at placement (a 4xx such as a 429 or a validation error, or no
                 // connection): the broker holds no such order.
                 let mut refused = entry.clone();
-                refused.state = OrderState::NotSent;
+                refused.apply(OrderEvent::NeverPlaced)?;
                 refused.note = Some(format!("refused at placement, nothing placed: {e}"));
                 self.update_order(refused)?;
                 let sent = self.ledger.as_ref().is_some_and(Ledger::anything_sent);
@@ -1188,13 +1200,13 @@ impl Run<'_> {
             }
         };
         let mut e = entry.clone();
-        e.state = OrderState::Submitted;
+        e.apply(OrderEvent::Placed)?;
         e.broker_id = Some(id.clone());
         self.update_order(e.clone())?;
 
         let order = self.follow(broker, &id)?;
-        let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
-        apply_outcome(&mut e, &order);
+        let filled = whole_shares(order.filled_quantity)?;
+        e.record_report(&order)?;
         let slippage = order
             .average_fill_price
             .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
@@ -1289,7 +1301,7 @@ impl Run<'_> {
                     seq: journal.len(),
                     symbol: o.symbol.clone(),
                     side: o.side,
-                    quantity: o.quantity.trunc().to_i64().unwrap_or(0),
+                    quantity: whole_shares(o.quantity)?,
                     reference_price: order.average_fill_price.unwrap_or_default(),
                     state: OrderState::Submitted,
                     broker_id: Some(o.id.clone()),
@@ -1300,7 +1312,7 @@ impl Run<'_> {
                     note: Some("found at the broker (the ledger was rebuilt)".into()),
                     intended: None,
                 };
-                apply_outcome(&mut entry, &order);
+                entry.record_report(&order)?;
                 journal.push(entry);
                 settled += 1;
             }
@@ -1333,7 +1345,7 @@ impl Run<'_> {
 /// `listed`, the broker's orders entered since the run began, each claimed once) and
 /// followed with `follow`; one the broker never received becomes NOT_SENT. Returns how many
 /// were found and how many were never placed.
-pub(crate) fn settle_entries<E>(
+pub(crate) fn settle_entries<E: From<JournalError>>(
     journal: &mut [LedgerOrder],
     listed: &[crate::broker::Order],
     claimed: &mut Vec<String>,
@@ -1349,8 +1361,11 @@ pub(crate) fn settle_entries<E>(
             Some(id) => {
                 claimed.push(id.clone());
                 let order = follow(&id)?;
+                if entry.state != OrderState::Submitted {
+                    entry.apply(OrderEvent::Placed)?;
+                }
                 entry.broker_id = Some(id);
-                apply_outcome(entry, &order);
+                entry.record_report(&order)?;
                 if let Some(fill) = order.average_fill_price {
                     entry.slippage_pct = Some(adverse_slippage_pct(
                         entry.side,
@@ -1361,7 +1376,7 @@ pub(crate) fn settle_entries<E>(
                 settled += 1;
             }
             None => {
-                entry.state = OrderState::NotSent;
+                entry.apply(OrderEvent::NeverPlaced)?;
                 entry.note = Some("not found at the broker: it was never placed".into());
                 not_sent += 1;
             }
@@ -1391,7 +1406,8 @@ fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
                 .filter_map(|j| j.intended)
                 .max()
                 .map_or(o.quantity, |intended| intended.min(o.quantity));
-            let remaining = size - filled.trunc().to_i64().unwrap_or(0);
+            // A journal filled beyond any share count would have failed when recorded.
+            let remaining = size - whole_shares(filled).unwrap_or(Shares::MAX);
             (remaining > 0).then(|| PlannedOrder {
                 quantity: remaining,
                 ..o.clone()
@@ -1399,24 +1415,6 @@ fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
         })
         .collect();
     left
-}
-
-/// Records where a broker order stands in its journal entry.
-pub(crate) fn apply_outcome(entry: &mut LedgerOrder, order: &crate::broker::Order) {
-    let filled = order.filled_quantity.trunc().to_i64().unwrap_or(0);
-    entry.filled = order.filled_quantity;
-    entry.average_price = order.average_fill_price;
-    entry.state = match &order.status {
-        OrderStatus::Rejected(_) => OrderState::Rejected,
-        _ if filled >= entry.quantity => OrderState::Filled,
-        // Still live at the broker (working, pending cancel): more may fill.
-        _ if !order.status.is_final() => OrderState::Submitted,
-        _ if filled > 0 => OrderState::PartiallyFilled,
-        _ => OrderState::Unfilled,
-    };
-    if let OrderStatus::Rejected(why) = &order.status {
-        entry.note = Some(why.clone());
-    }
 }
 
 /// Moves a damaged file aside (`<name>.damaged`) and returns where it went.
@@ -1468,13 +1466,19 @@ fn synthetic_bars(market: &Market, today: NaiveDate) -> Result<Vec<(String, Bar)
     Ok(out)
 }
 
-fn whole_positions(account: &Account, legs: &[String; LEGS]) -> BTreeMap<String, i64> {
-    legs.iter()
-        .filter_map(|s| {
-            let q = account.quantity(s).trunc().to_i64().unwrap_or(0);
-            (q != 0).then(|| (s.clone(), q))
-        })
-        .collect()
+/// The broker's whole shares of each strategy symbol held.
+pub(crate) fn whole_positions(
+    account: &Account,
+    legs: &[String; LEGS],
+) -> Result<BTreeMap<String, Shares>, TooManyShares> {
+    let mut out = BTreeMap::new();
+    for s in legs {
+        let q = whole_shares(account.quantity(s))?;
+        if q != 0 {
+            out.insert(s.clone(), q);
+        }
+    }
+    Ok(out)
 }
 
 fn describe_positions(positions: &BTreeMap<String, i64>) -> String {

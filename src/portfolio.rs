@@ -10,6 +10,22 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// A count of whole shares: the one integer type for share counts in plans, journals and
+/// states.
+pub type Shares = i64;
+
+/// A share count too large to hold (the broker or a file reported nonsense).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0} shares is beyond any real position: refusing to count it")]
+pub struct TooManyShares(pub Decimal);
+
+/// The whole shares in `quantity` (toward zero: 12.7 -> 12, -3.5 -> -3), or an error when
+/// it does not fit: never silently 0.
+pub fn whole_shares(quantity: Decimal) -> Result<Shares, TooManyShares> {
+    use rust_decimal::prelude::ToPrimitive;
+    quantity.trunc().to_i64().ok_or(TooManyShares(quantity))
+}
+
 /// Buy or sell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -2,8 +2,8 @@
 
 use crate::common;
 
-use chrono::{NaiveTime, Timelike};
 use crate::common::{jutsu, run};
+use chrono::{NaiveTime, Timelike};
 
 /// The trade lines of deploy/crontab: (minute, hours, weekdays, command).
 fn crontab_trade_lines() -> Vec<(u32, Vec<u32>, String, String)> {

@@ -3,8 +3,8 @@
 
 use crate::common;
 
-use chrono::NaiveDate;
 use crate::common::{close_rel, read_csv, shared};
+use chrono::NaiveDate;
 use jutsu::backtest::{self, Engine, Settings};
 use jutsu::bars::{load_csv, History};
 use jutsu::portfolio::Costs;
