@@ -76,9 +76,6 @@ pub enum Error {
     /// Another run holds the lock.
     #[error("{0}")]
     Locked(String),
-    /// Trading is halted: the halt flag is set.
-    #[error("{0}")]
-    Halted(String),
     /// The order journal refused an update, or a share count did not fit.
     #[error(transparent)]
     Journal(#[from] crate::ledger::JournalError),
@@ -96,7 +93,6 @@ impl Error {
             | Error::Data { .. }
             | Error::Broker(crate::broker::BrokerError::BadData(_)) => exit::USAGE,
             Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
-            Error::Halted(_) => exit::HALTED,
             Error::Io { .. } | Error::Broker(_) | Error::Journal(_) | Error::Other(_) => {
                 exit::FAILURE
             }

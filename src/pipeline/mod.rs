@@ -33,6 +33,9 @@ use crate::state::{State, StatePaths};
 use crate::strategy::{Decision, LEGS};
 use crate::trades::{self, TradeRow};
 
+mod stop;
+use stop::Stop;
+
 /// Free disk space needed to run.
 const MIN_FREE_BYTES: u64 = 50 * 1024 * 1024;
 /// A one-day move beyond these ratios is not trusted without review (a split or bad data).
@@ -70,73 +73,6 @@ pub struct RunSummary {
     pub critical: bool,
 }
 
-/// Why a run stopped, with its exit code.
-struct Stop {
-    code: u8,
-    message: String,
-}
-
-impl Stop {
-    /// Stopped before sending anything (exit 3).
-    fn preflight(message: impl Into<String>) -> Self {
-        Stop {
-            code: exit::PREFLIGHT,
-            message: message.into(),
-        }
-    }
-
-    /// Stopped after orders were sent (exit 4).
-    fn incomplete(message: impl Into<String>) -> Self {
-        Stop {
-            code: exit::INCOMPLETE,
-            message: message.into(),
-        }
-    }
-
-    /// A usage problem (exit 2).
-    fn usage(message: impl Into<String>) -> Self {
-        Stop {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::error::Error> for Stop {
-    fn from(e: crate::error::Error) -> Self {
-        let code = match e.exit_code() {
-            exit::FAILURE => exit::PREFLIGHT,
-            other => other,
-        };
-        Stop {
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<JournalError> for Stop {
-    fn from(e: JournalError) -> Self {
-        Stop::preflight(format!("the order journal refused an update: {e}"))
-    }
-}
-
-impl From<TooManyShares> for Stop {
-    fn from(e: TooManyShares) -> Self {
-        Stop::preflight(e.to_string())
-    }
-}
-
-impl From<crate::broker::BrokerError> for Stop {
-    fn from(e: crate::broker::BrokerError) -> Self {
-        match e {
-            // A bad row in the local bars is the user's file to fix (exit 2 everywhere).
-            crate::broker::BrokerError::BadData(_) => Stop::usage(e.to_string()),
-            _ => Stop::preflight(e.to_string()),
-        }
-    }
-}
-
 /// Runs `jutsu trade`; the summary carries the exit code.
 pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> RunSummary {
     let report = Report::default();
@@ -169,12 +105,9 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             ledger,
             critical: run.critical,
         },
-        Err(mut stop) => {
-            // Once anything may have reached the broker, a stop is never "nothing sent".
+        Err(stop) => {
             let sent = run.ledger.as_ref().is_some_and(|l| l.anything_sent());
-            if sent && stop.code == exit::PREFLIGHT {
-                stop.code = exit::INCOMPLETE;
-            }
+            let mut stop = stop.given_sent(sent);
             let unsettled: Vec<String> = run.ledger.as_ref().map_or(Vec::new(), |l| {
                 l.orders
                     .iter()
@@ -194,51 +127,41 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
                     .collect()
             });
             if !unsettled.is_empty() {
-                stop.message = format!(
+                let message = format!(
                     "{}; not yet settled: {}; the next run settles them with the broker before anything else",
-                    stop.message,
+                    stop.message(),
                     unsettled.join(", ")
                 );
+                stop = stop.with_message(message);
             }
             if let Some(ledger) = run.ledger.as_mut() {
                 if ledger.status == RunStatus::Running {
-                    ledger.status = if stop.code == exit::INCOMPLETE {
+                    ledger.status = if matches!(stop, Stop::Incomplete(_)) {
                         RunStatus::Incomplete
                     } else {
                         RunStatus::Failed
                     };
                 }
-                ledger.message = Some(stop.message.clone());
+                ledger.message = Some(stop.message().to_string());
                 let path = run.paths.ledger(ledger.session);
                 if let Err(e) = ledger.save(&path) {
                     report.warn(&format!("could not write the ledger: {e}"));
                 }
             }
-            tracing::error!(code = stop.code, stage = run.stage, "{}", stop.message);
-            let (outcome, what) = match stop.code {
-                exit::HALTED => ("HALTED", "HALTED"),
-                exit::INCOMPLETE => (
-                    "INCOMPLETE",
-                    "INCOMPLETE: orders were sent and the run stopped; a human must look",
-                ),
-                exit::PREFLIGHT => ("FAILED", "FAILED before sending anything"),
-                exit::USAGE => ("FAILED", "FAILED: usage or configuration"),
-                _ => ("FAILED", "FAILED"),
-            };
-            let verdict = format!(
-                "{what} at {}: {} (exit {})",
-                run.stage, stop.message, stop.code
-            );
+            let code = stop.code();
+            tracing::error!(code, stage = run.stage, "{}", stop.message());
+            let (outcome, what) = stop.verdict_words();
+            let verdict = format!("{what} at {}: {} (exit {code})", run.stage, stop.message());
             report.verdict(false, &verdict);
             RunSummary {
-                code: stop.code,
+                code,
                 outcome,
                 session: run.session,
                 failed_stage: Some(run.stage),
                 verdict,
                 transcript: report.transcript(),
                 ledger,
-                critical: stop.code != exit::HALTED || run.critical,
+                critical: !matches!(stop, Stop::Halted(_)) || run.critical,
             }
         }
     }
@@ -336,13 +259,10 @@ impl Run<'_> {
         let halt = self.paths.halt_flag();
         if halt.exists() {
             let why = std::fs::read_to_string(&halt).unwrap_or_default();
-            return Err(Stop {
-                code: exit::HALTED,
-                message: format!(
-                    "trading is halted ({}); `jutsu resume` clears the flag",
-                    why.trim()
-                ),
-            });
+            return Err(Stop::Halted(format!(
+                "trading is halted ({}); `jutsu resume` clears the flag",
+                why.trim()
+            )));
         }
         let now = self.clock.now_et();
         let today = now.date_naive();
@@ -1184,19 +1104,12 @@ impl Run<'_> {
                 refused.apply(OrderEvent::NeverPlaced)?;
                 refused.note = Some(format!("refused at placement, nothing placed: {e}"));
                 self.update_order(refused)?;
-                let sent = self.ledger.as_ref().is_some_and(Ledger::anything_sent);
-                return Err(Stop {
-                    code: if sent {
-                        exit::INCOMPLETE
-                    } else {
-                        exit::PREFLIGHT
-                    },
-                    message: format!(
-                        "{} {quantity} {}: {e}",
-                        request.side.as_str(),
-                        request.symbol
-                    ),
-                });
+                // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
+                return Err(Stop::preflight(format!(
+                    "{} {quantity} {}: {e}",
+                    request.side.as_str(),
+                    request.symbol
+                )));
             }
         };
         let mut e = entry.clone();
