@@ -282,9 +282,32 @@ pub fn plan(input: &PlanInput) -> Plan {
     result
 }
 
-/// The risk gate: every problem of the projected account, or none. Nothing is sent unless
-/// this passes.
-pub fn risk_check(plan: &Plan, input: &PlanInput, risk: &Risk) -> Result<(), Vec<String>> {
+/// A value the risk gate let through. Only [`approve`] makes one, and only an approved plan
+/// can be executed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approved<T>(T);
+
+impl<T> std::ops::Deref for Approved<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Why the risk gate refused a plan: every problem found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the risk gate refused the plan: {}", .0.join("; "))]
+pub struct Refusal(pub Vec<String>);
+
+/// The risk gate: the plan approved, or every problem of the projected account. Nothing is
+/// sent unless this passes.
+pub fn approve(plan: Plan, input: &PlanInput, risk: &Risk) -> Result<Approved<Plan>, Refusal> {
+    risk_check(&plan, input, risk).map_err(Refusal)?;
+    Ok(Approved(plan))
+}
+
+fn risk_check(plan: &Plan, input: &PlanInput, risk: &Risk) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     let prices = |s: &str| price_of(input, s);
     let value = plan.projected.value(prices);
@@ -462,7 +485,7 @@ mod tests {
             min_cash_pct: d("5"),
             max_drift_pct: d("5"),
         };
-        let problems = risk_check(&p, &i, &risk).unwrap_err();
+        let Refusal(problems) = approve(p.clone(), &i, &risk).unwrap_err();
         assert!(
             problems.iter().any(|m| m.contains("QQQ would be")),
             "{problems:?}"
@@ -473,6 +496,6 @@ mod tests {
                 .any(|m| m.contains("under risk.min_cash_pct 5")),
             "{problems:?}"
         );
-        assert!(risk_check(&p, &i, &Risk::default()).is_ok());
+        assert_eq!(*approve(p.clone(), &i, &Risk::default()).unwrap(), p);
     }
 }

@@ -551,13 +551,13 @@ impl Run<'_> {
                 ledger.plan = Some(plan.clone());
             }
         }
-        if let Err(problems) = plan::risk_check(&plan, &input, &c.risk) {
-            self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
-            return Err(Stop::preflight(format!(
-                "the risk gate refused the plan: {}",
-                problems.join("; ")
-            )));
-        }
+        let plan = match plan::approve(plan, &input, &c.risk) {
+            Ok(approved) => approved,
+            Err(refusal) => {
+                self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
+                return Err(Stop::preflight(refusal.to_string()));
+            }
+        };
         let plan_summary = describe_plan(&plan);
         self.record(Mark::Ok, "plan", plan_summary, t)?;
         crate::fault::kill_point("plan");
@@ -940,7 +940,7 @@ impl Run<'_> {
     fn execute_plan(
         &mut self,
         broker: &dyn Broker,
-        plan: &Plan,
+        plan: &plan::Approved<Plan>,
         quotes: &[Quote],
         costs: &Costs,
     ) -> Result<(), Stop> {
