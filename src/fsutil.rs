@@ -45,29 +45,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     })
 }
 
-/// Appends `rows` (each a line without its newline) to a CSV file, writing `header` first
-/// when the file is new; synced before returning.
-pub fn append_csv(path: &Path, header: &str, rows: &[String]) -> Result<()> {
+/// Appends `rows` (one record each, quoted as CSV needs) to a CSV file, writing `header`
+/// first when the file is new; synced before returning.
+pub fn append_csv<R, F>(path: &Path, header: &[&str], rows: R) -> Result<()>
+where
+    R: IntoIterator,
+    R::Item: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     }
     let new = !path.exists();
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io("opening", path, e))?;
-    let mut text = String::new();
+    let broken = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(e) => Error::io("appending to", path, e),
+        other => Error::Other(format!("appending to {}: {other:?}", path.display())),
+    };
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(file);
     if new {
-        text.push_str(header);
-        text.push('\n');
+        out.write_record(header).map_err(broken)?;
     }
     for row in rows {
-        text.push_str(row);
-        text.push('\n');
+        out.write_record(row).map_err(broken)?;
     }
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
+    let file = out
+        .into_inner()
+        .map_err(|e| Error::io("appending to", path, e.into_error()))?;
+    file.sync_all()
         .map_err(|e| Error::io("appending to", path, e))
 }
 

@@ -10,7 +10,20 @@ use crate::error::Result;
 use crate::portfolio::Side;
 
 /// The header of trades.csv.
-pub const HEADER: &str = "session,time,symbol,side,quantity,reference_price,fill_price,slippage_pct,notional,reason,mode,order_id";
+pub const HEADER: [&str; 12] = [
+    "session",
+    "time",
+    "symbol",
+    "side",
+    "quantity",
+    "reference_price",
+    "fill_price",
+    "slippage_pct",
+    "notional",
+    "reason",
+    "mode",
+    "order_id",
+];
 
 /// One fill.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,25 +126,21 @@ pub fn append(path: &Path, rows: &[TradeRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{},{},{},{},{},{},{},{:.4},{:.2},{},{},{}",
-                r.session,
-                r.time.format("%Y-%m-%dT%H:%M:%SZ"),
-                r.symbol,
-                r.side.as_str(),
-                r.quantity.normalize(),
-                r.reference_price.normalize(),
-                r.fill_price.normalize(),
-                r.slippage_pct,
-                r.notional,
-                r.reason,
-                r.mode.as_str(),
-                r.order_id
-            )
-        })
-        .collect();
-    crate::fsutil::append_csv(path, HEADER, &lines)
+    let records = rows.iter().map(|r| {
+        [
+            r.session.to_string(),
+            r.time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            r.symbol.clone(),
+            r.side.as_str().to_string(),
+            r.quantity.normalize().to_string(),
+            r.reference_price.normalize().to_string(),
+            r.fill_price.normalize().to_string(),
+            format!("{:.4}", r.slippage_pct),
+            format!("{:.2}", r.notional),
+            r.reason.clone(),
+            r.mode.as_str().to_string(),
+            r.order_id.clone(),
+        ]
+    });
+    crate::fsutil::append_csv(path, &HEADER, records)
 }

@@ -192,12 +192,13 @@ pub fn append(
     mode: &str,
     validation: Option<&Validation>,
 ) -> Result<()> {
-    let row = match validation {
-        Some(v) => format!(
-            "{date},{mode},{},{},{},{},{},{},{},{},{}",
-            v.verdict.as_str(),
-            v.logic_match_pct.normalize(),
-            v.max_drift_pct.normalize(),
+    let row: Vec<String> = match validation {
+        Some(v) => vec![
+            date.to_string(),
+            mode.to_string(),
+            v.verdict.as_str().to_string(),
+            v.logic_match_pct.normalize().to_string(),
+            v.max_drift_pct.normalize().to_string(),
             v.drifts
                 .iter()
                 .map(|(s, d)| format!("{s}:{}", d.normalize()))
@@ -205,14 +206,19 @@ pub fn append(
                 .join(";"),
             v.avg_fill_slippage_pct
                 .map_or(String::new(), |s| s.normalize().to_string()),
-            v.cells.0,
-            v.cells.1,
-            u8::from(v.rebalance.0),
-            u8::from(v.rebalance.1)
-        ),
-        None => format!("{date},{mode},NO_RUN,,,,,,,,"),
+            v.cells.0.to_string(),
+            v.cells.1.to_string(),
+            u8::from(v.rebalance.0).to_string(),
+            u8::from(v.rebalance.1).to_string(),
+        ],
+        None => {
+            let mut row = vec![date.to_string(), mode.to_string(), "NO_RUN".to_string()];
+            row.resize(11, String::new());
+            row
+        }
     };
-    crate::fsutil::append_csv(path, HEADER, &[row])
+    let header: Vec<&str> = HEADER.split(',').collect();
+    crate::fsutil::append_csv(path, &header, [row])
 }
 
 /// Rolling figures over the last sessions.

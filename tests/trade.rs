@@ -113,7 +113,7 @@ fn first_run_buys_the_targets_and_prints_the_whole_day() {
         .iter()
         .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
     let rows = trades_csv(&env);
-    assert_eq!(rows[0], jutsu::trades::HEADER);
+    assert_eq!(rows[0], jutsu::trades::HEADER.join(","));
     assert_eq!(rows.len(), 3);
     assert!(
         rows[1].starts_with("2025-12-12,2025-12-12T20:55:00Z,TQQQ,BUY,37,52.82,52.87282,0.1000,"),

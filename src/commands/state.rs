@@ -79,13 +79,13 @@ pub(super) fn run(action: &StateAction, loaded: &Loaded, clock: SharedClock) -> 
     let audit = paths.shared.join("audit.csv");
     fsutil::append_csv(
         &audit,
-        "time,action,file,detail",
-        &[format!(
-            "{},{verb},{},{}",
-            clock.now_utc().format("%Y-%m-%dT%H:%M:%SZ"),
-            path.display(),
-            detail.replace(',', ";")
-        )],
+        &["time", "action", "file", "detail"],
+        [[
+            clock.now_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            verb.to_string(),
+            path.display().to_string(),
+            detail.clone(),
+        ]],
     )?;
     tracing::warn!(file = %path.display(), "state {verb}: {detail}");
     println!(
