@@ -1,5 +1,7 @@
 //! Benchmarks: the whole 2010-2025 backtest (CSV loading included) and the per-day decision
 //! cost. Run with `cargo bench`; prints median and best of repeated runs.
+// Tests and benchmarks may unwrap: a failure there is a failed test, not a lost order.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The integration tests, in one binary so that reqwest, lettre and the rest are linked
 //! once, not once per suite. Each module is a suite; run one with its name as the filter,
 //! e.g. `cargo test --test main faults::` (the fault-injection suite).
+// Tests and benchmarks may unwrap: a failure there is a failed test, not a lost order.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
