@@ -1,0 +1,309 @@
+//! Stages 7 and 8: the plan sent (reductions, a fresh look at the account, increases), each
+//! order journaled before it is sent and followed to its end, and its fill checked.
+
+use super::*;
+
+impl Run<'_> {
+    /// Sends the plan: reductions, then a fresh look at the account, then increases. Every
+    /// order is journaled PENDING before it is sent.
+    pub(super) fn execute_plan(
+        &mut self,
+        broker: &dyn Broker,
+        plan: &plan::Approved<Plan>,
+        quotes: &[Quote],
+        costs: &Costs,
+    ) -> Result<(), Stop> {
+        let c = &self.loaded.config;
+        let since = self
+            .ledger
+            .as_ref()
+            .map_or(self.clock.now_utc(), |l| l.started_at)
+            - chrono::Duration::minutes(1);
+        for phase in [Phase::Reduce, Phase::Increase] {
+            let orders: Vec<&PlannedOrder> =
+                plan.orders.iter().filter(|o| o.phase == phase).collect();
+            if orders.is_empty() {
+                continue;
+            }
+            let mut account = broker.account()?;
+            for planned in orders {
+                let quote = quotes.iter().find(|q| q.symbol == planned.symbol);
+                let reference = quote.map_or(planned.price, |q| q.reference(planned.side));
+                let mut quantity = planned.quantity;
+                match planned.side {
+                    Side::Sell => {
+                        let held = whole_shares(account.quantity(&planned.symbol))?;
+                        quantity = quantity.min(held);
+                    }
+                    Side::Buy => {
+                        let keep = Decimal::ONE_HUNDRED - c.execution.max_buying_power_pct;
+                        let reserve =
+                            account.buying_power.min(account.cash) * keep / Decimal::ONE_HUNDRED;
+                        let available =
+                            (account.cash.min(account.buying_power) - reserve).max(Decimal::ZERO);
+                        let unit = reference * (Decimal::ONE + costs.slippage)
+                            + costs.commission_per_share;
+                        let affordable = if unit > Decimal::ZERO {
+                            whole_shares(available / unit)?
+                        } else {
+                            0
+                        };
+                        quantity = quantity.min(affordable);
+                    }
+                }
+                if quantity <= 0 {
+                    self.report.warn(&format!(
+                        "{} {} skipped: nothing left to trade",
+                        planned.side.as_str(),
+                        planned.symbol
+                    ));
+                    continue;
+                }
+                self.send_with_retries(broker, planned, quantity, reference, since)?;
+                account = broker.account()?;
+            }
+            if phase == Phase::Reduce {
+                crate::fault::kill_point("after-sells");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_with_retries(
+        &mut self,
+        broker: &dyn Broker,
+        planned: &PlannedOrder,
+        quantity: i64,
+        reference: Decimal,
+        since: DateTime<Utc>,
+    ) -> Result<(), Stop> {
+        let c = &self.loaded.config;
+        let mut remaining = quantity;
+        let mut attempt = 0;
+        while remaining > 0 {
+            let filled = self.send_one(
+                broker, planned, remaining, quantity, reference, since, attempt,
+            )?;
+            remaining -= filled;
+            if remaining == 0 {
+                break;
+            }
+            if attempt >= c.execution.max_order_retries {
+                return Err(Stop::incomplete(format!(
+                    "{} {} {}: {remaining} of {quantity} shares still unfilled after {} retries",
+                    planned.side.as_str(),
+                    quantity,
+                    planned.symbol,
+                    attempt
+                )));
+            }
+            attempt += 1;
+            self.report.warn(&format!(
+                "{} {}: {remaining} shares unfilled, retry {attempt}",
+                planned.side.as_str(),
+                planned.symbol
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends one order and follows it to a final state; returns the shares filled.
+    /// `intended` is what this plan line trades in this run after the buying-power cap
+    /// (`quantity` is less on a retry of the remainder).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_one(
+        &mut self,
+        broker: &dyn Broker,
+        planned: &PlannedOrder,
+        quantity: i64,
+        intended: i64,
+        reference: Decimal,
+        since: DateTime<Utc>,
+        attempt: u32,
+    ) -> Result<i64, Stop> {
+        let c = &self.loaded.config;
+        let seq = self.ledger.as_ref().map_or(0, |l| l.orders.len());
+        let entry = LedgerOrder {
+            intended: Some(intended),
+            ..LedgerOrder::pending(
+                seq,
+                (&planned.symbol, planned.side, quantity),
+                reference,
+                self.clock.now_utc(),
+                (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
+            )
+        };
+        self.update_order(entry.clone())?;
+        crate::fault::kill_point("before-send");
+        let request = OrderRequest {
+            symbol: planned.symbol.clone(),
+            side: planned.side,
+            quantity: u64::try_from(quantity).map_err(|_| {
+                Stop::preflight(format!("an order of {quantity} shares cannot be sent"))
+            })?,
+            order_type: OrderType::Market,
+        };
+        let placed = broker.place_order(&request);
+        crate::fault::kill_point("after-send");
+        let id = match placed {
+            Ok(Placement::Placed(id)) => id,
+            Ok(Placement::Unknown(why)) => {
+                // Settle by listing the broker's orders, never by sending again.
+                let listed = broker.orders_since(since)?;
+                let claimed = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
+                match entry.find_in(&listed, &claimed) {
+                    Some(order) => order.id.clone(),
+                    None => {
+                        let mut e = entry.clone();
+                        e.apply(OrderEvent::AnswerLost)?;
+                        e.note = Some(why.clone());
+                        self.update_order(e)?;
+                        return Err(Stop::incomplete(format!(
+                                "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's orders; check the account before running again",
+                                request.side.as_str(),
+                                request.symbol
+                            )));
+                    }
+                }
+            }
+            Err(e) => {
+                // Refused at placement (a 4xx such as a 429 or a validation error, or no
+                // connection): the broker holds no such order.
+                let mut refused = entry.clone();
+                refused.apply(OrderEvent::NeverPlaced)?;
+                refused.note = Some(format!("refused at placement, nothing placed: {e}"));
+                self.update_order(refused)?;
+                // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
+                return Err(Stop::preflight(format!(
+                    "{} {quantity} {}: {e}",
+                    request.side.as_str(),
+                    request.symbol
+                )));
+            }
+        };
+        let mut e = entry.clone();
+        e.apply(OrderEvent::Placed)?;
+        e.broker_id = Some(id.clone());
+        self.update_order(e.clone())?;
+
+        let order = self.follow(broker, &id)?;
+        let filled = whole_shares(order.filled_quantity)?;
+        e.record_report(&order)?;
+        let slippage = order
+            .average_fill_price
+            .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
+        e.slippage_pct = slippage;
+        self.update_order(e.clone())?;
+        if !order.status.is_final() {
+            // A cancel is only a request: while the order lives, it may still fill, so no
+            // remainder is sent beside it.
+            return Err(Stop::incomplete(format!(
+                "{} {quantity} {}: order {id} is still live at the broker ({:?}, {} filled) after \
+                 the cancel request; nothing more is sent for {} while it lives",
+                request.side.as_str(),
+                request.symbol,
+                order.status,
+                order.filled_quantity,
+                request.symbol
+            )));
+        }
+        if let OrderStatus::Rejected(why) = &order.status {
+            return Err(Stop::incomplete(format!(
+                "{} {quantity} {} was rejected: {why}",
+                request.side.as_str(),
+                request.symbol
+            )));
+        }
+        if let Some(slip) = slippage {
+            let ex = &c.execution;
+            let text = format!(
+                "{} {} {}: filled at {} vs {reference}, slippage {slip:.3}%",
+                request.side.as_str(),
+                filled,
+                request.symbol,
+                order.average_fill_price.unwrap_or_default()
+            );
+            if slip >= ex.slippage_abort_pct {
+                return Err(Stop::incomplete(format!(
+                    "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
+                    ex.slippage_abort_pct
+                )));
+            } else if slip >= ex.slippage_error_pct {
+                tracing::error!("{text}");
+                self.report.warn(&format!(
+                    "{text} (over the error level {})",
+                    ex.slippage_error_pct
+                ));
+            } else if slip >= ex.slippage_warn_pct {
+                tracing::warn!("{text}");
+                self.report.warn(&text);
+            } else {
+                self.report.detail(&text);
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Follows an order to a final state; one still open at the timeout is canceled and
+    /// followed again (see [`follow_order`]). The order returned may still be live.
+    pub(super) fn follow(
+        &self,
+        broker: &dyn Broker,
+        id: &str,
+    ) -> Result<crate::broker::Order, Stop> {
+        let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
+        Ok(follow_order(broker, self.clock.as_ref(), id, polls)?)
+    }
+
+    pub(super) fn update_order(&mut self, order: LedgerOrder) -> Result<(), Stop> {
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.put(&order);
+        }
+        self.save_ledger()
+    }
+}
+
+/// What is left of `plan` after the orders in `journal`: each planned order less the shares
+/// already filled for its symbol and side. Once a plan line was sent, its size is what was
+/// sent after the buying-power cap (`intended`), so a resumed run ends where an uninterrupted
+/// one would and never tops a capped order up.
+pub(super) fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
+    let mut left = plan.clone();
+    left.orders = plan
+        .orders
+        .iter()
+        .filter_map(|o| {
+            let sent: Vec<&LedgerOrder> = journal
+                .iter()
+                .filter(|j| j.symbol == o.symbol && j.side == o.side)
+                .filter(|j| j.state != OrderState::NotSent)
+                .collect();
+            let filled: Decimal = sent.iter().map(|j| j.filled).sum();
+            let size = sent
+                .iter()
+                .filter_map(|j| j.intended)
+                .max()
+                .map_or(o.quantity, |intended| intended.min(o.quantity));
+            // A journal filled beyond any share count would have failed when recorded.
+            let remaining = size - whole_shares(filled).unwrap_or(Shares::MAX);
+            (remaining > 0).then(|| PlannedOrder {
+                quantity: remaining,
+                ..o.clone()
+            })
+        })
+        .collect();
+    left
+}
+
+/// Adverse slippage in percent: buys above the reference, sells below it. Favourable
+/// fills count as zero.
+pub fn adverse_slippage_pct(side: Side, reference: Decimal, fill: Decimal) -> Decimal {
+    if reference <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    let signed = match side {
+        Side::Buy => fill - reference,
+        Side::Sell => reference - fill,
+    };
+    (signed / reference * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
+}

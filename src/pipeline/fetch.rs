@@ -1,0 +1,99 @@
+//! Stage 2 and 3: daily bars and quotes, checked, and the synthetic bar of today.
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) fn fetch(&self, data: &dyn MarketData, today: NaiveDate) -> Result<Market, Stop> {
+        let c = &self.loaded.config;
+        let symbols = c.strategy.parameters.all_symbols();
+        let mut history = History::default();
+        let expected = calendar::previous_session(today);
+        for symbol in &symbols {
+            let bars = data.daily_bars(symbol, c.data.history_start)?;
+            let last = bars.last().map(|b| b.date);
+            let must_be_current = *symbol == c.strategy.parameters.signal_symbol
+                || *symbol == c.strategy.parameters.treasury_trend_symbol;
+            if must_be_current && last != Some(expected) {
+                let hint =
+                    if c.data.source == DataSource::Local && last.is_some_and(|l| l < expected) {
+                        format!(
+                            "; the local bars in {} end there: to trade today, set \
+                         `data.source: schwab` (quotes and history from Schwab, orders still on \
+                         the simulator in paper mode), or replay a bundled session with --as-of",
+                            self.loaded.data_dir().display()
+                        )
+                    } else {
+                        String::new()
+                    };
+                return Err(Stop::preflight(format!(
+                    "{symbol} history ends {}, not on the previous session {expected}{hint}",
+                    last.map_or("nowhere (no bars)".into(), |d| d.to_string())
+                )));
+            }
+            history.series.insert(symbol.clone(), bars);
+        }
+        let quotes = data.quotes(&symbols)?;
+        let now = self.clock.now_utc();
+        let max_age = chrono::Duration::seconds(c.execution.max_quote_age_s as i64);
+        for q in &quotes {
+            if now - q.time > max_age {
+                return Err(Stop::preflight(format!(
+                    "{} quote is stale: taken {} s ago, over execution.max_quote_age_s ({})",
+                    q.symbol,
+                    (now - q.time).num_seconds(),
+                    c.execution.max_quote_age_s
+                )));
+            }
+            if q.last <= Decimal::ZERO {
+                return Err(Stop::preflight(format!(
+                    "{} quote has no positive price",
+                    q.symbol
+                )));
+            }
+            if let (Some(bid), Some(ask)) = (q.bid, q.ask) {
+                if bid > ask {
+                    return Err(Stop::preflight(format!(
+                        "{} quote is crossed: bid {bid} > ask {ask}",
+                        q.symbol
+                    )));
+                }
+            }
+        }
+        Ok(Market { history, quotes })
+    }
+}
+
+/// Today's bars built from the quotes: open = high = low = close = last, volume = the day's
+/// cumulative volume when given, else 0. A jump from yesterday's close that looks like a
+/// split or bad data stops the run for review.
+pub(super) fn synthetic_bars(
+    market: &Market,
+    today: NaiveDate,
+) -> Result<Vec<(String, Bar)>, Stop> {
+    let mut out = Vec::new();
+    for q in &market.quotes {
+        if let Some(prev) = market.history.bars(&q.symbol).last() {
+            let ratio = crate::bars::decimal_to_f64(q.last) / prev.close_f64;
+            if !(1.0 / MAX_DAY_RATIO..=MAX_DAY_RATIO).contains(&ratio) {
+                return Err(Stop::preflight(format!(
+                    "{} moved from {} to {} ({:+.1}%) since {}: a split or bad data? The history must be split-adjusted before trading",
+                    q.symbol,
+                    prev.close,
+                    q.last,
+                    (ratio - 1.0) * 100.0,
+                    prev.date
+                )));
+            }
+        }
+        let p = q.last;
+        let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
+        out.push((q.symbol.clone(), Bar::new(today, p, p, p, p, volume)));
+    }
+    Ok(out)
+}
+
+/// What the fetch stage brings.
+pub(super) struct Market {
+    pub(super) history: History,
+    pub(super) quotes: Vec<Quote>,
+}

@@ -1,0 +1,205 @@
+//! Stage 5: the broker is the truth. Earlier orders of the session are settled first; then
+//! the broker's positions are compared with what the state recorded.
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) fn reconcile(
+        &self,
+        state: Option<&State>,
+        positions: &BTreeMap<String, i64>,
+        account: &Account,
+        legs: &[String; LEGS],
+        prices: &[Option<Decimal>; LEGS],
+    ) -> Result<(Mark, String), Stop> {
+        let Some(state) = state.filter(|s| s.targets_of(legs).is_some()) else {
+            return Ok((
+                Mark::Ok,
+                format!(
+                    "first run: the broker holds {} with {:.2} cash",
+                    describe_positions(positions),
+                    account.cash
+                ),
+            ));
+        };
+        let mut differences = Vec::new();
+        let mut drift_value = Decimal::ZERO;
+        for (leg, symbol) in legs.iter().enumerate() {
+            let recorded = state.positions.get(symbol).copied().unwrap_or(0);
+            let held = positions.get(symbol).copied().unwrap_or(0);
+            if recorded != held {
+                differences.push(format!("{symbol} {recorded} -> {held}"));
+                drift_value +=
+                    Decimal::from((held - recorded).abs()) * prices[leg].unwrap_or_default();
+            }
+        }
+        if differences.is_empty() {
+            return Ok((
+                Mark::Ok,
+                format!(
+                    "broker matches the state: {}, cash {:.2}",
+                    describe_positions(positions),
+                    account.cash
+                ),
+            ));
+        }
+        let equity = account.liquidation_value.max(Decimal::ONE);
+        let drift_pct = drift_value / equity * Decimal::ONE_HUNDRED;
+        let explained = state.last_outcome.as_deref() == Some("incomplete")
+            || self.resumed
+            || self.rebuild_journal;
+        let limit = self.loaded.config.risk.max_drift_pct;
+        if drift_pct > limit && !explained {
+            return Err(Stop::preflight(format!(
+                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), over risk.max_drift_pct {limit}: \
+                 manual trades? Review, then raise risk.max_drift_pct for one run or move {} aside to adopt the broker's positions",
+                differences.join(", "),
+                self.paths.state_file().display()
+            )));
+        }
+        self.report.warn(&format!(
+            "positions differ from the state: {}",
+            differences.join(", ")
+        ));
+        Ok((
+            Mark::Warn,
+            format!(
+                "{} difference(s), {drift_pct:.2}% of equity{}",
+                differences.len(),
+                if explained {
+                    " (the last run was incomplete)"
+                } else {
+                    ""
+                }
+            ),
+        ))
+    }
+
+    /// Settles the journal of an earlier run of the session against the broker: every order
+    /// not known to be final is looked up (by id, else by symbol, side and quantity among the
+    /// orders entered since the run began) and followed to its end; one the broker never
+    /// received is marked NOT_SENT. With a rebuilt ledger, the broker's orders of the day
+    /// become the journal. Nothing is ever sent here.
+    pub(super) fn settle(
+        &mut self,
+        broker: &dyn Broker,
+        since: DateTime<Utc>,
+        legs: &[String; LEGS],
+    ) -> Result<String, Stop> {
+        let listed: Vec<crate::broker::Order> = broker
+            .orders_since(since)?
+            .into_iter()
+            .filter(|o| legs.contains(&o.symbol))
+            .collect();
+        let mut journal = self
+            .ledger
+            .as_ref()
+            .map(|l| l.orders.clone())
+            .unwrap_or_default();
+        let mut claimed: Vec<String> = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
+        let (mut settled, not_sent) = settle_entries(&mut journal, &listed, &mut claimed, |id| {
+            self.follow(broker, id)
+        })?;
+        if self.rebuild_journal {
+            for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
+                let order = self.follow(broker, &o.id)?;
+                let mut entry = LedgerOrder {
+                    seq: journal.len(),
+                    symbol: o.symbol.clone(),
+                    side: o.side,
+                    quantity: whole_shares(o.quantity)?,
+                    reference_price: order.average_fill_price.unwrap_or_default(),
+                    state: OrderState::Submitted,
+                    broker_id: Some(o.id.clone()),
+                    filled: Decimal::ZERO,
+                    average_price: None,
+                    slippage_pct: None,
+                    sent_at: o.entered_time,
+                    note: Some("found at the broker (the ledger was rebuilt)".into()),
+                    intended: None,
+                };
+                entry.record_report(&order)?;
+                journal.push(entry);
+                settled += 1;
+            }
+        }
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.orders = journal;
+        }
+        self.save_ledger()?;
+        Ok(format!(
+            "earlier orders settled with the broker: {settled} found, {not_sent} never placed; nothing resent"
+        ))
+    }
+}
+
+/// Settles the unfinished entries of a journal with the broker, sending nothing: each entry
+/// not known to be final is looked up (by its id, else by symbol, side and quantity among
+/// `listed`, the broker's orders entered since the run began, each claimed once) and
+/// followed with `follow`; one the broker never received becomes NOT_SENT. Returns how many
+/// were found and how many were never placed.
+pub(crate) fn settle_entries<E: From<JournalError>>(
+    journal: &mut [LedgerOrder],
+    listed: &[crate::broker::Order],
+    claimed: &mut Vec<String>,
+    mut follow: impl FnMut(&str) -> Result<crate::broker::Order, E>,
+) -> Result<(usize, usize), E> {
+    let (mut settled, mut not_sent) = (0, 0);
+    for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
+        let found = match &entry.broker_id {
+            Some(id) => Some(id.clone()),
+            None => entry.find_in(listed, claimed).map(|o| o.id.clone()),
+        };
+        match found {
+            Some(id) => {
+                claimed.push(id.clone());
+                let order = follow(&id)?;
+                if entry.state != OrderState::Submitted {
+                    entry.apply(OrderEvent::Placed)?;
+                }
+                entry.broker_id = Some(id);
+                entry.record_report(&order)?;
+                if let Some(fill) = order.average_fill_price {
+                    entry.slippage_pct = Some(adverse_slippage_pct(
+                        entry.side,
+                        entry.reference_price,
+                        fill,
+                    ));
+                }
+                settled += 1;
+            }
+            None => {
+                entry.apply(OrderEvent::NeverPlaced)?;
+                entry.note = Some("not found at the broker: it was never placed".into());
+                not_sent += 1;
+            }
+        }
+    }
+    Ok((settled, not_sent))
+}
+
+/// The broker's whole shares of each strategy symbol held.
+pub(crate) fn whole_positions(
+    account: &Account,
+    legs: &[String; LEGS],
+) -> Result<BTreeMap<String, Shares>, TooManyShares> {
+    let mut out = BTreeMap::new();
+    for s in legs {
+        let q = whole_shares(account.quantity(s))?;
+        if q != 0 {
+            out.insert(s.clone(), q);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
+    if positions.is_empty() {
+        return "no positions".into();
+    }
+    positions
+        .iter()
+        .map(|(s, q)| format!("{q} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
