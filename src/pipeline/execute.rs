@@ -4,6 +4,38 @@
 use super::*;
 
 impl Run<'_> {
+    /// Stages 7 and 8: send the plan and check the fills. The outcome is returned, not
+    /// raised: the record stage writes what happened either way.
+    pub(super) fn execute_stage(
+        &mut self,
+        broker: &dyn Broker,
+        planned: &Planned,
+        market: &Market,
+    ) -> Result<Result<(), Stop>, Stop> {
+        self.stage = "execute";
+        let t = Instant::now();
+        let outcome = self.execute_plan(broker, &planned.plan, &market.quotes, &planned.costs);
+        let summary = self
+            .ledger
+            .as_ref()
+            .map(|l| {
+                let filled = l
+                    .orders
+                    .iter()
+                    .filter(|o| o.state == OrderState::Filled)
+                    .count();
+                format!("{} order(s) sent, {filled} filled", l.orders.len())
+            })
+            .unwrap_or_default();
+        let mark = if outcome.is_ok() {
+            Mark::Ok
+        } else {
+            Mark::Fail
+        };
+        self.record(mark, "execute", summary, t)?;
+        Ok(outcome)
+    }
+
     /// Sends the plan: reductions, then a fresh look at the account, then increases. Every
     /// order is journaled PENDING before it is sent.
     pub(super) fn execute_plan(

@@ -2,7 +2,66 @@
 
 use super::*;
 
+/// The market data source the run fetched from (shared with the simulator's prices).
+pub(super) type Data = Arc<dyn MarketData + Send + Sync>;
+
 impl Run<'_> {
+    /// Stage 2: every symbol's daily bars and the quotes, checked.
+    pub(super) fn fetch_stage(&mut self, session: &Session) -> Result<(Data, Market), Stop> {
+        self.stage = "fetch";
+        let t = Instant::now();
+        let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
+        let market = self.fetch(data.as_ref(), session.today)?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.quotes = market
+                .quotes
+                .iter()
+                .map(|q| (q.symbol.clone(), q.last))
+                .collect();
+        }
+        let signal = &self.loaded.config.strategy.parameters.signal_symbol;
+        let bars = market.history.bars(signal);
+        self.record(
+            Mark::Ok,
+            "fetch",
+            format!(
+                "{} bars of {signal} to {}, {} quotes",
+                bars.len(),
+                bars.last().map_or(String::new(), |b| b.date.to_string()),
+                market.quotes.len()
+            ),
+            t,
+        )?;
+        Ok((data, market))
+    }
+
+    /// Stage 3: today's bars from the quotes.
+    pub(super) fn synthetic_bar_stage(
+        &mut self,
+        session: &Session,
+        market: &Market,
+    ) -> Result<Vec<(String, Bar)>, Stop> {
+        self.stage = "synthetic bar";
+        let t = Instant::now();
+        let today_bars = synthetic_bars(market, session.today)?;
+        let signal = &self.loaded.config.strategy.parameters.signal_symbol;
+        let quote = market.quote(signal);
+        self.record(
+            Mark::Ok,
+            "synthetic bar",
+            format!(
+                "{signal} {} (volume {}) at {}",
+                quote.map_or(Decimal::ZERO, |q| q.last),
+                quote
+                    .and_then(|q| q.day_volume)
+                    .map_or("0".into(), |v| v.round().to_string()),
+                self.clock.now_et().format("%H:%M ET")
+            ),
+            t,
+        )?;
+        Ok(today_bars)
+    }
+
     pub(super) fn fetch(&self, data: &dyn MarketData, today: NaiveDate) -> Result<Market, Stop> {
         let c = &self.loaded.config;
         let symbols = c.strategy.parameters.all_symbols();
@@ -96,4 +155,16 @@ pub(super) fn synthetic_bars(
 pub(super) struct Market {
     pub(super) history: History,
     pub(super) quotes: Vec<Quote>,
+}
+
+impl Market {
+    /// The quote of a symbol.
+    pub(super) fn quote(&self, symbol: &str) -> Option<&Quote> {
+        self.quotes.iter().find(|q| q.symbol == symbol)
+    }
+
+    /// The last price of each leg, in leg order.
+    pub(super) fn prices(&self, legs: &[String; LEGS]) -> [Option<Decimal>; LEGS] {
+        legs.clone().map(|s| self.quote(&s).map(|q| q.last))
+    }
 }

@@ -3,7 +3,68 @@
 
 use super::*;
 
+/// What the broker holds once earlier orders of the session are settled.
+pub(super) struct Reconciled {
+    /// The account.
+    pub(super) account: Account,
+    /// Whole shares of each strategy symbol held.
+    pub(super) positions: BTreeMap<String, Shares>,
+    /// The last price of each leg.
+    pub(super) prices: [Option<Decimal>; LEGS],
+}
+
 impl Run<'_> {
+    /// Stage 5: settle what an earlier run of the session sent, then compare the broker's
+    /// positions with the state. Open orders for the strategy's symbols stop the run.
+    pub(super) fn reconcile_stage(
+        &mut self,
+        session: &Session,
+        broker: &dyn Broker,
+        market: &Market,
+    ) -> Result<Reconciled, Stop> {
+        self.stage = "reconcile";
+        let t = Instant::now();
+        let legs = &session.legs;
+        if self.resumed || self.rebuild_journal {
+            let open = session.hours.open.with_timezone(&Utc);
+            let since = if self.rebuild_journal {
+                open
+            } else {
+                self.ledger.as_ref().map_or(open, |l| l.started_at) - chrono::Duration::minutes(1)
+            };
+            let summary = self.settle(broker, since, legs)?;
+            self.record(Mark::Warn, "settle", summary, t)?;
+        }
+        let account = broker.account()?;
+        let open: Vec<_> = broker
+            .open_orders()?
+            .into_iter()
+            .filter(|o| legs.contains(&o.symbol))
+            .collect();
+        if !open.is_empty() {
+            return Err(Stop::preflight(format!(
+                "open orders at the broker for {}: cancel them or wait, then run again",
+                open.iter()
+                    .map(|o| format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let positions = whole_positions(&account, legs)?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.equity_before = Some(account.liquidation_value);
+        }
+        let prices = market.prices(legs);
+        let (mark, summary) =
+            self.reconcile(session.state.as_ref(), &positions, &account, legs, &prices)?;
+        self.record(mark, "reconcile", summary, t)?;
+        Ok(Reconciled {
+            account,
+            positions,
+            prices,
+        })
+    }
+
     pub(super) fn reconcile(
         &self,
         state: Option<&State>,

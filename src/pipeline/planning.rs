@@ -1,0 +1,143 @@
+//! Stage 6: the plan (rebalance or not, whole shares, sells first) and the risk gate. A
+//! resumed run finishes the session's original plan instead.
+
+use super::*;
+
+/// The approved plan and the costs it was sized with.
+pub(super) struct Planned {
+    /// What to send.
+    pub(super) plan: plan::Approved<Plan>,
+    /// Commission and slippage assumed (the simulator's in paper mode, none live).
+    pub(super) costs: Costs,
+}
+
+impl Run<'_> {
+    pub(super) fn plan_stage(
+        &mut self,
+        session: &Session,
+        decision: &Decision,
+        reconciled: &Reconciled,
+    ) -> Result<Planned, Stop> {
+        self.stage = "plan";
+        let t = Instant::now();
+        let c = &self.loaded.config;
+        let legs = &session.legs;
+        let state = session.state.as_ref();
+        let costs = match self.options.mode {
+            Mode::Paper => c.sim.costs(),
+            _ => Costs {
+                commission_per_share: Decimal::ZERO,
+                slippage: Decimal::ZERO,
+            },
+        };
+        let input = PlanInput {
+            weights: decision.weights,
+            remembered: state.and_then(|s| s.targets_of(legs)),
+            recorded_positions: state
+                .filter(|s| s.targets_of(legs).is_some())
+                .map(|s| s.positions.clone()),
+            symbols: legs.clone(),
+            positions: reconciled.positions.clone(),
+            cash: reconciled.account.cash,
+            buying_power: reconciled.account.buying_power,
+            prices: reconciled.prices,
+            threshold: crate::strategy::decimal_from_f64(c.strategy.parameters.rebalance_threshold),
+            costs,
+            max_buying_power_pct: c.execution.max_buying_power_pct,
+            min_trade_pct: c.execution.min_trade_pct,
+        };
+        let plan = self.this_runs_plan(plan::plan(&input));
+        let plan = match plan::approve(plan, &input, &c.risk) {
+            Ok(approved) => approved,
+            Err(refusal) => {
+                self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
+                return Err(Stop::preflight(refusal.to_string()));
+            }
+        };
+        self.record(Mark::Ok, "plan", describe_plan(&plan), t)?;
+        crate::fault::kill_point("plan");
+        self.show_plan(&plan);
+        Ok(Planned { plan, costs })
+    }
+
+    /// A resumed run finishes the session's original plan: only what is not yet filled.
+    /// A new run's plan is written to the ledger.
+    fn this_runs_plan(&mut self, fresh: Plan) -> Plan {
+        let Some(ledger) = self.ledger.as_mut() else {
+            return fresh;
+        };
+        match ledger.plan.clone().filter(|_| self.resumed) {
+            Some(original) => {
+                let left = remainder(&original, &ledger.orders);
+                self.report.detail(&format!(
+                    "finishing the plan of the earlier run: {} order(s) left",
+                    left.orders.len()
+                ));
+                left
+            }
+            None => {
+                if !self.resumed {
+                    ledger.plan = Some(fresh.clone());
+                }
+                fresh
+            }
+        }
+    }
+
+    fn show_plan(&self, plan: &Plan) {
+        for o in &plan.orders {
+            self.report.detail(&format!(
+                "{} {} {} at ~{} (target {:.1}%){}",
+                o.side.as_str(),
+                o.quantity,
+                o.symbol,
+                o.price,
+                (o.target * Decimal::ONE_HUNDRED).round_dp(1),
+                if o.full_exit { ", full exit" } else { "" }
+            ));
+        }
+        for d in &plan.dropped {
+            self.report
+                .detail(&format!("left out {}: {}", d.symbol, d.reason));
+        }
+    }
+
+    /// `--plan-only` and dry runs end here: the plan is written, nothing is sent. Returns
+    /// the exit code when the run ends.
+    pub(super) fn stop_before_sending(
+        &mut self,
+        session: &Session,
+        plan: &Plan,
+    ) -> Result<Option<u8>, Stop> {
+        let dry_run = self.options.mode == Mode::DryRun;
+        if !self.options.plan_only && !dry_run {
+            return Ok(None);
+        }
+        let why = if self.options.plan_only {
+            "--plan-only"
+        } else {
+            "dry run"
+        };
+        let message = format!("{why}: plan written, nothing sent");
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.status = if dry_run && !self.options.plan_only {
+                RunStatus::Done
+            } else {
+                RunStatus::Skipped
+            };
+            ledger.message = Some(message.clone());
+        }
+        self.save_ledger()?;
+        self.report
+            .stage(Mark::Skip, "execute", &message, Duration::ZERO);
+        self.report.verdict(
+            true,
+            &format!(
+                "OK ({why}): {} order(s) planned, none sent. {}",
+                plan.orders.len(),
+                self.next_run(session.today)
+            ),
+        );
+        Ok(Some(exit::OK))
+    }
+}

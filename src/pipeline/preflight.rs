@@ -1,0 +1,284 @@
+//! Stage 1: may this run trade now? The clock (`--as-of`), the lock, the halt flag, the
+//! session and its run window, the session's ledger (done, or to be resumed), the state,
+//! the disk and the Schwab login.
+
+use super::*;
+
+/// What preflight establishes for the rest of the run.
+pub(super) struct Session {
+    /// The session (New York date).
+    pub(super) today: NaiveDate,
+    /// Its hours.
+    pub(super) hours: calendar::SessionHours,
+    /// The state as the last run left it (`None` before the first run, or when rebuilt).
+    pub(super) state: Option<State>,
+    /// The strategy's traded symbols, in leg order.
+    pub(super) legs: [String; LEGS],
+    /// Held for the whole run: one run at a time.
+    _lock: RunLock,
+}
+
+/// The run goes on with its session, or there is nothing to do (with the exit code).
+pub(super) enum Preflight {
+    Run(Box<Session>),
+    NothingToDo(u8),
+}
+
+impl Run<'_> {
+    pub(super) fn preflight(&mut self) -> Result<Preflight, Stop> {
+        let t = Instant::now();
+        self.set_clock()?;
+        let lock = RunLock::acquire(&self.paths.lock_file(), "trade")?;
+        // Backups are taken here, before this run changes anything: a restore brings back
+        // the state of the start of a run, never a half-finished rebalance.
+        State::backup(&self.paths.state_file())?;
+        let halt = self.paths.halt_flag();
+        if halt.exists() {
+            let why = std::fs::read_to_string(&halt).unwrap_or_default();
+            return Err(Stop::Halted(format!(
+                "trading is halted ({}); `jutsu resume` clears the flag",
+                why.trim()
+            )));
+        }
+        let now = self.clock.now_et();
+        let today = now.date_naive();
+        if self.options.as_of.is_some() {
+            self.refuse_rewriting_history(today)?;
+        }
+        self.session = Some(today);
+        let Some(hours) = self.session_hours(today)? else {
+            return Ok(Preflight::NothingToDo(exit::OK));
+        };
+        let ledger_path = self.paths.ledger(today);
+        let (previous, rebuilt) = self.read_or_rebuild(
+            &ledger_path,
+            Ledger::load_checked(&ledger_path),
+            "its journal is rebuilt from the broker's orders",
+        )?;
+        self.rebuild_journal = rebuilt;
+        if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
+            return Ok(Preflight::NothingToDo(self.already_done(done, today)));
+        }
+        if !self.in_run_window(&hours, today)? {
+            return Ok(Preflight::NothingToDo(exit::OK));
+        }
+        let state = self.read_state()?;
+        if let Ok(free) = fs4::available_space(&self.paths.shared) {
+            if free < MIN_FREE_BYTES {
+                return Err(Stop::preflight(format!(
+                    "only {} MB free on the state disk",
+                    free / 1024 / 1024
+                )));
+            }
+        }
+        let token_note = self.check_login()?;
+        self.open_ledger(previous.filter(|l| l.anything_sent()), today)?;
+        self.record_preflight(&hours, today, &token_note, t)?;
+        crate::fault::kill_point("preflight");
+        Ok(Preflight::Run(Box::new(Session {
+            today,
+            hours,
+            state,
+            legs: self
+                .loaded
+                .config
+                .strategy
+                .parameters
+                .traded_symbols()
+                .map(String::from),
+            _lock: lock,
+        })))
+    }
+
+    /// `--as-of`: the run's clock is fixed at that New York moment (offline data only).
+    fn set_clock(&mut self) -> Result<(), Stop> {
+        let c = &self.loaded.config;
+        let Some((date, time)) = self.options.as_of else {
+            return Ok(());
+        };
+        if self.options.mode == Mode::Live {
+            return Err(Stop::usage(
+                "--as-of is refused in live mode: live orders happen now",
+            ));
+        }
+        if c.data.source != DataSource::Local {
+            return Err(Stop::usage(
+                "--as-of needs offline data (data.source: local)",
+            ));
+        }
+        let time = time.unwrap_or_else(|| {
+            calendar::session_hours(date)
+                .map(|h| h.run_at(c.schedule.minutes_before_close).time())
+                .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
+        });
+        let fixed = FixedClock::at_et(date.and_time(time)).ok_or_else(|| {
+            Stop::usage(format!(
+                "{date} {time} does not exist in New York (DST gap)"
+            ))
+        })?;
+        self.clock = Arc::new(fixed);
+        Ok(())
+    }
+
+    /// The session's hours, or `None` (reported) on a weekend or holiday.
+    fn session_hours(&mut self, today: NaiveDate) -> Result<Option<calendar::SessionHours>, Stop> {
+        match calendar::day_kind(today) {
+            DayKind::Weekend => {
+                self.nothing_to_do(&format!("{today} is a weekend day: not a session"));
+                Ok(None)
+            }
+            DayKind::Holiday(name) => {
+                self.nothing_to_do(&format!(
+                    "{today} is a market holiday ({name}): not a session"
+                ));
+                Ok(None)
+            }
+            _ => calendar::session_hours(today)
+                .map(Some)
+                .ok_or_else(|| Stop::preflight("no session hours")),
+        }
+    }
+
+    /// The session's run is done: say why there is nothing to do.
+    fn already_done(&mut self, done: &Ledger, today: NaiveDate) -> u8 {
+        if self.paths.exit_ledger(today).exists() {
+            return self.nothing_to_do(&format!(
+                "the {} session {today} ended with the emergency exit (see {}); the next \
+                 session's run rebalances to the strategy's targets",
+                done.mode.as_str(),
+                self.paths.exit_ledger(today).display()
+            ));
+        }
+        self.nothing_to_do(&format!(
+            "the {} run of {today} is already done ({}); nothing to do",
+            done.mode.as_str(),
+            done.message.clone().unwrap_or_default()
+        ))
+    }
+
+    /// True when the run may go on now: too early is a no-op (reported), too late is a
+    /// stop, and a run started early waits for the run time.
+    fn in_run_window(
+        &mut self,
+        hours: &calendar::SessionHours,
+        today: NaiveDate,
+    ) -> Result<bool, Stop> {
+        let schedule = &self.loaded.config.schedule;
+        let now = self.clock.now_et();
+        let run_at = hours.run_at(schedule.minutes_before_close);
+        let opens = run_at - chrono::Duration::minutes(schedule.early_tolerance_minutes.into());
+        let closes = run_at + chrono::Duration::minutes(schedule.late_tolerance_minutes.into());
+        if now < opens {
+            self.nothing_to_do(&format!(
+                "too early: the run window of {today} opens at {} ET (run at {})",
+                opens.format("%H:%M"),
+                run_at.format("%H:%M")
+            ));
+            return Ok(false);
+        }
+        if now > closes {
+            return Err(Stop::preflight(format!(
+                "missed the run window of {today}: the run was due at {} ET and it is {}",
+                run_at.format("%H:%M"),
+                now.format("%H:%M")
+            )));
+        }
+        if now < run_at {
+            self.report
+                .line(&format!("waiting until {} ET", run_at.format("%H:%M")));
+            let wait = (run_at - now).to_std().unwrap_or_default();
+            self.clock.pause(wait);
+        }
+        Ok(true)
+    }
+
+    /// The state, restored or rebuilt if damaged, with a version-1 file labelled.
+    fn read_state(&mut self) -> Result<Option<State>, Stop> {
+        let state_path = self.paths.state_file();
+        let (mut state, _) = self.read_or_rebuild(
+            &state_path,
+            State::load(&state_path),
+            "rebuilt from the broker's positions (this run rebalances as a first run)",
+        )?;
+        let legs = self
+            .loaded
+            .config
+            .strategy
+            .parameters
+            .traded_symbols()
+            .map(String::from);
+        if let Some(s) = state.as_mut() {
+            s.migrate(&legs);
+        }
+        Ok(state)
+    }
+
+    /// The Schwab login, when this mode uses Schwab: dead is a stop, under 48 h a warning.
+    fn check_login(&mut self) -> Result<String, Stop> {
+        let c = &self.loaded.config;
+        if !c.uses_schwab(self.options.mode) {
+            return Ok(String::new());
+        }
+        let token =
+            crate::schwab::auth::TokenFile::load(&self.loaded.resolve(&c.schwab.token_file))?;
+        let hours_left = token.refresh_seconds_left(self.clock.now_utc().timestamp()) / 3600;
+        if hours_left <= 0 {
+            return Err(Stop::preflight(
+                "the Schwab refresh token has expired: run `jutsu auth login`",
+            ));
+        }
+        if hours_left < 48 {
+            self.critical = true;
+            self.report.warn(&format!(
+                "the Schwab login expires in {hours_left} h: run `jutsu auth login`"
+            ));
+        }
+        Ok(format!(", token {hours_left} h left"))
+    }
+
+    /// The run's ledger: the earlier run of the session when it sent orders (resumed), else
+    /// a new one.
+    fn open_ledger(&mut self, resume: Option<Ledger>, today: NaiveDate) -> Result<(), Stop> {
+        self.ledger = Some(match resume {
+            Some(mut earlier) => {
+                Ledger::backup(&self.paths.ledger(today))?;
+                self.resumed = true;
+                self.report.warn(&format!(
+                    "an earlier run of {today} sent orders and stopped ({:?}): resuming it",
+                    earlier.status
+                ));
+                earlier.status = RunStatus::Running;
+                earlier.message = Some("resumed".into());
+                earlier
+            }
+            None => Ledger::new(today, self.options.mode, self.clock.now_utc()),
+        });
+        Ok(())
+    }
+
+    fn record_preflight(
+        &mut self,
+        hours: &calendar::SessionHours,
+        today: NaiveDate,
+        token_note: &str,
+        t: Instant,
+    ) -> Result<(), Stop> {
+        let kind = if calendar::day_kind(today) == DayKind::EarlyClose {
+            "early close"
+        } else {
+            "regular"
+        };
+        let run_at = hours.run_at(self.loaded.config.schedule.minutes_before_close);
+        self.record(
+            Mark::Ok,
+            "preflight",
+            format!(
+                "{mode} session {today} ({kind}, close {}, run at {} ET){token_note}",
+                hours.close.format("%H:%M"),
+                run_at.format("%H:%M"),
+                mode = self.options.mode.as_str()
+            ),
+            t,
+        )
+    }
+}

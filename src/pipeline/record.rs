@@ -1,0 +1,137 @@
+//! Stage 9: the state, `logs/trades.csv`, the ledger, the holdings and the verdict. It runs
+//! after an incomplete execution too, so that the next run knows exactly what happened.
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) fn record_stage(
+        &mut self,
+        session: &Session,
+        broker: &dyn Broker,
+        planned: &Planned,
+        market: &Market,
+        outcome: Result<(), Stop>,
+    ) -> Result<u8, Stop> {
+        let plan = &planned.plan;
+        let executed = outcome.is_ok();
+        let reason = plan
+            .trigger
+            .as_ref()
+            .map_or("none", |t| t.reason())
+            .to_string();
+        crate::fault::kill_point("before-record");
+        self.stage = "record";
+        let t = Instant::now();
+        let after = broker.account()?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.equity_after = Some(after.liquidation_value);
+        }
+        self.record_state(session, plan, &after, executed)?;
+        crate::fault::kill_point("after-state");
+        let rows = self.trade_rows(&reason);
+        let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
+        self.record(
+            Mark::Ok,
+            "record",
+            format!(
+                "state {}, {} fill(s) in trades.csv",
+                self.paths.state_file().display(),
+                rows.len()
+            ),
+            t,
+        )?;
+        self.show_holdings(&session.legs, &after, market);
+        match outcome {
+            Ok(()) => self.done(session.today, plan, &reason),
+            Err(stop) => {
+                // The state and trades are recorded; the run stopped in execution.
+                self.stage = "execute";
+                Err(stop)
+            }
+        }
+    }
+
+    /// `state.json` after the run. Complete: what the broker holds. Incomplete: what the
+    /// plan meant to hold, so that the next run sees the difference and finishes the job.
+    fn record_state(
+        &self,
+        session: &Session,
+        plan: &Plan,
+        after: &Account,
+        executed: bool,
+    ) -> Result<(), Stop> {
+        let mode = self.options.mode;
+        let mut new_state = session
+            .state
+            .clone()
+            .unwrap_or_else(|| State::empty(mode, self.clock.now_utc()));
+        new_state.mode = mode;
+        new_state.updated_at = self.clock.now_utc();
+        new_state.last_session = Some(session.today);
+        if plan.trigger.is_some() {
+            new_state.set_targets(&session.legs, plan.validated);
+            new_state.positions = if executed {
+                whole_positions(after, &session.legs)?
+            } else {
+                plan.projected.positions.clone()
+            };
+        }
+        new_state.last_outcome = Some(if executed {
+            "done".into()
+        } else {
+            "incomplete".into()
+        });
+        new_state.save(&self.paths.state_file())?;
+        Ok(())
+    }
+
+    fn show_holdings(&self, legs: &[String; LEGS], after: &Account, market: &Market) {
+        self.report.line("holdings after the run:");
+        for p in after.positions.iter().filter(|p| legs.contains(&p.symbol)) {
+            let price = market.quote(&p.symbol).map_or(Decimal::ZERO, |q| q.last);
+            self.report.detail(&format!(
+                "{:<5} {:>8} shares  {:>12.2}",
+                p.symbol,
+                p.quantity,
+                p.quantity * price
+            ));
+        }
+        self.report.detail(&format!("cash  {:>21.2}", after.cash));
+        self.report
+            .detail(&format!("value {:>21.2}", after.liquidation_value));
+    }
+
+    /// The run completed: the ledger says done, the state is backed up, the verdict is OK.
+    fn done(&mut self, today: NaiveDate, plan: &Plan, reason: &str) -> Result<u8, Stop> {
+        let message = if plan.orders.is_empty() {
+            format!(
+                "no trade ({})",
+                plan.trigger
+                    .as_ref()
+                    .map_or("target unchanged", |t| t.reason())
+            )
+        } else {
+            format!(
+                "rebalanced ({reason}), {} order(s) filled",
+                plan.orders.len()
+            )
+        };
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.status = RunStatus::Done;
+            ledger.message = Some(message.clone());
+        }
+        self.save_ledger()?;
+        // A completed run leaves a consistent state: keep it as the newest backup.
+        State::backup(&self.paths.state_file())?;
+        tracing::info!(session = %today, "{message}");
+        self.report.verdict(
+            true,
+            &format!(
+                "OK: {message} in {} ms. {}",
+                self.started.elapsed().as_millis(),
+                self.next_run(today)
+            ),
+        );
+        Ok(exit::OK)
+    }
+}
