@@ -153,7 +153,6 @@ impl Run<'_> {
         since: DateTime<Utc>,
         attempt: u32,
     ) -> Result<i64, Stop> {
-        let c = &self.loaded.config;
         let seq = self.ledger.as_ref().map_or(0, |l| l.orders.len());
         let entry = LedgerOrder {
             intended: Some(intended),
@@ -177,42 +176,7 @@ impl Run<'_> {
         };
         let placed = broker.place_order(&request);
         crate::fault::kill_point("after-send");
-        let id = match placed {
-            Ok(Placement::Placed(id)) => id,
-            Ok(Placement::Unknown(why)) => {
-                // Settle by listing the broker's orders, never by sending again.
-                let listed = broker.orders_since(since)?;
-                let claimed = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
-                match entry.find_in(&listed, &claimed) {
-                    Some(order) => order.id.clone(),
-                    None => {
-                        let mut e = entry.clone();
-                        e.apply(OrderEvent::AnswerLost)?;
-                        e.note = Some(why.clone());
-                        self.update_order(e)?;
-                        return Err(Stop::incomplete(format!(
-                                "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's orders; check the account before running again",
-                                request.side.as_str(),
-                                request.symbol
-                            )));
-                    }
-                }
-            }
-            Err(e) => {
-                // Refused at placement (a 4xx such as a 429 or a validation error, or no
-                // connection): the broker holds no such order.
-                let mut refused = entry.clone();
-                refused.apply(OrderEvent::NeverPlaced)?;
-                refused.note = Some(format!("refused at placement, nothing placed: {e}"));
-                self.update_order(refused)?;
-                // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
-                return Err(Stop::preflight(format!(
-                    "{} {quantity} {}: {e}",
-                    request.side.as_str(),
-                    request.symbol
-                )));
-            }
-        };
+        let id = self.placed_id(broker, &entry, &request, placed, since)?;
         let mut e = entry.clone();
         e.apply(OrderEvent::Placed)?;
         e.broker_id = Some(id.clone());
@@ -247,33 +211,94 @@ impl Run<'_> {
             )));
         }
         if let Some(slip) = slippage {
-            let ex = &c.execution;
-            let text = format!(
-                "{} {} {}: filled at {} vs {reference}, slippage {slip:.3}%",
-                request.side.as_str(),
-                filled,
-                request.symbol,
-                order.average_fill_price.unwrap_or_default()
-            );
-            if slip >= ex.slippage_abort_pct {
-                return Err(Stop::incomplete(format!(
-                    "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
-                    ex.slippage_abort_pct
-                )));
-            } else if slip >= ex.slippage_error_pct {
-                tracing::error!("{text}");
-                self.report.warn(&format!(
-                    "{text} (over the error level {})",
-                    ex.slippage_error_pct
-                ));
-            } else if slip >= ex.slippage_warn_pct {
-                tracing::warn!("{text}");
-                self.report.warn(&text);
-            } else {
-                self.report.detail(&text);
-            }
+            let fill = order.average_fill_price.unwrap_or_default();
+            self.check_slippage(&request, filled, (reference, fill), slip)?;
         }
         Ok(filled)
+    }
+
+    /// The broker's id of a placed order. A lost answer is settled by listing the broker's
+    /// orders, never by sending again; a refusal means nothing was placed. Either way the
+    /// journal says so before the run stops.
+    fn placed_id(
+        &mut self,
+        broker: &dyn Broker,
+        entry: &LedgerOrder,
+        request: &OrderRequest,
+        placed: Result<Placement, crate::broker::BrokerError>,
+        since: DateTime<Utc>,
+    ) -> Result<String, Stop> {
+        let quantity = request.quantity;
+        match placed {
+            Ok(Placement::Placed(id)) => Ok(id),
+            Ok(Placement::Unknown(why)) => {
+                let listed = broker.orders_since(since)?;
+                let claimed = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
+                if let Some(order) = entry.find_in(&listed, &claimed) {
+                    return Ok(order.id.clone());
+                }
+                let mut e = entry.clone();
+                e.apply(OrderEvent::AnswerLost)?;
+                e.note = Some(why.clone());
+                self.update_order(e)?;
+                Err(Stop::incomplete(format!(
+                    "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's \
+                     orders; check the account before running again",
+                    request.side.as_str(),
+                    request.symbol
+                )))
+            }
+            Err(e) => {
+                // Refused at placement (a 4xx such as a 429 or a validation error, or no
+                // connection): the broker holds no such order.
+                let mut refused = entry.clone();
+                refused.apply(OrderEvent::NeverPlaced)?;
+                refused.note = Some(format!("refused at placement, nothing placed: {e}"));
+                self.update_order(refused)?;
+                // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
+                Err(Stop::preflight(format!(
+                    "{} {quantity} {}: {e}",
+                    request.side.as_str(),
+                    request.symbol
+                )))
+            }
+        }
+    }
+
+    /// Stage 8 for one fill: adverse slippage against the reference, reported at the warn
+    /// and error levels; at the abort level no further order is sent.
+    fn check_slippage(
+        &self,
+        request: &OrderRequest,
+        filled: Shares,
+        (reference, fill): (Decimal, Decimal),
+        slip: Decimal,
+    ) -> Result<(), Stop> {
+        let ex = &self.loaded.config.execution;
+        let text = format!(
+            "{} {} {}: filled at {fill} vs {reference}, slippage {slip:.3}%",
+            request.side.as_str(),
+            filled,
+            request.symbol,
+        );
+        if slip >= ex.slippage_abort_pct {
+            return Err(Stop::incomplete(format!(
+                "{text}, at or over execution.slippage_abort_pct ({}): no further orders",
+                ex.slippage_abort_pct
+            )));
+        } else if slip >= ex.slippage_error_pct {
+            tracing::error!("{text}");
+            self.report.warn(&format!(
+                "{text} (over the error level {})",
+                ex.slippage_error_pct
+            ));
+        } else if slip >= ex.slippage_warn_pct {
+            tracing::warn!("{text}");
+            self.report.warn(&text);
+        } else {
+            self.report.detail(&text);
+        }
+        Ok(())
     }
 
     /// Follows an order to a final state; one still open at the timeout is canceled and
