@@ -124,48 +124,7 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             critical: run.critical,
         },
         Err(stop) => {
-            let sent = run.ledger.as_ref().is_some_and(|l| l.anything_sent());
-            let mut stop = stop.given_sent(sent);
-            let unsettled: Vec<String> = run.ledger.as_ref().map_or(Vec::new(), |l| {
-                l.orders
-                    .iter()
-                    .filter(|o| !o.state.is_final())
-                    .map(|o| {
-                        format!(
-                            "{} {} {} ({:?}{})",
-                            o.side.as_str(),
-                            o.quantity,
-                            o.symbol,
-                            o.state,
-                            o.broker_id
-                                .as_deref()
-                                .map_or(String::new(), |id| format!(", order {id}"))
-                        )
-                    })
-                    .collect()
-            });
-            if !unsettled.is_empty() {
-                let message = format!(
-                    "{}; not yet settled: {}; the next run settles them with the broker before anything else",
-                    stop.message(),
-                    unsettled.join(", ")
-                );
-                stop = stop.with_message(message);
-            }
-            if let Some(ledger) = run.ledger.as_mut() {
-                if ledger.status == RunStatus::Running {
-                    ledger.status = if matches!(stop, Stop::Incomplete(_)) {
-                        RunStatus::Incomplete
-                    } else {
-                        RunStatus::Failed
-                    };
-                }
-                ledger.message = Some(stop.message().to_string());
-                let path = run.paths.ledger(ledger.session);
-                if let Err(e) = ledger.save(&path) {
-                    report.warn(&format!("could not write the ledger: {e}"));
-                }
-            }
+            let stop = run.close_stopped(stop);
             let code = stop.code();
             tracing::error!(code, stage = run.stage, "{}", stop.message());
             let (outcome, what) = stop.verdict_words();
@@ -255,6 +214,54 @@ impl Run<'_> {
         }
         let outcome = self.execute_stage(broker.as_ref(), &planned, &market)?;
         self.record_stage(&session, broker.as_ref(), &planned, &market, outcome)
+    }
+
+    /// A stopped run: the exit-code rule applied, the orders not yet settled named, and the
+    /// ledger closed as incomplete or failed.
+    fn close_stopped(&mut self, stop: Stop) -> Stop {
+        let Some(ledger) = self.ledger.as_mut() else {
+            return stop;
+        };
+        let mut stop = stop.given_sent(ledger.anything_sent());
+        let unsettled: Vec<String> = ledger
+            .orders
+            .iter()
+            .filter(|o| !o.state.is_final())
+            .map(|o| {
+                format!(
+                    "{} {} {} ({:?}{})",
+                    o.side.as_str(),
+                    o.quantity,
+                    o.symbol,
+                    o.state,
+                    o.broker_id
+                        .as_deref()
+                        .map_or(String::new(), |id| format!(", order {id}"))
+                )
+            })
+            .collect();
+        if !unsettled.is_empty() {
+            let message = format!(
+                "{}; not yet settled: {}; the next run settles them with the broker before anything else",
+                stop.message(),
+                unsettled.join(", ")
+            );
+            stop = stop.with_message(message);
+        }
+        if ledger.status == RunStatus::Running {
+            ledger.status = if matches!(stop, Stop::Incomplete(_)) {
+                RunStatus::Incomplete
+            } else {
+                RunStatus::Failed
+            };
+        }
+        ledger.message = Some(stop.message().to_string());
+        let path = self.paths.ledger(ledger.session);
+        if let Err(e) = ledger.save(&path) {
+            self.report
+                .warn(&format!("could not write the ledger: {e}"));
+        }
+        stop
     }
 
     fn nothing_to_do(&mut self, why: &str) -> u8 {
