@@ -246,9 +246,18 @@ pub fn execute(
     // Sell what is held now (the cancels and the earlier exit may have changed it).
     let account = broker.account()?;
     let since = clock.now_utc() - chrono::Duration::minutes(1);
-    for holding in &plan.sell {
+    // What the strategy (or, with --all-positions, the account) holds now: a canceled
+    // order that filled after all may have added a position the survey did not show.
+    let now_held = ExitPlan::of(&account, &[], &request.legs, request.all_positions);
+    for holding in &now_held.sell {
         if blocked.contains(&holding.symbol) {
             continue;
+        }
+        if !plan.sell.iter().any(|h| h.symbol == holding.symbol) {
+            out.say(format!(
+                "{}: held now (a canceled order filled after all): selling it too",
+                holding.symbol
+            ));
         }
         let held = whole_shares(account.quantity(&holding.symbol))
             .map_err(crate::ledger::JournalError::from)?;
@@ -286,19 +295,25 @@ pub fn execute(
     let state = record_state(files.paths, request, &after, clock)?;
     // Whole shares still held; a fraction (a split's or a reinvested dividend's) cannot be
     // sold through the API and is only reported.
-    let left: Vec<String> = plan
+    let remaining = ExitPlan::of(&after, &[], &request.legs, request.all_positions);
+    let mut left: Vec<String> = remaining
         .sell
         .iter()
-        .filter(|h| after.quantity(&h.symbol) >= Decimal::ONE)
-        .map(|h| format!("{} {}", after.quantity(&h.symbol).normalize(), h.symbol))
+        .map(|h| format!("{} {}", h.quantity.normalize(), h.symbol))
         .collect();
-    for h in &plan.sell {
-        let q = after.quantity(&h.symbol);
-        if q > Decimal::ZERO && q < Decimal::ONE {
+    let ours = |symbol: &str| request.all_positions || request.legs.iter().any(|l| l == symbol);
+    for (h, _) in remaining.keep.iter().filter(|(h, _)| ours(&h.symbol)) {
+        if h.quantity > Decimal::ZERO {
             out.say(format!(
                 "{}: {} share left, a fraction the API cannot sell: sell it in the Schwab app",
                 h.symbol,
-                q.normalize()
+                h.quantity.normalize()
+            ));
+        } else {
+            left.push(format!(
+                "{} {} (short: close it by hand)",
+                h.quantity.normalize(),
+                h.symbol
             ));
         }
     }

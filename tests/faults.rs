@@ -1163,3 +1163,21 @@ fn f49_an_exit_sells_whole_shares_and_names_a_fraction_it_cannot_sell() {
         world.positions
     );
 }
+
+#[test]
+fn f50_an_exit_sells_a_position_that_a_canceled_order_created_after_the_survey() {
+    let c = case();
+    assert_eq!(c.trade().0, 0);
+    // TMF is not held after the trade; a working buy for it fills after the cancel.
+    assert!(!c.fake.positions().contains_key("TMF"));
+    c.fake.working_order("TMF", "BUY", 20.0);
+    c.fake.faults(|f| f.cancel_fills_after_reads = Some(1));
+    let (code, stdout, stderr) = c.exit_with(&["--confirm"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("TMF: held now (a canceled order filled after all)"),
+        "{stdout}"
+    );
+    assert!(c.fake.positions().is_empty(), "{:?}", c.fake.positions());
+    c.assert_trades_once();
+}
