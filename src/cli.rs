@@ -217,6 +217,9 @@ pub struct StateFileArgs {
     /// The mode whose state.json is meant when no file is named.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// Act on a file that is intact too (restore replaces it with its newest backup).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Output formats of `jutsu calendar`.

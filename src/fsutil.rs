@@ -360,6 +360,11 @@ fn restore_from_backup<T: serde::de::DeserializeOwned + serde::Serialize>(
     Ok(None)
 }
 
+/// True when a sealed file reads as a valid value and its checksum matches (or it has none).
+pub fn is_intact<T: serde::de::DeserializeOwned>(path: &Path) -> bool {
+    unseal::<T>(path).is_ok()
+}
+
 /// `jutsu state restore`: replaces a file (hand-edited or damaged) by its newest good
 /// backup, keeping it as `path.edited`; returns the backup used.
 pub fn restore_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(

@@ -640,9 +640,18 @@ fn a_hand_edited_simulated_account_is_refused_until_accepted() {
         stdout.contains("account.json was edited by hand"),
         "{stdout}"
     );
-    // A nonsense edit cannot be accepted.
+    // A nonsense edit cannot be accepted, and an intact file is not touched.
     let (code, _, stderr) = state_cmd(&env, &["accept", "README.md"]);
     assert_eq!(code, 2, "{stderr}");
+    let state = env.path("state/paper/state.json");
+    let before = std::fs::read_to_string(&state).unwrap();
+    let (code, _, stderr) = state_cmd(&env, &["restore", state.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is intact (its checksum matches)"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before);
     let (code, stdout, stderr) = state_cmd(&env, &["accept", account.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("sealed"), "{stdout}");

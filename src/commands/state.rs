@@ -56,6 +56,23 @@ pub(super) fn run(action: &StateAction, loaded: &Loaded, clock: SharedClock) -> 
     let paths = StatePaths::new(loaded, loaded.config.mode);
     let _lock = RunLock::acquire(&paths.lock_file(), "state")?;
     let kind = Kind::of(&path)?;
+    let intact = match kind {
+        Kind::State => fsutil::is_intact::<State>(&path),
+        Kind::SimAccount => fsutil::is_intact::<SimAccount>(&path),
+        Kind::Ledger => fsutil::is_intact::<Ledger>(&path),
+    };
+    if intact && !args.force {
+        return Err(Error::Usage(format!(
+            "{} is intact (its checksum matches): there is no edit to {}. Pass --force to {}",
+            path.display(),
+            if accept { "accept" } else { "undo" },
+            if accept {
+                "seal it again anyway"
+            } else {
+                "replace it with its newest backup anyway"
+            }
+        )));
+    }
     let detail = if accept {
         match kind {
             Kind::State => fsutil::accept_sealed::<State>(&path).map(|_| ())?,
