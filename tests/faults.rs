@@ -249,6 +249,14 @@ impl Case {
         }
     }
 
+    /// The run stops with exit 3 naming `needle`, and the broker received nothing.
+    fn assert_stops_before_sending(&self, needle: &str) {
+        let (code, stdout, _) = self.trade();
+        assert_eq!(code, 3, "{stdout}");
+        assert!(stdout.contains(needle), "{stdout}");
+        self.assert_nothing_sent();
+    }
+
     fn assert_nothing_sent(&self) {
         assert!(self.fake.orders().is_empty(), "{:?}", self.fake.orders());
         assert_eq!(
@@ -343,13 +351,7 @@ fn f04_persistent_500s_stop_the_run_before_any_order() {
 fn f05_malformed_quotes_stop_the_run_before_any_order() {
     let c = case();
     c.fake.faults(|f| f.malformed.push("quotes".into()));
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(
-        stdout.contains("GET /quotes: unexpected response: not JSON"),
-        "{stdout}"
-    );
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("GET /quotes: unexpected response: not JSON");
 }
 
 #[test]
@@ -359,10 +361,7 @@ fn f06_a_malformed_account_stops_the_run_before_any_order() {
         f.malformed
             .push(format!("/accounts/{}", common::fake_schwab::HASH))
     });
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("at reconcile"), "{stdout}");
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("at reconcile");
 }
 
 #[test]
@@ -420,10 +419,7 @@ fn f11_a_dead_refresh_token_before_trading_says_to_log_in() {
         f.expire_token_after = Some(3);
         f.dead_refresh = true;
     });
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("run `jutsu auth login`"), "{stdout}");
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("run `jutsu auth login`");
 }
 
 #[test]
@@ -619,36 +615,21 @@ fn f26_a_damaged_ledger_without_backup_is_rebuilt_from_the_brokers_orders() {
 fn f27_stale_quotes_stop_the_run() {
     let c = case();
     c.fake.faults(|f| f.quote_age_s = 600);
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(
-        stdout.contains("quote is stale: taken 600 s ago"),
-        "{stdout}"
-    );
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("quote is stale: taken 600 s ago");
 }
 
 #[test]
 fn f28_a_crossed_quote_stops_the_run() {
     let c = case();
     c.fake.faults(|f| f.crossed = true);
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("QQQ quote is crossed"), "{stdout}");
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("QQQ quote is crossed");
 }
 
 #[test]
 fn f29_a_quote_for_the_wrong_symbol_stops_the_run() {
     let c = case();
     c.fake.faults(|f| f.wrong_symbol = true);
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(
-        stdout.contains("asked for QQQ, got a quote for QQQM"),
-        "{stdout}"
-    );
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("asked for QQQ, got a quote for QQQM");
 }
 
 #[test]
@@ -834,10 +815,7 @@ fn f35_a_resumed_run_never_tops_up_an_order_the_buying_power_cap_cut() {
 fn f36_an_account_answer_without_positions_stops_before_any_order() {
     let c = case();
     c.fake.faults(|f| f.omit_positions = true);
-    let (code, stdout, _) = c.trade();
-    assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("no `positions` in the account"), "{stdout}");
-    c.assert_nothing_sent();
+    c.assert_stops_before_sending("no `positions` in the account");
 }
 
 #[test]
