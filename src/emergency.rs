@@ -18,7 +18,7 @@ use crate::broker::{
 use crate::clock::Clock;
 use crate::config::Mode;
 use crate::ledger::{Ledger, LedgerOrder, OrderEvent, RunStatus};
-use crate::pipeline::{adverse_slippage_pct, settle_entries, whole_positions};
+use crate::pipeline::{settle_entries, whole_positions};
 use crate::portfolio::whole_shares;
 use crate::state::{State, StatePaths};
 use crate::strategy::LEGS;
@@ -180,15 +180,7 @@ pub fn execute(
 
     // Orders of an earlier, interrupted exit: find each at the broker and follow it.
     if ledger.orders.iter().any(|o| !o.state.is_final()) {
-        let since = ledger.started_at - chrono::Duration::minutes(1);
-        let listed = broker.orders_since(since)?;
-        let mut claimed = ledger.claimed_ids();
-        let (found, never) = settle_entries::<crate::error::Error>(
-            &mut ledger.orders,
-            &listed,
-            &mut claimed,
-            |id| Ok(follow_order(broker, clock, id, request.polls)?),
-        )?;
+        let (found, never) = settle_ledger(&mut ledger, broker, clock, request.polls)?;
         ledger.save(&path)?;
         out.say(format!(
             "earlier exit orders settled: {found} found at the broker, {never} never placed"
@@ -436,9 +428,6 @@ fn sell(
         ledger.save(path)?;
         let order = follow_order(broker, clock, &id, polls)?;
         entry.record_report(&order)?;
-        entry.slippage_pct = order
-            .average_fill_price
-            .map(|fill| adverse_slippage_pct(Side::Sell, reference, fill));
         out.say(format!(
             "SELL {shares} {symbol}: order {id} {:?}, {} filled{}",
             order.status,
@@ -494,11 +483,7 @@ fn close_session_ledger(
         return Ok(());
     }
     if ledger.orders.iter().any(|o| !o.state.is_final()) {
-        let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
-        let mut claimed = ledger.claimed_ids();
-        settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
-            Ok(follow_order(broker, clock, id, 0)?)
-        })?;
+        settle_ledger(&mut ledger, broker, clock, 0)?;
     }
     let reason = ledger
         .plan
@@ -513,6 +498,21 @@ fn close_session_ledger(
         clock.now_et().format("%H:%M ET")
     ));
     ledger.save(&path)
+}
+
+/// Settles a ledger's unfinished entries with the broker's orders entered since it began,
+/// following each found order for up to `polls` reads; returns (found, never placed).
+fn settle_ledger(
+    ledger: &mut Ledger,
+    broker: &dyn Broker,
+    clock: &dyn Clock,
+    polls: u32,
+) -> crate::error::Result<(usize, usize)> {
+    let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
+    let mut claimed = ledger.claimed_ids();
+    settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
+        Ok(follow_order(broker, clock, id, polls)?)
+    })
 }
 
 /// Lines printed as they happen and kept for the alert.

@@ -17,7 +17,7 @@ use crate::fsutil::{self, Sealed};
 const BACKUPS: usize = 2;
 use crate::broker::{Order, OrderStatus};
 use crate::plan::Plan;
-use crate::portfolio::{whole_shares, Shares, Side, TooManyShares};
+use crate::portfolio::{adverse_slippage_pct, whole_shares, Shares, Side, TooManyShares};
 use crate::strategy::Decision;
 
 /// How a run ended (or that it is under way).
@@ -220,7 +220,8 @@ impl LedgerOrder {
         Ok(())
     }
 
-    /// Records where the broker says the order stands: its fills, and the state they mean.
+    /// Records where the broker says the order stands: its fills, the state they mean, and
+    /// the adverse slippage of the average fill against the entry's reference price.
     pub fn record_report(&mut self, order: &Order) -> Result<(), JournalError> {
         let report = Report {
             filled: whole_shares(order.filled_quantity)?,
@@ -231,6 +232,9 @@ impl LedgerOrder {
         self.apply(OrderEvent::Reported(report))?;
         self.filled = order.filled_quantity;
         self.average_price = order.average_fill_price;
+        self.slippage_pct = order
+            .average_fill_price
+            .map(|fill| adverse_slippage_pct(self.side, self.reference_price, fill));
         if let OrderStatus::Rejected(why) = &order.status {
             self.note = Some(why.clone());
         }

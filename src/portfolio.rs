@@ -26,6 +26,19 @@ pub fn whole_shares(quantity: Decimal) -> Result<Shares, TooManyShares> {
     quantity.trunc().to_i64().ok_or(TooManyShares(quantity))
 }
 
+/// Adverse slippage in percent: buys above the reference, sells below it. Favourable
+/// fills count as zero.
+pub fn adverse_slippage_pct(side: Side, reference: Decimal, fill: Decimal) -> Decimal {
+    if reference <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    let signed = match side {
+        Side::Buy => fill - reference,
+        Side::Sell => reference - fill,
+    };
+    (signed / reference * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
+}
+
 /// Buy or sell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -185,10 +185,7 @@ impl Run<'_> {
         let order = self.follow(broker, &id)?;
         let filled = whole_shares(order.filled_quantity)?;
         e.record_report(&order)?;
-        let slippage = order
-            .average_fill_price
-            .map(|fill| adverse_slippage_pct(planned.side, reference, fill));
-        e.slippage_pct = slippage;
+        let slippage = e.slippage_pct;
         self.update_order(e.clone())?;
         if !order.status.is_final() {
             // A cancel is only a request: while the order lives, it may still fill, so no
@@ -350,17 +347,4 @@ pub(super) fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
         })
         .collect();
     left
-}
-
-/// Adverse slippage in percent: buys above the reference, sells below it. Favourable
-/// fills count as zero.
-pub fn adverse_slippage_pct(side: Side, reference: Decimal, fill: Decimal) -> Decimal {
-    if reference <= Decimal::ZERO {
-        return Decimal::ZERO;
-    }
-    let signed = match side {
-        Side::Buy => fill - reference,
-        Side::Sell => reference - fill,
-    };
-    (signed / reference * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
 }

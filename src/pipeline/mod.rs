@@ -45,7 +45,6 @@ mod record;
 mod stop;
 
 use describe::{describe_decision, describe_plan};
-pub use execute::adverse_slippage_pct;
 use execute::remainder;
 use fetch::Market;
 use planning::Planned;

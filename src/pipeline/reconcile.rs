@@ -180,6 +180,8 @@ impl Run<'_> {
                     intended: None,
                 };
                 entry.record_report(&order)?;
+                // Found only at the broker: no reference price is known to measure against.
+                entry.slippage_pct = None;
                 journal.push(entry);
                 settled += 1;
             }
@@ -220,13 +222,6 @@ pub(crate) fn settle_entries<E: From<JournalError>>(
                 }
                 entry.broker_id = Some(id);
                 entry.record_report(&order)?;
-                if let Some(fill) = order.average_fill_price {
-                    entry.slippage_pct = Some(adverse_slippage_pct(
-                        entry.side,
-                        entry.reference_price,
-                        fill,
-                    ));
-                }
                 settled += 1;
             }
             None => {
