@@ -225,28 +225,46 @@ impl SchwabClient {
     /// if they last, the error says so. Only Schwab's refusal of the refresh token itself is
     /// a dead login.
     fn refresh_with_retries(&self, file: &TokenFile, now: i64) -> Result<TokenFile, BrokerError> {
+        self.retrying(
+            "the token endpoint failed, retrying",
+            || auth::refresh(&self.settings.oauth, &self.http, file, now),
+            auth::is_outage,
+        )
+        .map_err(|(e, attempts)| {
+            if !auth::is_outage(&e) {
+                return e;
+            }
+            BrokerError::Transport {
+                endpoint: "POST /v1/oauth/token".into(),
+                message: format!(
+                    "Schwab's token endpoint is unavailable after {attempts} attempts ({e}): an \
+                     outage at Schwab, not a dead login; the login stays valid and the next run \
+                     tries again"
+                ),
+            }
+        })
+    }
+
+    /// Calls `call` until it succeeds, fails with an error `retryable` refuses, or the
+    /// retries run out, waiting with backoff (through the clock) between attempts and
+    /// logging `what` each time. The error comes back with the number of attempts made.
+    fn retrying<T>(
+        &self,
+        what: &str,
+        mut call: impl FnMut() -> Result<T, BrokerError>,
+        retryable: impl Fn(&BrokerError) -> bool,
+    ) -> Result<T, (BrokerError, u32)> {
         let mut attempt = 0;
         loop {
-            match auth::refresh(&self.settings.oauth, &self.http, file, now) {
-                Ok(fresh) => return Ok(fresh),
-                Err(e) if !auth::is_outage(&e) => return Err(e),
-                Err(e) if attempt < self.settings.retry.max_retries => {
+            match call() {
+                Ok(value) => return Ok(value),
+                Err(e) if retryable(&e) && attempt < self.settings.retry.max_retries => {
                     let wait = self.backoff(attempt, None);
-                    tracing::warn!(error = %e, attempt, ?wait, "the token endpoint failed, retrying");
+                    tracing::warn!(error = %e, attempt, ?wait, "{what}");
                     self.clock.pause(wait);
                     attempt += 1;
                 }
-                Err(e) => {
-                    return Err(BrokerError::Transport {
-                        endpoint: "POST /v1/oauth/token".into(),
-                        message: format!(
-                            "Schwab's token endpoint is unavailable after {} attempts ({e}): an \
-                             outage at Schwab, not a dead login; the login stays valid and the \
-                             next run tries again",
-                            attempt + 1
-                        ),
-                    })
-                }
+                Err(e) => return Err((e, attempt + 1)),
             }
         }
     }
@@ -543,22 +561,15 @@ impl Broker for SchwabClient {
         );
         // A garbled status answer says nothing about the order: read it again before
         // giving up (the order itself is unaffected by a read).
-        let mut attempt = 0;
-        loop {
-            let read = self
-                .get_json(endpoint, &url, &[])
-                .and_then(|v| model::parse_order(v).map_err(Self::invalid(endpoint)));
-            match read {
-                Err(e @ BrokerError::Invalid { .. })
-                    if attempt < self.settings.retry.max_retries =>
-                {
-                    tracing::warn!(order = id, error = %e, attempt, "unreadable order status, reading again");
-                    self.clock.pause(self.backoff(attempt, None));
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        self.retrying(
+            &format!("unreadable order status, reading again (order {id})"),
+            || {
+                self.get_json(endpoint, &url, &[])
+                    .and_then(|v| model::parse_order(v).map_err(Self::invalid(endpoint)))
+            },
+            |e| matches!(e, BrokerError::Invalid { .. }),
+        )
+        .map_err(|(e, _)| e)
     }
 
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
