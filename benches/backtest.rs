@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use jutsu::backtest::{self, Engine, Settings};
-use jutsu::bars::History;
-use jutsu::portfolio::Costs;
-use jutsu::strategy::params::StrategyParams;
+use jutsu::domain::backtest::{self, Engine, Settings};
+use jutsu::domain::bars::History;
+use jutsu::domain::portfolio::Costs;
+use jutsu::domain::strategy::params::StrategyParams;
 use rust_decimal::Decimal;
 
 fn data_dir() -> PathBuf {
@@ -77,7 +77,8 @@ fn main() {
     let runs = 20;
     let mut best = Duration::MAX;
     for _ in 0..runs {
-        let mut strategy = jutsu::strategy::Strategy::new(StrategyParams::default()).unwrap();
+        let mut strategy =
+            jutsu::domain::strategy::Strategy::new(StrategyParams::default()).unwrap();
         let t = Instant::now();
         for (q, b) in qqq.iter().zip(tlt) {
             strategy.on_bond_close(b.close_f64);
@@ -95,7 +96,7 @@ fn main() {
     let mut engine = Engine::new(&settings).unwrap();
     let date = NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
     backtest::replay(&mut engine, &history, &settings, date.pred_opt().unwrap());
-    let today: Vec<(String, jutsu::bars::Bar)> = symbols
+    let today: Vec<(String, jutsu::domain::bars::Bar)> = symbols
         .iter()
         .filter_map(|s| history.bars(s).last().map(|b| (s.clone(), *b)))
         .collect();

@@ -40,14 +40,7 @@ pub struct Alert {
     pub body: String,
 }
 
-/// A channel that could not deliver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct AlertFailure {
-    /// email, webhook or deadman.
-    pub channel: String,
-    /// The last error.
-    pub error: String,
-}
+pub use crate::domain::journal::AlertFailure;
 
 /// The configured channels and the secrets they need.
 pub struct Alerter<'a> {

@@ -12,16 +12,16 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::broker::{
+use crate::brokers::{
     follow_order, Account, Broker, BrokerError, Order, OrderRequest, OrderType, Placement, Side,
 };
 use crate::clock::Clock;
 use crate::config::Mode;
-use crate::ledger::{Ledger, LedgerOrder, OrderEvent, RunStatus};
+use crate::domain::journal::{Ledger, LedgerOrder, OrderEvent, RunStatus};
+use crate::domain::portfolio::whole_shares;
+use crate::domain::strategy::LEGS;
 use crate::pipeline::{settle_entries, whole_positions};
-use crate::portfolio::whole_shares;
-use crate::state::{State, StatePaths};
-use crate::strategy::LEGS;
+use crate::storage::state::{State, StatePaths};
 
 /// The `reason` of the exit's rows in trades.csv.
 pub const REASON: &str = "emergency-exit";
@@ -252,7 +252,7 @@ pub fn execute(
             ));
         }
         let held = whole_shares(account.quantity(&holding.symbol))
-            .map_err(crate::ledger::JournalError::from)?;
+            .map_err(crate::domain::journal::JournalError::from)?;
         let Some(shares) = u64::try_from(held).ok().filter(|q| *q > 0) else {
             out.say(format!("{}: nothing left to sell", holding.symbol));
             continue;
@@ -282,8 +282,10 @@ pub fn execute(
 
     // Books: trades.csv, state.json, the ledger.
     let after = broker.account()?;
-    let rows =
-        crate::trades::append_new(&files.trades_csv, crate::trades::rows_of(&ledger, REASON))?;
+    let rows = crate::storage::trades::append_new(
+        &files.trades_csv,
+        crate::storage::trades::rows_of(&ledger, REASON),
+    )?;
     let state = record_state(files.paths, request, &after, clock)?;
     // Whole shares still held; a fraction (a split's or a reinvested dividend's) cannot be
     // sold through the API and is only reported.
@@ -452,12 +454,15 @@ fn record_state(
 ) -> crate::error::Result<State> {
     let path = paths.state_file();
     let mut state = match State::load(&path) {
-        Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) => s,
-        Ok(crate::fsutil::Sealed::Missing) => State::empty(request.mode, clock.now_utc()),
+        Ok(
+            crate::storage::fsutil::Sealed::Good(s)
+            | crate::storage::fsutil::Sealed::Restored { value: s, .. },
+        ) => s,
+        Ok(crate::storage::fsutil::Sealed::Missing) => State::empty(request.mode, clock.now_utc()),
         Err(e) => return Err(e),
     };
-    state.positions =
-        whole_positions(after, &request.legs).map_err(crate::ledger::JournalError::from)?;
+    state.positions = whole_positions(after, &request.legs)
+        .map_err(crate::domain::journal::JournalError::from)?;
     state.set_targets(&request.legs, [Decimal::ZERO; LEGS]);
     state.last_outcome = Some(REASON.into());
     state.updated_at = clock.now_utc();
@@ -491,7 +496,10 @@ fn close_session_ledger(
         .and_then(|p| p.trigger.as_ref())
         .map_or("rebalance", |t| t.reason())
         .to_string();
-    crate::trades::append_new(&files.trades_csv, crate::trades::rows_of(&ledger, &reason))?;
+    crate::storage::trades::append_new(
+        &files.trades_csv,
+        crate::storage::trades::rows_of(&ledger, &reason),
+    )?;
     ledger.status = RunStatus::Done;
     ledger.message = Some(format!(
         "ended by the emergency exit at {} (its open orders were canceled, the positions sold)",

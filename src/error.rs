@@ -57,7 +57,7 @@ pub enum Error {
     },
     /// The broker or market-data source failed.
     #[error(transparent)]
-    Broker(#[from] crate::broker::BrokerError),
+    Broker(#[from] crate::brokers::BrokerError),
     /// A file jutsu wrote is damaged and no good backup exists.
     #[error("{path} is damaged ({problem}) and no backup of it is good; nothing was traded. Move it aside to rebuild from the broker")]
     Corrupt {
@@ -78,7 +78,7 @@ pub enum Error {
     Locked(String),
     /// The order journal refused an update, or a share count did not fit.
     #[error(transparent)]
-    Journal(#[from] crate::ledger::JournalError),
+    Journal(#[from] crate::domain::journal::JournalError),
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
@@ -91,7 +91,7 @@ impl Error {
             Error::Config { .. }
             | Error::Usage(_)
             | Error::Data { .. }
-            | Error::Broker(crate::broker::BrokerError::BadData(_)) => exit::USAGE,
+            | Error::Broker(crate::brokers::BrokerError::BadData(_)) => exit::USAGE,
             Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
             Error::Io { .. } | Error::Broker(_) | Error::Journal(_) | Error::Other(_) => {
                 exit::FAILURE

@@ -176,9 +176,10 @@ fn an_unreachable_mail_server_is_recorded_and_keeps_the_exit_code() {
         "{stdout}"
     );
     assert!(stdout.contains("(after 3 attempts)"), "{stdout}");
-    let ledger = jutsu::ledger::Ledger::load(&dir.path().join("state/paper/runs/2025-12-12.json"))
-        .unwrap()
-        .unwrap();
+    let ledger =
+        jutsu::domain::journal::Ledger::load(&dir.path().join("state/paper/runs/2025-12-12.json"))
+            .unwrap()
+            .unwrap();
     assert_eq!(ledger.alert_failures.len(), 1);
     assert_eq!(ledger.alert_failures[0].channel, "email");
     let (code, stdout, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T22:00:00Z").args([
@@ -243,9 +244,10 @@ fn webhook_and_dead_man_ping_arrive_and_a_failing_webhook_is_recorded() {
             .contains("warning: the webhook alert was not delivered: HTTP 500 (after 3 attempts)"),
         "{stdout}"
     );
-    let ledger = jutsu::ledger::Ledger::load(&dir.path().join("state/paper/runs/2025-12-12.json"))
-        .unwrap()
-        .unwrap();
+    let ledger =
+        jutsu::domain::journal::Ledger::load(&dir.path().join("state/paper/runs/2025-12-12.json"))
+            .unwrap()
+            .unwrap();
     assert_eq!(ledger.alert_failures[0].channel, "webhook");
 }
 

@@ -39,8 +39,12 @@ fn live_env(server: &Server, token_age_s: i64) -> Env {
         NOW_S - token_age_s,
         NOW_S + 1500
     );
-    jutsu::fsutil::write_atomic(&dir.path().join("state/token.json"), token.as_bytes(), true)
-        .unwrap();
+    jutsu::storage::fsutil::write_atomic(
+        &dir.path().join("state/token.json"),
+        token.as_bytes(),
+        true,
+    )
+    .unwrap();
     Env { dir, config }
 }
 

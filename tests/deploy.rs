@@ -41,10 +41,11 @@ fn crontab_starts_inside_the_run_window_of_every_session_2000_to_2035() {
         .map(|h| NaiveTime::from_hms_opt(*h, *minute, 0).unwrap())
         .collect();
     let mut checked = 0;
-    for day in
-        jutsu::calendar::sessions("2000-01-01".parse().unwrap(), "2035-12-31".parse().unwrap())
-    {
-        let hours = jutsu::calendar::session_hours(day).unwrap();
+    for day in jutsu::domain::calendar::sessions(
+        "2000-01-01".parse().unwrap(),
+        "2035-12-31".parse().unwrap(),
+    ) {
+        let hours = jutsu::domain::calendar::session_hours(day).unwrap();
         let run_at = hours.run_at(s.minutes_before_close);
         let opens = (run_at - chrono::Duration::minutes(s.early_tolerance_minutes.into())).time();
         let due = run_at.time();
@@ -114,10 +115,12 @@ fn report_tracks_the_backtest_exactly_when_settings_match() {
     let (dir, config) =
         common::paper_config("execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n");
     let cfg = config.to_str().unwrap();
-    let days: Vec<String> =
-        jutsu::calendar::sessions("2025-11-03".parse().unwrap(), "2025-12-31".parse().unwrap())
-            .map(|d| d.to_string())
-            .collect();
+    let days: Vec<String> = jutsu::domain::calendar::sessions(
+        "2025-11-03".parse().unwrap(),
+        "2025-12-31".parse().unwrap(),
+    )
+    .map(|d| d.to_string())
+    .collect();
     for day in &days {
         assert_eq!(
             run(jutsu().args(["-c", cfg, "-q", "trade", "--as-of", day])).0,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crate::common::fake_schwab::FakeSchwab;
-use jutsu::ledger::{Ledger, OrderState, RunStatus};
+use jutsu::domain::journal::{Ledger, OrderState, RunStatus};
 
 const SESSION: &str = "2025-06-10";
 const NOW: &str = "2025-06-10T19:55:00Z";
@@ -52,7 +52,7 @@ fn case_with_access_left(seconds: i64) -> Case {
     let now = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();
-    jutsu::fsutil::write_atomic(
+    jutsu::storage::fsutil::write_atomic(
         &dir.path().join("state/token.json"),
         format!(
             r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "RT-secret-refresh-value", "access_token": "AT-secret-access-0", "expires_at": {}}}}}"#,
@@ -577,7 +577,7 @@ fn f25_a_damaged_state_file_is_restored_from_its_backup() {
     // A backup exists (each save keeps some); then the live file is torn, and the session's
     // ledger is gone, so the run goes all the way to planning on the state.
     let state = c.dir.path().join("state/state.json");
-    jutsu::fsutil::rotate_backups(&state, 5).unwrap();
+    jutsu::storage::fsutil::rotate_backups(&state, 5).unwrap();
     std::fs::write(&state, "{ torn").unwrap();
     std::fs::remove_file(c.dir.path().join(format!("state/runs/{SESSION}.json"))).unwrap();
     let (code, stdout, _) = c.trade();
@@ -636,7 +636,8 @@ fn f29_a_quote_for_the_wrong_symbol_stops_the_run() {
 fn f30_a_second_run_at_the_same_time_is_refused_by_the_lock() {
     let c = case();
     let lock =
-        jutsu::lock::RunLock::acquire(&c.dir.path().join("state/jutsu.lock"), "test").unwrap();
+        jutsu::storage::lock::RunLock::acquire(&c.dir.path().join("state/jutsu.lock"), "test")
+            .unwrap();
     let (code, stdout, _) = c.trade();
     assert_eq!(code, 3, "{stdout}");
     assert!(stdout.contains("another jutsu run holds"), "{stdout}");

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::path::Path;
 
-use jutsu::schwab::model;
+use jutsu::brokers::schwab::model;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -174,7 +174,7 @@ proptest! {
     fn bar_loader_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let mut text = b"date,open,high,low,close,volume\n".to_vec();
         text.extend(bytes);
-        let _ = jutsu::bars::parse_csv(text.as_slice(), Path::new("fuzz.csv"));
+        let _ = jutsu::domain::bars::parse_csv(text.as_slice(), Path::new("fuzz.csv"));
     }
 
     #[test]
@@ -188,7 +188,7 @@ proptest! {
         for (day, open, close, spread, volume) in &rows {
             text.push_str(&format!("2025-01-{day:02},{open},{close}{spread},{close},{close},{volume}\n"));
         }
-        match jutsu::bars::parse_csv(text.as_bytes(), Path::new("fuzz.csv")) {
+        match jutsu::domain::bars::parse_csv(text.as_bytes(), Path::new("fuzz.csv")) {
             Ok(bars) => {
                 for pair in bars.windows(2) {
                     prop_assert!(pair[0].date < pair[1].date);

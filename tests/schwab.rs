@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use jutsu::broker::{
+use jutsu::brokers::schwab::auth::{OAuthSettings, TokenFile};
+use jutsu::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
+use jutsu::brokers::{
     Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Side,
 };
 use jutsu::clock::FixedClock;
-use jutsu::schwab::auth::{OAuthSettings, TokenFile};
-use jutsu::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
 use jutsu::secret::Secret;
 use mockito::{Matcher, Server, ServerGuard};
 use rust_decimal::Decimal;
@@ -37,7 +37,7 @@ fn write_token(path: &Path, created: i64, expires_at: i64, access: &str) {
     let text = format!(
         r#"{{"creation_timestamp": {created}, "token": {{"expires_in": 1800, "token_type": "Bearer", "scope": "api", "refresh_token": "REFRESH-abc-123", "access_token": "{access}", "expires_at": {expires_at}}}}}"#
     );
-    jutsu::fsutil::write_atomic(path, text.as_bytes(), true).unwrap();
+    jutsu::storage::fsutil::write_atomic(path, text.as_bytes(), true).unwrap();
 }
 
 fn setup_with(created: i64, expires_at: i64) -> Setup {
@@ -235,7 +235,7 @@ fn daily_candles_are_dated_by_their_central_time_midnight() {
     assert_eq!(bars[0].close, d("521.2"));
     assert_eq!(bars[9].date.to_string(), "2025-06-09");
     for b in &bars {
-        assert!(jutsu::calendar::is_session(b.date), "{}", b.date);
+        assert!(jutsu::domain::calendar::is_session(b.date), "{}", b.date);
     }
 }
 
@@ -828,7 +828,7 @@ fn schwab_py_token_file_round_trips_unchanged_in_meaning() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token.json");
     let original = fixture("oauth/schwab_py_token_file.json");
-    jutsu::fsutil::write_atomic(&path, original.as_bytes(), true).unwrap();
+    jutsu::storage::fsutil::write_atomic(&path, original.as_bytes(), true).unwrap();
     let file = TokenFile::load(&path).unwrap();
     assert_eq!(file.creation_timestamp, 1_749_561_125);
     assert_eq!(file.token.expires_at, 1_749_562_925);
@@ -854,11 +854,14 @@ fn authorization_code_from_the_pasted_url_is_decoded_and_exchanged() {
         .find(|l| l.starts_with("https://127.0.0.1:8182/?code="))
         .unwrap()
         .to_string();
-    let code =
-        jutsu::schwab::auth::code_from_callback(&callback, Some("Zx81fixtureSTATEvalue0001"))
-            .unwrap();
+    let code = jutsu::brokers::schwab::auth::code_from_callback(
+        &callback,
+        Some("Zx81fixtureSTATEvalue0001"),
+    )
+    .unwrap();
     assert!(code.ends_with('@'), "{code}");
-    let err = jutsu::schwab::auth::code_from_callback(&callback, Some("other-state")).unwrap_err();
+    let err = jutsu::brokers::schwab::auth::code_from_callback(&callback, Some("other-state"))
+        .unwrap_err();
     assert!(err.to_string().contains("state mismatch"));
 
     let exchange = s
@@ -873,14 +876,19 @@ fn authorization_code_from_the_pasted_url_is_decoded_and_exchanged() {
         .with_body(fixture("oauth/token_response_authorization_code.json"))
         .expect(1)
         .create();
-    let file =
-        jutsu::schwab::auth::exchange_code(&s.client.settings().oauth, s.client.http(), &code, NOW)
-            .unwrap();
+    let file = jutsu::brokers::schwab::auth::exchange_code(
+        &s.client.settings().oauth,
+        s.client.http(),
+        &code,
+        NOW,
+    )
+    .unwrap();
     exchange.assert();
     assert_eq!(file.creation_timestamp, NOW);
     assert_eq!(file.refresh_seconds_left(NOW), 7 * 86_400);
 
-    let (url, state) = jutsu::schwab::auth::authorize_url(&s.client.settings().oauth).unwrap();
+    let (url, state) =
+        jutsu::brokers::schwab::auth::authorize_url(&s.client.settings().oauth).unwrap();
     assert!(
         url.starts_with(&format!("{}/v1/oauth/authorize?", s.server.url())),
         "{url}"

@@ -5,14 +5,14 @@ use crate::common;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use jutsu::broker::{
+use jutsu::brokers::local_data::LocalMarketData;
+use jutsu::brokers::sim::{Faults, SimBroker};
+use jutsu::brokers::{
     Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Quote, Side,
 };
 use jutsu::clock::FixedClock;
 use jutsu::config::LocalQuote;
-use jutsu::local_data::LocalMarketData;
-use jutsu::portfolio::Costs;
-use jutsu::sim::{Faults, SimBroker};
+use jutsu::domain::portfolio::Costs;
 use rust_decimal::Decimal;
 
 fn d(x: &str) -> Decimal {
@@ -27,7 +27,7 @@ impl MarketData for Fixed {
         &self,
         _: &str,
         _: chrono::NaiveDate,
-    ) -> Result<Vec<jutsu::bars::Bar>, BrokerError> {
+    ) -> Result<Vec<jutsu::domain::bars::Bar>, BrokerError> {
         Ok(Vec::new())
     }
     fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError> {
@@ -227,7 +227,7 @@ fn local_bars_quote_the_close_at_the_as_of_instant_and_history_ends_the_day_befo
     let q = data
         .quotes(&["QQQ".to_string(), "TLT".to_string()])
         .unwrap();
-    let qqq_bars = jutsu::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let qqq_bars = jutsu::domain::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
     let today = qqq_bars
         .iter()
         .find(|b| b.date.to_string() == "2025-12-12")

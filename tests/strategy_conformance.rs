@@ -5,12 +5,12 @@ use crate::common;
 
 use crate::common::{close_rel, read_csv, shared};
 use chrono::NaiveDate;
-use jutsu::backtest::{self, Engine, Settings};
-use jutsu::bars::{load_csv, History};
-use jutsu::portfolio::Costs;
-use jutsu::strategy::kalman::{KalmanParams, KalmanState};
-use jutsu::strategy::params::StrategyParams;
-use jutsu::strategy::Strategy;
+use jutsu::domain::backtest::{self, Engine, Settings};
+use jutsu::domain::bars::{load_csv, History};
+use jutsu::domain::portfolio::Costs;
+use jutsu::domain::strategy::kalman::{KalmanParams, KalmanState};
+use jutsu::domain::strategy::params::StrategyParams;
+use jutsu::domain::strategy::Strategy;
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> NaiveDate {
@@ -82,7 +82,7 @@ fn kalman_trace_matches_reference_to_1e12() {
             (
                 "T_norm",
                 num("T_norm"),
-                jutsu::bars::decimal_to_f64(t_norm).into(),
+                jutsu::domain::bars::decimal_to_f64(t_norm).into(),
             ),
         ];
         for (name, want, got) in checks {
@@ -219,7 +219,7 @@ fn live_decision_equals_backtest_decision_every_session_2011_to_2025() {
         .filter(|d| *d >= settings.history_start && *d <= d_end())
         .collect();
     for date in all_dates {
-        let today: Vec<(String, jutsu::bars::Bar)> = symbols
+        let today: Vec<(String, jutsu::domain::bars::Bar)> = symbols
             .iter()
             .filter_map(|s| {
                 history
@@ -241,7 +241,7 @@ fn live_decision_equals_backtest_decision_every_session_2011_to_2025() {
         compared += 1;
     }
     // Every NYSE session of 2011..2025 was compared, none skipped.
-    let sessions = jutsu::calendar::sessions(d("2011-01-01"), d("2025-12-31")).count();
+    let sessions = jutsu::domain::calendar::sessions(d("2011-01-01"), d("2025-12-31")).count();
     assert_eq!(compared, sessions);
     eprintln!("live = backtest on {compared} sessions");
 
@@ -255,7 +255,7 @@ fn live_decision_equals_backtest_decision_every_session_2011_to_2025() {
         "2025-12-31",
     ] {
         let date = d(date);
-        let today: Vec<(String, jutsu::bars::Bar)> = symbols
+        let today: Vec<(String, jutsu::domain::bars::Bar)> = symbols
             .iter()
             .filter_map(|s| {
                 history
@@ -283,7 +283,7 @@ fn decision_on_a_different_synthetic_close_differs_only_through_the_bar() {
     let history = history();
     let settings = golden_settings();
     let date = d("2024-08-05");
-    let real: Vec<(String, jutsu::bars::Bar)> = settings
+    let real: Vec<(String, jutsu::domain::bars::Bar)> = settings
         .params
         .all_symbols()
         .iter()
@@ -295,11 +295,14 @@ fn decision_on_a_different_synthetic_close_differs_only_through_the_bar() {
                 .map(|b| (s.clone(), *b))
         })
         .collect();
-    let synthetic: Vec<(String, jutsu::bars::Bar)> = real
+    let synthetic: Vec<(String, jutsu::domain::bars::Bar)> = real
         .iter()
         .map(|(s, b)| {
             let c = b.close;
-            (s.clone(), jutsu::bars::Bar::new(date, c, c, c, c, b.volume))
+            (
+                s.clone(),
+                jutsu::domain::bars::Bar::new(date, c, c, c, c, b.volume),
+            )
         })
         .collect();
     let a = backtest::decide_day(&history, date, &real, &settings).unwrap();

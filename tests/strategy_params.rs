@@ -4,11 +4,11 @@
 use crate::common;
 
 use chrono::NaiveDate;
-use jutsu::backtest::{self, Settings};
-use jutsu::bars::History;
-use jutsu::portfolio::Costs;
-use jutsu::strategy::params::StrategyParams;
-use jutsu::strategy::{BondTrend, Decision, CORE, INVERSE, LEGS};
+use jutsu::domain::backtest::{self, Settings};
+use jutsu::domain::bars::History;
+use jutsu::domain::portfolio::Costs;
+use jutsu::domain::strategy::params::StrategyParams;
+use jutsu::domain::strategy::{BondTrend, Decision, CORE, INVERSE, LEGS};
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> NaiveDate {

@@ -6,7 +6,7 @@ use crate::common;
 use std::path::PathBuf;
 
 use crate::common::{jutsu, run};
-use jutsu::ledger::{Ledger, OrderState, RunStatus};
+use jutsu::domain::journal::{Ledger, OrderState, RunStatus};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -47,8 +47,8 @@ impl Env {
             .unwrap()
     }
 
-    fn account(&self) -> jutsu::sim::SimAccount {
-        jutsu::sim::SimAccount::read(&self.path("state/sim/account.json")).unwrap()
+    fn account(&self) -> jutsu::brokers::sim::SimAccount {
+        jutsu::brokers::sim::SimAccount::read(&self.path("state/sim/account.json")).unwrap()
     }
 
     fn set_faults(&self, faults: serde_json::Value) {
@@ -113,7 +113,7 @@ fn first_run_buys_the_targets_and_prints_the_whole_day() {
         .iter()
         .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
     let rows = trades_csv(&env);
-    assert_eq!(rows[0], jutsu::trades::HEADER.join(","));
+    assert_eq!(rows[0], jutsu::storage::trades::HEADER.join(","));
     assert_eq!(rows.len(), 3);
     assert!(
         rows[1].starts_with("2025-12-12,2025-12-12T20:55:00Z,TQQQ,BUY,37,52.82,52.87282,0.1000,"),

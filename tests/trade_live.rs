@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::TimeZone;
 use chrono_tz::America::Chicago;
-use jutsu::ledger::{Ledger, OrderState, RunStatus};
+use jutsu::domain::journal::{Ledger, OrderState, RunStatus};
 use mockito::{Matcher, Server};
 use serde_json::{json, Value};
 
@@ -30,7 +30,8 @@ fn closes() -> BTreeMap<String, (f64, f64)> {
         .iter()
         .map(|s| {
             let bars =
-                jutsu::bars::load_csv(&common::shared().join(format!("data/{s}.csv"))).unwrap();
+                jutsu::domain::bars::load_csv(&common::shared().join(format!("data/{s}.csv")))
+                    .unwrap();
             let bar = bars.iter().find(|b| b.date.to_string() == SESSION).unwrap();
             (s.to_string(), (bar.close_f64, bar.volume))
         })
@@ -38,7 +39,8 @@ fn closes() -> BTreeMap<String, (f64, f64)> {
 }
 
 fn candles(symbol: &str) -> String {
-    let bars = jutsu::bars::load_csv(&common::shared().join(format!("data/{symbol}.csv"))).unwrap();
+    let bars = jutsu::domain::bars::load_csv(&common::shared().join(format!("data/{symbol}.csv")))
+        .unwrap();
     let candles: Vec<Value> = bars
         .iter()
         .filter(|b| b.date.to_string().as_str() < SESSION)
@@ -211,7 +213,7 @@ fn live_run_sends_exactly_the_plan_sells_first_and_ends_matching_the_broker() {
     let now_s = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();
-    jutsu::fsutil::write_atomic(
+    jutsu::storage::fsutil::write_atomic(
         &dir.path().join("state/token.json"),
         format!(r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "R-secret-value-1", "access_token": "A-secret-value-1", "expires_at": {}}}}}"#, now_s - 86_400, now_s + 1200).as_bytes(),
         true,

@@ -8,13 +8,13 @@ use crate::common;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use jutsu::backtest::{self, Settings};
-use jutsu::bars::History;
 use jutsu::config::Mode;
-use jutsu::ledger::Ledger;
+use jutsu::domain::backtest::{self, Settings};
+use jutsu::domain::bars::History;
+use jutsu::domain::journal::Ledger;
+use jutsu::domain::portfolio::Costs;
+use jutsu::domain::strategy::params::StrategyParams;
 use jutsu::pipeline::{self, TradeOptions};
-use jutsu::portfolio::Costs;
-use jutsu::strategy::params::StrategyParams;
 use rust_decimal::Decimal;
 
 #[test]
@@ -50,8 +50,8 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     };
     let reference = backtest::run(&history, &settings).unwrap();
 
-    let paths = jutsu::state::StatePaths::new(&loaded, Mode::Paper);
-    let account_path = jutsu::sources::sim_account_path(&loaded);
+    let paths = jutsu::storage::state::StatePaths::new(&loaded, Mode::Paper);
+    let account_path = jutsu::brokers::sources::sim_account_path(&loaded);
     let legs = params.traded_symbols();
     let mut compared = 0;
     let mut trading_days = 0;
@@ -61,13 +61,13 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
             as_of: Some((day.date, None)),
             plan_only: false,
         };
-        let clock: jutsu::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
+        let clock: jutsu::brokers::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
         let code = pipeline::trade(&loaded, &options, clock).code;
         assert_eq!(code, 0, "{}", day.date);
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
-        let account = jutsu::sim::SimAccount::read(&account_path).unwrap();
+        let account = jutsu::brokers::sim::SimAccount::read(&account_path).unwrap();
         for (leg, symbol) in legs.iter().enumerate() {
             let held = account.positions.get(*symbol).copied().unwrap_or_default();
             assert_eq!(
@@ -83,7 +83,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
         }
         compared += 1;
     }
-    let sessions = jutsu::calendar::sessions(d("2024-01-01"), d("2025-12-31")).count();
+    let sessions = jutsu::domain::calendar::sessions(d("2024-01-01"), d("2025-12-31")).count();
     assert_eq!(compared, sessions);
     assert!(trading_days > 10, "only {trading_days} days traded");
     eprintln!("live = backtest on {compared} sessions ({trading_days} with trades), shares and cash equal every day");

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use crate::backtest::{self, Settings};
-use crate::bars::History;
 use crate::cli::BacktestArgs;
 use crate::config::Loaded;
+use crate::domain::backtest::{self, Settings};
+use crate::domain::bars::History;
 use crate::error::{exit, Error, Result};
 
 pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {

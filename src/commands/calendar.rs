@@ -4,10 +4,10 @@ use std::io::Write;
 
 use chrono::Duration;
 
-use crate::calendar;
 use crate::cli::{CalendarArgs, CalendarFormat};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::calendar;
 use crate::error::{exit, Error, Result};
 
 pub(super) fn run(args: &CalendarArgs, config: &Config, clock: &dyn Clock) -> Result<u8> {

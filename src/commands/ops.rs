@@ -7,15 +7,15 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 use crate::alert::{Alert, Alerter, Level};
-use crate::calendar;
+use crate::brokers::sources::{self, SharedClock};
 use crate::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
+use crate::domain::calendar;
+use crate::domain::journal::{Ledger, RunStatus};
 use crate::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::error::{exit, Error, Result};
-use crate::ledger::{Ledger, RunStatus};
-use crate::lock::{self, RunLock};
-use crate::sources::{self, SharedClock};
-use crate::state::{State, StatePaths};
+use crate::storage::lock::{self, RunLock};
+use crate::storage::state::{State, StatePaths};
 
 /// A non-panicking `println!` (see [`crate::report::say`]).
 macro_rules! say {
@@ -95,7 +95,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         "emergency exit at {}",
         clock.now_et().format("%Y-%m-%d %H:%M ET")
     );
-    crate::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
+    crate::storage::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
     say!("halt flag set: {}", paths.halt_flag().display());
     tracing::warn!("{reason}");
     let files = ExitFiles {
@@ -196,8 +196,10 @@ pub(super) fn resume(loaded: &Loaded) -> Result<u8> {
         why.trim()
     );
     let state = State::load(&paths.state_file());
-    if let Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) =
-        state
+    if let Ok(
+        crate::storage::fsutil::Sealed::Good(s)
+        | crate::storage::fsutil::Sealed::Restored { value: s, .. },
+    ) = state
     {
         if s.last_outcome.as_deref() == Some(emergency::REASON) {
             println!(
@@ -250,7 +252,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         Err(problems) => add("config", "fail", problems.join("; ")),
     }
     if c.uses_schwab(mode) {
-        match crate::schwab::auth::TokenFile::load(&loaded.resolve(&c.schwab.token_file)) {
+        match crate::brokers::schwab::auth::TokenFile::load(&loaded.resolve(&c.schwab.token_file)) {
             Ok(token) => {
                 let hours = token.refresh_seconds_left(clock.now_utc().timestamp()) / 3600;
                 let status = if hours < 24 {
@@ -271,18 +273,19 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     }
     let state = State::load(&paths.state_file());
     match &state {
-        Ok(crate::fsutil::Sealed::Good(s) | crate::fsutil::Sealed::Restored { value: s, .. }) => {
-            add(
-                "state",
-                "ok",
-                format!(
-                    "{} readable, last session {}",
-                    paths.state_file().display(),
-                    s.last_session.map_or("none".into(), |d| d.to_string())
-                ),
-            )
-        }
-        Ok(crate::fsutil::Sealed::Missing) => add(
+        Ok(
+            crate::storage::fsutil::Sealed::Good(s)
+            | crate::storage::fsutil::Sealed::Restored { value: s, .. },
+        ) => add(
+            "state",
+            "ok",
+            format!(
+                "{} readable, last session {}",
+                paths.state_file().display(),
+                s.last_session.map_or("none".into(), |d| d.to_string())
+            ),
+        ),
+        Ok(crate::storage::fsutil::Sealed::Missing) => add(
             "state",
             "warn",
             "no state yet: the next run is a first run".into(),

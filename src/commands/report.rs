@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use crate::backtest::{self, Settings};
-use crate::bars::History;
 use crate::config::{Loaded, Mode};
+use crate::domain::backtest::{self, Settings};
+use crate::domain::bars::History;
+use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::performance;
 use crate::error::{exit, Error, Result};
-use crate::ledger::{Ledger, RunStatus};
-use crate::performance;
-use crate::state::StatePaths;
+use crate::storage::state::StatePaths;
 
 pub(super) fn run(
     loaded: &Loaded,

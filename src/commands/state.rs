@@ -4,15 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::brokers::sim::SimAccount;
+use crate::brokers::sources::SharedClock;
 use crate::cli::{StateAction, StateFileArgs};
 use crate::config::Loaded;
+use crate::domain::journal::Ledger;
 use crate::error::{exit, Error, Result};
-use crate::fsutil;
-use crate::ledger::Ledger;
-use crate::lock::RunLock;
-use crate::sim::SimAccount;
-use crate::sources::SharedClock;
-use crate::state::{State, StatePaths};
+use crate::storage::fsutil;
+use crate::storage::lock::RunLock;
+use crate::storage::state::{State, StatePaths};
 
 /// Backups looked at by `restore` (the most any sealed file keeps).
 const BACKUPS: usize = 5;

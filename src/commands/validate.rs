@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::alert::{Alert, Alerter, Level};
-use crate::backtest;
-use crate::bars::{Bar, History};
-use crate::calendar;
+use crate::brokers::sources::{self, SharedClock};
 use crate::config::{DataSource, Loaded};
+use crate::domain::backtest;
+use crate::domain::bars::{Bar, History};
+use crate::domain::calendar;
+use crate::domain::journal::Ledger;
+use crate::domain::validate::{self, Verdict};
 use crate::error::{exit, Error, Result};
-use crate::ledger::Ledger;
-use crate::sources::{self, SharedClock};
-use crate::state::StatePaths;
-use crate::validate::{self, Verdict};
+use crate::storage::state::StatePaths;
 
 pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let c = &loaded.config;

@@ -222,7 +222,7 @@ impl Run<'_> {
         broker: &dyn Broker,
         entry: &LedgerOrder,
         request: &OrderRequest,
-        placed: Result<Placement, crate::broker::BrokerError>,
+        placed: Result<Placement, crate::brokers::BrokerError>,
         since: DateTime<Utc>,
     ) -> Result<String, Stop> {
         let quantity = request.quantity;
@@ -304,7 +304,7 @@ impl Run<'_> {
         &self,
         broker: &dyn Broker,
         id: &str,
-    ) -> Result<crate::broker::Order, Stop> {
+    ) -> Result<crate::brokers::Order, Stop> {
         let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
         Ok(follow_order(broker, self.clock.as_ref(), id, polls)?)
     }

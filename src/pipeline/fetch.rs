@@ -132,7 +132,7 @@ pub(super) fn synthetic_bars(
     let mut out = Vec::new();
     for q in &market.quotes {
         if let Some(prev) = market.history.bars(&q.symbol).last() {
-            let ratio = crate::bars::decimal_to_f64(q.last) / prev.close_f64;
+            let ratio = crate::domain::bars::decimal_to_f64(q.last) / prev.close_f64;
             if !(1.0 / MAX_DAY_RATIO..=MAX_DAY_RATIO).contains(&ratio) {
                 return Err(Stop::preflight(format!(
                     "{} moved from {} to {} ({:+.1}%) since {}: a split or bad data? The history must be split-adjusted before trading",

@@ -10,28 +10,28 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::backtest::{self, Settings};
-use crate::bars::{Bar, History};
-use crate::broker::{
+use crate::brokers::sources::{self, SharedClock};
+use crate::brokers::{
     follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement,
     Quote,
 };
-use crate::calendar::{self, DayKind};
 use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode};
-use crate::error::exit;
-use crate::fsutil::Sealed;
-use crate::ledger::{
+use crate::domain::backtest::{self, Settings};
+use crate::domain::bars::{Bar, History};
+use crate::domain::calendar::{self, DayKind};
+use crate::domain::journal::{
     JournalError, Ledger, LedgerOrder, OrderEvent, OrderState, RunStatus, StageRecord,
 };
-use crate::lock::RunLock;
-use crate::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
-use crate::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
+use crate::domain::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
+use crate::domain::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
+use crate::domain::strategy::{Decision, LEGS};
+use crate::error::exit;
 use crate::report::{Mark, Report};
-use crate::sources::{self, SharedClock};
-use crate::state::{State, StatePaths};
-use crate::strategy::{Decision, LEGS};
-use crate::trades::{self, TradeRow};
+use crate::storage::fsutil::Sealed;
+use crate::storage::lock::RunLock;
+use crate::storage::state::{State, StatePaths};
+use crate::storage::trades::{self, TradeRow};
 
 mod decide;
 mod describe;

@@ -41,7 +41,9 @@ impl Run<'_> {
             cash: reconciled.account.cash,
             buying_power: reconciled.account.buying_power,
             prices: reconciled.prices,
-            threshold: crate::strategy::decimal_from_f64(c.strategy.parameters.rebalance_threshold),
+            threshold: crate::domain::strategy::decimal_from_f64(
+                c.strategy.parameters.rebalance_threshold,
+            ),
             costs,
             max_buying_power_pct: c.execution.max_buying_power_pct,
             min_trade_pct: c.execution.min_trade_pct,

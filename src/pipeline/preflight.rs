@@ -219,8 +219,9 @@ impl Run<'_> {
         if !c.uses_schwab(self.options.mode) {
             return Ok(String::new());
         }
-        let token =
-            crate::schwab::auth::TokenFile::load(&self.loaded.resolve(&c.schwab.token_file))?;
+        let token = crate::brokers::schwab::auth::TokenFile::load(
+            &self.loaded.resolve(&c.schwab.token_file),
+        )?;
         let hours_left = token.refresh_seconds_left(self.clock.now_utc().timestamp()) / 3600;
         if hours_left <= 0 {
             return Err(Stop::preflight(

@@ -147,7 +147,7 @@ impl Run<'_> {
         since: DateTime<Utc>,
         legs: &[String; LEGS],
     ) -> Result<String, Stop> {
-        let listed: Vec<crate::broker::Order> = broker
+        let listed: Vec<crate::brokers::Order> = broker
             .orders_since(since)?
             .into_iter()
             .filter(|o| legs.contains(&o.symbol))
@@ -203,9 +203,9 @@ impl Run<'_> {
 /// were found and how many were never placed.
 pub(crate) fn settle_entries<E: From<JournalError>>(
     journal: &mut [LedgerOrder],
-    listed: &[crate::broker::Order],
+    listed: &[crate::brokers::Order],
     claimed: &mut Vec<String>,
-    mut follow: impl FnMut(&str) -> Result<crate::broker::Order, E>,
+    mut follow: impl FnMut(&str) -> Result<crate::brokers::Order, E>,
 ) -> Result<(usize, usize), E> {
     let (mut settled, mut not_sent) = (0, 0);
     for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {

@@ -92,23 +92,23 @@ impl From<crate::error::Error> for Stop {
     }
 }
 
-impl From<crate::ledger::JournalError> for Stop {
-    fn from(e: crate::ledger::JournalError) -> Self {
+impl From<crate::domain::journal::JournalError> for Stop {
+    fn from(e: crate::domain::journal::JournalError) -> Self {
         Stop::preflight(format!("the order journal refused an update: {e}"))
     }
 }
 
-impl From<crate::portfolio::TooManyShares> for Stop {
-    fn from(e: crate::portfolio::TooManyShares) -> Self {
+impl From<crate::domain::portfolio::TooManyShares> for Stop {
+    fn from(e: crate::domain::portfolio::TooManyShares) -> Self {
         Stop::preflight(e.to_string())
     }
 }
 
-impl From<crate::broker::BrokerError> for Stop {
-    fn from(e: crate::broker::BrokerError) -> Self {
+impl From<crate::brokers::BrokerError> for Stop {
+    fn from(e: crate::brokers::BrokerError) -> Self {
         match e {
             // A bad row in the local bars is the user's file to fix (exit 2 everywhere).
-            crate::broker::BrokerError::BadData(_) => Stop::usage(e.to_string()),
+            crate::brokers::BrokerError::BadData(_) => Stop::usage(e.to_string()),
             _ => Stop::preflight(e.to_string()),
         }
     }

@@ -146,8 +146,8 @@ impl Drop for FakeSchwab {
     }
 }
 
-fn bars_of(symbol: &str) -> Vec<jutsu::bars::Bar> {
-    jutsu::bars::load_csv(&super::shared().join(format!("data/{symbol}.csv"))).unwrap()
+fn bars_of(symbol: &str) -> Vec<jutsu::domain::bars::Bar> {
+    jutsu::domain::bars::load_csv(&super::shared().join(format!("data/{symbol}.csv"))).unwrap()
 }
 
 impl FakeSchwab {

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Risk;
-use crate::portfolio::{shares_for_target, Costs, Portfolio, Side, Sizing};
-use crate::strategy::{emit_orders, target_deviation, OrderIntent, Weights, LEGS};
+use crate::domain::portfolio::{shares_for_target, Costs, Portfolio, Side, Sizing};
+use crate::domain::strategy::{emit_orders, target_deviation, OrderIntent, Weights, LEGS};
 
 /// Why the plan rebalances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +279,57 @@ pub fn plan(input: &PlanInput) -> Plan {
     sim.cash += reserve;
     result.projected = sim;
     result
+}
+
+/// The risk gate every plan passes before anything is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Risk {
+    /// Gross exposure over equity, at most.
+    pub max_total_leverage: Decimal,
+    /// One position over equity, at most (percent).
+    pub max_position_pct: Decimal,
+    /// Cash kept after the plan, at least (percent of equity).
+    pub min_cash_pct: Decimal,
+    /// Unexplained difference between broker and state that stops the run (percent of equity).
+    pub max_drift_pct: Decimal,
+}
+
+impl Default for Risk {
+    fn default() -> Self {
+        Risk {
+            max_total_leverage: Decimal::ONE,
+            max_position_pct: Decimal::new(100, 0),
+            min_cash_pct: Decimal::ZERO,
+            max_drift_pct: Decimal::new(5, 0),
+        }
+    }
+}
+
+impl Risk {
+    /// Every problem of these limits, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.max_total_leverage <= Decimal::ZERO || self.max_total_leverage > Decimal::TWO {
+            out.push(format!(
+                "{prefix}.max_total_leverage ({}) must be > 0 and <= 2",
+                self.max_total_leverage
+            ));
+        }
+        for (key, value, lo) in [
+            ("max_position_pct", self.max_position_pct, Decimal::ONE),
+            ("min_cash_pct", self.min_cash_pct, Decimal::ZERO),
+            ("max_drift_pct", self.max_drift_pct, Decimal::ZERO),
+        ] {
+            if value < lo || value > Decimal::ONE_HUNDRED {
+                out.push(format!(
+                    "{prefix}.{key} ({value}) must be between {lo} and {}",
+                    Decimal::ONE_HUNDRED
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// A value the risk gate let through. Only [`approve`] makes one, and only an approved plan

@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::bars::Bar;
-use crate::broker::{Account, Order, OrderStatus, Position, Quote, Side};
-use crate::strategy::decimal_from_f64;
+use crate::brokers::{Account, Order, OrderStatus, Position, Quote, Side};
+use crate::domain::bars::Bar;
+use crate::domain::strategy::decimal_from_f64;
 
 /// A JSON number as a decimal: finite, and within `limit` in absolute value.
 fn money(value: Option<f64>, what: &str, limit: f64) -> Result<Option<Decimal>, String> {

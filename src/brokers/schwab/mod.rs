@@ -22,12 +22,12 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use self::auth::{OAuthSettings, TokenFile};
-use crate::bars::Bar;
-use crate::broker::{
+use crate::brokers::{
     Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Quote,
     Side,
 };
 use crate::clock::Clock;
+use crate::domain::bars::Bar;
 
 /// Backoff of retried reads.
 #[derive(Debug, Clone, Copy)]
@@ -630,7 +630,7 @@ impl MarketData for SchwabClient {
             ],
         )?;
         let today = self.clock.today_et();
-        let closed = crate::calendar::session_hours(today).is_some_and(|h| now >= h.close);
+        let closed = crate::domain::calendar::session_hours(today).is_some_and(|h| now >= h.close);
         let bars = model::parse_daily_candles(value)
             .map_err(|e| Self::invalid(endpoint)(format!("{symbol}: {e}")))?;
         // Before today's close its candle is a partial day: history ends with the previous

@@ -1,24 +1,17 @@
 //! The run ledger (`runs/<session>.json`): every stage as it completes, the decision and the
 //! plan, and the order journal. Each order is written PENDING before it is sent, SUBMITTED
 //! with the broker's id, then with its final state, so that a later run knows exactly what
-//! was sent.
-
-use std::path::Path;
+//! was sent. The file side is in `storage::ledger`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Mode;
-use crate::error::Result;
-use crate::fsutil::{self, Sealed};
-
-/// Backups kept of each ledger.
-const BACKUPS: usize = 2;
-use crate::broker::{Order, OrderStatus};
-use crate::plan::Plan;
-use crate::portfolio::{adverse_slippage_pct, whole_shares, Shares, Side, TooManyShares};
-use crate::strategy::Decision;
+use crate::domain::market::{Order, OrderStatus};
+use crate::domain::plan::Plan;
+use crate::domain::portfolio::{adverse_slippage_pct, whole_shares, Shares, Side, TooManyShares};
+use crate::domain::strategy::Decision;
+use crate::domain::Mode;
 
 /// How a run ended (or that it is under way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +259,15 @@ pub struct StageRecord {
     pub millis: u64,
 }
 
+/// An alert channel that could not deliver a run's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFailure {
+    /// email, webhook or deadman.
+    pub channel: String,
+    /// The last error.
+    pub error: String,
+}
+
 /// The ledger of one session's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -297,7 +299,7 @@ pub struct Ledger {
     pub equity_after: Option<Decimal>,
     /// Alert channels that failed to deliver this run's summary.
     #[serde(default)]
-    pub alert_failures: Vec<crate::alert::AlertFailure>,
+    pub alert_failures: Vec<AlertFailure>,
 }
 
 impl Ledger {
@@ -318,35 +320,6 @@ impl Ledger {
             equity_after: None,
             alert_failures: Vec::new(),
         }
-    }
-
-    /// Reads a ledger, restoring a damaged one from its backup (see [`fsutil::read_sealed`]).
-    pub fn load_checked(path: &Path) -> Result<Sealed<Self>> {
-        fsutil::read_sealed(path, BACKUPS)
-    }
-
-    /// Reads a ledger; `None` when absent. A damaged one is restored from its backup when
-    /// possible (a warning is logged), else it is an error.
-    pub fn load(path: &Path) -> Result<Option<Self>> {
-        Ok(match Self::load_checked(path)? {
-            Sealed::Missing => None,
-            Sealed::Good(l) | Sealed::Restored { value: l, .. } => Some(l),
-        })
-    }
-
-    /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps
-    /// no backups: no run will change it again.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        fsutil::write_sealed(path, self)?;
-        if self.status == RunStatus::Done {
-            fsutil::remove_backups(path, BACKUPS)?;
-        }
-        Ok(())
-    }
-
-    /// Backs up the ledger before a run takes it up again (a resumed session).
-    pub fn backup(path: &Path) -> Result<()> {
-        fsutil::backup_sealed::<Self>(path, BACKUPS)
     }
 
     /// Writes a journal entry in its place (by `seq`), or adds it.

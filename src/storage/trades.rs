@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Mode;
+use crate::domain::portfolio::Side;
 use crate::error::Result;
-use crate::portfolio::Side;
 
 /// The header of trades.csv.
 pub const HEADER: [&str; 12] = [
@@ -56,7 +56,7 @@ pub struct TradeRow {
 
 /// The rows of a run's journal: one per order with shares filled, once it is final (a live
 /// order may fill more, and is written by the run that settles it).
-pub fn rows_of(ledger: &crate::ledger::Ledger, reason: &str) -> Vec<TradeRow> {
+pub fn rows_of(ledger: &crate::domain::journal::Ledger, reason: &str) -> Vec<TradeRow> {
     ledger
         .orders
         .iter()
@@ -142,5 +142,5 @@ pub fn append(path: &Path, rows: &[TradeRow]) -> Result<()> {
             r.order_id.clone(),
         ]
     });
-    crate::fsutil::append_csv(path, &HEADER, records)
+    crate::storage::fsutil::append_csv(path, &HEADER, records)
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::broker::{Broker, MarketData};
+use crate::brokers::local_data::LocalMarketData;
+use crate::brokers::schwab::auth::OAuthSettings;
+use crate::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
+use crate::brokers::sim::SimBroker;
+use crate::brokers::{Broker, MarketData};
 use crate::clock::Clock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::error::{Error, Result};
-use crate::local_data::LocalMarketData;
-use crate::schwab::auth::OAuthSettings;
-use crate::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
-use crate::sim::SimBroker;
 
 /// A shareable clock.
 pub type SharedClock = Arc<dyn Clock + Send + Sync>;
@@ -103,14 +103,14 @@ pub fn quote_instant(loaded: &Loaded, clock: &dyn Clock) -> Result<DateTime<Utc>
     let last = local_data(loaded, now).last_date(signal)?;
     let today = clock.today_et();
     let day = today.min(last);
-    let day = if crate::calendar::is_session(day) {
+    let day = if crate::domain::calendar::is_session(day) {
         day
     } else {
-        crate::calendar::previous_session(day)
+        crate::domain::calendar::previous_session(day)
     };
     Ok(if day == today {
         now
     } else {
-        crate::calendar::session_hours(day).map_or(now, |h| h.close.with_timezone(&Utc))
+        crate::domain::calendar::session_hours(day).map_or(now, |h| h.close.with_timezone(&Utc))
     })
 }

@@ -17,13 +17,13 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::broker::{
+use crate::brokers::{
     Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderStatus, OrderType,
     Placement, Position, Side,
 };
 use crate::clock::Clock;
-use crate::fsutil;
-use crate::portfolio::Costs;
+use crate::domain::portfolio::Costs;
+use crate::storage::fsutil;
 
 /// Backups kept of the account file.
 const BACKUPS: usize = 3;

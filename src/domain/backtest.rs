@@ -10,11 +10,11 @@ use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::bars::{decimal_to_f64, Bar, History};
+use crate::domain::bars::{decimal_to_f64, Bar, History};
+use crate::domain::portfolio::{Costs, Fill, Portfolio};
+use crate::domain::strategy::params::StrategyParams;
+use crate::domain::strategy::{weight_f64, Decision, Strategy, LEGS};
 use crate::error::{Error, Result};
-use crate::portfolio::{Costs, Fill, Portfolio};
-use crate::strategy::params::StrategyParams;
-use crate::strategy::{weight_f64, Decision, Strategy, LEGS};
 
 /// What a backtest needs besides the bars.
 #[derive(Debug, Clone)]

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::bars::{self, Bar};
-use crate::broker::{BrokerError, MarketData, Quote};
+use crate::brokers::{BrokerError, MarketData, Quote};
 use crate::config::LocalQuote;
+use crate::domain::bars::{self, Bar};
 
 /// Bars from `<dir>/<SYMBOL>.csv`, seen from one instant.
 pub struct LocalMarketData {
@@ -64,7 +64,7 @@ impl MarketData for LocalMarketData {
         let bars = self.all_bars(symbol)?;
         let from = bars.partition_point(|b| b.date < since);
         // Today's bar belongs to history once the session has closed.
-        let closed = crate::calendar::session_hours(self.date)
+        let closed = crate::domain::calendar::session_hours(self.date)
             .is_some_and(|h| self.as_of >= h.close.with_timezone(&Utc));
         let to = bars.partition_point(|b| b.date < self.date || (closed && b.date == self.date));
         Ok(bars[from..to.max(from)].to_vec())

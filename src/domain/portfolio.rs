@@ -76,6 +76,25 @@ impl Costs {
             Side::Sell => p * (Decimal::ONE - self.slippage),
         }
     }
+
+    /// Every problem of a cost model read from the configuration section `prefix`
+    /// (`sim`, `backtest`): the simulator and the backtest share this one model.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.commission_per_share < Decimal::ZERO {
+            out.push(format!(
+                "{prefix}.commission_per_share ({}) must not be negative",
+                self.commission_per_share
+            ));
+        }
+        let pct = (self.slippage * Decimal::ONE_HUNDRED).normalize();
+        if pct < Decimal::ZERO || pct > Decimal::TEN {
+            out.push(format!(
+                "{prefix}.slippage_pct ({pct}) must be between 0 and 10"
+            ));
+        }
+        out
+    }
 }
 
 /// A simulated fill.

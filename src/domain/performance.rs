@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::ledger::Ledger;
+use crate::domain::journal::Ledger;
 
 /// One session of the report.
 #[derive(Debug, Clone, PartialEq)]

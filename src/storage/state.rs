@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Loaded, Mode};
+use crate::domain::strategy::LEGS;
 use crate::error::Result;
-use crate::fsutil::{self, Sealed};
-use crate::strategy::LEGS;
+use crate::storage::fsutil::{self, Sealed};
 
 /// The format written.
 const VERSION: u32 = 2;

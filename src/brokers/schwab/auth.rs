@@ -16,9 +16,9 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::broker::BrokerError;
-use crate::fsutil;
+use crate::brokers::BrokerError;
 use crate::secret::{self, Secret};
+use crate::storage::fsutil;
 
 /// Life of a refresh token from the interactive login.
 pub const REFRESH_TOKEN_LIFE_S: i64 = 7 * 24 * 3600;

@@ -9,10 +9,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::journal::Ledger;
+use crate::domain::portfolio::Side;
+use crate::domain::strategy::{Decision, Weights};
 use crate::error::{Error, Result};
-use crate::ledger::Ledger;
-use crate::portfolio::Side;
-use crate::strategy::{Decision, Weights};
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +218,7 @@ pub fn append(
         }
     };
     let header: Vec<&str> = HEADER.split(',').collect();
-    crate::fsutil::append_csv(path, &header, [row])
+    crate::storage::fsutil::append_csv(path, &header, [row])
 }
 
 /// Rolling figures over the last sessions.

@@ -1,0 +1,126 @@
+//! The `alerts` section: email over SMTP, a webhook and a dead-man's switch.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::{check_url, env_name, is_loopback_host};
+
+/// Transport security of the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS.
+    Starttls,
+    /// Implicit TLS (usually port 465).
+    Tls,
+    /// No encryption: allowed only to a loopback host.
+    Plain,
+}
+
+/// Alert channels.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Alerts {
+    /// Email over SMTP.
+    pub email: Email,
+    /// JSON POST to a URL, for chat tools and push services.
+    pub webhook_url: Option<String>,
+    /// URL pinged at the end of every completed run.
+    pub deadman_url: Option<String>,
+}
+
+/// Email over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Email {
+    /// Send email at all.
+    pub enabled: bool,
+    /// SMTP server.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// `starttls`, `tls`, or `plain` (loopback only).
+    pub security: SmtpSecurity,
+    /// SMTP user name; no login when absent.
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// Sender address.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+}
+
+impl Default for Email {
+    fn default() -> Self {
+        Email {
+            enabled: false,
+            smtp_host: String::new(),
+            smtp_port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password_env: None,
+            from: String::new(),
+            to: Vec::new(),
+        }
+    }
+}
+
+impl Alerts {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = self.email.problems(&format!("{prefix}.email"));
+        for (key, url) in [
+            ("webhook_url", &self.webhook_url),
+            ("deadman_url", &self.deadman_url),
+        ] {
+            if let Some(Err(problem)) = url.as_deref().map(check_url) {
+                out.push(format!("{prefix}.{key} {problem}"));
+            }
+        }
+        out
+    }
+}
+
+impl Email {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(name) = &self.password_env {
+            env_name(&mut out, &format!("{prefix}.password_env"), name);
+        }
+        if !self.enabled {
+            return out;
+        }
+        if self.smtp_host.is_empty() {
+            out.push(format!(
+                "{prefix}.smtp_host is required when email is enabled"
+            ));
+        }
+        if !self.from.contains('@') {
+            out.push(format!(
+                "{prefix}.from ({}) must be an email address",
+                self.from
+            ));
+        }
+        if self.to.is_empty() {
+            out.push(format!("{prefix}.to must list at least one recipient"));
+        }
+        for (i, to) in self.to.iter().enumerate() {
+            if !to.contains('@') {
+                out.push(format!("{prefix}.to[{i}] ({to}) must be an email address"));
+            }
+        }
+        if self.security == SmtpSecurity::Plain && !is_loopback_host(&self.smtp_host) {
+            out.push(format!(
+                "{prefix}.security plain is allowed only to a loopback host, not {}",
+                self.smtp_host
+            ));
+        }
+        if self.username.is_some() && self.password_env.is_none() {
+            out.push(format!(
+                "{prefix}.password_env is required with {prefix}.username"
+            ));
+        }
+        out
+    }
+}

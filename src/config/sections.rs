@@ -1,0 +1,321 @@
+//! The smaller sections: paths, schedule, data, execution, the simulator, the backtest and
+//! the strategy. Each checks itself with `problems(prefix)`.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::rules::pct_in;
+use crate::domain::portfolio::Costs;
+use crate::domain::strategy::params::StrategyParams;
+
+/// Where market data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// Daily bars from CSV files in `data.dir` (the embedded default).
+    Local,
+    /// Schwab's market data API.
+    Schwab,
+}
+
+/// Which bar price stands in for a live quote when running on local bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalQuote {
+    /// The day's close.
+    Close,
+    /// The day's open.
+    Open,
+}
+
+/// Folders, relative to the config file's directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Paths {
+    /// State, run ledgers, the simulated account, the halt flag and the token.
+    pub state_dir: PathBuf,
+    /// Daily log files, `trades.csv`, `validation.csv`.
+    pub logs_dir: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            state_dir: "../state".into(),
+            logs_dir: "../logs".into(),
+        }
+    }
+}
+
+/// When the run happens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Schedule {
+    /// The run instant is the close minus this many minutes (5: 15:55, or 12:55 on early closes).
+    pub minutes_before_close: u32,
+    /// A run started this many minutes before the run instant waits for it.
+    pub early_tolerance_minutes: u32,
+    /// A run started more than this many minutes after the run instant is refused.
+    pub late_tolerance_minutes: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            minutes_before_close: 5,
+            early_tolerance_minutes: 10,
+            late_tolerance_minutes: 3,
+        }
+    }
+}
+
+/// Market data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Data {
+    /// `local` (CSV bars) or `schwab`.
+    pub source: DataSource,
+    /// Folder of `<SYMBOL>.csv` daily bars for the local source and backtests.
+    pub dir: PathBuf,
+    /// First bar fed to the strategy (the Kalman filter's state depends on it).
+    pub history_start: NaiveDate,
+    /// First day of the trading period of the strategy replay (orders before are warmup).
+    pub trading_start: NaiveDate,
+    /// On local bars, the price that stands in for the live quote.
+    pub local_quote: LocalQuote,
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Data {
+            source: DataSource::Local,
+            dir: "../data".into(),
+            history_start: NaiveDate::from_ymd_opt(2009, 2, 26).unwrap_or_default(),
+            trading_start: NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default(),
+            local_quote: LocalQuote::Close,
+        }
+    }
+}
+
+/// Order handling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Execution {
+    /// Quotes older than this are refused.
+    pub max_quote_age_s: u64,
+    /// At most this percentage of buying power is used.
+    pub max_buying_power_pct: Decimal,
+    /// Orders smaller than this percentage of equity are dropped, except full exits.
+    pub min_trade_pct: Decimal,
+    /// Slippage (percent, adverse only) that logs a warning.
+    pub slippage_warn_pct: Decimal,
+    /// Slippage that logs an error.
+    pub slippage_error_pct: Decimal,
+    /// Slippage that stops further orders.
+    pub slippage_abort_pct: Decimal,
+    /// Retries for the unfilled remainder of an order.
+    pub max_order_retries: u32,
+    /// How long to wait for an order to finish.
+    pub order_timeout_s: u64,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Execution {
+            max_quote_age_s: 120,
+            max_buying_power_pct: Decimal::new(98, 0),
+            min_trade_pct: Decimal::new(5, 0),
+            slippage_warn_pct: Decimal::new(3, 1),
+            slippage_error_pct: Decimal::new(5, 1),
+            slippage_abort_pct: Decimal::new(10, 1),
+            max_order_retries: 3,
+            order_timeout_s: 60,
+        }
+    }
+}
+
+/// The simulated broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sim {
+    /// Cash of a new simulated account.
+    pub initial_cash: Decimal,
+    /// Commission per share.
+    pub commission_per_share: Decimal,
+    /// Slippage in percent of the reference price (buys pay more, sells receive less).
+    pub slippage_pct: Decimal,
+}
+
+impl Sim {
+    /// The simulator's commission and slippage.
+    pub fn costs(&self) -> Costs {
+        Costs {
+            commission_per_share: self.commission_per_share,
+            slippage: self.slippage_pct / Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim {
+            initial_cash: Decimal::new(10_000, 0),
+            commission_per_share: Decimal::new(1, 2),
+            slippage_pct: Decimal::new(1, 1),
+        }
+    }
+}
+
+/// Costs and capital of `jutsu backtest` (the reference's values by default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Backtest {
+    /// Starting cash.
+    pub initial_capital: Decimal,
+    /// Commission per share.
+    pub commission_per_share: Decimal,
+    /// Slippage in percent of the price.
+    pub slippage_pct: Decimal,
+}
+
+impl Backtest {
+    /// The backtest's commission and slippage.
+    pub fn costs(&self) -> Costs {
+        Costs {
+            commission_per_share: self.commission_per_share,
+            slippage: self.slippage_pct / Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
+impl Default for Backtest {
+    fn default() -> Self {
+        Backtest {
+            initial_capital: Decimal::new(10_000, 0),
+            commission_per_share: Decimal::new(1, 2),
+            slippage_pct: Decimal::new(1, 1),
+        }
+    }
+}
+
+/// The strategy.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Strategy {
+    /// The original's parameter names and the golden values by default.
+    pub parameters: StrategyParams,
+}
+
+impl Schedule {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.minutes_before_close == 0 || self.minutes_before_close > 180 {
+            out.push(format!(
+                "{prefix}.minutes_before_close ({}) must be between 1 and 180",
+                self.minutes_before_close
+            ));
+        }
+        if self.late_tolerance_minutes >= self.minutes_before_close {
+            out.push(format!(
+                "{prefix}.late_tolerance_minutes ({}) must be < minutes_before_close ({}): \
+                 orders must be in before the close",
+                self.late_tolerance_minutes, self.minutes_before_close
+            ));
+        }
+        out
+    }
+}
+
+impl Data {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.history_start >= self.trading_start {
+            out.push(format!(
+                "{prefix}.history_start ({}) must be before {prefix}.trading_start ({})",
+                self.history_start, self.trading_start
+            ));
+        }
+        out
+    }
+}
+
+impl Execution {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let hundred = Decimal::ONE_HUNDRED;
+        pct_in(
+            &mut out,
+            &format!("{prefix}.max_buying_power_pct"),
+            self.max_buying_power_pct,
+            Decimal::ONE,
+            hundred,
+        );
+        pct_in(
+            &mut out,
+            &format!("{prefix}.min_trade_pct"),
+            self.min_trade_pct,
+            Decimal::ZERO,
+            hundred,
+        );
+        if !(Decimal::ZERO < self.slippage_warn_pct
+            && self.slippage_warn_pct <= self.slippage_error_pct
+            && self.slippage_error_pct <= self.slippage_abort_pct)
+        {
+            out.push(format!(
+                "{prefix}.slippage_warn_pct ({}), slippage_error_pct ({}) and slippage_abort_pct \
+                 ({}) must be positive and in increasing order",
+                self.slippage_warn_pct, self.slippage_error_pct, self.slippage_abort_pct
+            ));
+        }
+        if self.max_quote_age_s == 0 {
+            out.push(format!("{prefix}.max_quote_age_s must be at least 1"));
+        }
+        if self.max_order_retries > 10 {
+            out.push(format!(
+                "{prefix}.max_order_retries ({}) must be at most 10",
+                self.max_order_retries
+            ));
+        }
+        out
+    }
+}
+
+impl Sim {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        positive(
+            &mut out,
+            &format!("{prefix}.initial_cash"),
+            self.initial_cash,
+        );
+        out.extend(self.costs().problems(prefix));
+        out
+    }
+}
+
+impl Backtest {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        positive(
+            &mut out,
+            &format!("{prefix}.initial_capital"),
+            self.initial_capital,
+        );
+        out.extend(self.costs().problems(prefix));
+        out
+    }
+}
+
+fn positive(out: &mut Vec<String>, key: &str, value: Decimal) {
+    if value <= Decimal::ZERO {
+        out.push(format!("{key} ({value}) must be positive"));
+    }
+}

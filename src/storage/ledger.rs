@@ -1,0 +1,43 @@
+//! The order journal on disk: one sealed JSON file a session (`runs/<session>.json`), written
+//! before every send and after every answer, so a run killed at any point can be settled by
+//! the next one. The journal's types and rules are in [`crate::domain::journal`].
+
+use std::path::Path;
+
+use crate::domain::journal::{Ledger, RunStatus};
+use crate::error::Result;
+use crate::storage::fsutil::{self, Sealed};
+
+/// Backups kept of an open session's journal.
+const BACKUPS: usize = 2;
+
+impl Ledger {
+    /// Reads a ledger, restoring a damaged one from its backup (see [`fsutil::read_sealed`]).
+    pub fn load_checked(path: &Path) -> Result<Sealed<Self>> {
+        fsutil::read_sealed(path, BACKUPS)
+    }
+
+    /// Reads a ledger; `None` when absent. A damaged one is restored from its backup when
+    /// possible (a warning is logged), else it is an error.
+    pub fn load(path: &Path) -> Result<Option<Self>> {
+        Ok(match Self::load_checked(path)? {
+            Sealed::Missing => None,
+            Sealed::Good(l) | Sealed::Restored { value: l, .. } => Some(l),
+        })
+    }
+
+    /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps
+    /// no backups: no run will change it again.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        fsutil::write_sealed(path, self)?;
+        if self.status == RunStatus::Done {
+            fsutil::remove_backups(path, BACKUPS)?;
+        }
+        Ok(())
+    }
+
+    /// Backs up the ledger before a run takes it up again (a resumed session).
+    pub fn backup(path: &Path) -> Result<()> {
+        fsutil::backup_sealed::<Self>(path, BACKUPS)
+    }
+}

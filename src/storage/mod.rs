@@ -1,0 +1,11 @@
+//! Files jutsu owns: atomic and sealed writes, the state, the order journal, the trade log
+//! and the run lock.
+//!
+//! Every write goes through [`fsutil`]: a temp file, fsync, rename, and a checksum seal that
+//! tells jutsu's own writes from a hand edit.
+
+pub mod fsutil;
+pub mod ledger;
+pub mod lock;
+pub mod state;
+pub mod trades;
