@@ -35,16 +35,9 @@ pub enum Error {
     /// A command-line value is not acceptable.
     #[error("{0}")]
     Usage(String),
-    /// A data file has a bad row or cannot be read.
-    #[error("{path}:{line}: {problem}")]
-    Data {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number (0 when the problem is with the whole file).
-        line: u64,
-        /// What is wrong.
-        problem: String,
-    },
+    /// The core refused its inputs: a bad data row or unusable parameters.
+    #[error(transparent)]
+    Domain(#[from] crate::domain::DomainError),
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -57,7 +50,7 @@ pub enum Error {
     },
     /// The broker or market-data source failed.
     #[error(transparent)]
-    Broker(#[from] crate::brokers::BrokerError),
+    Broker(#[from] BrokerError),
     /// A file jutsu wrote is damaged and no good backup exists.
     #[error("{path} is damaged ({problem}) and no backup of it is good; nothing was traded. Move it aside to rebuild from the broker")]
     Corrupt {
@@ -90,8 +83,8 @@ impl Error {
         match self {
             Error::Config { .. }
             | Error::Usage(_)
-            | Error::Data { .. }
-            | Error::Broker(crate::brokers::BrokerError::BadData(_)) => exit::USAGE,
+            | Error::Domain(_)
+            | Error::Broker(BrokerError::BadData(_)) => exit::USAGE,
             Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
             Error::Io { .. } | Error::Broker(_) | Error::Journal(_) | Error::Other(_) => {
                 exit::FAILURE
@@ -119,3 +112,47 @@ fn bullet_list(items: &[String]) -> String {
 
 /// Result with the library's error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Failures of a broker or market-data source (defined here, beside [`Error`], so that the
+/// brokers and the files they keep can both return it without a cycle of modules).
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Not logged in, or the login has expired: a human must run `jutsu auth login`.
+    #[error("{0}; run `jutsu auth login` to log in again")]
+    Auth(String),
+    /// The service answered with an error status.
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Http {
+        /// Which call.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// What the service said.
+        message: String,
+    },
+    /// The request did not complete (timeout, connection refused, ...).
+    #[error("{endpoint}: {message}")]
+    Transport {
+        /// Which call.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The answer could not be understood or failed validation.
+    #[error("{endpoint}: unexpected response: {message}")]
+    Invalid {
+        /// Which call.
+        endpoint: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The order was refused.
+    #[error("order refused: {0}")]
+    Rejected(String),
+    /// A local file of the broker could not be read or written.
+    #[error("{0}")]
+    Storage(String),
+    /// A local data file has a bad row or cannot be read (a usage problem: exit 2).
+    #[error("{0}")]
+    BadData(String),
+}

@@ -20,4 +20,5 @@ pub mod logging;
 pub mod pipeline;
 pub mod report;
 pub mod secret;
+pub mod sources;
 pub mod storage;

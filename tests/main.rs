@@ -13,6 +13,7 @@ mod config;
 mod deploy;
 mod faults;
 mod fuzz;
+mod layout;
 mod schwab;
 mod sim;
 mod strategy_conformance;

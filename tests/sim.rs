@@ -227,7 +227,7 @@ fn local_bars_quote_the_close_at_the_as_of_instant_and_history_ends_the_day_befo
     let q = data
         .quotes(&["QQQ".to_string(), "TLT".to_string()])
         .unwrap();
-    let qqq_bars = jutsu::domain::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let qqq_bars = jutsu::storage::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
     let today = qqq_bars
         .iter()
         .find(|b| b.date.to_string() == "2025-12-12")

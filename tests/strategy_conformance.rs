@@ -6,11 +6,12 @@ use crate::common;
 use crate::common::{close_rel, read_csv, shared};
 use chrono::NaiveDate;
 use jutsu::domain::backtest::{self, Engine, Settings};
-use jutsu::domain::bars::{load_csv, History};
+use jutsu::domain::bars::History;
 use jutsu::domain::portfolio::Costs;
 use jutsu::domain::strategy::kalman::{KalmanParams, KalmanState};
 use jutsu::domain::strategy::params::StrategyParams;
 use jutsu::domain::strategy::Strategy;
+use jutsu::storage::bars::load_csv;
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> NaiveDate {

@@ -30,7 +30,7 @@ fn closes() -> BTreeMap<String, (f64, f64)> {
         .iter()
         .map(|s| {
             let bars =
-                jutsu::domain::bars::load_csv(&common::shared().join(format!("data/{s}.csv")))
+                jutsu::storage::bars::load_csv(&common::shared().join(format!("data/{s}.csv")))
                     .unwrap();
             let bar = bars.iter().find(|b| b.date.to_string() == SESSION).unwrap();
             (s.to_string(), (bar.close_f64, bar.volume))
@@ -39,7 +39,7 @@ fn closes() -> BTreeMap<String, (f64, f64)> {
 }
 
 fn candles(symbol: &str) -> String {
-    let bars = jutsu::domain::bars::load_csv(&common::shared().join(format!("data/{symbol}.csv")))
+    let bars = jutsu::storage::bars::load_csv(&common::shared().join(format!("data/{symbol}.csv")))
         .unwrap();
     let candles: Vec<Value> = bars
         .iter()

@@ -39,7 +39,8 @@ fn every_session_traded_on_the_close_validates_green_at_100_percent() {
             "{stdout}"
         );
     }
-    let rows = jutsu::domain::validate::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    let rows =
+        jutsu::storage::validation::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
     assert_eq!(rows.len(), SESSIONS.len());
     assert!(rows.iter().all(|r| r.verdict == "GREEN"));
     let (_, stdout, _) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-12"]));
@@ -65,7 +66,7 @@ fn quotes_taken_at_the_open_report_the_open_to_close_drift() {
         0
     );
     let (_, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-12"]));
-    let bars = jutsu::domain::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let bars = jutsu::storage::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
     let bar = bars
         .iter()
         .find(|b| b.date.to_string() == "2025-12-12")
@@ -91,7 +92,8 @@ fn a_session_without_a_run_is_no_run() {
     ]));
     assert_eq!(code, 1);
     assert!(stdout.contains("NO_RUN"), "{stdout}");
-    let rows = jutsu::domain::validate::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    let rows =
+        jutsu::storage::validation::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
     assert_eq!(rows[0].verdict, "NO_RUN");
     let (code, _, stderr) = run(jutsu().args([
         "-c",

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::brokers::{BrokerError, MarketData, Quote};
 use crate::config::LocalQuote;
-use crate::domain::bars::{self, Bar};
+use crate::domain::bars::Bar;
 
 /// Bars from `<dir>/<SYMBOL>.csv`, seen from one instant.
 pub struct LocalMarketData {
@@ -44,7 +44,8 @@ impl LocalMarketData {
         }
         let path = self.dir.join(format!("{symbol}.csv"));
         let bars = std::sync::Arc::new(
-            bars::load_csv(&path).map_err(|e| BrokerError::BadData(e.to_string()))?,
+            crate::storage::bars::load_csv(&path)
+                .map_err(|e| BrokerError::BadData(e.to_string()))?,
         );
         cache.insert(symbol.to_string(), bars.clone());
         Ok(bars)

@@ -5,7 +5,6 @@
 pub mod local_data;
 pub mod schwab;
 pub mod sim;
-pub mod sources;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -15,54 +14,12 @@ pub use crate::domain::market::{
     Account, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Quote,
 };
 pub use crate::domain::portfolio::Side;
+pub use crate::error::BrokerError;
 
 /// Reads of an order after a cancel request before it is reported as still live.
 const CANCEL_POLLS: u32 = 10;
 /// Time between two reads of an order (on a real clock).
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Failures of a broker or market-data source.
-#[derive(Debug, thiserror::Error)]
-pub enum BrokerError {
-    /// Not logged in, or the login has expired: a human must run `jutsu auth login`.
-    #[error("{0}; run `jutsu auth login` to log in again")]
-    Auth(String),
-    /// The service answered with an error status.
-    #[error("{endpoint}: HTTP {status}: {message}")]
-    Http {
-        /// Which call.
-        endpoint: String,
-        /// HTTP status.
-        status: u16,
-        /// What the service said.
-        message: String,
-    },
-    /// The request did not complete (timeout, connection refused, ...).
-    #[error("{endpoint}: {message}")]
-    Transport {
-        /// Which call.
-        endpoint: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The answer could not be understood or failed validation.
-    #[error("{endpoint}: unexpected response: {message}")]
-    Invalid {
-        /// Which call.
-        endpoint: String,
-        /// What was wrong with it.
-        message: String,
-    },
-    /// The order was refused.
-    #[error("order refused: {0}")]
-    Rejected(String),
-    /// A local file of the broker could not be read or written.
-    #[error("{0}")]
-    Storage(String),
-    /// A local data file has a bad row or cannot be read (a usage problem: exit 2).
-    #[error("{0}")]
-    BadData(String),
-}
 
 /// Daily bars and quotes.
 pub trait MarketData {

@@ -3,10 +3,10 @@
 use std::io::{BufRead, Write};
 
 use crate::brokers::schwab::auth::{self, TokenFile};
-use crate::brokers::sources::{self, SharedClock};
 use crate::cli::AuthAction;
 use crate::config::Loaded;
 use crate::error::{exit, Error, Result};
+use crate::sources::{self, SharedClock};
 
 /// Below this many hours left on the refresh token, `auth status` exits non-zero.
 const STATUS_MIN_HOURS: i64 = 24;

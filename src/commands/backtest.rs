@@ -7,6 +7,7 @@ use crate::config::Loaded;
 use crate::domain::backtest::{self, Settings};
 use crate::domain::bars::History;
 use crate::error::{exit, Error, Result};
+use crate::storage::fsutil;
 
 pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let started = Instant::now();
@@ -46,10 +47,10 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     );
     let outcome = backtest::run(&history, &settings)?;
     if let Some(path) = &args.out {
-        backtest::write_daily(path, &outcome.days)?;
+        fsutil::write_atomic(path, backtest::daily_csv(&outcome.days).as_bytes(), false)?;
     }
     if let Some(path) = &args.fills {
-        backtest::write_fills(path, &outcome.days)?;
+        fsutil::write_atomic(path, backtest::fills_csv(&outcome.days).as_bytes(), false)?;
     }
     let Some(s) = backtest::summarize(&outcome.days, settings.initial_cash) else {
         return Err(Error::Usage(format!(

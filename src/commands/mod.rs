@@ -56,7 +56,7 @@ fn load_or_default(path: &Path, explicit: bool) -> Result<Loaded> {
 /// The clock of a real run: the operating system's. Test builds (the `test-hooks` feature)
 /// also take `JUTSU_NOW` (RFC 3339) to fix it, for commands that have no `--as-of`; a build
 /// without the feature never reads it.
-fn system_clock() -> crate::brokers::sources::SharedClock {
+fn system_clock() -> crate::sources::SharedClock {
     #[cfg(feature = "test-hooks")]
     if let Some(t) = std::env::var("JUTSU_NOW")
         .ok()

@@ -7,13 +7,13 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 use crate::alert::{Alert, Alerter, Level};
-use crate::brokers::sources::{self, SharedClock};
 use crate::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
 use crate::domain::calendar;
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::error::{exit, Error, Result};
+use crate::sources::{self, SharedClock};
 use crate::storage::lock::{self, RunLock};
 use crate::storage::state::{State, StatePaths};
 

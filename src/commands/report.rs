@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 
 use crate::config::{Loaded, Mode};
-use crate::domain::backtest::{self, Settings};
+use crate::domain::backtest;
 use crate::domain::bars::History;
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::performance;
+use crate::domain::DomainError;
 use crate::error::{exit, Error, Result};
 use crate::storage::state::StatePaths;
 
@@ -50,7 +51,7 @@ pub(super) fn run(
         return Ok(exit::OK);
     };
     // The backtest over the same sessions from the same starting value, on local bars.
-    let mut settings = Settings::from_config(c, first.session);
+    let mut settings = c.backtest_settings(first.session);
     settings.trading_start = first.session;
     settings.end = Some(last.session);
     settings.initial_cash = first.equity_before.unwrap_or(settings.initial_cash);
@@ -66,7 +67,18 @@ pub(super) fn run(
                 .collect(),
             // A bad row is the user's file to fix (exit 2, as everywhere); only bars that
             // are not there at all (Schwab-only data) leave the comparison out.
-            Err(e @ Error::Data { line, .. }) if line > 0 => return Err(e),
+            Err(Error::Domain(DomainError::Data {
+                path,
+                line,
+                problem,
+            })) if line > 0 => {
+                return Err(DomainError::Data {
+                    path,
+                    line,
+                    problem,
+                }
+                .into())
+            }
             Err(e) => {
                 println!("no backtest comparison: {e}");
                 Vec::new()

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::brokers::sim::SimAccount;
-use crate::brokers::sources::SharedClock;
 use crate::cli::{StateAction, StateFileArgs};
 use crate::config::Loaded;
 use crate::domain::journal::Ledger;
 use crate::error::{exit, Error, Result};
+use crate::sources::SharedClock;
 use crate::storage::fsutil;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};

@@ -1,12 +1,12 @@
 //! `jutsu trade`: the pipeline, then one summary alert and the dead-man's-switch ping.
 
 use crate::alert::{Alert, AlertFailure, Alerter, Level};
-use crate::brokers::sources::SharedClock;
 use crate::cli::TradeArgs;
 use crate::config::Loaded;
 use crate::domain::journal::Ledger;
 use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
+use crate::sources::SharedClock;
 
 pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let mode = args.mode.map_or(loaded.config.mode, Into::into);

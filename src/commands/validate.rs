@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::alert::{Alert, Alerter, Level};
-use crate::brokers::sources::{self, SharedClock};
 use crate::config::{DataSource, Loaded};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
@@ -13,6 +12,7 @@ use crate::domain::calendar;
 use crate::domain::journal::Ledger;
 use crate::domain::validate::{self, Verdict};
 use crate::error::{exit, Error, Result};
+use crate::sources::{self, SharedClock};
 use crate::storage::state::StatePaths;
 
 pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
@@ -45,7 +45,7 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&paths.ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
-        validate::append(&csv, session, mode.as_str(), None)?;
+        crate::storage::validation::append(&csv, session, mode.as_str(), None)?;
         println!(
             "validate {session}: NO_RUN: no {} run ledger with a decision for {session}",
             mode.as_str()
@@ -76,14 +76,14 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
         }
         history.series.insert(symbol.clone(), bars);
     }
-    let settings = backtest::Settings::from_config(c, session);
+    let settings = c.backtest_settings(session);
     let record = backtest::decide_day(&history, session, &today, &settings)?;
     let at_close = record
         .decision
         .ok_or_else(|| Error::Other(format!("no decision on the close of {session}")))?;
     let v = validate::compare(&ledger, &at_run, &at_close, &closes);
-    validate::append(&csv, session, mode.as_str(), Some(&v))?;
-    let rows = validate::read_rows(&csv)?;
+    crate::storage::validation::append(&csv, session, mode.as_str(), Some(&v))?;
+    let rows = crate::storage::validation::read_rows(&csv)?;
     let rolling = validate::rolling(&rows, 20);
 
     let mut out = Vec::new();

@@ -180,6 +180,19 @@ pub fn load(path: &Path) -> Result<Loaded> {
 }
 
 impl Config {
+    /// The backtest settings the live decision uses for `today`: the configured strategy,
+    /// history and trading start, and the backtest's costs.
+    pub fn backtest_settings(&self, today: chrono::NaiveDate) -> crate::domain::backtest::Settings {
+        crate::domain::backtest::Settings {
+            params: self.strategy.parameters.clone(),
+            costs: self.backtest.costs(),
+            initial_cash: self.backtest.initial_capital,
+            history_start: self.data.history_start,
+            trading_start: self.data.trading_start.min(today),
+            end: None,
+        }
+    }
+
     /// Every semantic problem of a structurally valid configuration: each section's, and
     /// the rules that span sections.
     pub fn problems(&self) -> Vec<String> {

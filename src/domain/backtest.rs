@@ -3,8 +3,6 @@
 //! closes. The live decision ([`decide_day`]) replays history through the same engine.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
 
 use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
@@ -14,7 +12,9 @@ use crate::domain::bars::{decimal_to_f64, Bar, History};
 use crate::domain::portfolio::{Costs, Fill, Portfolio};
 use crate::domain::strategy::params::StrategyParams;
 use crate::domain::strategy::{weight_f64, Decision, Strategy, LEGS};
-use crate::error::{Error, Result};
+use crate::domain::DomainError;
+
+type Result<T> = std::result::Result<T, DomainError>;
 
 /// What a backtest needs besides the bars.
 #[derive(Debug, Clone)]
@@ -34,19 +34,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings the live decision uses for `today`: the configured strategy, history and
-    /// trading start, and the backtest's costs.
-    pub fn from_config(c: &crate::config::Config, today: NaiveDate) -> Self {
-        Settings {
-            params: c.strategy.parameters.clone(),
-            costs: c.backtest.costs(),
-            initial_cash: c.backtest.initial_capital,
-            history_start: c.data.history_start,
-            trading_start: c.data.trading_start.min(today),
-            end: None,
-        }
-    }
-
     /// The original's default history start: `trading_start - int(1.4 x warmup)` days.
     pub fn default_history_start(params: &StrategyParams, trading_start: NaiveDate) -> NaiveDate {
         let days = (1.4 * params.warmup_bars() as f64) as i64;
@@ -105,7 +92,7 @@ impl Engine {
     /// A new engine with cash only.
     pub fn new(settings: &Settings) -> Result<Self> {
         let strategy = Strategy::new(settings.params.clone()).map_err(|problems| {
-            Error::Usage(format!("bad strategy parameters: {}", problems.join("; ")))
+            DomainError::Invalid(format!("bad strategy parameters: {}", problems.join("; ")))
         })?;
         let params = &settings.params;
         let symbols = params.all_symbols();
@@ -274,7 +261,7 @@ pub fn replay(
 pub fn run(history: &History, settings: &Settings) -> Result<Outcome> {
     let mut engine = Engine::new(settings)?;
     if history.bars(&settings.params.signal_symbol).is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(DomainError::Invalid(format!(
             "no bars for the signal symbol {}",
             settings.params.signal_symbol
         )));
@@ -299,7 +286,7 @@ pub fn decide_day(
     settings: &Settings,
 ) -> Result<DayRecord> {
     if let Some((symbol, bar)) = today.iter().find(|(_, b)| b.date != date) {
-        return Err(Error::Usage(format!(
+        return Err(DomainError::Invalid(format!(
             "today's {symbol} bar is dated {}, not {date}",
             bar.date
         )));
@@ -308,7 +295,7 @@ pub fn decide_day(
     let yesterday = date.pred_opt().unwrap_or(date);
     replay(&mut engine, history, settings, yesterday);
     engine.decide_next(date, today).ok_or_else(|| {
-        Error::Usage(format!(
+        DomainError::Invalid(format!(
             "no decision for {date}: it is before the trading start ({}) or today has no {} bar",
             settings.trading_start, settings.params.signal_symbol
         ))
@@ -407,79 +394,87 @@ pub const DAILY_HEADER: &str = "date,phase,qqq_close,T_norm,z_score,vol_state,tr
 sma_fast,sma_slow,vol_crush,bond_sma_fast,bond_sma_slow,bond_trend,w_TQQQ,w_QQQ,w_PSQ,w_TMF,\
 w_TMV,w_CASH,rebalance,portfolio_value,cash,qty_TQQQ,qty_QQQ,qty_PSQ,qty_TMF,qty_TMV";
 
-/// Writes the daily table in the reference's columns.
-pub fn write_daily(path: &Path, days: &[DayRecord]) -> Result<()> {
-    let mut out = String::with_capacity(days.len() * 300);
-    out.push_str(DAILY_HEADER);
-    out.push('\n');
-    let flag = |b: bool| if b { "1.0" } else { "0.0" };
-    for day in days {
-        let mut row: Vec<String> = vec![
-            day.date.to_string(),
-            "trading".into(),
-            dec_float(day.signal_close),
-        ];
-        match &day.decision {
-            Some(d) => {
-                row.extend([
-                    dec_float(d.t_norm),
-                    py_float(d.z_score),
-                    d.vol_state.to_string(),
-                    d.trend.to_string(),
-                    py_float(f64::from(d.cell)),
-                    py_float(d.sma_fast),
-                    py_float(d.sma_slow),
-                    flag(d.vol_crush).into(),
-                ]);
-                match &d.bond {
-                    Some(b) => row.extend([
-                        py_float(b.sma_fast),
-                        py_float(b.sma_slow),
-                        b.trend.to_string(),
-                    ]),
-                    None => row.extend([String::new(), String::new(), String::new()]),
-                }
-                row.extend(d.weights.legs.iter().map(|w| py_float(weight_f64(*w))));
-                row.push(py_float(weight_f64(d.weights.cash)));
-                row.push(flag(d.rebalance).into());
-            }
-            None => row.extend(std::iter::repeat_n(String::new(), 18)),
-        }
-        row.push(dec_float(day.portfolio_value));
-        row.push(dec_float(day.cash));
-        row.extend(day.quantities.iter().map(|q| py_float(*q as f64)));
-        out.push_str(&row.join(","));
-        out.push('\n');
+/// The daily table in the reference's columns, as CSV text.
+pub fn daily_csv(days: &[DayRecord]) -> String {
+    let mut out = csv::Writer::from_writer(Vec::with_capacity(days.len() * 300));
+    let header: Vec<&str> = DAILY_HEADER.split(',').collect();
+    let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    rows.extend(days.iter().map(daily_row));
+    for row in rows {
+        // Writing to memory cannot fail; a failure would only drop the row.
+        let _ = out.write_record(&row);
     }
-    std::fs::write(path, out).map_err(|e| Error::io("writing", path, e))
+    text_of(out)
 }
 
-/// Writes every fill: `timestamp,symbol,direction,quantity,fill_price,commission`.
-pub fn write_fills(path: &Path, days: &[DayRecord]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io("writing", path, e))?;
-    let mut out = std::io::BufWriter::new(file);
-    let io = |e| Error::io("writing", path, e);
-    writeln!(
-        out,
-        "timestamp,symbol,direction,quantity,fill_price,commission"
-    )
-    .map_err(io)?;
+fn daily_row(day: &DayRecord) -> Vec<String> {
+    let flag = |b: bool| if b { "1.0" } else { "0.0" };
+    let mut row: Vec<String> = vec![
+        day.date.to_string(),
+        "trading".into(),
+        dec_float(day.signal_close),
+    ];
+    match &day.decision {
+        Some(d) => {
+            row.extend([
+                dec_float(d.t_norm),
+                py_float(d.z_score),
+                d.vol_state.to_string(),
+                d.trend.to_string(),
+                py_float(f64::from(d.cell)),
+                py_float(d.sma_fast),
+                py_float(d.sma_slow),
+                flag(d.vol_crush).into(),
+            ]);
+            match &d.bond {
+                Some(b) => row.extend([
+                    py_float(b.sma_fast),
+                    py_float(b.sma_slow),
+                    b.trend.to_string(),
+                ]),
+                None => row.extend([String::new(), String::new(), String::new()]),
+            }
+            row.extend(d.weights.legs.iter().map(|w| py_float(weight_f64(*w))));
+            row.push(py_float(weight_f64(d.weights.cash)));
+            row.push(flag(d.rebalance).into());
+        }
+        None => row.extend(std::iter::repeat_n(String::new(), 18)),
+    }
+    row.push(dec_float(day.portfolio_value));
+    row.push(dec_float(day.cash));
+    row.extend(day.quantities.iter().map(|q| py_float(*q as f64)));
+    row
+}
+
+/// Every fill as CSV text: `timestamp,symbol,direction,quantity,fill_price,commission`.
+pub fn fills_csv(days: &[DayRecord]) -> String {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let _ = out.write_record([
+        "timestamp",
+        "symbol",
+        "direction",
+        "quantity",
+        "fill_price",
+        "commission",
+    ]);
     for day in days {
         for f in &day.fills {
-            writeln!(
-                out,
-                "{},{},{},{},{},{}",
-                day.date,
-                f.symbol,
-                f.side.as_str(),
-                f.quantity,
+            let _ = out.write_record([
+                day.date.to_string(),
+                f.symbol.clone(),
+                f.side.as_str().to_string(),
+                f.quantity.to_string(),
                 dec_float(f.price),
-                dec_float(f.commission)
-            )
-            .map_err(io)?;
+                dec_float(f.commission),
+            ]);
         }
     }
-    out.flush().map_err(io)
+    text_of(out)
+}
+
+fn text_of(out: csv::Writer<Vec<u8>>) -> String {
+    let bytes = out.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]

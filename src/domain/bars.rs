@@ -1,14 +1,14 @@
 //! Daily bars and the CSV loader (`date,open,high,low,close,volume`), validating every row.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::error::{Error, Result};
+use crate::domain::DomainError;
 
 /// One daily bar. Prices are exact decimals; `close_f64` is the IEEE double the indicators use
 /// (the nearest double to the decimal close, as the original's `float(Decimal)`).
@@ -87,20 +87,9 @@ pub fn decimal_to_f64(d: Decimal) -> f64 {
 
 const HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
 
-/// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
-/// the line and the problem; nothing is skipped silently.
-pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::Data {
-        path: path.to_path_buf(),
-        line: 0,
-        problem: format!("cannot read the file: {e}"),
-    })?;
-    parse_csv(std::io::BufReader::new(file), path)
-}
-
 /// Parses CSV text of daily bars; `path` names the source in errors.
-pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>> {
-    let bad = |line: u64, problem: String| Error::Data {
+pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>, DomainError> {
+    let bad = |line: u64, problem: String| DomainError::Data {
         path: path.to_path_buf(),
         line,
         problem,
@@ -205,16 +194,6 @@ pub struct History {
 }
 
 impl History {
-    /// Loads `<dir>/<SYMBOL>.csv` for every symbol.
-    pub fn load_dir(dir: &Path, symbols: &[String]) -> Result<Self> {
-        let mut series = BTreeMap::new();
-        for symbol in symbols {
-            let path: PathBuf = dir.join(format!("{symbol}.csv"));
-            series.insert(symbol.clone(), load_csv(&path)?);
-        }
-        Ok(History { series })
-    }
-
     /// The bars of a symbol (empty when unknown).
     pub fn bars(&self, symbol: &str) -> &[Bar] {
         self.series.get(symbol).map_or(&[], |v| v.as_slice())
@@ -225,7 +204,7 @@ impl History {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<Bar>> {
+    fn parse(text: &str) -> Result<Vec<Bar>, DomainError> {
         parse_csv(text.as_bytes(), Path::new("T.csv"))
     }
 
@@ -256,7 +235,7 @@ mod tests {
             let text = err.to_string();
             assert!(text.starts_with("T.csv:2:"), "{text}");
             assert!(text.contains(needle), "{text} lacks {needle}");
-            assert_eq!(err.exit_code(), 2);
+            assert!(matches!(err, DomainError::Data { line: 2, .. }), "{err:?}");
         }
     }
 

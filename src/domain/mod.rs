@@ -16,7 +16,28 @@ pub mod plan;
 pub mod portfolio;
 pub mod strategy;
 pub mod validate;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
+
+/// What the core refuses: a bad row of data, or inputs it cannot use. The shell maps both to
+/// a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A data source has a bad row or cannot be read.
+    #[error("{path}:{line}: {problem}")]
+    Data {
+        /// The file (or source) the data came from.
+        path: PathBuf,
+        /// 1-based line number (0 when the problem is with the whole source).
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Inputs the core cannot use: bad parameters, no bars for the signal symbol, ...
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// How orders are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

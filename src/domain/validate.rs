@@ -3,7 +3,6 @@
 //! GREEN / YELLOW / RED verdict, and rolling 20-session figures from `logs/validation.csv`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -12,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::domain::journal::Ledger;
 use crate::domain::portfolio::Side;
 use crate::domain::strategy::{Decision, Weights};
-use crate::error::{Error, Result};
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,9 +141,6 @@ pub fn compare(
     }
 }
 
-/// The header of validation.csv.
-pub const HEADER: &str = "date,mode,verdict,logic_match_pct,max_drift_pct,drift,avg_fill_slippage_pct,cell_run,cell_close,rebalance_run,rebalance_close";
-
 /// One row of validation.csv.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Row {
@@ -171,54 +166,6 @@ pub struct Row {
     pub rebalance_run: Option<u8>,
     /// Flags.
     pub rebalance_close: Option<u8>,
-}
-
-/// Reads validation.csv (empty when absent).
-pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-    rdr.deserialize()
-        .map(|r| r.map_err(|e| Error::Other(format!("{}: {e}", path.display()))))
-        .collect()
-}
-
-/// Appends one validation (or a NO_RUN row when `validation` is None).
-pub fn append(
-    path: &Path,
-    date: NaiveDate,
-    mode: &str,
-    validation: Option<&Validation>,
-) -> Result<()> {
-    let row: Vec<String> = match validation {
-        Some(v) => vec![
-            date.to_string(),
-            mode.to_string(),
-            v.verdict.as_str().to_string(),
-            v.logic_match_pct.normalize().to_string(),
-            v.max_drift_pct.normalize().to_string(),
-            v.drifts
-                .iter()
-                .map(|(s, d)| format!("{s}:{}", d.normalize()))
-                .collect::<Vec<_>>()
-                .join(";"),
-            v.avg_fill_slippage_pct
-                .map_or(String::new(), |s| s.normalize().to_string()),
-            v.cells.0.to_string(),
-            v.cells.1.to_string(),
-            u8::from(v.rebalance.0).to_string(),
-            u8::from(v.rebalance.1).to_string(),
-        ],
-        None => {
-            let mut row = vec![date.to_string(), mode.to_string(), "NO_RUN".to_string()];
-            row.resize(11, String::new());
-            row
-        }
-    };
-    let header: Vec<&str> = HEADER.split(',').collect();
-    crate::storage::fsutil::append_csv(path, &header, [row])
 }
 
 /// Rolling figures over the last sessions.

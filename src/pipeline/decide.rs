@@ -12,7 +12,7 @@ impl Run<'_> {
     ) -> Result<Decision, Stop> {
         self.stage = "decide";
         let t = Instant::now();
-        let settings = Settings::from_config(&self.loaded.config, session.today);
+        let settings = self.loaded.config.backtest_settings(session.today);
         let record = backtest::decide_day(&market.history, session.today, today_bars, &settings)?;
         let decision = record.decision.ok_or_else(|| {
             Stop::preflight(

@@ -10,14 +10,13 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::brokers::sources::{self, SharedClock};
 use crate::brokers::{
     follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement,
     Quote,
 };
 use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode};
-use crate::domain::backtest::{self, Settings};
+use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar::{self, DayKind};
 use crate::domain::journal::{
@@ -28,6 +27,7 @@ use crate::domain::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares}
 use crate::domain::strategy::{Decision, LEGS};
 use crate::error::exit;
 use crate::report::{Mark, Report};
+use crate::sources::{self, SharedClock};
 use crate::storage::fsutil::Sealed;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};

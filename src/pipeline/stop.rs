@@ -92,6 +92,12 @@ impl From<crate::error::Error> for Stop {
     }
 }
 
+impl From<crate::domain::DomainError> for Stop {
+    fn from(e: crate::domain::DomainError) -> Self {
+        Stop::usage(e.to_string())
+    }
+}
+
 impl From<crate::domain::journal::JournalError> for Stop {
     fn from(e: crate::domain::journal::JournalError) -> Self {
         Stop::preflight(format!("the order journal refused an update: {e}"))
