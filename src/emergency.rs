@@ -9,6 +9,8 @@
 //! what is still held: nothing is sold twice. In dry-run mode it prints the orders it would
 //! send and sends, cancels and sets nothing.
 
+use std::path::Path;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -164,7 +166,46 @@ pub fn execute(
     let mut out = Lines::default();
     State::backup(&files.paths.state_file())?;
     let path = files.paths.exit_ledger(session);
-    let mut ledger = match Ledger::load(&path)? {
+    let mut ledger = open_ledger(&path, request, clock, session, &mut out)?;
+    // Orders of an earlier, interrupted exit: find each at the broker and follow it.
+    if ledger.orders.iter().any(|o| !o.state.is_final()) {
+        let (found, never) = settle_ledger(&mut ledger, broker, clock, request.polls)?;
+        ledger.save(&path)?;
+        out.say(format!(
+            "earlier exit orders settled: {found} found at the broker, {never} never placed"
+        ));
+    }
+    let blocked = cancel_open(plan, &ledger, broker, clock, &mut out);
+    sell_holdings(
+        request,
+        plan,
+        &blocked,
+        (broker, clock),
+        (&mut ledger, &path),
+        &mut out,
+    )?;
+    let flat = keep_books(
+        request,
+        files,
+        (broker, clock),
+        (&mut ledger, &path),
+        &blocked,
+        &mut out,
+    )?;
+    State::backup(&files.paths.state_file())?;
+    close_session_ledger(files, session, broker, clock)?;
+    Ok(ExitOutcome { flat, lines: out.0 })
+}
+
+/// This session's exit ledger: an earlier, interrupted exit's taken up again, or a new one.
+fn open_ledger(
+    path: &Path,
+    request: &ExitRequest,
+    clock: &dyn Clock,
+    session: NaiveDate,
+    out: &mut Lines,
+) -> crate::error::Result<Ledger> {
+    let mut ledger = match Ledger::load(path)? {
         Some(mut earlier) => {
             out.say(format!(
                 "an earlier emergency exit of {session} is in {}: settling its orders first",
@@ -176,18 +217,20 @@ pub fn execute(
         None => Ledger::new(session, request.mode, clock.now_utc()),
     };
     ledger.message = Some("emergency exit under way".into());
-    ledger.save(&path)?;
+    ledger.save(path)?;
+    Ok(ledger)
+}
 
-    // Orders of an earlier, interrupted exit: find each at the broker and follow it.
-    if ledger.orders.iter().any(|o| !o.state.is_final()) {
-        let (found, never) = settle_ledger(&mut ledger, broker, clock, request.polls)?;
-        ledger.save(&path)?;
-        out.say(format!(
-            "earlier exit orders settled: {found} found at the broker, {never} never placed"
-        ));
-    }
-
-    // Cancel, and follow each cancel to its end: a canceled order may still fill.
+/// Cancels the open orders and follows each cancel to its end (a canceled order may still
+/// fill). Returns the symbols that must not be sold now: an order for them is still live
+/// (or could not be read), here or in the earlier exit's journal.
+fn cancel_open(
+    plan: &ExitPlan,
+    ledger: &Ledger,
+    broker: &dyn Broker,
+    clock: &dyn Clock,
+    out: &mut Lines,
+) -> Vec<String> {
     let mut blocked: Vec<String> = Vec::new();
     for o in &plan.cancel {
         match follow_order(broker, clock, &o.id, 0) {
@@ -221,7 +264,6 @@ pub fn execute(
             }
         }
     }
-    // Orders of this exit still live at the broker also block their symbol.
     for o in ledger.orders.iter().filter(|o| !o.state.is_final()) {
         blocked.push(o.symbol.clone());
         out.say(format!(
@@ -234,17 +276,27 @@ pub fn execute(
             o.symbol
         ));
     }
+    blocked
+}
 
-    // Sell what is held now (the cancels and the earlier exit may have changed it).
+/// Sells what is held now, re-read after the cancels: a canceled order that filled after
+/// all may have added a position the survey did not show.
+fn sell_holdings(
+    request: &ExitRequest,
+    plan: &ExitPlan,
+    blocked: &[String],
+    (broker, clock): (&dyn Broker, &dyn Clock),
+    (ledger, path): (&mut Ledger, &Path),
+    out: &mut Lines,
+) -> crate::error::Result<()> {
     let account = broker.account()?;
     let since = clock.now_utc() - chrono::Duration::minutes(1);
-    // What the strategy (or, with --all-positions, the account) holds now: a canceled
-    // order that filled after all may have added a position the survey did not show.
     let now_held = ExitPlan::of(&account, &[], &request.legs, request.all_positions);
-    for holding in &now_held.sell {
-        if blocked.contains(&holding.symbol) {
-            continue;
-        }
+    for holding in now_held
+        .sell
+        .iter()
+        .filter(|h| !blocked.contains(&h.symbol))
+    {
         if !plan.sell.iter().any(|h| h.symbol == holding.symbol) {
             out.say(format!(
                 "{}: held now (a canceled order filled after all): selling it too",
@@ -257,11 +309,10 @@ pub fn execute(
             out.say(format!("{}: nothing left to sell", holding.symbol));
             continue;
         };
-        let position = account
+        let reference = account
             .positions
             .iter()
-            .find(|p| p.symbol == holding.symbol);
-        let reference = position
+            .find(|p| p.symbol == holding.symbol)
             .and_then(|p| p.market_value.map(|v| v / p.quantity))
             .unwrap_or_default();
         let order = Sell {
@@ -270,47 +321,35 @@ pub fn execute(
             reference,
         };
         sell(
-            &mut ledger,
-            &path,
+            ledger,
+            path,
             (broker, clock),
             request.polls,
             &order,
             since,
-            &mut out,
+            out,
         )?;
     }
+    Ok(())
+}
 
-    // Books: trades.csv, state.json, the ledger.
+/// The books after the sells: trades.csv, state.json and the ledger's verdict. True when
+/// the account is flat in the exit's symbols and nothing is left unsettled.
+fn keep_books(
+    request: &ExitRequest,
+    files: &ExitFiles<'_>,
+    (broker, clock): (&dyn Broker, &dyn Clock),
+    (ledger, path): (&mut Ledger, &Path),
+    blocked: &[String],
+    out: &mut Lines,
+) -> crate::error::Result<bool> {
     let after = broker.account()?;
     let rows = crate::storage::trades::append_new(
         &files.trades_csv,
-        crate::storage::trades::rows_of(&ledger, REASON),
+        crate::storage::trades::rows_of(ledger, REASON),
     )?;
     let state = record_state(files.paths, request, &after, clock)?;
-    // Whole shares still held; a fraction (a split's or a reinvested dividend's) cannot be
-    // sold through the API and is only reported.
-    let remaining = ExitPlan::of(&after, &[], &request.legs, request.all_positions);
-    let mut left: Vec<String> = remaining
-        .sell
-        .iter()
-        .map(|h| format!("{} {}", h.quantity.normalize(), h.symbol))
-        .collect();
-    let ours = |symbol: &str| request.all_positions || request.legs.iter().any(|l| l == symbol);
-    for (h, _) in remaining.keep.iter().filter(|(h, _)| ours(&h.symbol)) {
-        if h.quantity > Decimal::ZERO {
-            out.say(format!(
-                "{}: {} share left, a fraction the API cannot sell: sell it in the Schwab app",
-                h.symbol,
-                h.quantity.normalize()
-            ));
-        } else {
-            left.push(format!(
-                "{} {} (short: close it by hand)",
-                h.quantity.normalize(),
-                h.symbol
-            ));
-        }
-    }
+    let left = still_held(request, &after, out);
     let unsettled = ledger.orders.iter().any(|o| !o.state.is_final());
     let flat = left.is_empty() && !unsettled && blocked.is_empty();
     out.say(format!(
@@ -350,10 +389,36 @@ pub fn execute(
     };
     ledger.message = Some(verdict);
     ledger.equity_after = Some(after.liquidation_value);
-    ledger.save(&path)?;
-    State::backup(&files.paths.state_file())?;
-    close_session_ledger(files, session, broker, clock)?;
-    Ok(ExitOutcome { flat, lines: out.0 })
+    ledger.save(path)?;
+    Ok(flat)
+}
+
+/// Whole shares (and shorts) of the exit's symbols still held. A fraction (a split's or a
+/// reinvested dividend's) cannot be sold through the API and is only reported.
+fn still_held(request: &ExitRequest, after: &Account, out: &mut Lines) -> Vec<String> {
+    let remaining = ExitPlan::of(after, &[], &request.legs, request.all_positions);
+    let mut left: Vec<String> = remaining
+        .sell
+        .iter()
+        .map(|h| format!("{} {}", h.quantity.normalize(), h.symbol))
+        .collect();
+    let ours = |symbol: &str| request.all_positions || request.legs.iter().any(|l| l == symbol);
+    for (h, _) in remaining.keep.iter().filter(|(h, _)| ours(&h.symbol)) {
+        if h.quantity > Decimal::ZERO {
+            out.say(format!(
+                "{}: {} share left, a fraction the API cannot sell: sell it in the Schwab app",
+                h.symbol,
+                h.quantity.normalize()
+            ));
+        } else {
+            left.push(format!(
+                "{} {} (short: close it by hand)",
+                h.quantity.normalize(),
+                h.symbol
+            ));
+        }
+    }
+    left
 }
 
 /// One sell of the exit.

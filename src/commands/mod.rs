@@ -4,6 +4,7 @@ mod auth;
 mod backtest;
 mod calendar;
 mod config;
+mod health;
 mod hello;
 mod ops;
 mod report;
@@ -149,7 +150,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Resume => ops::resume(&acting(&cli, &path)?),
         Command::State { action } => state::run(action, &acting(&cli, &path)?, system_clock()),
-        Command::Health { json, mode } => ops::health(
+        Command::Health { json, mode } => health::health(
             &with_mode(reading(&cli, &path)?, *mode),
             *json,
             system_clock(),

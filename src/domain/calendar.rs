@@ -229,6 +229,32 @@ fn is_early_close(date: NaiveDate) -> bool {
     before_independence || after_thanksgiving || christmas_eve || special
 }
 
+/// The sessions after `last_done` whose run instant (plus the late tolerance) has passed at
+/// `now`: each one a run should have traded and did not. None without a completed session.
+pub fn missed_sessions(
+    last_done: Option<NaiveDate>,
+    now: DateTime<Tz>,
+    minutes_before_close: u32,
+    late_tolerance_minutes: u32,
+) -> Vec<NaiveDate> {
+    let mut missed = Vec::new();
+    let Some(from) = last_done else {
+        return missed;
+    };
+    let mut day = next_session(from);
+    while day <= now.date_naive() && missed.len() < 1000 {
+        let due = session_hours(day).map(|h| {
+            h.run_at(minutes_before_close)
+                + chrono::Duration::minutes(late_tolerance_minutes.into())
+        });
+        if due.is_some_and(|t| t < now) {
+            missed.push(day);
+        }
+        day = next_session(day);
+    }
+    missed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,310 @@
+//! `jutsu health`: is everything in place for the next run? One function a check, each
+//! returning its line; the report is their list.
+
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::config::Loaded;
+use crate::domain::calendar;
+use crate::domain::journal::{Ledger, RunStatus};
+use crate::error::{exit, Error, Result};
+use crate::sources::SharedClock;
+use crate::storage::fsutil::Sealed;
+use crate::storage::lock;
+use crate::storage::state::{State, StatePaths};
+
+/// One line of the report.
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    status: &'static str,
+    detail: String,
+}
+
+impl Check {
+    fn new(name: &'static str, status: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The whole report, as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct Health {
+    ok: bool,
+    mode: &'static str,
+    checks: Vec<Check>,
+    next_run: Option<String>,
+    missed_sessions: Vec<NaiveDate>,
+}
+
+/// Runs every check and prints the report; exit 1 when one failed.
+pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<u8> {
+    let c = &loaded.config;
+    let paths = StatePaths::new(loaded, c.mode);
+    let now = clock.now_et();
+    let ledgers = Ledgers::read(&paths);
+    let missed = calendar::missed_sessions(
+        ledgers.last_done,
+        now,
+        c.schedule.minutes_before_close,
+        c.schedule.late_tolerance_minutes,
+    );
+    let mut checks = vec![config_check(loaded)];
+    if c.uses_schwab(c.mode) {
+        checks.push(token_check(loaded, clock.now_utc().timestamp()));
+    }
+    checks.extend([
+        state_check(&paths),
+        ledgers.check(),
+        ledgers.alerts_check(),
+        disk_check(loaded, &paths),
+        lock_check(&paths),
+        halt_check(&paths),
+        sessions_check(&missed),
+    ]);
+    let report = Health {
+        ok: checks.iter().all(|c| c.status != "fail"),
+        mode: c.mode.as_str(),
+        checks,
+        next_run: next_run(now, c.schedule.minutes_before_close),
+        missed_sessions: missed,
+    };
+    print(&report, json)?;
+    Ok(if report.ok { exit::OK } else { exit::FAILURE })
+}
+
+fn config_check(loaded: &Loaded) -> Check {
+    let env = |name: &str| std::env::var(name).ok();
+    match loaded.config.secrets(&env) {
+        Ok(_) => Check::new(
+            "config",
+            "ok",
+            format!("{} is valid", loaded.path.display()),
+        ),
+        Err(problems) => Check::new("config", "fail", problems.join("; ")),
+    }
+}
+
+fn token_check(loaded: &Loaded, now: i64) -> Check {
+    let path = loaded.resolve(&loaded.config.schwab.token_file);
+    match crate::brokers::schwab::auth::TokenFile::load(&path) {
+        Ok(token) => {
+            let hours = token.refresh_seconds_left(now) / 3600;
+            let status = match hours {
+                ..24 => "fail",
+                24..48 => "warn",
+                _ => "ok",
+            };
+            Check::new(
+                "token",
+                status,
+                format!("{hours} h left on the Schwab refresh token"),
+            )
+        }
+        Err(e) => Check::new("token", "fail", e.to_string()),
+    }
+}
+
+fn state_check(paths: &StatePaths) -> Check {
+    let file = paths.state_file();
+    match State::load(&file) {
+        Ok(Sealed::Good(s) | Sealed::Restored { value: s, .. }) => Check::new(
+            "state",
+            "ok",
+            format!(
+                "{} readable, last session {}",
+                file.display(),
+                s.last_session.map_or("none".into(), |d| d.to_string())
+            ),
+        ),
+        Ok(Sealed::Missing) => {
+            Check::new("state", "warn", "no state yet: the next run is a first run")
+        }
+        Err(e) => Check::new("state", "fail", e.to_string()),
+    }
+}
+
+/// What the run ledgers say: the last completed session, the newest run, and every ledger
+/// that needs a human (a run stopped with orders sent, an unfinished emergency exit, a
+/// damaged file).
+struct Ledgers {
+    last_done: Option<NaiveDate>,
+    newest: Option<Ledger>,
+    problems: Vec<String>,
+}
+
+impl Ledgers {
+    fn read(paths: &StatePaths) -> Self {
+        let mut out = Ledgers {
+            last_done: None,
+            newest: None,
+            problems: Vec::new(),
+        };
+        for path in paths.ledger_files() {
+            match Ledger::load(&path) {
+                Ok(Some(l)) => out.add_run(l),
+                Ok(None) => {}
+                Err(e) => out.problems.push(e.to_string()),
+            }
+        }
+        for path in paths.exit_ledger_files() {
+            match Ledger::load(&path) {
+                Ok(Some(l)) if l.status != RunStatus::Done => out.problems.push(format!(
+                    "the emergency exit of {} did not finish ({}): run `jutsu emergency-exit` \
+                     again",
+                    l.session,
+                    l.message.unwrap_or_default()
+                )),
+                Ok(_) => {}
+                Err(e) => out.problems.push(e.to_string()),
+            }
+        }
+        out
+    }
+
+    fn add_run(&mut self, l: Ledger) {
+        if l.status == RunStatus::Done {
+            self.last_done = self.last_done.max(Some(l.session));
+        }
+        if l.status == RunStatus::Incomplete
+            || (l.status == RunStatus::Running && l.anything_sent())
+        {
+            self.problems.push(format!(
+                "{} stopped with orders sent ({:?})",
+                l.session, l.status
+            ));
+        }
+        if self.newest.as_ref().is_none_or(|n| n.session < l.session) {
+            self.newest = Some(l);
+        }
+    }
+
+    fn check(&self) -> Check {
+        if self.problems.is_empty() {
+            Check::new(
+                "ledgers",
+                "ok",
+                format!(
+                    "last completed session {}",
+                    self.last_done.map_or("none".into(), |d| d.to_string())
+                ),
+            )
+        } else {
+            Check::new("ledgers", "fail", self.problems.join("; "))
+        }
+    }
+
+    fn alerts_check(&self) -> Check {
+        match self
+            .newest
+            .as_ref()
+            .filter(|l| !l.alert_failures.is_empty())
+        {
+            Some(l) => Check::new(
+                "alerts",
+                "fail",
+                format!(
+                    "the alerts of the {} run were not delivered: {}",
+                    l.session,
+                    l.alert_failures
+                        .iter()
+                        .map(|f| format!("{}: {}", f.channel, f.error))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+            None => Check::new(
+                "alerts",
+                "ok",
+                "the last run's alerts were delivered (or none are configured)",
+            ),
+        }
+    }
+}
+
+fn disk_check(loaded: &Loaded, paths: &StatePaths) -> Check {
+    let free =
+        fs4::available_space(&paths.shared).or_else(|_| fs4::available_space(&loaded.base_dir));
+    match free {
+        Ok(free) if free < 50 * 1024 * 1024 => {
+            Check::new("disk", "fail", format!("{} MB free", free / 1024 / 1024))
+        }
+        Ok(free) => Check::new("disk", "ok", format!("{} MB free", free / 1024 / 1024)),
+        Err(e) => Check::new("disk", "warn", format!("free space unknown: {e}")),
+    }
+}
+
+fn lock_check(paths: &StatePaths) -> Check {
+    match lock::holder(&paths.lock_file()) {
+        Some(holder) => Check::new("lock", "warn", format!("a run is in progress: {holder}")),
+        None => Check::new("lock", "ok", "free"),
+    }
+}
+
+fn halt_check(paths: &StatePaths) -> Check {
+    if !paths.halt_flag().exists() {
+        return Check::new("halt", "ok", "not halted");
+    }
+    let why = std::fs::read_to_string(paths.halt_flag()).unwrap_or_default();
+    Check::new(
+        "halt",
+        "fail",
+        format!(
+            "trading is halted ({}): `jutsu resume` clears it",
+            why.trim()
+        ),
+    )
+}
+
+fn sessions_check(missed: &[NaiveDate]) -> Check {
+    if missed.is_empty() {
+        return Check::new("sessions", "ok", "no missed session");
+    }
+    let shown: Vec<String> = missed.iter().take(10).map(|d| d.to_string()).collect();
+    Check::new(
+        "sessions",
+        "fail",
+        format!(
+            "{} missed session(s): {}{}",
+            missed.len(),
+            shown.join(", "),
+            if missed.len() > 10 { ", ..." } else { "" }
+        ),
+    )
+}
+
+/// The next run instant: today's if it has not passed, else the next session's.
+fn next_run(now: DateTime<Tz>, minutes_before_close: u32) -> Option<String> {
+    let today = now.date_naive();
+    let day = match calendar::session_hours(today) {
+        Some(h) if h.run_at(minutes_before_close) > now => today,
+        _ => calendar::next_session(today),
+    };
+    calendar::session_hours(day).map(|h| {
+        h.run_at(minutes_before_close)
+            .format("%Y-%m-%d %H:%M ET")
+            .to_string()
+    })
+}
+
+fn print(report: &Health, json: bool) -> Result<()> {
+    if json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!("jutsu health (mode {})", report.mode);
+    for check in &report.checks {
+        println!("  [{:<4}] {:<9} {}", check.status, check.name, check.detail);
+    }
+    if let Some(next) = &report.next_run {
+        println!("  next run {next}");
+    }
+    println!("{}", if report.ok { "OK" } else { "ATTENTION NEEDED" });
+    Ok(())
+}
