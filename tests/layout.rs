@@ -140,3 +140,90 @@ fn the_checker_sees_a_cycle_when_there_is_one() {
             .collect()
     );
 }
+
+/// Lines of each `fn` in `text` (from its signature to its closing brace), by name. Braces
+/// inside string and char literals and comments are skipped.
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let signature = [
+            "fn ",
+            "pub fn ",
+            "pub(super) fn ",
+            "pub(crate) fn ",
+            "const fn ",
+        ]
+        .iter()
+        .find_map(|p| trimmed.strip_prefix(p));
+        let Some(rest) = signature else { continue };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0i64;
+        let mut opened = false;
+        for (end, l) in lines.iter().enumerate().skip(start) {
+            let code = strip_literals(l);
+            depth += code.matches('{').count() as i64 - code.matches('}').count() as i64;
+            opened |= code.contains('{');
+            if (opened && depth <= 0) || (!opened && code.trim_end().ends_with(';')) {
+                out.push((name.clone(), end - start + 1));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn strip_literals(line: &str) -> String {
+    let code = line.split("//").next().unwrap_or("");
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if in_string => {
+                chars.next();
+            }
+            '"' => in_string = !in_string,
+            '\'' if !in_string => {
+                // A char literal ('{', '\n'); a lifetime ('a) has no closing quote nearby.
+                let rest: String = chars.clone().take(3).collect();
+                if let Some(close) = rest.find('\'').filter(|i| *i > 0) {
+                    for _ in 0..=close {
+                        chars.next();
+                    }
+                }
+            }
+            _ if !in_string => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_in_src_is_longer_than_80_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut long = Vec::new();
+    for file in sources(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (name, lines) in function_lengths(&text) {
+            if lines > 80 {
+                long.push(format!("{}: fn {name} is {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{long:#?}");
+}
+
+#[test]
+fn the_length_scanner_counts_a_function_and_ignores_braces_in_strings() {
+    let text = "fn a() {\n    let s = \"{{\";\n    let c = '{';\n    if x {\n        y();\n    }\n}\nfn b();\n";
+    assert_eq!(
+        function_lengths(text),
+        vec![("a".to_string(), 7), ("b".to_string(), 1)]
+    );
+}

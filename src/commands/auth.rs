@@ -1,6 +1,7 @@
 //! `jutsu auth login|status|refresh`.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 
 use crate::brokers::schwab::auth::{self, TokenFile};
 use crate::cli::AuthAction;
@@ -11,37 +12,11 @@ use crate::sources::{self, SharedClock};
 /// Below this many hours left on the refresh token, `auth status` exits non-zero.
 const STATUS_MIN_HOURS: i64 = 24;
 
+/// `auth status`, `auth refresh` or `auth login`.
 pub(super) fn run(action: &AuthAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let token_path = loaded.resolve(&loaded.config.schwab.token_file);
     match action {
-        AuthAction::Status => {
-            let token = TokenFile::load(&token_path)?;
-            let now = clock.now_utc().timestamp();
-            let left = token.refresh_seconds_left(now);
-            let hours = left as f64 / 3600.0;
-            let access = token.token.expires_at - now;
-            if left <= 0 {
-                println!(
-                    "refresh token EXPIRED {:.1} h ago: run `jutsu auth login`",
-                    -hours
-                );
-                return Ok(exit::FAILURE);
-            }
-            println!("refresh token: {hours:.1} h left (7 days from the login)");
-            println!(
-                "access token:  {}",
-                if access > 0 {
-                    format!("valid for {} more minutes", access / 60)
-                } else {
-                    "expired; it is refreshed automatically".to_string()
-                }
-            );
-            if left < STATUS_MIN_HOURS * 3600 {
-                println!("under {STATUS_MIN_HOURS} h left: run `jutsu auth login` before the next trading day");
-                return Ok(exit::FAILURE);
-            }
-            Ok(exit::OK)
-        }
+        AuthAction::Status => status(&token_path, clock.now_utc().timestamp()),
         AuthAction::Refresh => {
             let client = sources::schwab_client(loaded, clock.clone())?;
             let current = client.token()?;
@@ -55,48 +30,91 @@ pub(super) fn run(action: &AuthAction, loaded: &Loaded, clock: SharedClock) -> R
             Ok(exit::OK)
         }
         AuthAction::Login { callback_url } => {
-            let client = sources::schwab_client(loaded, clock.clone())?;
-            let settings = &client.settings().oauth;
-            let (url, state) = auth::authorize_url(settings)?;
-            let callback = match callback_url {
-                Some(url) => url.clone(),
-                None => {
-                    println!("1. Open this URL in a browser and log in with your Schwab brokerage account:\n\n   {url}\n");
-                    println!(
-                        "2. The browser then goes to {} (the page may not load).",
-                        settings.callback_url
-                    );
-                    print!("   Paste that whole address here within 30 seconds: ");
-                    std::io::stdout()
-                        .flush()
-                        .map_err(|e| Error::io("writing", "stdout", e))?;
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .lock()
-                        .read_line(&mut line)
-                        .map_err(|e| Error::io("reading", "stdin", e))?;
-                    line
-                }
-            };
-            // A URL given on the command line comes from an earlier run's state.
-            let expected = callback_url.is_none().then_some(state.as_str());
-            let code = auth::code_from_callback(&callback, expected)?;
-            let now = clock.now_utc().timestamp();
-            let token = auth::exchange_code(settings, client.http(), &code, now)?;
-            token.save(&token_path)?;
-            let until = chrono::DateTime::from_timestamp(now + auth::REFRESH_TOKEN_LIFE_S, 0)
-                .map(|t| {
-                    t.with_timezone(&chrono_tz::America::New_York)
-                        .format("%Y-%m-%d %H:%M ET")
-                        .to_string()
-                })
-                .unwrap_or_default();
-            println!(
-                "logged in; tokens saved to {} (mode 0600)",
-                token_path.display()
-            );
-            println!("the refresh token is valid until {until}: log in again before then");
-            Ok(exit::OK)
+            login(loaded, clock, &token_path, callback_url.as_deref())
         }
     }
+}
+
+/// Hours left on the tokens; exit 1 when the refresh token is expired or nearly so.
+fn status(token_path: &Path, now: i64) -> Result<u8> {
+    let token = TokenFile::load(token_path)?;
+    let left = token.refresh_seconds_left(now);
+    let hours = left as f64 / 3600.0;
+    let access = token.token.expires_at - now;
+    if left <= 0 {
+        println!(
+            "refresh token EXPIRED {:.1} h ago: run `jutsu auth login`",
+            -hours
+        );
+        return Ok(exit::FAILURE);
+    }
+    println!("refresh token: {hours:.1} h left (7 days from the login)");
+    println!(
+        "access token:  {}",
+        if access > 0 {
+            format!("valid for {} more minutes", access / 60)
+        } else {
+            "expired; it is refreshed automatically".to_string()
+        }
+    );
+    if left < STATUS_MIN_HOURS * 3600 {
+        println!(
+            "under {STATUS_MIN_HOURS} h left: run `jutsu auth login` before the next trading day"
+        );
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}
+
+/// The OAuth login: the user opens the authorize URL, logs in, and pastes the address the
+/// browser was sent to (or passes it with `--callback-url`); the code in it buys the tokens.
+fn login(
+    loaded: &Loaded,
+    clock: SharedClock,
+    token_path: &Path,
+    callback_url: Option<&str>,
+) -> Result<u8> {
+    let client = sources::schwab_client(loaded, clock.clone())?;
+    let settings = &client.settings().oauth;
+    let (url, state) = auth::authorize_url(settings)?;
+    let callback = match callback_url {
+        Some(url) => url.to_string(),
+        None => ask_for_callback(&url, &settings.callback_url)?,
+    };
+    // A URL given on the command line comes from an earlier run's state.
+    let expected = callback_url.is_none().then_some(state.as_str());
+    let code = auth::code_from_callback(&callback, expected)?;
+    let now = clock.now_utc().timestamp();
+    let token = auth::exchange_code(settings, client.http(), &code, now)?;
+    token.save(token_path)?;
+    let until = chrono::DateTime::from_timestamp(now + auth::REFRESH_TOKEN_LIFE_S, 0)
+        .map(|t| {
+            t.with_timezone(&chrono_tz::America::New_York)
+                .format("%Y-%m-%d %H:%M ET")
+                .to_string()
+        })
+        .unwrap_or_default();
+    println!(
+        "logged in; tokens saved to {} (mode 0600)",
+        token_path.display()
+    );
+    println!("the refresh token is valid until {until}: log in again before then");
+    Ok(exit::OK)
+}
+
+fn ask_for_callback(url: &str, callback_url: &str) -> Result<String> {
+    println!(
+        "1. Open this URL in a browser and log in with your Schwab brokerage account:\n\n   {url}\n"
+    );
+    println!("2. The browser then goes to {callback_url} (the page may not load).");
+    print!("   Paste that whole address here within 30 seconds: ");
+    std::io::stdout()
+        .flush()
+        .map_err(|e| Error::io("writing", "stdout", e))?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("reading", "stdin", e))?;
+    Ok(line)
 }

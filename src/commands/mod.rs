@@ -170,3 +170,20 @@ fn dispatch(cli: Cli) -> Result<u8> {
         ),
     }
 }
+
+/// Sends `alert` on every configured channel; a channel that fails is named on stdout (the
+/// command's own outcome does not change).
+fn send_alert(loaded: &Loaded, clock: &dyn crate::clock::Clock, alert: &crate::alert::Alert) {
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = loaded.config.secrets(&env).unwrap_or_default();
+    let alerter = crate::alert::Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock);
+    if !alerter.any() {
+        return;
+    }
+    for f in alerter.send(alert) {
+        crate::report::say(&format!(
+            "warning: the {} alert was not delivered: {}",
+            f.channel, f.error
+        ));
+    }
+}

@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use crate::alert::{Alert, Alerter, Level};
+use crate::alert::{Alert, Level};
 use crate::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
@@ -43,24 +43,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     };
     let (account, open) = emergency::survey(broker.as_ref())?;
     let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
-    let broker_name = if loaded.config.uses_schwab(mode) {
-        "the Schwab account"
-    } else {
-        "the simulated (paper) account"
-    };
-    let what = match (mode, loaded.config.uses_schwab(mode)) {
-        (Mode::DryRun, _) => "emergency exit, DRY RUN (nothing is sent)",
-        (_, true) => "EMERGENCY EXIT",
-        (_, false) => "emergency exit",
-    };
-    say!(
-        "{what} of {broker_name} (value {:.2}, cash {:.2}):",
-        account.liquidation_value,
-        account.cash
-    );
-    for line in plan.describe() {
-        say!("  {line}");
-    }
+    let broker_name = show_plan(loaded, mode, &account, &plan);
     if mode == Mode::DryRun {
         say!(
             "DRY RUN: nothing was canceled or sent, and trading is not halted \
@@ -99,8 +82,43 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         Ok(outcome) => (exit::INCOMPLETE, "NOT flat", outcome.lines.join("\n")),
         Err(e) => stopped(&paths.exit_ledger(session), &e),
     };
-    alert(loaded, clock.as_ref(), mode, subject, body);
+    let alert = Alert {
+        level: Level::Critical,
+        kind: "emergency-exit".into(),
+        subject: format!("EMERGENCY EXIT {}: {subject}", mode.as_str()),
+        body,
+    };
+    super::send_alert(loaded, clock.as_ref(), &alert);
     Ok(code)
+}
+
+/// Prints the account and every cancel, sell and position left; returns the account's name.
+fn show_plan(
+    loaded: &Loaded,
+    mode: Mode,
+    account: &crate::brokers::Account,
+    plan: &ExitPlan,
+) -> &'static str {
+    let schwab = loaded.config.uses_schwab(mode);
+    let broker_name = if schwab {
+        "the Schwab account"
+    } else {
+        "the simulated (paper) account"
+    };
+    let what = match (mode, schwab) {
+        (Mode::DryRun, _) => "emergency exit, DRY RUN (nothing is sent)",
+        (_, true) => "EMERGENCY EXIT",
+        (_, false) => "emergency exit",
+    };
+    say!(
+        "{what} of {broker_name} (value {:.2}, cash {:.2}):",
+        account.liquidation_value,
+        account.cash
+    );
+    for line in plan.describe() {
+        say!("  {line}");
+    }
+    broker_name
 }
 
 /// Asks the user to type EXIT; anything else is "not confirmed" (exit 2, nothing done).
@@ -160,35 +178,6 @@ fn stopped(ledger_path: &std::path::Path, e: &Error) -> (u8, &'static str, Strin
         exit::PREFLIGHT
     };
     (code, "STOPPED", message)
-}
-
-/// The CRITICAL alert of an exit, on every configured channel.
-fn alert(
-    loaded: &Loaded,
-    clock: &dyn crate::clock::Clock,
-    mode: Mode,
-    subject: &str,
-    body: String,
-) {
-    let env = |name: &str| std::env::var(name).ok();
-    let secrets = loaded.config.secrets(&env).unwrap_or_default();
-    let alerter = Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock);
-    if !alerter.any() {
-        return;
-    }
-    let alert = Alert {
-        level: Level::Critical,
-        kind: "emergency-exit".into(),
-        subject: format!("EMERGENCY EXIT {}: {subject}", mode.as_str()),
-        body,
-    };
-    for f in alerter.send(&alert) {
-        say!(
-            "warning: the {} alert was not delivered: {}",
-            f.channel,
-            f.error
-        );
-    }
 }
 
 /// Clears the halt flag.

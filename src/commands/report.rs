@@ -13,6 +13,27 @@ use crate::domain::DomainError;
 use crate::error::{exit, Error, Result};
 use crate::storage::state::StatePaths;
 
+/// The ledgers of the completed runs between `from` and `to`, by session.
+fn completed_runs(
+    paths: &StatePaths,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<Ledger>> {
+    let mut ledgers = Vec::new();
+    for path in paths.ledger_files() {
+        if let Some(l) = Ledger::load(&path)? {
+            let inside = from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
+            if inside && l.status == RunStatus::Done && l.equity_after.is_some() {
+                ledgers.push(l);
+            }
+        }
+    }
+    ledgers.sort_by_key(|l| l.session);
+    Ok(ledgers)
+}
+
+/// Prints the performance table of the completed runs, beside the backtest over the same
+/// sessions; writes it as CSV and as an HTML page when asked.
 pub(super) fn run(
     loaded: &Loaded,
     from: Option<NaiveDate>,
@@ -29,19 +50,7 @@ pub(super) fn run(
         }
     }
     let paths = StatePaths::new(loaded, c.mode);
-    let mut ledgers = Vec::new();
-    {
-        for path in paths.ledger_files() {
-            if let Some(l) = Ledger::load(&path)? {
-                let inside =
-                    from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
-                if inside && l.status == RunStatus::Done && l.equity_after.is_some() {
-                    ledgers.push(l);
-                }
-            }
-        }
-    }
-    ledgers.sort_by_key(|l| l.session);
+    let ledgers = completed_runs(&paths, from, to)?;
     let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
         println!(
             "no completed {} runs to report in {}",
@@ -67,18 +76,7 @@ pub(super) fn run(
                 .collect(),
             // A bad row is the user's file to fix (exit 2, as everywhere); only bars that
             // are not there at all (Schwab-only data) leave the comparison out.
-            Err(Error::Domain(DomainError::Data {
-                path,
-                line,
-                problem,
-            })) if line > 0 => {
-                return Err(DomainError::Data {
-                    path,
-                    line,
-                    problem,
-                }
-                .into())
-            }
+            Err(e @ Error::Domain(DomainError::Data { line, .. })) if line > 0 => return Err(e),
             Err(e) => {
                 println!("no backtest comparison: {e}");
                 Vec::new()

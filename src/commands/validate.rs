@@ -4,26 +4,72 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::alert::{Alert, Alerter, Level};
+use crate::alert::{Alert, Level};
 use crate::config::{DataSource, Loaded};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar;
 use crate::domain::journal::Ledger;
-use crate::domain::validate::{self, Verdict};
+use crate::domain::validate::{self, Rolling, Validation, Verdict};
 use crate::error::{exit, Error, Result};
 use crate::sources::{self, SharedClock};
 use crate::storage::state::StatePaths;
+use crate::storage::validation;
 
+/// Validates one session (the last closed one by default), appends the row to
+/// `logs/validation.csv`, prints the comparison and alerts; exit 1 on RED or NO_RUN.
 pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let c = &loaded.config;
     let mode = c.mode;
-    let paths = StatePaths::new(loaded, mode);
+    let (session, hours) = session_to_validate(date, loaded, clock.as_ref())?;
+    let csv = loaded.logs_dir().join("validation.csv");
+    let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
+    let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
+        validation::append(&csv, session, mode.as_str(), None)?;
+        println!(
+            "validate {session}: NO_RUN: no {} run ledger with a decision for {session}",
+            mode.as_str()
+        );
+        return Ok(exit::FAILURE);
+    };
+    let official = official_bars(loaded, clock.clone(), session, &hours)?;
+    let settings = c.backtest_settings(session);
+    let record = backtest::decide_day(&official.history, session, &official.today, &settings)?;
+    let at_close = record
+        .decision
+        .ok_or_else(|| Error::Other(format!("no decision on the close of {session}")))?;
+    let v = validate::compare(&ledger, &at_run, &at_close, &official.closes);
+    validation::append(&csv, session, mode.as_str(), Some(&v))?;
+    let rolling = validate::rolling(&validation::read_rows(&csv)?, 20);
+    let text = describe(session, mode.as_str(), &v, &rolling);
+    println!("{text}");
+    let alert = Alert {
+        level: if v.verdict == Verdict::Red {
+            Level::Critical
+        } else {
+            Level::Info
+        },
+        kind: "validate".into(),
+        subject: format!("validate {session}: {}", v.verdict.as_str()),
+        body: text,
+    };
+    super::send_alert(loaded, clock.as_ref(), &alert);
+    Ok(if v.verdict == Verdict::Red {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
+}
+
+/// The session asked for, or the last one that has closed; refused when it is not a
+/// session, or (on Schwab data) has not closed yet.
+fn session_to_validate(
+    date: Option<NaiveDate>,
+    loaded: &Loaded,
+    clock: &dyn crate::clock::Clock,
+) -> Result<(NaiveDate, calendar::SessionHours)> {
     let now = clock.now_utc();
     let session = match date {
-        Some(d) if !calendar::is_session(d) => {
-            return Err(Error::Usage(format!("{d} is not a session")));
-        }
         Some(d) => d,
         None => {
             let today = clock.today_et();
@@ -36,87 +82,86 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     let Some(hours) = calendar::session_hours(session) else {
         return Err(Error::Usage(format!("{session} is not a session")));
     };
-    if now < hours.close && c.data.source == DataSource::Schwab {
+    if now < hours.close && loaded.config.data.source == DataSource::Schwab {
         return Err(Error::Usage(format!(
             "{session} has not closed yet: validate after {} ET",
             hours.close.format("%H:%M")
         )));
     }
-    let csv = loaded.logs_dir().join("validation.csv");
-    let ledger = Ledger::load(&paths.ledger(session))?;
-    let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
-        crate::storage::validation::append(&csv, session, mode.as_str(), None)?;
-        println!(
-            "validate {session}: NO_RUN: no {} run ledger with a decision for {session}",
-            mode.as_str()
-        );
-        return Ok(exit::FAILURE);
-    };
+    Ok((session, hours))
+}
 
-    // The official bars: local bars seen after the close, or Schwab's daily candles.
+/// The official bars of a session: its close-of-day bars apart, the history before them.
+struct Official {
+    history: History,
+    today: Vec<(String, Bar)>,
+    closes: BTreeMap<String, rust_decimal::Decimal>,
+}
+
+/// Local bars seen after the close, or Schwab's daily candles.
+fn official_bars(
+    loaded: &Loaded,
+    clock: SharedClock,
+    session: NaiveDate,
+    hours: &calendar::SessionHours,
+) -> Result<Official> {
+    let c = &loaded.config;
     let as_of = match c.data.source {
         DataSource::Local => hours.close.with_timezone(&chrono::Utc),
-        DataSource::Schwab => now,
+        DataSource::Schwab => clock.now_utc(),
     };
-    let data = sources::market_data(loaded, clock.clone(), as_of)?;
-    let symbols = c.strategy.parameters.all_symbols();
-    let mut history = History::default();
-    let mut today: Vec<(String, Bar)> = Vec::new();
-    let mut closes = BTreeMap::new();
-    for symbol in &symbols {
+    let data = sources::market_data(loaded, clock, as_of)?;
+    let mut official = Official {
+        history: History::default(),
+        today: Vec::new(),
+        closes: BTreeMap::new(),
+    };
+    for symbol in &c.strategy.parameters.all_symbols() {
         let mut bars = data.daily_bars(symbol, c.data.history_start)?;
         if let Some(last) = bars.last().copied().filter(|b| b.date == session) {
             bars.pop();
-            today.push((symbol.clone(), last));
-            closes.insert(symbol.clone(), last.close);
+            official.today.push((symbol.clone(), last));
+            official.closes.insert(symbol.clone(), last.close);
         } else if *symbol == c.strategy.parameters.signal_symbol {
             return Err(Error::Other(format!(
                 "the official {symbol} bar of {session} is not available yet"
             )));
         }
-        history.series.insert(symbol.clone(), bars);
+        official.history.series.insert(symbol.clone(), bars);
     }
-    let settings = c.backtest_settings(session);
-    let record = backtest::decide_day(&history, session, &today, &settings)?;
-    let at_close = record
-        .decision
-        .ok_or_else(|| Error::Other(format!("no decision on the close of {session}")))?;
-    let v = validate::compare(&ledger, &at_run, &at_close, &closes);
-    crate::storage::validation::append(&csv, session, mode.as_str(), Some(&v))?;
-    let rows = crate::storage::validation::read_rows(&csv)?;
-    let rolling = validate::rolling(&rows, 20);
+    Ok(official)
+}
 
-    let mut out = Vec::new();
-    out.push(format!(
-        "validate {session} ({}): {}  logic match {}%  max drift {}%",
-        mode.as_str(),
-        v.verdict.as_str(),
-        v.logic_match_pct.normalize(),
-        v.max_drift_pct.normalize()
-    ));
-    out.push(format!(
-        "  decision at the run: cell {}{}; on the close: cell {}{}",
-        v.cells.0,
-        if v.rebalance.0 { " (rebalance)" } else { "" },
-        v.cells.1,
-        if v.rebalance.1 { " (rebalance)" } else { "" }
-    ));
-    out.push(format!(
-        "  drift (quote vs close): {}",
-        v.drifts
+/// The report a user reads: verdict, decisions, drifts, fills and the rolling figures.
+fn describe(session: NaiveDate, mode: &str, v: &Validation, rolling: &Rolling) -> String {
+    let pcts = |items: &[(String, rust_decimal::Decimal)]| {
+        items
             .iter()
             .map(|(s, d)| format!("{s} {:+}%", d.normalize()))
             .collect::<Vec<_>>()
             .join(", ")
-    ));
+    };
+    let rebalance = |b: bool| if b { " (rebalance)" } else { "" };
+    let mut out = vec![
+        format!(
+            "validate {session} ({mode}): {}  logic match {}%  max drift {}%",
+            v.verdict.as_str(),
+            v.logic_match_pct.normalize(),
+            v.max_drift_pct.normalize()
+        ),
+        format!(
+            "  decision at the run: cell {}{}; on the close: cell {}{}",
+            v.cells.0,
+            rebalance(v.rebalance.0),
+            v.cells.1,
+            rebalance(v.rebalance.1)
+        ),
+        format!("  drift (quote vs close): {}", pcts(&v.drifts)),
+    ];
     if !v.fill_slippage.is_empty() {
         out.push(format!(
             "  fill slippage vs close: {} (mean {}%)",
-            v.fill_slippage
-                .iter()
-                .map(|(s, d)| format!("{s} {:+}%", d.normalize()))
-                .collect::<Vec<_>>()
-                .join(", "),
+            pcts(&v.fill_slippage),
             v.avg_fill_slippage_pct.unwrap_or_default().normalize()
         ));
     }
@@ -131,33 +176,5 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
         show(rolling.avg_slippage),
         rolling.no_run
     ));
-    let text = out.join("\n");
-    println!("{text}");
-
-    let env = |name: &str| std::env::var(name).ok();
-    let secrets = c.secrets(&env).unwrap_or_default();
-    let alerter = Alerter::new(&c.alerts, secrets.smtp_password, clock.as_ref());
-    if alerter.any() {
-        let alert = Alert {
-            level: if v.verdict == Verdict::Red {
-                Level::Critical
-            } else {
-                Level::Info
-            },
-            kind: "validate".into(),
-            subject: format!("validate {session}: {}", v.verdict.as_str()),
-            body: text,
-        };
-        for f in alerter.send(&alert) {
-            println!(
-                "warning: the {} alert was not delivered: {}",
-                f.channel, f.error
-            );
-        }
-    }
-    Ok(if v.verdict == Verdict::Red {
-        exit::FAILURE
-    } else {
-        exit::OK
-    })
+    out.join("\n")
 }

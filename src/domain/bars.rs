@@ -122,34 +122,8 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>, D
             Ok(true) => {}
             Err(e) => return Err(bad(line, format!("unreadable row: {e}"))),
         }
-        if record.len() != HEADER.len() {
-            return Err(bad(
-                line,
-                format!("expected 6 fields, found {}", record.len()),
-            ));
-        }
-        let date = parse_date(&record[0])
-            .ok_or_else(|| bad(line, format!("date `{}` is not YYYY-MM-DD", &record[0])))?;
-        let price = |i: usize| {
-            let text = &record[i];
-            Decimal::from_str(text)
-                .or_else(|_| Decimal::from_scientific(text))
-                .map_err(|_| bad(line, format!("{} `{text}` is not a number", HEADER[i])))
-        };
-        let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
-        let volume = f64::from_str(&record[5])
-            .map_err(|_| bad(line, format!("volume `{}` is not a number", &record[5])))?;
-        // The nearest double to the close's text is the nearest double to the decimal.
-        let close_f64 = f64::from_str(&record[4]).unwrap_or_else(|_| decimal_to_f64(close));
-        let bar = Bar {
-            date,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            close_f64,
-        };
+        let bar = bar_of(&record).map_err(|problem| bad(line, problem))?;
+        let date = bar.date;
         if let Some(problem) = bar.problem() {
             return Err(bad(line, format!("{date}: {problem}")));
         }
@@ -170,6 +144,35 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>, D
         return Err(bad(0, "no bars".into()));
     }
     Ok(bars)
+}
+
+/// One row as a bar, or what is wrong with it.
+fn bar_of(record: &csv::StringRecord) -> Result<Bar, String> {
+    if record.len() != HEADER.len() {
+        return Err(format!("expected 6 fields, found {}", record.len()));
+    }
+    let date =
+        parse_date(&record[0]).ok_or_else(|| format!("date `{}` is not YYYY-MM-DD", &record[0]))?;
+    let price = |i: usize| {
+        let text = &record[i];
+        Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .map_err(|_| format!("{} `{text}` is not a number", HEADER[i]))
+    };
+    let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
+    let volume = f64::from_str(&record[5])
+        .map_err(|_| format!("volume `{}` is not a number", &record[5]))?;
+    // The nearest double to the close's text is the nearest double to the decimal.
+    let close_f64 = f64::from_str(&record[4]).unwrap_or_else(|_| decimal_to_f64(close));
+    Ok(Bar {
+        date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        close_f64,
+    })
 }
 
 /// Parses `YYYY-MM-DD` (the only form the files use) without a format interpreter.

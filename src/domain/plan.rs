@@ -128,38 +128,9 @@ fn price_of(input: &PlanInput, symbol: &str) -> Option<Decimal> {
 
 /// Decides whether to trade and sizes the orders.
 pub fn plan(input: &PlanInput) -> Plan {
-    let mut account = Portfolio::new(input.cash);
-    for (symbol, q) in &input.positions {
-        if *q != 0 && input.symbols.contains(symbol) {
-            account.positions.insert(symbol.clone(), *q);
-        }
-    }
-    let prices = |s: &str| price_of(input, s);
-    let equity = account.value(prices);
-    let held = |leg: usize| account.quantity(&input.symbols[leg]);
-
-    let drifted: Vec<String> = match &input.recorded_positions {
-        Some(recorded) => input
-            .symbols
-            .iter()
-            .filter(|s| recorded.get(*s).copied().unwrap_or(0) != account.quantity(s))
-            .cloned()
-            .collect(),
-        None => Vec::new(),
-    };
-    let (trigger, remembered) = match input.remembered {
-        None => (Some(Trigger::FirstRun), [Decimal::ZERO; LEGS]),
-        Some(r) => {
-            let deviation = target_deviation(&input.weights, &r);
-            if deviation > input.threshold {
-                (Some(Trigger::TargetChanged(deviation)), r)
-            } else if !drifted.is_empty() {
-                (Some(Trigger::PositionsDrifted(drifted)), r)
-            } else {
-                (None, r)
-            }
-        }
-    };
+    let account = account_of(input);
+    let equity = account.value(|s| price_of(input, s));
+    let (trigger, remembered) = trigger_of(input, &account);
     let (validated, intents) = emit_orders(&input.weights, &remembered, equity, &input.prices);
     let mut result = Plan {
         trigger: trigger.clone(),
@@ -169,73 +140,128 @@ pub fn plan(input: &PlanInput) -> Plan {
         dropped: Vec::new(),
         projected: account.clone(),
     };
-    let Some(trigger) = trigger else {
-        return result;
-    };
-    let intents: Vec<(Phase, OrderIntent)> = match trigger {
+    let intents = match trigger {
+        None => return result,
         // Drift: every leg goes back to its target, reductions first, from the holdings.
-        Trigger::PositionsDrifted(_) => {
-            let current = |leg: usize| {
-                input.prices[leg].map_or(Decimal::ZERO, |p| {
-                    if equity.is_zero() {
-                        Decimal::ZERO
-                    } else {
-                        Decimal::from(held(leg)) * p / equity
-                    }
-                })
-            };
-            let reduce = (0..LEGS)
-                .filter(|&l| validated[l].is_zero() || current(l) > validated[l])
-                .map(|leg| {
-                    (
-                        Phase::Reduce,
-                        OrderIntent {
-                            leg,
-                            target: validated[leg],
-                        },
-                    )
-                });
-            let increase = (0..LEGS)
-                .filter(|&l| !validated[l].is_zero() && current(l) < validated[l])
-                .map(|leg| {
-                    (
-                        Phase::Increase,
-                        OrderIntent {
-                            leg,
-                            target: validated[leg],
-                        },
-                    )
-                });
-            reduce.chain(increase).collect()
+        Some(Trigger::PositionsDrifted(_)) => {
+            let held: [i64; LEGS] = std::array::from_fn(|l| account.quantity(&input.symbols[l]));
+            drift_intents(&validated, &held, &input.prices, equity)
         }
         // The strategy's own emission, as in the backtest.
-        _ => intents
-            .into_iter()
-            .map(|i| {
-                let phase = if i.target.is_zero() || i.target < remembered[i.leg] {
-                    Phase::Reduce
-                } else {
-                    Phase::Increase
-                };
-                (phase, i)
-            })
-            .collect(),
+        Some(_) => phased(intents, &remembered),
     };
+    size_orders(input, &account, intents, &mut result);
+    result
+}
 
+/// The account the plan starts from: cash and the strategy's symbols held.
+fn account_of(input: &PlanInput) -> Portfolio {
+    let mut account = Portfolio::new(input.cash);
+    for (symbol, q) in &input.positions {
+        if *q != 0 && input.symbols.contains(symbol) {
+            account.positions.insert(symbol.clone(), *q);
+        }
+    }
+    account
+}
+
+/// Why the plan trades (none: it does not), and the targets it trades from: a first run,
+/// targets that moved past the threshold, or holdings that differ from the recorded ones.
+fn trigger_of(input: &PlanInput, account: &Portfolio) -> (Option<Trigger>, [Decimal; LEGS]) {
+    let Some(remembered) = input.remembered else {
+        return (Some(Trigger::FirstRun), [Decimal::ZERO; LEGS]);
+    };
+    let deviation = target_deviation(&input.weights, &remembered);
+    if deviation > input.threshold {
+        return (Some(Trigger::TargetChanged(deviation)), remembered);
+    }
+    let drifted: Vec<String> = match &input.recorded_positions {
+        Some(recorded) => input
+            .symbols
+            .iter()
+            .filter(|s| recorded.get(*s).copied().unwrap_or(0) != account.quantity(s))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    if drifted.is_empty() {
+        (None, remembered)
+    } else {
+        (Some(Trigger::PositionsDrifted(drifted)), remembered)
+    }
+}
+
+/// Every leg back to its validated target: the legs above it (or to close) first.
+fn drift_intents(
+    validated: &[Decimal; LEGS],
+    held: &[i64; LEGS],
+    prices: &[Option<Decimal>; LEGS],
+    equity: Decimal,
+) -> Vec<(Phase, OrderIntent)> {
+    let current = |leg: usize| match prices[leg] {
+        Some(p) if !equity.is_zero() => Decimal::from(held[leg]) * p / equity,
+        _ => Decimal::ZERO,
+    };
+    let intent = |phase, leg: usize| {
+        (
+            phase,
+            OrderIntent {
+                leg,
+                target: validated[leg],
+            },
+        )
+    };
+    let reduce = (0..LEGS)
+        .filter(|&l| validated[l].is_zero() || current(l) > validated[l])
+        .map(|l| intent(Phase::Reduce, l));
+    let increase = (0..LEGS)
+        .filter(|&l| !validated[l].is_zero() && current(l) < validated[l])
+        .map(|l| intent(Phase::Increase, l));
+    reduce.chain(increase).collect()
+}
+
+/// The strategy's emitted orders, each marked reduce or increase against the targets it
+/// trades from.
+fn phased(intents: Vec<OrderIntent>, remembered: &[Decimal; LEGS]) -> Vec<(Phase, OrderIntent)> {
+    intents
+        .into_iter()
+        .map(|i| {
+            let phase = if i.target.is_zero() || i.target < remembered[i.leg] {
+                Phase::Reduce
+            } else {
+                Phase::Increase
+            };
+            (phase, i)
+        })
+        .collect()
+}
+
+/// Sizes each intent in whole shares on a copy of the account, in order, dropping (with
+/// the reason) what has no quote, is under the minimum trade or does not fit.
+fn size_orders(
+    input: &PlanInput,
+    account: &Portfolio,
+    intents: Vec<(Phase, OrderIntent)>,
+    result: &mut Plan,
+) {
+    let prices = |s: &str| price_of(input, s);
     // Buying power held back; it still counts in the value the targets apply to.
     let keep = Decimal::ONE_HUNDRED - input.max_buying_power_pct;
     let reserve =
         (input.buying_power.min(input.cash) * keep / Decimal::ONE_HUNDRED).max(Decimal::ZERO);
     let mut sim = account.clone();
     sim.cash -= reserve;
-    let min_notional = equity * input.min_trade_pct / Decimal::ONE_HUNDRED;
+    let min_notional = result.equity * input.min_trade_pct / Decimal::ONE_HUNDRED;
     for (phase, intent) in intents {
         let symbol = &input.symbols[intent.leg];
-        let Some(p) = input.prices[intent.leg] else {
+        let mut drop = |reason: String| {
             result.dropped.push(Dropped {
                 symbol: symbol.clone(),
-                reason: "no quote".into(),
-            });
+                reason,
+            })
+        };
+        let Some(p) = input.prices[intent.leg] else {
+            drop("no quote".into());
             continue;
         };
         let held = sim.quantity(symbol);
@@ -249,21 +275,18 @@ pub fn plan(input: &PlanInput) -> Plan {
         let full_exit = side == Side::Sell && n == held && intent.target.is_zero();
         let notional = Decimal::from(n) * p;
         if !full_exit && notional < min_notional {
-            result.dropped.push(Dropped {
-                symbol: symbol.clone(),
-                reason: format!(
-                    "{} {n} is {notional:.2}, under execution.min_trade_pct ({}% of equity = {min_notional:.2})",
-                    side.as_str(),
-                    input.min_trade_pct
-                ),
-            });
+            drop(format!(
+                "{} {n} is {notional:.2}, under execution.min_trade_pct ({}% of equity = {min_notional:.2})",
+                side.as_str(),
+                input.min_trade_pct
+            ));
             continue;
         }
         if sim.apply(symbol, side, n, p, &input.costs).is_none() {
-            result.dropped.push(Dropped {
-                symbol: symbol.clone(),
-                reason: format!("{} {n} does not fit the cash or holdings", side.as_str()),
-            });
+            drop(format!(
+                "{} {n} does not fit the cash or holdings",
+                side.as_str()
+            ));
             continue;
         }
         result.orders.push(PlannedOrder {
@@ -278,7 +301,6 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     sim.cash += reserve;
     result.projected = sim;
-    result
 }
 
 /// The risk gate every plan passes before anything is sent.

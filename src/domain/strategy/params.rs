@@ -192,6 +192,13 @@ impl StrategyParams {
     pub fn problems(&self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut bad = |key: &str, msg: String| out.push(format!("{prefix}.{key} {msg}"));
+        self.threshold_problems(&mut bad);
+        self.window_problems(&mut bad);
+        out
+    }
+
+    /// Every real-valued parameter is a finite number.
+    fn finite_problems(&self, bad: &mut impl FnMut(&str, String)) {
         for (key, value) in [
             ("measurement_noise", self.measurement_noise),
             ("process_noise_1", self.process_noise_1),
@@ -211,6 +218,11 @@ impl StrategyParams {
                 bad(key, format!("({value}) must be a finite number"));
             }
         }
+    }
+
+    /// Each threshold on its side, each pair in order.
+    fn threshold_problems(&self, bad: &mut impl FnMut(&str, String)) {
+        self.finite_problems(bad);
         if self.sma_fast >= self.sma_slow {
             bad(
                 "sma_fast",
@@ -277,6 +289,10 @@ impl StrategyParams {
                 format!("({}) must be between 0 and 1", self.max_bond_weight),
             );
         }
+    }
+
+    /// The execution time, the positive noise terms and the windows (whole bars).
+    fn window_problems(&self, bad: &mut impl FnMut(&str, String)) {
         if self.execution_time != ExecutionTime::Close {
             bad(
                 "execution_time",
@@ -327,6 +343,5 @@ impl StrategyParams {
                 ),
             );
         }
-        out
     }
 }
