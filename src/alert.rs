@@ -10,7 +10,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message as Email, SmtpTransport, Transport};
 use serde::Serialize;
 
-use crate::clock::Clock;
+use crate::clock::{self, Attempt, Clock};
 use crate::config::{Alerts, SmtpSecurity};
 use crate::secret::Secret;
 
@@ -113,19 +113,14 @@ impl<'a> Alerter<'a> {
     }
 
     fn retry(&self, mut attempt: impl FnMut() -> Result<(), String>) -> Result<(), String> {
-        let mut last = String::new();
-        for n in 0..ATTEMPTS {
-            match attempt() {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    last = crate::secret::redact(&e);
-                    if n + 1 < ATTEMPTS {
-                        self.clock.pause(Duration::from_secs(2u64.pow(n)));
-                    }
-                }
-            }
-        }
-        Err(format!("{last} (after {ATTEMPTS} attempts)"))
+        let outcome = clock::retry(self.clock, ATTEMPTS - 1, |n| match attempt() {
+            Ok(()) => Attempt::Done(()),
+            Err(e) => Attempt::Again {
+                error: crate::secret::redact(&e),
+                wait: Duration::from_secs(2u64.pow(n)),
+            },
+        });
+        outcome.map_err(|(last, tries)| format!("{last} (after {tries} attempts)"))
     }
 
     fn post(&self, url: &str, alert: &Alert) -> Result<(), String> {

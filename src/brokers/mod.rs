@@ -8,7 +8,7 @@ pub mod sim;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::domain::bars::Bar;
 pub use crate::domain::market::{
     Account, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Quote,
@@ -55,13 +55,9 @@ pub fn follow_order(
     id: &str,
     polls: u32,
 ) -> Result<Order, BrokerError> {
-    let mut order = broker.order(id)?;
-    let mut n = 0;
-    while !order.status.is_final() && n < polls {
-        clock.pause(POLL_INTERVAL);
-        order = broker.order(id)?;
-        n += 1;
-    }
+    let read = || broker.order(id);
+    let is_final = |o: &Order| o.status.is_final();
+    let order = clock::poll(clock, POLL_INTERVAL, polls, read, is_final)?;
     if order.status.is_final() {
         return Ok(order);
     }
@@ -69,12 +65,5 @@ pub fn follow_order(
         // It may have ended meanwhile (a cancel of a final order is refused): read it again.
         tracing::warn!(order = id, error = %e, "the cancel request failed");
     }
-    for _ in 0..CANCEL_POLLS {
-        order = broker.order(id)?;
-        if order.status.is_final() {
-            break;
-        }
-        clock.pause(POLL_INTERVAL);
-    }
-    Ok(order)
+    clock::poll(clock, POLL_INTERVAL, CANCEL_POLLS - 1, read, is_final)
 }

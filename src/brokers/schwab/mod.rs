@@ -26,7 +26,7 @@ use crate::brokers::{
     Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Quote,
     Side,
 };
-use crate::clock::Clock;
+use crate::clock::{self, Attempt, Clock};
 use crate::domain::bars::Bar;
 
 /// Backoff of retried reads.
@@ -254,19 +254,19 @@ impl SchwabClient {
         mut call: impl FnMut() -> Result<T, BrokerError>,
         retryable: impl Fn(&BrokerError) -> bool,
     ) -> Result<T, (BrokerError, u32)> {
-        let mut attempt = 0;
-        loop {
-            match call() {
-                Ok(value) => return Ok(value),
-                Err(e) if retryable(&e) && attempt < self.settings.retry.max_retries => {
+        clock::retry(
+            self.clock.as_ref(),
+            self.settings.retry.max_retries,
+            |attempt| match call() {
+                Ok(value) => Attempt::Done(value),
+                Err(e) if retryable(&e) => {
                     let wait = self.backoff(attempt, None);
                     tracing::warn!(error = %e, attempt, ?wait, "{what}");
-                    self.clock.pause(wait);
-                    attempt += 1;
+                    Attempt::Again { error: e, wait }
                 }
-                Err(e) => return Err((e, attempt + 1)),
-            }
-        }
+                Err(e) => Attempt::Fail(e),
+            },
+        )
     }
 
     /// Waits as needed to stay under the per-minute request limit.
@@ -304,73 +304,97 @@ impl SchwabClient {
         build: impl Fn(&Client) -> RequestBuilder,
         retry: bool,
     ) -> Result<Response, SendError> {
-        let mut refreshed = false;
-        let mut attempt = 0;
-        loop {
-            let token = self.access_token(false).map_err(SendError::Broker)?;
-            self.pace();
-            let correlation: u128 = rand::rng().random();
-            let result = build(&self.http)
-                .bearer_auth(&token)
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header("Schwab-Client-CorrelId", format!("{correlation:032x}"))
-                .send();
+        let max_retries = if retry {
+            self.settings.retry.max_retries
+        } else {
+            0
+        };
+        let refreshed = std::cell::Cell::new(false);
+        clock::retry(self.clock.as_ref(), max_retries, |attempt| loop {
+            let retries_left = attempt < max_retries;
+            let tried = self.send_once(endpoint, &build, (attempt, retries_left), !refreshed.get());
+            if let Some(outcome) = tried {
+                return outcome;
+            }
+            tracing::warn!(endpoint, "401 from Schwab: refreshing the token once");
+            if let Err(e) = self.access_token(true) {
+                return Attempt::Fail(SendError::Broker(e));
+            }
+            refreshed.set(true);
+        })
+        .map_err(|(e, _)| e)
+    }
+
+    /// One try of a request. `None` when Schwab answered 401 and `may_refresh`: the caller
+    /// refreshes the token and tries again. A transport failure, a 429 and a 5xx are worth
+    /// another attempt; any other error status is final.
+    fn send_once(
+        &self,
+        endpoint: &str,
+        build: &impl Fn(&Client) -> RequestBuilder,
+        (attempt, retries_left): (u32, bool),
+        may_refresh: bool,
+    ) -> Option<Attempt<Response, SendError>> {
+        let then = if retries_left { ", retrying" } else { "" };
+        let token = match self.access_token(false) {
+            Ok(token) => token,
+            Err(e) => return Some(Attempt::Fail(SendError::Broker(e))),
+        };
+        self.pace();
+        let correlation: u128 = rand::rng().random();
+        let result = build(&self.http)
+            .bearer_auth(&token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header("Schwab-Client-CorrelId", format!("{correlation:032x}"))
+            .send()
             // The error's text would carry the URL, and with it the account hash.
-            let result = result.map_err(reqwest::Error::without_url);
-            let response = match result {
-                Ok(r) => r,
-                Err(e) if retry && attempt < self.settings.retry.max_retries => {
-                    tracing::warn!(endpoint, error = %e, attempt, "request failed, retrying");
-                    self.clock.pause(self.backoff(attempt, None));
-                    attempt += 1;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(SendError::Transport {
-                        connect: e.is_connect(),
-                        error: BrokerError::Transport {
-                            endpoint: endpoint.to_string(),
-                            message: if e.is_timeout() {
-                                format!("no answer within {:?}", self.settings.timeout)
-                            } else {
-                                e.to_string()
-                            },
+            .map_err(reqwest::Error::without_url);
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(endpoint, error = %e, attempt, "request failed{then}");
+                let error = SendError::Transport {
+                    connect: e.is_connect(),
+                    error: BrokerError::Transport {
+                        endpoint: endpoint.to_string(),
+                        message: if e.is_timeout() {
+                            format!("no answer within {:?}", self.settings.timeout)
+                        } else {
+                            e.to_string()
                         },
-                    })
-                }
-            };
-            let status = response.status();
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                tracing::warn!(endpoint, "401 from Schwab: refreshing the token once");
-                self.access_token(true).map_err(SendError::Broker)?;
-                refreshed = true;
-                continue;
+                    },
+                };
+                let wait = self.backoff(attempt, None);
+                return Some(Attempt::Again { error, wait });
             }
-            let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if transient && retry && attempt < self.settings.retry.max_retries {
-                let wait = self.backoff(attempt, Some(&response));
-                tracing::warn!(endpoint, %status, attempt, ?wait, "transient error, retrying");
-                self.clock.pause(wait);
-                attempt += 1;
-                continue;
-            }
-            if status.is_success() {
-                return Ok(response);
-            }
-            let body = response.bytes().unwrap_or_default();
-            let message = model::error_message(&body);
-            return Err(SendError::Broker(if status == StatusCode::UNAUTHORIZED {
-                BrokerError::Auth(format!(
-                    "Schwab refuses the access token even after a refresh ({message})"
-                ))
-            } else {
-                BrokerError::Http {
-                    endpoint: endpoint.to_string(),
-                    status: status.as_u16(),
-                    message,
-                }
-            }));
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Some(Attempt::Done(response));
         }
+        if status == StatusCode::UNAUTHORIZED && may_refresh {
+            return None;
+        }
+        let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+        let wait = self.backoff(attempt, Some(&response));
+        let message = model::error_message(&response.bytes().unwrap_or_default());
+        let error = SendError::Broker(if status == StatusCode::UNAUTHORIZED {
+            BrokerError::Auth(format!(
+                "Schwab refuses the access token even after a refresh ({message})"
+            ))
+        } else {
+            BrokerError::Http {
+                endpoint: endpoint.to_string(),
+                status: status.as_u16(),
+                message,
+            }
+        });
+        Some(if transient {
+            tracing::warn!(endpoint, %status, attempt, ?wait, "transient error{then}");
+            Attempt::Again { error, wait }
+        } else {
+            Attempt::Fail(error)
+        })
     }
 
     fn get_json(
