@@ -7,6 +7,7 @@ impl Run<'_> {
     pub(super) fn decide_stage(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         market: &Market,
         today_bars: &[(String, Bar)],
     ) -> Result<Decision, Stop> {
@@ -19,10 +20,9 @@ impl Run<'_> {
                 "not enough history for a decision (221 bars of the signal symbol are needed)",
             )
         })?;
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.decision = Some(decision);
-        }
+        journal.update(|ledger| ledger.decision = Some(decision))?;
         self.record(
+            journal,
             Mark::Ok,
             "decide",
             describe_decision(&decision, &session.legs),

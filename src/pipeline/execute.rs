@@ -8,31 +8,31 @@ impl Run<'_> {
     /// raised: the record stage writes what happened either way.
     pub(super) fn execute_stage(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
         planned: &Planned,
         market: &Market,
     ) -> Result<Result<(), Stop>, Stop> {
         self.stage = "execute";
         let t = Instant::now();
-        let outcome = self.execute_plan(broker, &planned.plan, &market.quotes, &planned.costs);
-        let summary = self
-            .ledger
-            .as_ref()
-            .map(|l| {
-                let filled = l
-                    .orders
-                    .iter()
-                    .filter(|o| o.state == OrderState::Filled)
-                    .count();
-                format!("{} order(s) sent, {filled} filled", l.orders.len())
-            })
-            .unwrap_or_default();
+        let outcome = self.execute_plan(
+            journal,
+            broker,
+            &planned.plan,
+            (&market.quotes, &planned.costs),
+        );
+        let orders = &journal.ledger().orders;
+        let filled = orders
+            .iter()
+            .filter(|o| o.state == OrderState::Filled)
+            .count();
+        let summary = format!("{} order(s) sent, {filled} filled", orders.len());
         let mark = if outcome.is_ok() {
             Mark::Ok
         } else {
             Mark::Fail
         };
-        self.record(mark, "execute", summary, t)?;
+        self.record(journal, mark, "execute", summary, t)?;
         Ok(outcome)
     }
 
@@ -40,17 +40,13 @@ impl Run<'_> {
     /// order is journaled PENDING before it is sent.
     pub(super) fn execute_plan(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
         plan: &plan::Approved<Plan>,
-        quotes: &[Quote],
-        costs: &Costs,
+        (quotes, costs): (&[Quote], &Costs),
     ) -> Result<(), Stop> {
         let c = &self.loaded.config;
-        let since = self
-            .ledger
-            .as_ref()
-            .map_or(self.clock.now_utc(), |l| l.started_at)
-            - chrono::Duration::minutes(1);
+        let since = journal.ledger().started_at - chrono::Duration::minutes(1);
         for phase in [Phase::Reduce, Phase::Increase] {
             let orders: Vec<&PlannedOrder> =
                 plan.orders.iter().filter(|o| o.phase == phase).collect();
@@ -91,7 +87,14 @@ impl Run<'_> {
                     ));
                     continue;
                 }
-                self.send_with_retries(broker, planned, quantity, reference, since)?;
+                let line = Line {
+                    planned,
+                    quantity,
+                    intended: quantity,
+                    reference,
+                    attempt: 0,
+                };
+                self.send_with_retries(journal, broker, line, since)?;
                 account = broker.account()?;
             }
             if phase == Phase::Reduce {
@@ -101,21 +104,26 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Sends a plan line, then its unfilled remainder, up to `execution.max_order_retries`
+    /// times.
     pub(super) fn send_with_retries(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
-        planned: &PlannedOrder,
-        quantity: i64,
-        reference: Decimal,
+        line: Line<'_>,
         since: DateTime<Utc>,
     ) -> Result<(), Stop> {
         let c = &self.loaded.config;
+        let (planned, quantity) = (line.planned, line.quantity);
         let mut remaining = quantity;
         let mut attempt = 0;
         while remaining > 0 {
-            let filled = self.send_one(
-                broker, planned, remaining, quantity, reference, since, attempt,
-            )?;
+            let this = Line {
+                quantity: remaining,
+                attempt,
+                ..line
+            };
+            let filled = self.send_one(journal, broker, this, since)?;
             remaining -= filled;
             if remaining == 0 {
                 break;
@@ -140,20 +148,21 @@ impl Run<'_> {
     }
 
     /// Sends one order and follows it to a final state; returns the shares filled.
-    /// `intended` is what this plan line trades in this run after the buying-power cap
-    /// (`quantity` is less on a retry of the remainder).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn send_one(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
-        planned: &PlannedOrder,
-        quantity: i64,
-        intended: i64,
-        reference: Decimal,
+        line: Line<'_>,
         since: DateTime<Utc>,
-        attempt: u32,
     ) -> Result<i64, Stop> {
-        let seq = self.ledger.as_ref().map_or(0, |l| l.orders.len());
+        let Line {
+            planned,
+            quantity,
+            intended,
+            reference,
+            attempt,
+        } = line;
+        let seq = journal.ledger().orders.len();
         let entry = LedgerOrder {
             intended: Some(intended),
             ..LedgerOrder::pending(
@@ -164,7 +173,7 @@ impl Run<'_> {
                 (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
             )
         };
-        self.update_order(entry.clone())?;
+        journal.update(|l| l.put(&entry))?;
         crate::fault::kill_point("before-send");
         let request = OrderRequest {
             symbol: planned.symbol.clone(),
@@ -176,17 +185,17 @@ impl Run<'_> {
         };
         let placed = broker.place_order(&request);
         crate::fault::kill_point("after-send");
-        let id = self.placed_id(broker, &entry, &request, placed, since)?;
+        let id = self.placed_id(journal, broker, (&entry, &request), placed, since)?;
         let mut e = entry.clone();
         e.apply(OrderEvent::Placed)?;
         e.broker_id = Some(id.clone());
-        self.update_order(e.clone())?;
+        journal.update(|l| l.put(&e))?;
 
         let order = self.follow(broker, &id)?;
         let filled = whole_shares(order.filled_quantity)?;
         e.record_report(&order)?;
         let slippage = e.slippage_pct;
-        self.update_order(e.clone())?;
+        journal.update(|l| l.put(&e))?;
         if !order.status.is_final() {
             // A cancel is only a request: while the order lives, it may still fill, so no
             // remainder is sent beside it.
@@ -219,9 +228,9 @@ impl Run<'_> {
     /// journal says so before the run stops.
     fn placed_id(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
-        entry: &LedgerOrder,
-        request: &OrderRequest,
+        (entry, request): (&LedgerOrder, &OrderRequest),
         placed: Result<Placement, crate::brokers::BrokerError>,
         since: DateTime<Utc>,
     ) -> Result<String, Stop> {
@@ -230,14 +239,14 @@ impl Run<'_> {
             Ok(Placement::Placed(id)) => Ok(id),
             Ok(Placement::Unknown(why)) => {
                 let listed = broker.orders_since(since)?;
-                let claimed = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
+                let claimed = journal.ledger().claimed_ids();
                 if let Some(order) = entry.find_in(&listed, &claimed) {
                     return Ok(order.id.clone());
                 }
                 let mut e = entry.clone();
                 e.apply(OrderEvent::AnswerLost)?;
                 e.note = Some(why.clone());
-                self.update_order(e)?;
+                journal.update(|l| l.put(&e))?;
                 Err(Stop::incomplete(format!(
                     "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's \
                      orders; check the account before running again",
@@ -251,7 +260,7 @@ impl Run<'_> {
                 let mut refused = entry.clone();
                 refused.apply(OrderEvent::NeverPlaced)?;
                 refused.note = Some(format!("refused at placement, nothing placed: {e}"));
-                self.update_order(refused)?;
+                journal.update(|l| l.put(&refused))?;
                 // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
                 Err(Stop::preflight(format!(
                     "{} {quantity} {}: {e}",
@@ -308,13 +317,18 @@ impl Run<'_> {
         let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
         Ok(follow_order(broker, self.clock.as_ref(), id, polls)?)
     }
+}
 
-    pub(super) fn update_order(&mut self, order: LedgerOrder) -> Result<(), Stop> {
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.put(&order);
-        }
-        self.save_ledger()
-    }
+/// One plan line as this run sends it: `intended` is what the line trades in this run after
+/// the buying-power cap, `quantity` what this order asks for (less on a retry of the
+/// remainder), `attempt` 0 for the first order.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Line<'p> {
+    pub(super) planned: &'p PlannedOrder,
+    pub(super) quantity: i64,
+    pub(super) intended: i64,
+    pub(super) reference: Decimal,
+    pub(super) attempt: u32,
 }
 
 /// What is left of `plan` after the orders in `journal`: each planned order less the shares

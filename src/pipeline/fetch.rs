@@ -7,21 +7,21 @@ pub(super) type Data = Arc<dyn MarketData + Send + Sync>;
 
 impl Run<'_> {
     /// Stage 2: every symbol's daily bars and the quotes, checked.
-    pub(super) fn fetch_stage(&mut self, session: &Session) -> Result<(Data, Market), Stop> {
+    pub(super) fn fetch_stage(
+        &mut self,
+        session: &Session,
+        journal: &mut Journal,
+    ) -> Result<(Data, Market), Stop> {
         self.stage = "fetch";
         let t = Instant::now();
         let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
         let market = self.fetch(data.as_ref(), session.today)?;
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.quotes = market
-                .quotes
-                .iter()
-                .map(|q| (q.symbol.clone(), q.last))
-                .collect();
-        }
+        let quotes = market.quotes.iter().map(|q| (q.symbol.clone(), q.last));
+        journal.update(|ledger| ledger.quotes = quotes.collect())?;
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
         let bars = market.history.bars(signal);
         self.record(
+            journal,
             Mark::Ok,
             "fetch",
             format!(
@@ -39,6 +39,7 @@ impl Run<'_> {
     pub(super) fn synthetic_bar_stage(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         market: &Market,
     ) -> Result<Vec<(String, Bar)>, Stop> {
         self.stage = "synthetic bar";
@@ -47,6 +48,7 @@ impl Run<'_> {
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
         let quote = market.quote(signal);
         self.record(
+            journal,
             Mark::Ok,
             "synthetic bar",
             format!(

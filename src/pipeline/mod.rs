@@ -29,6 +29,7 @@ use crate::error::exit;
 use crate::report::{Mark, Report};
 use crate::sources::{self, SharedClock};
 use crate::storage::fsutil::Sealed;
+use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
 use crate::storage::trades::{self, TradeRow};
@@ -98,7 +99,7 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         options,
         clock,
         report: &report,
-        ledger: None,
+        ledger_path: None,
         paths: StatePaths::new(loaded, options.mode),
         started: Instant::now(),
         stage: "preflight",
@@ -106,11 +107,9 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         outcome: "OK",
         verdict: String::new(),
         critical: false,
-        resumed: false,
-        rebuild_journal: false,
     };
     let result = run.execute();
-    let ledger = run.ledger.as_ref().map(|l| run.paths.ledger(l.session));
+    let ledger = run.ledger_path.clone();
     match result {
         Ok(code) => RunSummary {
             code,
@@ -123,7 +122,6 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             critical: run.critical,
         },
         Err(stop) => {
-            let stop = run.close_stopped(stop);
             let code = stop.code();
             tracing::error!(code, stage = run.stage, "{}", stop.message());
             let (outcome, what) = stop.verdict_words();
@@ -148,7 +146,8 @@ struct Run<'a> {
     options: &'a TradeOptions,
     clock: SharedClock,
     report: &'a Report,
-    ledger: Option<Ledger>,
+    /// The session's ledger file, once the run opened it.
+    ledger_path: Option<std::path::PathBuf>,
     paths: StatePaths,
     started: Instant,
     stage: &'static str,
@@ -156,15 +155,13 @@ struct Run<'a> {
     outcome: &'static str,
     verdict: String,
     critical: bool,
-    /// This run resumes an earlier run of the session that sent orders.
-    resumed: bool,
-    /// The session's ledger was damaged beyond repair: rebuild its journal from the broker.
-    rebuild_journal: bool,
 }
 
 impl Run<'_> {
+    /// A stage's line in the transcript and its record in the ledger.
     fn record(
         &mut self,
+        journal: &mut Journal,
         mark: Mark,
         name: &str,
         summary: String,
@@ -172,55 +169,60 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let took = since.elapsed();
         self.report.stage(mark, name, &summary, took);
-        if let Some(ledger) = self.ledger.as_mut() {
+        journal.update(|ledger| {
             ledger.stages.push(StageRecord {
                 name: name.to_string(),
                 ok: mark != Mark::Fail,
                 summary,
                 millis: took.as_millis() as u64,
-            });
-            ledger.save(&self.paths.ledger(ledger.session))?;
-        }
+            })
+        })?;
         Ok(())
     }
 
-    fn save_ledger(&self) -> Result<(), Stop> {
-        if let Some(ledger) = &self.ledger {
-            ledger.save(&self.paths.ledger(ledger.session))?;
-        }
-        Ok(())
-    }
-
-    /// The nine stages, top to bottom; each takes what the earlier ones established.
+    /// Preflight, then the stages that need its session and the session's journal; a stop
+    /// after preflight closes the journal first.
     fn execute(&mut self) -> Result<u8, Stop> {
-        let session = match self.preflight()? {
-            Preflight::Run(session) => *session,
+        let (session, mut journal) = match self.preflight()? {
+            Preflight::Run(started) => *started,
             Preflight::NothingToDo(code) => return Ok(code),
         };
-        let (data, market) = self.fetch_stage(&session)?;
-        let today_bars = self.synthetic_bar_stage(&session, &market)?;
-        let decision = self.decide_stage(&session, &market, &today_bars)?;
+        self.stages(&session, &mut journal)
+            .map_err(|stop| self.close_stopped(&mut journal, stop))
+    }
+
+    /// The eight stages after preflight, top to bottom; each takes what the earlier ones
+    /// established.
+    fn stages(&mut self, session: &Session, journal: &mut Journal) -> Result<u8, Stop> {
+        let (data, market) = self.fetch_stage(session, journal)?;
+        let today_bars = self.synthetic_bar_stage(session, journal, &market)?;
+        let decision = self.decide_stage(session, journal, &market, &today_bars)?;
         let broker = sources::broker(
             self.loaded,
             self.options.mode,
             data.clone(),
             self.clock.clone(),
         )?;
-        let reconciled = self.reconcile_stage(&session, broker.as_ref(), &market)?;
-        let planned = self.plan_stage(&session, &decision, &reconciled)?;
-        if let Some(code) = self.stop_before_sending(&session, &planned.plan)? {
+        let reconciled = self.reconcile_stage(session, journal, broker.as_ref(), &market)?;
+        let planned = self.plan_stage(session, journal, &decision, &reconciled)?;
+        if let Some(code) = self.stop_before_sending(session, journal, &planned.plan)? {
             return Ok(code);
         }
-        let outcome = self.execute_stage(broker.as_ref(), &planned, &market)?;
-        self.record_stage(&session, broker.as_ref(), &planned, &market, outcome)
+        let outcome = self.execute_stage(journal, broker.as_ref(), &planned, &market)?;
+        self.record_stage(
+            session,
+            journal,
+            broker.as_ref(),
+            &planned,
+            &market,
+            outcome,
+        )
     }
 
     /// A stopped run: the exit-code rule applied, the orders not yet settled named, and the
     /// ledger closed as incomplete or failed.
-    fn close_stopped(&mut self, stop: Stop) -> Stop {
-        let Some(ledger) = self.ledger.as_mut() else {
-            return stop;
-        };
+    fn close_stopped(&mut self, journal: &mut Journal, stop: Stop) -> Stop {
+        let ledger = journal.ledger();
         let mut stop = stop.given_sent(ledger.anything_sent());
         let unsettled: Vec<String> = ledger
             .orders
@@ -247,16 +249,19 @@ impl Run<'_> {
             );
             stop = stop.with_message(message);
         }
-        if ledger.status == RunStatus::Running {
-            ledger.status = if matches!(stop, Stop::Incomplete(_)) {
-                RunStatus::Incomplete
-            } else {
-                RunStatus::Failed
-            };
-        }
-        ledger.message = Some(stop.message().to_string());
-        let path = self.paths.ledger(ledger.session);
-        if let Err(e) = ledger.save(&path) {
+        let incomplete = matches!(stop, Stop::Incomplete(_));
+        let message = stop.message().to_string();
+        let closed = journal.update(|ledger| {
+            if ledger.status == RunStatus::Running {
+                ledger.status = if incomplete {
+                    RunStatus::Incomplete
+                } else {
+                    RunStatus::Failed
+                };
+            }
+            ledger.message = Some(message);
+        });
+        if let Err(e) = closed {
             self.report
                 .warn(&format!("could not write the ledger: {e}"));
         }
@@ -283,9 +288,7 @@ impl Run<'_> {
         })
     }
 
-    fn trade_rows(&self, reason: &str) -> Vec<TradeRow> {
-        self.ledger
-            .as_ref()
-            .map_or(Vec::new(), |l| trades::rows_of(l, reason))
+    fn trade_rows(&self, journal: &Journal, reason: &str) -> Vec<TradeRow> {
+        trades::rows_of(journal.ledger(), reason)
     }
 }

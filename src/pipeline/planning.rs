@@ -15,6 +15,7 @@ impl Run<'_> {
     pub(super) fn plan_stage(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         decision: &Decision,
         reconciled: &Reconciled,
     ) -> Result<Planned, Stop> {
@@ -48,15 +49,21 @@ impl Run<'_> {
             max_buying_power_pct: c.execution.max_buying_power_pct,
             min_trade_pct: c.execution.min_trade_pct,
         };
-        let plan = self.this_runs_plan(plan::plan(&input));
+        let plan = self.this_runs_plan(journal, session.resumed, plan::plan(&input))?;
         let plan = match plan::approve(plan, &input, &c.risk) {
             Ok(approved) => approved,
             Err(refusal) => {
-                self.record(Mark::Fail, "plan", "refused by the risk gate".into(), t)?;
+                self.record(
+                    journal,
+                    Mark::Fail,
+                    "plan",
+                    "refused by the risk gate".into(),
+                    t,
+                )?;
                 return Err(Stop::preflight(refusal.to_string()));
             }
         };
-        self.record(Mark::Ok, "plan", describe_plan(&plan), t)?;
+        self.record(journal, Mark::Ok, "plan", describe_plan(&plan), t)?;
         crate::fault::kill_point("plan");
         self.show_plan(&plan);
         Ok(Planned { plan, costs })
@@ -64,26 +71,25 @@ impl Run<'_> {
 
     /// A resumed run finishes the session's original plan: only what is not yet filled.
     /// A new run's plan is written to the ledger.
-    fn this_runs_plan(&mut self, fresh: Plan) -> Plan {
-        let Some(ledger) = self.ledger.as_mut() else {
-            return fresh;
-        };
-        match ledger.plan.clone().filter(|_| self.resumed) {
-            Some(original) => {
-                let left = remainder(&original, &ledger.orders);
-                self.report.detail(&format!(
-                    "finishing the plan of the earlier run: {} order(s) left",
-                    left.orders.len()
-                ));
-                left
-            }
-            None => {
-                if !self.resumed {
-                    ledger.plan = Some(fresh.clone());
-                }
-                fresh
-            }
+    fn this_runs_plan(
+        &mut self,
+        journal: &mut Journal,
+        resumed: bool,
+        fresh: Plan,
+    ) -> Result<Plan, Stop> {
+        let ledger = journal.ledger();
+        if let Some(original) = ledger.plan.as_ref().filter(|_| resumed) {
+            let left = remainder(original, &ledger.orders);
+            self.report.detail(&format!(
+                "finishing the plan of the earlier run: {} order(s) left",
+                left.orders.len()
+            ));
+            return Ok(left);
         }
+        if !resumed {
+            journal.update(|ledger| ledger.plan = Some(fresh.clone()))?;
+        }
+        Ok(fresh)
     }
 
     fn show_plan(&self, plan: &Plan) {
@@ -109,6 +115,7 @@ impl Run<'_> {
     pub(super) fn stop_before_sending(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         plan: &Plan,
     ) -> Result<Option<u8>, Stop> {
         let dry_run = self.options.mode == Mode::DryRun;
@@ -121,15 +128,15 @@ impl Run<'_> {
             "dry run"
         };
         let message = format!("{why}: plan written, nothing sent");
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.status = if dry_run && !self.options.plan_only {
-                RunStatus::Done
-            } else {
-                RunStatus::Skipped
-            };
+        let status = if dry_run && !self.options.plan_only {
+            RunStatus::Done
+        } else {
+            RunStatus::Skipped
+        };
+        journal.update(|ledger| {
+            ledger.status = status;
             ledger.message = Some(message.clone());
-        }
-        self.save_ledger()?;
+        })?;
         self.report
             .stage(Mark::Skip, "execute", &message, Duration::ZERO);
         self.report.verdict(

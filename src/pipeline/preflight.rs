@@ -14,13 +14,19 @@ pub(super) struct Session {
     pub(super) state: Option<State>,
     /// The strategy's traded symbols, in leg order.
     pub(super) legs: [String; LEGS],
+    /// This run resumes an earlier run of the session that sent orders.
+    pub(super) resumed: bool,
+    /// The session's ledger was damaged beyond repair: its journal is rebuilt from the
+    /// broker's orders of the day.
+    pub(super) rebuilt_journal: bool,
     /// Held for the whole run: one run at a time.
     _lock: RunLock,
 }
 
-/// The run goes on with its session, or there is nothing to do (with the exit code).
+/// The run goes on with its session and the session's journal, or there is nothing to do
+/// (with the exit code).
 pub(super) enum Preflight {
-    Run(Box<Session>),
+    Run(Box<(Session, Journal)>),
     NothingToDo(u8),
 }
 
@@ -55,7 +61,6 @@ impl Run<'_> {
             Ledger::load_checked(&ledger_path),
             "its journal is rebuilt from the broker's orders",
         )?;
-        self.rebuild_journal = rebuilt;
         if let Some(done) = previous.as_ref().filter(|l| l.status == RunStatus::Done) {
             return Ok(Preflight::NothingToDo(self.already_done(done, today)));
         }
@@ -72,13 +77,19 @@ impl Run<'_> {
             }
         }
         let token_note = self.check_login()?;
-        self.open_ledger(previous.filter(|l| l.anything_sent()), today)?;
-        self.record_preflight(&hours, today, &token_note, t)?;
+        let resume = previous.filter(|l| l.anything_sent());
+        let resumed = resume.is_some();
+        let mut journal = self.open_ledger(resume, today)?;
+        if let Err(stop) = self.record_preflight(&mut journal, &hours, today, &token_note, t) {
+            return Err(self.close_stopped(&mut journal, stop));
+        }
         crate::fault::kill_point("preflight");
-        Ok(Preflight::Run(Box::new(Session {
+        let session = Session {
             today,
             hours,
             state,
+            resumed,
+            rebuilt_journal: rebuilt,
             legs: self
                 .loaded
                 .config
@@ -87,7 +98,8 @@ impl Run<'_> {
                 .traded_symbols()
                 .map(String::from),
             _lock: lock,
-        })))
+        };
+        Ok(Preflight::Run(Box::new((session, journal))))
     }
 
     /// `--as-of`: the run's clock is fixed at that New York moment (offline data only).
@@ -239,11 +251,11 @@ impl Run<'_> {
 
     /// The run's ledger: the earlier run of the session when it sent orders (resumed), else
     /// a new one.
-    fn open_ledger(&mut self, resume: Option<Ledger>, today: NaiveDate) -> Result<(), Stop> {
-        self.ledger = Some(match resume {
+    fn open_ledger(&mut self, resume: Option<Ledger>, today: NaiveDate) -> Result<Journal, Stop> {
+        let path = self.paths.ledger(today);
+        let ledger = match resume {
             Some(mut earlier) => {
-                Ledger::backup(&self.paths.ledger(today))?;
-                self.resumed = true;
+                Ledger::backup(&path)?;
                 self.report.warn(&format!(
                     "an earlier run of {today} sent orders and stopped ({:?}): resuming it",
                     earlier.status
@@ -253,12 +265,15 @@ impl Run<'_> {
                 earlier
             }
             None => Ledger::new(today, self.options.mode, self.clock.now_utc()),
-        });
-        Ok(())
+        };
+        let journal = Journal::open(ledger, path.clone())?;
+        self.ledger_path = Some(path);
+        Ok(journal)
     }
 
     fn record_preflight(
         &mut self,
+        journal: &mut Journal,
         hours: &calendar::SessionHours,
         today: NaiveDate,
         token_note: &str,
@@ -271,6 +286,7 @@ impl Run<'_> {
         };
         let run_at = hours.run_at(self.loaded.config.schedule.minutes_before_close);
         self.record(
+            journal,
             Mark::Ok,
             "preflight",
             format!(

@@ -19,21 +19,21 @@ impl Run<'_> {
     pub(super) fn reconcile_stage(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         broker: &dyn Broker,
         market: &Market,
     ) -> Result<Reconciled, Stop> {
         self.stage = "reconcile";
         let t = Instant::now();
         let legs = &session.legs;
-        if self.resumed || self.rebuild_journal {
-            let open = session.hours.open.with_timezone(&Utc);
-            let since = if self.rebuild_journal {
-                open
+        if session.resumed || session.rebuilt_journal {
+            let since = if session.rebuilt_journal {
+                session.hours.open.with_timezone(&Utc)
             } else {
-                self.ledger.as_ref().map_or(open, |l| l.started_at) - chrono::Duration::minutes(1)
+                journal.ledger().started_at - chrono::Duration::minutes(1)
             };
-            let summary = self.settle(broker, since, legs)?;
-            self.record(Mark::Warn, "settle", summary, t)?;
+            let summary = self.settle(journal, broker, since, (legs, session.rebuilt_journal))?;
+            self.record(journal, Mark::Warn, "settle", summary, t)?;
         }
         let account = broker.account()?;
         let open: Vec<_> = broker
@@ -51,13 +51,10 @@ impl Run<'_> {
             )));
         }
         let positions = whole_positions(&account, legs)?;
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.equity_before = Some(account.liquidation_value);
-        }
+        journal.update(|ledger| ledger.equity_before = Some(account.liquidation_value))?;
         let prices = market.prices(legs);
-        let (mark, summary) =
-            self.reconcile(session.state.as_ref(), &positions, &account, legs, &prices)?;
-        self.record(mark, "reconcile", summary, t)?;
+        let (mark, summary) = self.reconcile(session, &positions, &account, &prices)?;
+        self.record(journal, mark, "reconcile", summary, t)?;
         Ok(Reconciled {
             account,
             positions,
@@ -67,13 +64,17 @@ impl Run<'_> {
 
     pub(super) fn reconcile(
         &self,
-        state: Option<&State>,
+        session: &Session,
         positions: &BTreeMap<String, i64>,
         account: &Account,
-        legs: &[String; LEGS],
         prices: &[Option<Decimal>; LEGS],
     ) -> Result<(Mark, String), Stop> {
-        let Some(state) = state.filter(|s| s.targets_of(legs).is_some()) else {
+        let legs = &session.legs;
+        let Some(state) = session
+            .state
+            .as_ref()
+            .filter(|s| s.targets_of(legs).is_some())
+        else {
             return Ok((
                 Mark::Ok,
                 format!(
@@ -107,8 +108,8 @@ impl Run<'_> {
         let equity = account.liquidation_value.max(Decimal::ONE);
         let drift_pct = drift_value / equity * Decimal::ONE_HUNDRED;
         let explained = state.last_outcome.as_deref() == Some("incomplete")
-            || self.resumed
-            || self.rebuild_journal;
+            || session.resumed
+            || session.rebuilt_journal;
         let limit = self.loaded.config.risk.max_drift_pct;
         if drift_pct > limit && !explained {
             return Err(Stop::preflight(format!(
@@ -143,29 +144,26 @@ impl Run<'_> {
     /// become the journal. Nothing is ever sent here.
     pub(super) fn settle(
         &mut self,
+        journal: &mut Journal,
         broker: &dyn Broker,
         since: DateTime<Utc>,
-        legs: &[String; LEGS],
+        (legs, rebuilt): (&[String; LEGS], bool),
     ) -> Result<String, Stop> {
         let listed: Vec<crate::brokers::Order> = broker
             .orders_since(since)?
             .into_iter()
             .filter(|o| legs.contains(&o.symbol))
             .collect();
-        let mut journal = self
-            .ledger
-            .as_ref()
-            .map(|l| l.orders.clone())
-            .unwrap_or_default();
-        let mut claimed: Vec<String> = self.ledger.as_ref().map_or(Vec::new(), Ledger::claimed_ids);
-        let (mut settled, not_sent) = settle_entries(&mut journal, &listed, &mut claimed, |id| {
+        let mut entries = journal.ledger().orders.clone();
+        let mut claimed: Vec<String> = journal.ledger().claimed_ids();
+        let (mut settled, not_sent) = settle_entries(&mut entries, &listed, &mut claimed, |id| {
             self.follow(broker, id)
         })?;
-        if self.rebuild_journal {
+        if rebuilt {
             for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
                 let order = self.follow(broker, &o.id)?;
                 let mut entry = LedgerOrder {
-                    seq: journal.len(),
+                    seq: entries.len(),
                     symbol: o.symbol.clone(),
                     side: o.side,
                     quantity: whole_shares(o.quantity)?,
@@ -182,14 +180,11 @@ impl Run<'_> {
                 entry.record_report(&order)?;
                 // Found only at the broker: no reference price is known to measure against.
                 entry.slippage_pct = None;
-                journal.push(entry);
+                entries.push(entry);
                 settled += 1;
             }
         }
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.orders = journal;
-        }
-        self.save_ledger()?;
+        journal.update(|ledger| ledger.orders = entries)?;
         Ok(format!(
             "earlier orders settled with the broker: {settled} found, {not_sent} never placed; nothing resent"
         ))

@@ -7,6 +7,7 @@ impl Run<'_> {
     pub(super) fn record_stage(
         &mut self,
         session: &Session,
+        journal: &mut Journal,
         broker: &dyn Broker,
         planned: &Planned,
         market: &Market,
@@ -23,14 +24,13 @@ impl Run<'_> {
         self.stage = "record";
         let t = Instant::now();
         let after = broker.account()?;
-        if let Some(ledger) = self.ledger.as_mut() {
-            ledger.equity_after = Some(after.liquidation_value);
-        }
+        journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
         self.record_state(session, plan, &after, executed)?;
         crate::fault::kill_point("after-state");
-        let rows = self.trade_rows(&reason);
+        let rows = self.trade_rows(journal, &reason);
         let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
         self.record(
+            journal,
             Mark::Ok,
             "record",
             format!(
@@ -42,7 +42,7 @@ impl Run<'_> {
         )?;
         self.show_holdings(&session.legs, &after, market);
         match outcome {
-            Ok(()) => self.done(session.today, plan, &reason),
+            Ok(()) => self.done(journal, session.today, plan, &reason),
             Err(stop) => {
                 // The state and trades are recorded; the run stopped in execution.
                 self.stage = "execute";
@@ -102,7 +102,13 @@ impl Run<'_> {
     }
 
     /// The run completed: the ledger says done, the state is backed up, the verdict is OK.
-    fn done(&mut self, today: NaiveDate, plan: &Plan, reason: &str) -> Result<u8, Stop> {
+    fn done(
+        &mut self,
+        journal: &mut Journal,
+        today: NaiveDate,
+        plan: &Plan,
+        reason: &str,
+    ) -> Result<u8, Stop> {
         let message = if plan.orders.is_empty() {
             format!(
                 "no trade ({})",
@@ -116,11 +122,10 @@ impl Run<'_> {
                 plan.orders.len()
             )
         };
-        if let Some(ledger) = self.ledger.as_mut() {
+        journal.update(|ledger| {
             ledger.status = RunStatus::Done;
             ledger.message = Some(message.clone());
-        }
-        self.save_ledger()?;
+        })?;
         // A completed run leaves a consistent state: keep it as the newest backup.
         State::backup(&self.paths.state_file())?;
         tracing::info!(session = %today, "{message}");

@@ -2,7 +2,7 @@
 //! before every send and after every answer, so a run killed at any point can be settled by
 //! the next one. The journal's types and rules are in [`crate::domain::journal`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::error::Result;
@@ -39,5 +39,38 @@ impl Ledger {
     /// Backs up the ledger before a run takes it up again (a resumed session).
     pub fn backup(path: &Path) -> Result<()> {
         fsutil::backup_sealed::<Self>(path, BACKUPS)
+    }
+}
+
+/// A run's ledger bound to its file. Every change goes through [`Journal::update`], which
+/// saves the file before it returns: what the ledger says is always what is on disk.
+#[derive(Debug)]
+pub struct Journal {
+    ledger: Ledger,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Binds `ledger` to `path` and writes it there.
+    pub fn open(ledger: Ledger, path: PathBuf) -> Result<Self> {
+        ledger.save(&path)?;
+        Ok(Journal { ledger, path })
+    }
+
+    /// The ledger as it is on disk.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes the ledger and saves it; returns what `change` returns.
+    pub fn update<T>(&mut self, change: impl FnOnce(&mut Ledger) -> T) -> Result<T> {
+        let out = change(&mut self.ledger);
+        self.ledger.save(&self.path)?;
+        Ok(out)
     }
 }
