@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use crate::common::fake_schwab::FakeSchwab;
 use jutsu::domain::journal::{Ledger, OrderState, RunStatus};
+use serde_json::json;
 
 const SESSION: &str = "2025-06-10";
 const NOW: &str = "2025-06-10T19:55:00Z";
@@ -33,6 +34,15 @@ fn case() -> Case {
 
 /// A case whose access token has `seconds` left (under 300 s, the run refreshes it first).
 fn case_with_access_left(seconds: i64) -> Case {
+    case_configured(seconds, "", "")
+}
+
+/// A case with more `execution` keys (each line indented two spaces) and more sections.
+fn case_with(execution: &str, sections: &str) -> Case {
+    case_configured(1200, execution, sections)
+}
+
+fn case_configured(seconds: i64, execution: &str, sections: &str) -> Case {
     let fake = FakeSchwab::start(SESSION, NOW, START_CASH, &START, "AT-secret-access-0");
     let dir = tempfile::tempdir().unwrap();
     let url = &fake.url;
@@ -41,10 +51,10 @@ fn case_with_access_left(seconds: i64) -> Case {
         &config,
         format!(
             "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
-             execution:\n  order_timeout_s: 2\n\
+             execution:\n  order_timeout_s: 2\n{execution}\
              schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n  request_timeout_s: 1\n\
              \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
-             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
+             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n{sections}"
         ),
     )
     .unwrap();
@@ -1159,4 +1169,193 @@ fn f50_an_exit_sells_a_position_that_a_canceled_order_created_after_the_survey()
     );
     assert!(c.fake.positions().is_empty(), "{:?}", c.fake.positions());
     c.assert_trades_once();
+}
+
+/// The price of the fake's quote for `symbol` (bid = ask = last = the session's close).
+fn fake_close(c: &Case, symbol: &str) -> f64 {
+    c.fake.world.lock().unwrap().prices[symbol].0
+}
+
+/// `collar_limit` recomputed in f64 cents for the check: buys round down, sells up.
+fn expected_limit(close: f64, side: &str) -> String {
+    let close = rust_decimal::Decimal::try_from(close).unwrap();
+    let side = if side == "BUY" {
+        jutsu::domain::portfolio::Side::Buy
+    } else {
+        jutsu::domain::portfolio::Side::Sell
+    };
+    let limit = jutsu::domain::market::collar_limit(side, close, rust_decimal::Decimal::new(5, 1));
+    format!("{limit:.2}")
+}
+
+#[test]
+fn f51_limit_orders_carry_the_collar_price_and_fill_like_market_orders() {
+    let c = case_with("  order_type: limit\n  limit_collar_pct: 0.5\n", "");
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let posted = c.fake.world.lock().unwrap().posted.clone();
+    assert!(posted.len() >= 3, "{posted:?}");
+    for body in &posted {
+        let leg = &body["orderLegCollection"][0];
+        let symbol = leg["instrument"]["symbol"].as_str().unwrap();
+        let side = leg["instruction"].as_str().unwrap();
+        assert_eq!(body["orderType"], "LIMIT", "{body}");
+        let close = fake_close(&c, symbol);
+        let want = expected_limit(close, side);
+        assert_eq!(
+            body["price"].as_str().unwrap(),
+            want,
+            "{side} {symbol} at {close}"
+        );
+        let price: f64 = want.parse().unwrap();
+        if side == "BUY" {
+            assert!(
+                price <= close * 1.005 && price > close,
+                "{price} vs {close}"
+            );
+        } else {
+            assert!(
+                price >= close * 0.995 && price < close,
+                "{price} vs {close}"
+            );
+        }
+    }
+    c.assert_no_duplicate();
+    c.assert_planned_positions();
+}
+
+#[test]
+fn f52_an_unfilled_limit_is_canceled_reported_and_not_chased() {
+    let c = case_with("  order_type: limit\n  limit_collar_pct: 0.5\n", "");
+    // The market moved 1 % against the buys: their limits (0.5 % over the ask) rest.
+    c.fake.faults(|f| f.buy_premium = 0.01);
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("did not fill within execution.order_timeout_s (2 s): canceled, 0 filled; not chased beyond the collar"), "{stdout}");
+    let orders = c.fake.orders();
+    let buys: Vec<_> = orders.iter().filter(|o| o.instruction == "BUY").collect();
+    assert_eq!(buys.len(), 1, "one buy, not chased: {orders:?}");
+    assert_eq!(buys[0].status, "CANCELED");
+    assert_eq!(buys[0].filled, 0.0);
+    let limit = expected_limit(fake_close(&c, &buys[0].symbol), "BUY");
+    assert!(
+        stdout.contains(&format!("{} at {limit}", buys[0].symbol)),
+        "the missed price is named: {stdout}"
+    );
+    // The sells before it filled; the books say so.
+    assert!(orders
+        .iter()
+        .any(|o| o.instruction == "SELL" && o.status == "FILLED"));
+    c.assert_ledger_explains_broker();
+    c.assert_trades_once();
+}
+
+#[test]
+fn f53_a_last_price_outside_its_bid_ask_band_stops_the_run() {
+    let c = case();
+    let close = fake_close(&c, "QQQ");
+    c.fake.faults(|f| {
+        f.quote_override.insert(
+            "QQQ".into(),
+            json!({"lastPrice": close * 1.02, "mark": close * 1.02}),
+        );
+    });
+    c.assert_stops_before_sending("QQQ quote: the last trade");
+}
+
+#[test]
+fn f54_a_wide_spread_stops_the_run() {
+    let c = case();
+    let close = fake_close(&c, "TQQQ");
+    c.fake.faults(|f| {
+        f.quote_override.insert(
+            "TQQQ".into(),
+            json!({"bidPrice": close * 0.98, "askPrice": close * 1.02}),
+        );
+    });
+    c.assert_stops_before_sending("TQQQ quote: the spread");
+}
+
+#[test]
+fn f55_a_jump_from_the_previous_close_stops_the_run() {
+    let c = case();
+    let close = fake_close(&c, "TMF");
+    let p = close * 1.5;
+    c.fake.faults(|f| {
+        f.quote_override.insert(
+            "TMF".into(),
+            json!({"lastPrice": p, "bidPrice": p, "askPrice": p, "mark": p}),
+        );
+    });
+    c.assert_stops_before_sending("from the previous close");
+}
+
+#[test]
+fn f56_a_mark_that_disagrees_with_the_last_trade_stops_the_run() {
+    let c = case();
+    let close = fake_close(&c, "TLT");
+    c.fake.faults(|f| {
+        f.quote_override
+            .insert("TLT".into(), json!({"mark": close * 1.03}));
+    });
+    c.assert_stops_before_sending("TLT quote: the last trade");
+}
+
+#[test]
+fn f57_a_preview_reject_stops_the_order_before_it_is_placed() {
+    let c = case_with("  preview: true\n", "");
+    c.fake.faults(|f| {
+        f.preview_reject = Some((
+            "TMF".into(),
+            "INSUFFICIENT_POSITION".into(),
+            "You do not hold enough shares.".into(),
+        ))
+    });
+    let (code, stdout, _) = c.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("the preview of SELL 650 TMF stops it before it is placed: INSUFFICIENT_POSITION: You do not hold enough shares."),
+        "{stdout}"
+    );
+    let w = c.fake.world.lock().unwrap();
+    assert_eq!((w.previews, w.order_posts), (1, 0));
+    drop(w);
+    c.assert_nothing_sent();
+}
+
+#[test]
+fn f58_preview_warnings_are_journaled_and_stop_only_when_listed() {
+    // Off by default: no preview at all.
+    let plain = case();
+    assert_eq!(plain.trade().0, 0);
+    assert_eq!(plain.fake.world.lock().unwrap().previews, 0);
+
+    let c = case_with("  preview: true\n", "");
+    let (code, stdout, stderr) = c.trade();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let posts = c.fake.world.lock().unwrap().order_posts;
+    assert_eq!(
+        c.fake.world.lock().unwrap().previews,
+        posts,
+        "one preview per order"
+    );
+    let ledger = c.ledger().unwrap();
+    let tmf = ledger.orders.iter().find(|o| o.symbol == "TMF").unwrap();
+    assert!(
+        tmf.note
+            .as_deref()
+            .unwrap_or("")
+            .contains("LEVERAGED_ETF_WARNING"),
+        "{tmf:?}"
+    );
+    c.assert_planned_positions();
+
+    let strict = case_with(
+        "  preview: true\n  preview_stop_codes: [LEVERAGED_ETF_WARNING]\n",
+        "",
+    );
+    let (code, stdout, _) = strict.trade();
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("LEVERAGED_ETF_WARNING"), "{stdout}");
+    strict.assert_nothing_sent();
 }

@@ -1019,3 +1019,24 @@ fn an_order_that_cannot_connect_was_not_placed() {
         .unwrap_err();
     assert!(matches!(err, BrokerError::Transport { .. }), "{err}");
 }
+
+#[test]
+fn the_preview_fixture_reads_as_one_warning_and_no_reject() {
+    let value: serde_json::Value =
+        serde_json::from_str(&fixture("trader/order_preview_response.json")).unwrap();
+    let preview = jutsu::brokers::schwab::model::parse_preview(value).unwrap();
+    assert!(preview.rejects.is_empty());
+    assert_eq!(preview.warnings.len(), 1);
+    assert_eq!(preview.warnings[0].code, "LEVERAGED_ETF_WARNING");
+    assert!(preview.warnings[0].message.contains("leveraged ETF"));
+    assert!(
+        preview.stops(&[]).is_empty(),
+        "a warning alone does not stop the order"
+    );
+    let rejected = serde_json::json!({"orderValidationResult": {"rejects": [
+        {"validationRuleName": "BUYING_POWER", "message": "Not enough buying power."}]}});
+    let preview = jutsu::brokers::schwab::model::parse_preview(rejected).unwrap();
+    assert_eq!(preview.stops(&[])[0].code, "BUYING_POWER");
+    // An answer without a validation result is not taken as "no objection".
+    assert!(jutsu::brokers::schwab::model::parse_preview(serde_json::json!({})).is_err());
+}

@@ -46,6 +46,7 @@ impl MarketData for Fixed {
                     ask,
                     time: Utc.with_ymd_and_hms(2025, 12, 12, 20, 55, 0).unwrap(),
                     day_volume: None,
+                    mark: None,
                 })
             })
             .collect()
@@ -251,4 +252,66 @@ fn local_bars_quote_the_close_at_the_as_of_instant_and_history_ends_the_day_befo
     let closed = LocalMarketData::new(common::shared().join("data"), saturday, LocalQuote::Close);
     let err = closed.quotes(&["QQQ".to_string()]).unwrap_err().to_string();
     assert!(err.contains("no bar for QQQ on 2025-12-13"), "{err}");
+}
+
+fn limit(symbol: &str, side: Side, quantity: u64, price: &str) -> OrderRequest {
+    OrderRequest {
+        order_type: OrderType::Limit(d(price)),
+        ..market(symbol, side, quantity)
+    }
+}
+
+#[test]
+fn limits_are_honoured_against_the_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(&dir.path().join("sim/account.json"));
+    // Ask 500.02: a buy limited at 500.00 is not reached; it rests until canceled.
+    let id = placed_id(
+        broker
+            .place_order(&limit("QQQ", Side::Buy, 10, "500.00"))
+            .unwrap(),
+    );
+    let o = broker.order(&id).unwrap();
+    assert_eq!(o.status, OrderStatus::Open("WORKING".into()));
+    assert_eq!(o.filled_quantity, Decimal::ZERO);
+    assert_eq!(broker.account().unwrap().cash, d("10000"));
+    broker.cancel_order(&id).unwrap();
+    assert_eq!(broker.order(&id).unwrap().status, OrderStatus::Canceled);
+    // A buy limited at 500.30 is reached; the market with slippage (500.52002) is worse
+    // than the limit, so it fills at the limit, never above.
+    let id = placed_id(
+        broker
+            .place_order(&limit("QQQ", Side::Buy, 10, "500.30"))
+            .unwrap(),
+    );
+    let o = broker.order(&id).unwrap();
+    assert_eq!(o.status, OrderStatus::Filled);
+    assert_eq!(o.average_fill_price, Some(d("500.30")));
+    // A limit well over the market fills at the market.
+    let id = placed_id(
+        broker
+            .place_order(&limit("QQQ", Side::Buy, 1, "510"))
+            .unwrap(),
+    );
+    assert_eq!(
+        broker.order(&id).unwrap().average_fill_price,
+        Some(d("500.52002"))
+    );
+    // Bid 499.98: a sell limited at 500.10 rests; one at 499.90 fills at 499.90 (the market
+    // with slippage, 499.48002, is below it).
+    let id = placed_id(
+        broker
+            .place_order(&limit("QQQ", Side::Sell, 5, "500.10"))
+            .unwrap(),
+    );
+    assert_eq!(broker.order(&id).unwrap().filled_quantity, Decimal::ZERO);
+    let id = placed_id(
+        broker
+            .place_order(&limit("QQQ", Side::Sell, 5, "499.90"))
+            .unwrap(),
+    );
+    assert_eq!(
+        broker.order(&id).unwrap().average_fill_price,
+        Some(d("499.90"))
+    );
 }

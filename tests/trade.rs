@@ -841,3 +841,89 @@ fn usage_slips_are_refused_with_exit_2_in_every_command() {
         );
     }
 }
+
+/// Half the cash stays uninvested, so that cash can be taken out without a debt.
+const HALF_INVESTED: &str = "execution:\n  max_buying_power_pct: 50\n";
+
+impl Env {
+    /// Takes `amount` of cash out of the simulated account behind jutsu's back (a loss the
+    /// next run finds).
+    fn lose_cash(&self, amount: i64) {
+        let path = self.path("state/sim/account.json");
+        let mut account: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cash: rust_decimal::Decimal = account["cash"].as_str().unwrap().parse().unwrap();
+        account["cash"] =
+            serde_json::json!((cash - rust_decimal::Decimal::from(amount)).to_string());
+        account.as_object_mut().unwrap().remove("checksum");
+        std::fs::write(&path, account.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn a_daily_loss_past_the_limit_halts_with_nothing_sent() {
+    let env = Env::new(&format!("{HALF_INVESTED}risk:\n  daily_loss_halt_pct: 5\n"));
+    assert_eq!(env.trade("2025-12-10", &[]).0, 0);
+    let before = env.account();
+    // 10 % of the account gone overnight.
+    env.lose_cash(1000);
+    let rows = trades_csv(&env);
+    let (code, stdout, _) = env.trade("2025-12-11", &[]);
+    assert_eq!(code, 5, "{stdout}");
+    assert!(stdout.contains("below the previous run's"), "{stdout}");
+    assert!(
+        stdout.contains("over risk.daily_loss_halt_pct (5)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("HALTED"), "{stdout}");
+    let flag = std::fs::read_to_string(env.path("state/halt")).unwrap();
+    assert!(flag.contains("loss halt on 2025-12-11"), "{flag}");
+    assert_eq!(
+        env.account().orders.len(),
+        before.orders.len(),
+        "nothing sent"
+    );
+    assert_eq!(trades_csv(&env), rows);
+    // health names it; the next run stays halted until resume.
+    let (code, stdout, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "health"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("trading is halted (loss halt on 2025-12-11"),
+        "{stdout}"
+    );
+    assert_eq!(env.trade("2025-12-12", &[]).0, 5);
+}
+
+#[test]
+fn a_drawdown_past_the_limit_halts_and_health_shows_how_close_it_is() {
+    let env = Env::new(&format!(
+        "{HALF_INVESTED}risk:\n  max_drawdown_halt_pct: 12\n"
+    ));
+    assert_eq!(env.trade("2025-12-10", &[]).0, 0);
+    env.lose_cash(1000);
+    // About 10 % below the peak: under 12 %, the run goes on, and health warns (over 80 %
+    // of the limit).
+    let (code, stdout, _) = env.trade("2025-12-11", &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let (_, health, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "health"]));
+    assert!(health.contains("[warn] losses    drawdown"), "{health}");
+    assert!(health.contains("of 12% allowed"), "{health}");
+    env.lose_cash(500);
+    let (code, stdout, _) = env.trade("2025-12-12", &[]);
+    assert_eq!(code, 5, "{stdout}");
+    assert!(
+        stdout.contains("below the peak of the recorded runs"),
+        "{stdout}"
+    );
+    assert!(env.path("state/halt").exists());
+}
+
+#[test]
+fn with_the_halts_off_the_same_losses_trade_on() {
+    let env = Env::new(HALF_INVESTED);
+    assert_eq!(env.trade("2025-12-10", &[]).0, 0);
+    env.lose_cash(1500);
+    let (code, stdout, _) = env.trade("2025-12-11", &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!env.path("state/halt").exists());
+}

@@ -98,6 +98,7 @@ impl MarketData for LocalMarketData {
                     ask: None,
                     time: self.as_of,
                     day_volume: rust_decimal::Decimal::from_f64_retain(bar.volume),
+                    mark: None,
                 })
             })
             .collect()

@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::clock::{self, Clock};
 use crate::domain::bars::Bar;
 pub use crate::domain::market::{
-    Account, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Quote,
+    Account, Finding, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Preview,
+    Quote,
 };
 pub use crate::domain::portfolio::Side;
 pub use crate::error::BrokerError;
@@ -43,6 +44,12 @@ pub trait Broker {
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError>;
     /// Asks to cancel an order (it may still fill; re-read it).
     fn cancel_order(&self, id: &str) -> Result<(), BrokerError>;
+    /// What the broker would say of `order`, without placing it. A broker with no preview
+    /// (the simulator) finds nothing.
+    fn preview_order(&self, order: &OrderRequest) -> Result<Preview, BrokerError> {
+        let _ = order;
+        Ok(Preview::default())
+    }
 }
 
 /// Follows an order for up to `polls` reads until it is final; one still live then is

@@ -53,6 +53,9 @@ pub struct SimOrder {
     pub pending: Decimal,
     /// The reference price the fills use.
     pub reference: Decimal,
+    /// A limit order's price: no fill is worse than it.
+    #[serde(default)]
+    pub limit: Option<Decimal>,
 }
 
 /// A simulated fill.
@@ -204,19 +207,26 @@ impl SimBroker {
         index: usize,
         quantity: Decimal,
     ) -> Result<(), String> {
-        let (symbol, side, reference, id) = {
+        let (symbol, side, reference, id, limit) = {
             let o = &account.orders[index];
             (
                 o.order.symbol.clone(),
                 o.order.side,
                 o.reference,
                 o.order.id.clone(),
+                o.limit,
             )
         };
         if quantity <= Decimal::ZERO {
             return Ok(());
         }
-        let price = self.costs.fill_price(side, reference);
+        let market = self.costs.fill_price(side, reference);
+        // A limit order fills at the market with its slippage, never worse than the limit.
+        let price = match (side, limit) {
+            (Side::Buy, Some(limit)) => market.min(limit),
+            (Side::Sell, Some(limit)) => market.max(limit),
+            (_, None) => market,
+        };
         let commission = self.costs.commission_per_share * quantity;
         let held = account.positions.get(&symbol).copied().unwrap_or_default();
         match side {
@@ -320,19 +330,16 @@ impl Broker for SimBroker {
             .pop()
             .ok_or_else(|| BrokerError::Rejected(format!("no quote for {}", request.symbol)))?;
         let reference = quote.reference(request.side);
-        if let OrderType::Limit(limit) = request.order_type {
-            let marketable = match request.side {
-                Side::Buy => reference <= limit,
-                Side::Sell => reference >= limit,
-            };
-            if !marketable {
-                return Err(BrokerError::Rejected(format!(
-                    "limit {limit} is not marketable at {reference} (the simulator fills \
-                     marketable orders only)"
-                )));
-            }
-            // A marketable limit order fills at the market, which is at or inside the limit.
-        }
+        let limit = match request.order_type {
+            OrderType::Limit(limit) => Some(limit),
+            OrderType::Market => None,
+        };
+        // A limit the quote does not reach rests, unfilled, until it is canceled (the
+        // simulator's quote does not move during a run).
+        let rests = limit.is_some_and(|limit| match request.side {
+            Side::Buy => reference > limit,
+            Side::Sell => reference < limit,
+        });
         let mut account = self.lock();
         let id = account.next_id.to_string();
         account.next_id += 1;
@@ -355,6 +362,7 @@ impl Broker for SimBroker {
             ));
         }
         let immediate = match faults.fill_ratio {
+            _ if rests => Decimal::ZERO,
             Some(ratio) => (quantity * ratio).trunc(),
             None => quantity,
         };
@@ -363,6 +371,7 @@ impl Broker for SimBroker {
             polls_left: faults.polls_until_fill,
             pending: immediate,
             reference,
+            limit,
         });
         let index = account.orders.len() - 1;
         if account.orders[index].order.status.is_final() {

@@ -5,9 +5,12 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::config::Loaded;
+use rust_decimal::Decimal;
+
+use crate::config::{Loaded, Risk};
 use crate::domain::calendar;
 use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::plan::EquityRecord;
 use crate::error::{exit, Error, Result};
 use crate::sources::SharedClock;
 use crate::storage::fsutil::Sealed;
@@ -62,6 +65,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         state_check(&paths),
         ledgers.check(),
         ledgers.alerts_check(),
+        ledgers.loss_halt_check(&c.risk),
         disk_check(loaded, &paths),
         lock_check(&paths),
         halt_check(&paths),
@@ -136,6 +140,9 @@ struct Ledgers {
     last_done: Option<NaiveDate>,
     newest: Option<Ledger>,
     problems: Vec<String>,
+    /// Each run's session and account value (after the run, else before it: a run that
+    /// halted or stopped records only the value it found), oldest first.
+    equity: Vec<(NaiveDate, Option<Decimal>, Option<Decimal>)>,
 }
 
 impl Ledgers {
@@ -144,6 +151,7 @@ impl Ledgers {
             last_done: None,
             newest: None,
             problems: Vec::new(),
+            equity: Vec::new(),
         };
         for path in paths.ledger_files() {
             match Ledger::load(&path) {
@@ -168,6 +176,8 @@ impl Ledgers {
     }
 
     fn add_run(&mut self, l: Ledger) {
+        self.equity
+            .push((l.session, l.equity_after, l.equity_before));
         if l.status == RunStatus::Done {
             self.last_done = self.last_done.max(Some(l.session));
         }
@@ -224,6 +234,47 @@ impl Ledgers {
                 "the last run's alerts were delivered (or none are configured)",
             ),
         }
+    }
+}
+
+impl Ledgers {
+    /// How close the last recorded account value is to each loss halt.
+    fn loss_halt_check(&self, risk: &Risk) -> Check {
+        let limits = [
+            ("drawdown", risk.max_drawdown_halt_pct),
+            ("day loss", risk.daily_loss_halt_pct),
+        ];
+        if limits.iter().all(|(_, l)| l.is_none()) {
+            return Check::new("losses", "ok", "loss halts off (risk.*_halt_pct)");
+        }
+        let Some(&(newest, after, before)) = self.equity.last() else {
+            return Check::new("losses", "ok", "no recorded run yet");
+        };
+        let Some(current) = after.or(before) else {
+            return Check::new("losses", "ok", "no account value recorded yet");
+        };
+        let earlier = self
+            .equity
+            .iter()
+            .filter(|(session, ..)| *session < newest)
+            .filter_map(|(_, after, _)| *after);
+        let losses = EquityRecord::of(earlier).losses(current);
+        let mut status = "ok";
+        let mut parts = Vec::new();
+        for ((name, limit), loss) in limits
+            .iter()
+            .zip([losses.drawdown_pct, losses.day_loss_pct])
+        {
+            let Some(limit) = limit else { continue };
+            let loss = loss.unwrap_or_default().max(Decimal::ZERO);
+            if loss > *limit {
+                status = "fail";
+            } else if loss * Decimal::from(5) >= *limit * Decimal::from(4) && status == "ok" {
+                status = "warn";
+            }
+            parts.push(format!("{name} {loss}% of {limit}% allowed"));
+        }
+        Check::new("losses", status, parts.join(", "))
     }
 }
 

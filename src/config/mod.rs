@@ -21,7 +21,7 @@ pub use self::alerts::{Alerts, Email, SmtpSecurity};
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
-    Backtest, Data, DataSource, Execution, LocalQuote, Paths, Schedule, Sim, Strategy,
+    Backtest, Data, DataSource, Execution, LocalQuote, OrderKind, Paths, Schedule, Sim, Strategy,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
@@ -291,6 +291,38 @@ mod tests {
         assert_eq!(c.schedule.minutes_before_close, 5);
         assert_eq!(c.execution.min_trade_pct, Decimal::new(5, 0));
         assert_eq!(c.strategy.parameters, StrategyParams::default());
+    }
+
+    #[test]
+    fn the_protections_check_their_values() {
+        let problems = parse(
+            "execution:\n  order_type: limit\n  limit_collar_pct: 0\n  max_spread_pct: -1\n  \
+             max_move_pct_by_symbol: {QQQ: 0}\nrisk:\n  daily_loss_halt_pct: 100\n",
+        )
+        .unwrap_err();
+        for needle in [
+            "execution.limit_collar_pct (0) must be > 0 and <= 5",
+            "execution.max_spread_pct (-1) must be > 0 and <= 10",
+            "execution.max_move_pct_by_symbol.QQQ (0) must be > 0 and <= 100",
+            "risk.daily_loss_halt_pct (100) must be > 0 and < 100",
+        ] {
+            assert!(
+                problems.iter().any(|p| p == needle),
+                "{needle}: {problems:?}"
+            );
+        }
+        let c =
+            parse("execution:\n  order_type: limit\nrisk:\n  max_drawdown_halt_pct: 25\n").unwrap();
+        assert_eq!(c.execution.order_type, OrderKind::Limit);
+        assert_eq!(c.risk.max_drawdown_halt_pct, Some(Decimal::new(25, 0)));
+        assert_eq!(
+            c.execution.quote_limits("TLT").max_move_pct,
+            Decimal::new(15, 0)
+        );
+        assert_eq!(
+            c.execution.quote_limits("TQQQ").max_move_pct,
+            Decimal::new(40, 0)
+        );
     }
 
     #[test]

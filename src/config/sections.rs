@@ -1,6 +1,7 @@
 //! The smaller sections: paths, schedule, data, execution, the simulator, the backtest and
 //! the strategy. Each checks itself with `problems(prefix)`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -8,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::rules::pct_in;
+use crate::domain::market::QuoteLimits;
 use crate::domain::portfolio::Costs;
 use crate::domain::strategy::params::StrategyParams;
 
@@ -120,6 +122,37 @@ pub struct Execution {
     pub max_order_retries: u32,
     /// How long to wait for an order to finish.
     pub order_timeout_s: u64,
+    /// `market` (the default) or `limit`: a marketable limit order with a price collar.
+    pub order_type: OrderKind,
+    /// With `order_type: limit`, a buy is limited at ask x (1 + collar), a sell at
+    /// bid x (1 - collar), in percent.
+    pub limit_collar_pct: Decimal,
+    /// A quote whose spread is wider than this (percent of the mid price) stops the run.
+    pub max_spread_pct: Decimal,
+    /// The last trade may lie this many percent outside the bid/ask band.
+    pub quote_band_pct: Decimal,
+    /// A quote this many percent or more from the previous close stops the run, unless the
+    /// symbol has its own limit in `max_move_pct_by_symbol`.
+    pub max_move_pct: Decimal,
+    /// Move limits of single symbols (the unleveraged ones move less).
+    pub max_move_pct_by_symbol: BTreeMap<String, Decimal>,
+    /// Where the broker gives a mark, it and the last trade may differ by this many percent.
+    pub max_mark_gap_pct: Decimal,
+    /// Live mode: every order is first sent to Schwab's previewOrder; a reject stops it.
+    pub preview: bool,
+    /// Preview warnings (by rule name, e.g. LEVERAGED_ETF_WARNING) that stop the order too.
+    pub preview_stop_codes: Vec<String>,
+}
+
+/// How orders are priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Market orders: they fill, at whatever the market gives.
+    #[default]
+    Market,
+    /// Marketable limit orders with a collar: never worse than the collar, may not fill.
+    Limit,
 }
 
 impl Default for Execution {
@@ -133,6 +166,18 @@ impl Default for Execution {
             slippage_abort_pct: Decimal::new(10, 1),
             max_order_retries: 3,
             order_timeout_s: 60,
+            order_type: OrderKind::Market,
+            limit_collar_pct: Decimal::new(5, 1),
+            max_spread_pct: Decimal::ONE,
+            quote_band_pct: Decimal::new(5, 1),
+            max_move_pct: Decimal::new(40, 0),
+            max_move_pct_by_symbol: [("QQQ", 20), ("TLT", 15), ("PSQ", 20)]
+                .into_iter()
+                .map(|(s, pct)| (s.to_string(), Decimal::new(pct, 0)))
+                .collect(),
+            max_mark_gap_pct: Decimal::ONE,
+            preview: false,
+            preview_stop_codes: Vec::new(),
         }
     }
 }
@@ -276,6 +321,36 @@ impl Execution {
         if self.max_quote_age_s == 0 {
             out.push(format!("{prefix}.max_quote_age_s must be at least 1"));
         }
+        let mut bounded: Vec<(String, Decimal, Decimal)> = [
+            (
+                "limit_collar_pct",
+                self.limit_collar_pct,
+                Decimal::new(5, 0),
+            ),
+            ("max_spread_pct", self.max_spread_pct, Decimal::TEN),
+            ("max_move_pct", self.max_move_pct, hundred),
+            ("max_mark_gap_pct", self.max_mark_gap_pct, Decimal::TEN),
+        ]
+        .into_iter()
+        .map(|(key, value, hi)| (key.to_string(), value, hi))
+        .collect();
+        bounded.extend(
+            self.max_move_pct_by_symbol
+                .iter()
+                .map(|(symbol, pct)| (format!("max_move_pct_by_symbol.{symbol}"), *pct, hundred)),
+        );
+        for (key, value, hi) in bounded {
+            if value <= Decimal::ZERO || value > hi {
+                out.push(format!("{prefix}.{key} ({value}) must be > 0 and <= {hi}"));
+            }
+        }
+        pct_in(
+            &mut out,
+            &format!("{prefix}.quote_band_pct"),
+            self.quote_band_pct,
+            Decimal::ZERO,
+            Decimal::new(10, 0),
+        );
         if self.max_order_retries > 10 {
             out.push(format!(
                 "{prefix}.max_order_retries ({}) must be at most 10",
@@ -283,6 +358,22 @@ impl Execution {
             ));
         }
         out
+    }
+}
+
+impl Execution {
+    /// The quote checks for `symbol`.
+    pub fn quote_limits(&self, symbol: &str) -> QuoteLimits {
+        QuoteLimits {
+            band_pct: self.quote_band_pct,
+            max_spread_pct: self.max_spread_pct,
+            max_move_pct: self
+                .max_move_pct_by_symbol
+                .get(symbol)
+                .copied()
+                .unwrap_or(self.max_move_pct),
+            max_mark_gap_pct: self.max_mark_gap_pct,
+        }
     }
 }
 

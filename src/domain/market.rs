@@ -23,6 +23,9 @@ pub struct Quote {
     pub time: DateTime<Utc>,
     /// Cumulative volume of the day, when known.
     pub day_volume: Option<Decimal>,
+    /// The broker's mark (its own fair price), when it gives one.
+    #[serde(default)]
+    pub mark: Option<Decimal>,
 }
 
 impl Quote {
@@ -146,4 +149,240 @@ pub enum Placement {
     Placed(String),
     /// The order may or may not be in: settle it by listing orders, never by sending again.
     Unknown(String),
+}
+
+/// One finding of an order preview: the rule's name and what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule, e.g. `LEVERAGED_ETF_WARNING`.
+    pub code: String,
+    /// Its message.
+    pub message: String,
+}
+
+/// What the broker said of an order it was shown but not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Preview {
+    /// Reasons the broker would refuse the order.
+    pub rejects: Vec<Finding>,
+    /// Warnings, alerts and review notes: the order would go through.
+    pub warnings: Vec<Finding>,
+}
+
+impl Preview {
+    /// Why the order must not be placed: a reject, or a warning whose code is in `stop_codes`.
+    pub fn stops(&self, stop_codes: &[String]) -> Vec<&Finding> {
+        let listed = self
+            .warnings
+            .iter()
+            .filter(|w| stop_codes.iter().any(|c| c.eq_ignore_ascii_case(&w.code)));
+        self.rejects.iter().chain(listed).collect()
+    }
+}
+
+/// The price step of a US equity order: a cent from one dollar up, a hundredth of a cent
+/// below (SEC Rule 612).
+pub fn tick(price: Decimal) -> Decimal {
+    if price >= Decimal::ONE {
+        Decimal::new(1, 2)
+    } else {
+        Decimal::new(1, 4)
+    }
+}
+
+/// The limit of a marketable limit order with a collar of `collar_pct` percent around the
+/// side's reference (ask for a buy, bid for a sell): a buy at most `ask x (1 + collar)`, a
+/// sell at least `bid x (1 - collar)`, each rounded to the tick towards the reference, so
+/// the order never pays more than the collar allows.
+pub fn collar_limit(side: Side, reference: Decimal, collar_pct: Decimal) -> Decimal {
+    let collar = collar_pct / Decimal::ONE_HUNDRED;
+    let raw = match side {
+        Side::Buy => reference * (Decimal::ONE + collar),
+        Side::Sell => reference * (Decimal::ONE - collar),
+    };
+    let step = tick(raw);
+    let steps = raw / step;
+    let whole = match side {
+        Side::Buy => steps.floor(),
+        Side::Sell => steps.ceil(),
+    };
+    (whole * step).max(step).normalize()
+}
+
+/// How far a quote may be from itself and from the last close before jutsu trades on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuoteLimits {
+    /// The last trade may lie this many percent outside the bid/ask band.
+    pub band_pct: Decimal,
+    /// The spread, in percent of the mid price, at most.
+    pub max_spread_pct: Decimal,
+    /// The move of the last trade against the previous close, in percent, at most.
+    pub max_move_pct: Decimal,
+    /// `lastPrice` and `mark` may differ by this many percent, at most.
+    pub max_mark_gap_pct: Decimal,
+}
+
+/// Every reason not to trust `quote`, given the previous session's close of its symbol.
+pub fn quote_problems(
+    quote: &Quote,
+    previous_close: Option<Decimal>,
+    limits: &QuoteLimits,
+) -> Vec<String> {
+    let pct = |a: Decimal, b: Decimal| {
+        ((a - b).abs() / b * Decimal::ONE_HUNDRED)
+            .round_dp(2)
+            .normalize()
+    };
+    let s = &quote.symbol;
+    let last = quote.last;
+    let mut out = Vec::new();
+    if let (Some(bid), Some(ask)) = (quote.bid, quote.ask) {
+        if ask < bid {
+            out.push(format!("{s} quote is crossed: bid {bid} > ask {ask}"));
+        } else {
+            let mid = (bid + ask) / Decimal::TWO;
+            let spread = ((ask - bid) / mid * Decimal::ONE_HUNDRED)
+                .round_dp(2)
+                .normalize();
+            if spread > limits.max_spread_pct {
+                out.push(format!(
+                    "{s} quote: the spread {bid}-{ask} is {spread}% of the price, over \
+                     execution.max_spread_pct ({})",
+                    limits.max_spread_pct
+                ));
+            }
+            let band = limits.band_pct / Decimal::ONE_HUNDRED;
+            let (lo, hi) = (bid * (Decimal::ONE - band), ask * (Decimal::ONE + band));
+            if last < lo || last > hi {
+                out.push(format!(
+                    "{s} quote: the last trade {last} is outside the bid/ask band {bid}-{ask} \
+                     (execution.quote_band_pct {})",
+                    limits.band_pct
+                ));
+            }
+        }
+    }
+    if let Some(mark) = quote.mark.filter(|m| *m > Decimal::ZERO) {
+        let gap = pct(last, mark);
+        if gap > limits.max_mark_gap_pct {
+            out.push(format!(
+                "{s} quote: the last trade {last} and the mark {mark} differ by {gap}%, over \
+                 execution.max_mark_gap_pct ({})",
+                limits.max_mark_gap_pct
+            ));
+        }
+    }
+    if let Some(close) = previous_close.filter(|c| *c > Decimal::ZERO) {
+        let moved = pct(last, close);
+        if moved > limits.max_move_pct {
+            out.push(format!(
+                "{s} quote: the last trade {last} is {moved}% from the previous close {close}, over \
+                 the move limit ({}%): bad data or a split? Check the quote before trading",
+                limits.max_move_pct
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn quote(last: &str, bid: &str, ask: &str) -> Quote {
+        Quote {
+            symbol: "TQQQ".into(),
+            last: d(last),
+            bid: Some(d(bid)),
+            ask: Some(d(ask)),
+            time: DateTime::<Utc>::UNIX_EPOCH,
+            day_volume: None,
+            mark: None,
+        }
+    }
+
+    fn limits() -> QuoteLimits {
+        QuoteLimits {
+            band_pct: d("0.5"),
+            max_spread_pct: d("1"),
+            max_move_pct: d("40"),
+            max_mark_gap_pct: d("1"),
+        }
+    }
+
+    #[test]
+    fn the_collar_rounds_to_the_tick_towards_the_reference() {
+        // 78.55 x 1.005 = 78.94275: a buy may pay up to 78.94, never 78.95.
+        assert_eq!(collar_limit(Side::Buy, d("78.55"), d("0.5")), d("78.94"));
+        // 78.54 x 0.995 = 78.1473: a sell takes at least 78.15, never 78.14.
+        assert_eq!(collar_limit(Side::Sell, d("78.54"), d("0.5")), d("78.15"));
+        // Under a dollar the tick is 0.0001.
+        assert_eq!(collar_limit(Side::Buy, d("0.5123"), d("1")), d("0.5174"));
+        assert_eq!(tick(d("0.9999")), d("0.0001"));
+        assert_eq!(tick(d("1")), d("0.01"));
+        // On the tick already: unchanged by the rounding.
+        assert_eq!(collar_limit(Side::Buy, d("100"), d("1")), d("101"));
+    }
+
+    #[test]
+    fn a_sane_quote_has_no_problem() {
+        let q = quote("78.55", "78.54", "78.56");
+        assert!(quote_problems(&q, Some(d("77")), &limits()).is_empty());
+        // No bid/ask, no mark, no previous close: nothing to check, nothing wrong.
+        let bare = Quote {
+            bid: None,
+            ask: None,
+            ..q
+        };
+        assert!(quote_problems(&bare, None, &limits()).is_empty());
+    }
+
+    #[test]
+    fn each_bad_quote_is_named() {
+        let crossed = quote_problems(&quote("78.55", "78.60", "78.50"), None, &limits());
+        assert_eq!(crossed, ["TQQQ quote is crossed: bid 78.60 > ask 78.50"]);
+        let wide = quote_problems(&quote("78.55", "77.00", "80.00"), None, &limits());
+        assert!(wide[0].contains("spread 77.00-80.00 is 3.82%"), "{wide:?}");
+        let outside = quote_problems(&quote("80.00", "78.54", "78.56"), None, &limits());
+        assert!(
+            outside[0].contains("outside the bid/ask band"),
+            "{outside:?}"
+        );
+        // Inside the band widened by 0.5 %: fine.
+        assert!(quote_problems(&quote("78.90", "78.54", "78.56"), None, &limits()).is_empty());
+        let jump = quote_problems(&quote("78.55", "78.54", "78.56"), Some(d("50")), &limits());
+        assert!(
+            jump[0].contains("57.1% from the previous close 50"),
+            "{jump:?}"
+        );
+        let marked = Quote {
+            mark: Some(d("80")),
+            ..quote("78.55", "78.54", "78.56")
+        };
+        let gap = quote_problems(&marked, None, &limits());
+        assert!(gap[0].contains("the mark 80 differ by 1.81%"), "{gap:?}");
+    }
+
+    #[test]
+    fn a_preview_stops_on_rejects_and_on_listed_warnings_only() {
+        let finding = |code: &str| Finding {
+            code: code.into(),
+            message: "m".into(),
+        };
+        let p = Preview {
+            rejects: vec![],
+            warnings: vec![finding("LEVERAGED_ETF_WARNING")],
+        };
+        assert!(p.stops(&[]).is_empty());
+        assert_eq!(p.stops(&["leveraged_etf_warning".into()]).len(), 1);
+        let rejected = Preview {
+            rejects: vec![finding("INSUFFICIENT_FUNDS")],
+            warnings: vec![],
+        };
+        assert_eq!(rejected.stops(&[])[0].code, "INSUFFICIENT_FUNDS");
+    }
 }

@@ -315,6 +315,11 @@ pub struct Risk {
     pub min_cash_pct: Decimal,
     /// Unexplained difference between broker and state that stops the run (percent of equity).
     pub max_drift_pct: Decimal,
+    /// Halt when the account is this many percent below the peak of the recorded runs
+    /// (off when absent).
+    pub max_drawdown_halt_pct: Option<Decimal>,
+    /// Halt when the account is this many percent below the previous run's (off when absent).
+    pub daily_loss_halt_pct: Option<Decimal>,
 }
 
 impl Default for Risk {
@@ -324,6 +329,8 @@ impl Default for Risk {
             max_position_pct: Decimal::new(100, 0),
             min_cash_pct: Decimal::ZERO,
             max_drift_pct: Decimal::new(5, 0),
+            max_drawdown_halt_pct: None,
+            daily_loss_halt_pct: None,
         }
     }
 }
@@ -350,7 +357,86 @@ impl Risk {
                 ));
             }
         }
+        for (key, value) in [
+            ("max_drawdown_halt_pct", self.max_drawdown_halt_pct),
+            ("daily_loss_halt_pct", self.daily_loss_halt_pct),
+        ] {
+            if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v >= Decimal::ONE_HUNDRED) {
+                out.push(format!("{prefix}.{key} ({v}) must be > 0 and < 100"));
+            }
+        }
         out
+    }
+
+    /// Why the account must stop trading now, if it must: `equity` against the peak of the
+    /// recorded runs and against the previous run's. `None` with the halts off.
+    pub fn loss_halt(&self, equity: Decimal, record: &EquityRecord) -> Option<String> {
+        let losses = record.losses(equity);
+        let drawdown = self
+            .max_drawdown_halt_pct
+            .zip(losses.drawdown_pct)
+            .filter(|(limit, dd)| dd > limit)
+            .map(|(limit, dd)| {
+                format!(
+                    "the account ({equity:.2}) is {dd:.2}% below the peak of the recorded runs \
+                     ({:.2}), over risk.max_drawdown_halt_pct ({limit})",
+                    record.peak.unwrap_or_default()
+                )
+            });
+        let daily = self
+            .daily_loss_halt_pct
+            .zip(losses.day_loss_pct)
+            .filter(|(limit, loss)| loss > limit)
+            .map(|(limit, loss)| {
+                format!(
+                    "the account ({equity:.2}) is {loss:.2}% below the previous run's ({:.2}), \
+                     over risk.daily_loss_halt_pct ({limit})",
+                    record.previous.unwrap_or_default()
+                )
+            });
+        drawdown.or(daily)
+    }
+}
+
+/// The account values of the recorded runs that the loss halts compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EquityRecord {
+    /// The highest account value after a recorded run.
+    pub peak: Option<Decimal>,
+    /// The account value after the previous run.
+    pub previous: Option<Decimal>,
+}
+
+/// How far an account value is below the record (positive: a loss), in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Losses {
+    /// Below the peak.
+    pub drawdown_pct: Option<Decimal>,
+    /// Below the previous run.
+    pub day_loss_pct: Option<Decimal>,
+}
+
+impl EquityRecord {
+    /// The record of a series of account values after runs, oldest first.
+    pub fn of(values: impl IntoIterator<Item = Decimal>) -> Self {
+        values
+            .into_iter()
+            .fold(EquityRecord::default(), |r, v| EquityRecord {
+                peak: Some(r.peak.map_or(v, |p| p.max(v))),
+                previous: Some(v),
+            })
+    }
+
+    /// `equity` against the record.
+    pub fn losses(&self, equity: Decimal) -> Losses {
+        let below = |base: Option<Decimal>| {
+            base.filter(|b| *b > Decimal::ZERO)
+                .map(|b| ((b - equity) / b * Decimal::ONE_HUNDRED).round_dp(2))
+        };
+        Losses {
+            drawdown_pct: below(self.peak),
+            day_loss_pct: below(self.previous),
+        }
     }
 }
 
@@ -437,6 +523,47 @@ fn risk_check(plan: &Plan, input: &PlanInput, risk: &Risk) -> Result<(), Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_halts_trigger_past_their_limits_and_stay_off_by_default() {
+        let record = EquityRecord::of([d("10000"), d("12000"), d("11000")]);
+        assert_eq!(record.peak, Some(d("12000")));
+        assert_eq!(record.previous, Some(d("11000")));
+        let losses = record.losses(d("10200"));
+        assert_eq!(losses.drawdown_pct, Some(d("15")));
+        assert_eq!(losses.day_loss_pct, Some(d("7.27")));
+        assert_eq!(
+            Risk::default().loss_halt(d("1"), &record),
+            None,
+            "off by default"
+        );
+        let drawdown = Risk {
+            max_drawdown_halt_pct: Some(d("15")),
+            ..Risk::default()
+        };
+        assert_eq!(
+            drawdown.loss_halt(d("10200"), &record),
+            None,
+            "at the limit: no halt"
+        );
+        let why = drawdown.loss_halt(d("10100"), &record).unwrap();
+        assert!(why.contains("15.83% below the peak"), "{why}");
+        let daily = Risk {
+            daily_loss_halt_pct: Some(d("5")),
+            ..Risk::default()
+        };
+        let why = daily.loss_halt(d("10200"), &record).unwrap();
+        assert!(
+            why.contains("7.27% below the previous run's (11000.00)"),
+            "{why}"
+        );
+        assert_eq!(daily.loss_halt(d("12500"), &record), None, "a gain");
+        assert_eq!(
+            daily.loss_halt(d("1"), &EquityRecord::default()),
+            None,
+            "no record yet"
+        );
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -556,6 +683,7 @@ mod tests {
             max_position_pct: d("60"),
             min_cash_pct: d("5"),
             max_drift_pct: d("5"),
+            ..Risk::default()
         };
         let Refusal(problems) = approve(p.clone(), &i, &risk).unwrap_err();
         assert!(

@@ -128,6 +128,22 @@ impl Run<'_> {
             if remaining == 0 {
                 break;
             }
+            if let OrderType::Limit(limit) = self.order_type(&line) {
+                // A limit that did not fill is not chased: a new order would pay more.
+                return Err(Stop::incomplete(format!(
+                    "limit {} {remaining} of {quantity} {} at {limit} ({} {} {} {}% collar) did not \
+                     fill within execution.order_timeout_s ({} s): canceled, {} filled; not \
+                     chased beyond the collar",
+                    planned.side.as_str(),
+                    planned.symbol,
+                    if planned.side == Side::Buy { "ask" } else { "bid" },
+                    line.reference,
+                    if planned.side == Side::Buy { "+" } else { "-" },
+                    c.execution.limit_collar_pct,
+                    c.execution.order_timeout_s,
+                    quantity - remaining
+                )));
+            }
             if attempt >= c.execution.max_order_retries {
                 return Err(Stop::incomplete(format!(
                     "{} {} {}: {remaining} of {quantity} shares still unfilled after {} retries",
@@ -162,6 +178,17 @@ impl Run<'_> {
             reference,
             attempt,
         } = line;
+        let request = OrderRequest {
+            symbol: planned.symbol.clone(),
+            side: planned.side,
+            quantity: u64::try_from(quantity).map_err(|_| {
+                Stop::preflight(format!("an order of {quantity} shares cannot be sent"))
+            })?,
+            order_type: self.order_type(&line),
+        };
+        let previewed = self.preview(broker, &request)?;
+        let retry = (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder"));
+        let note = [retry, previewed].into_iter().flatten().collect::<Vec<_>>();
         let seq = journal.ledger().orders.len();
         let entry = LedgerOrder {
             intended: Some(intended),
@@ -170,19 +197,11 @@ impl Run<'_> {
                 (&planned.symbol, planned.side, quantity),
                 reference,
                 self.clock.now_utc(),
-                (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder")),
+                (!note.is_empty()).then(|| note.join("; ")),
             )
         };
         journal.update(|l| l.put(&entry))?;
         crate::fault::kill_point("before-send");
-        let request = OrderRequest {
-            symbol: planned.symbol.clone(),
-            side: planned.side,
-            quantity: u64::try_from(quantity).map_err(|_| {
-                Stop::preflight(format!("an order of {quantity} shares cannot be sent"))
-            })?,
-            order_type: OrderType::Market,
-        };
         let placed = broker.place_order(&request);
         crate::fault::kill_point("after-send");
         let id = self.placed_id(journal, broker, (&entry, &request), placed, since)?;
@@ -221,6 +240,53 @@ impl Run<'_> {
             self.check_slippage(&request, filled, (reference, fill), slip)?;
         }
         Ok(filled)
+    }
+
+    /// Market, or with `execution.order_type: limit` a limit at the collar around the
+    /// line's reference (ask for a buy, bid for a sell).
+    fn order_type(&self, line: &Line<'_>) -> OrderType {
+        let ex = &self.loaded.config.execution;
+        match ex.order_type {
+            OrderKind::Market => OrderType::Market,
+            OrderKind::Limit => OrderType::Limit(crate::domain::market::collar_limit(
+                line.planned.side,
+                line.reference,
+                ex.limit_collar_pct,
+            )),
+        }
+    }
+
+    /// Live mode with `execution.preview`: Schwab's previewOrder first. A reject (or a
+    /// warning listed in `execution.preview_stop_codes`) stops the order before it is
+    /// placed; other warnings are shown and returned for the journal's note.
+    fn preview(&self, broker: &dyn Broker, request: &OrderRequest) -> Result<Option<String>, Stop> {
+        let ex = &self.loaded.config.execution;
+        if !ex.preview || self.options.mode != Mode::Live {
+            return Ok(None);
+        }
+        let preview = broker.preview_order(request)?;
+        let what = format!(
+            "{} {} {}",
+            request.side.as_str(),
+            request.quantity,
+            request.symbol
+        );
+        let stops = preview.stops(&ex.preview_stop_codes);
+        let show = |f: &crate::brokers::Finding| format!("{}: {}", f.code, f.message);
+        if !stops.is_empty() {
+            let list: Vec<String> = stops.into_iter().map(show).collect();
+            return Err(Stop::preflight(format!(
+                "the preview of {what} stops it before it is placed: {}",
+                list.join("; ")
+            )));
+        }
+        if preview.warnings.is_empty() {
+            return Ok(None);
+        }
+        let list: Vec<String> = preview.warnings.iter().map(show).collect();
+        self.report
+            .detail(&format!("preview of {what}: {}", list.join("; ")));
+        Ok(Some(format!("preview: {}", list.join("; "))))
     }
 
     /// The broker's id of a placed order. A lost answer is settled by listing the broker's

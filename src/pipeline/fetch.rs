@@ -64,6 +64,37 @@ impl Run<'_> {
         Ok(today_bars)
     }
 
+    /// Quote sanity before anything is planned: each quote inside its own bid/ask band, its
+    /// spread, its mark, and its move from the previous close within the limits of
+    /// `execution`. Every failure is named; the run stops with nothing sent.
+    fn check_quotes(
+        &self,
+        history: &History,
+        quotes: &[Quote],
+        today: NaiveDate,
+    ) -> Result<(), Stop> {
+        let execution = &self.loaded.config.execution;
+        let problems: Vec<String> = quotes
+            .iter()
+            .flat_map(|q| {
+                let previous = history
+                    .bars(&q.symbol)
+                    .last()
+                    .filter(|b| b.date < today)
+                    .map(|b| b.close);
+                crate::domain::market::quote_problems(
+                    q,
+                    previous,
+                    &execution.quote_limits(&q.symbol),
+                )
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Stop::preflight(problems.join("; ")))
+    }
+
     pub(super) fn fetch(&self, data: &dyn MarketData, today: NaiveDate) -> Result<Market, Stop> {
         let c = &self.loaded.config;
         let symbols = c.strategy.parameters.all_symbols();
@@ -111,41 +142,21 @@ impl Run<'_> {
                     q.symbol
                 )));
             }
-            if let (Some(bid), Some(ask)) = (q.bid, q.ask) {
-                if bid > ask {
-                    return Err(Stop::preflight(format!(
-                        "{} quote is crossed: bid {bid} > ask {ask}",
-                        q.symbol
-                    )));
-                }
-            }
         }
+        self.check_quotes(&history, &quotes, today)?;
         Ok(Market { history, quotes })
     }
 }
 
 /// Today's bars built from the quotes: open = high = low = close = last, volume = the day's
-/// cumulative volume when given, else 0. A jump from yesterday's close that looks like a
-/// split or bad data stops the run for review.
+/// cumulative volume when given, else 0. (A jump from yesterday's close was stopped by the
+/// quote checks of the fetch stage.)
 pub(super) fn synthetic_bars(
     market: &Market,
     today: NaiveDate,
 ) -> Result<Vec<(String, Bar)>, Stop> {
     let mut out = Vec::new();
     for q in &market.quotes {
-        if let Some(prev) = market.history.bars(&q.symbol).last() {
-            let ratio = crate::domain::bars::decimal_to_f64(q.last) / prev.close_f64;
-            if !(1.0 / MAX_DAY_RATIO..=MAX_DAY_RATIO).contains(&ratio) {
-                return Err(Stop::preflight(format!(
-                    "{} moved from {} to {} ({:+.1}%) since {}: a split or bad data? The history must be split-adjusted before trading",
-                    q.symbol,
-                    prev.close,
-                    q.last,
-                    (ratio - 1.0) * 100.0,
-                    prev.date
-                )));
-            }
-        }
         let p = q.last;
         let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
         out.push((q.symbol.clone(), Bar::new(today, p, p, p, p, volume)));

@@ -15,7 +15,7 @@ use crate::brokers::{
     Quote,
 };
 use crate::clock::FixedClock;
-use crate::config::{DataSource, Loaded, Mode};
+use crate::config::{DataSource, Loaded, Mode, OrderKind};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar::{self, DayKind};
@@ -39,6 +39,7 @@ mod describe;
 mod execute;
 mod fetch;
 mod files;
+mod halts;
 mod planning;
 mod preflight;
 mod reconcile;
@@ -56,8 +57,6 @@ use stop::Stop;
 
 /// Free disk space needed to run.
 const MIN_FREE_BYTES: u64 = 50 * 1024 * 1024;
-/// A one-day move beyond these ratios is not trusted without review (a split or bad data).
-const MAX_DAY_RATIO: f64 = 1.6;
 
 /// How `jutsu trade` was asked to run.
 #[derive(Debug, Clone)]
@@ -204,6 +203,7 @@ impl Run<'_> {
             self.clock.clone(),
         )?;
         let reconciled = self.reconcile_stage(session, journal, broker.as_ref(), &market)?;
+        self.loss_halt_stage(session, journal, &reconciled)?;
         let planned = self.plan_stage(session, journal, &decision, &reconciled)?;
         if let Some(code) = self.stop_before_sending(session, journal, &planned.plan)? {
             return Ok(code);

@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
+
 use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::plan::EquityRecord;
 use crate::error::Result;
 use crate::storage::fsutil::{self, Sealed};
 
@@ -73,4 +76,18 @@ impl Journal {
         self.ledger.save(&self.path)?;
         Ok(out)
     }
+}
+
+/// The loss halts' record: the account value after each run recorded in `files` (run
+/// ledgers, oldest first) of a session before `before`.
+pub fn equity_record(files: &[PathBuf], before: NaiveDate) -> Result<EquityRecord> {
+    let mut values = Vec::new();
+    for path in files {
+        if let Some(ledger) = Ledger::load(path)? {
+            if ledger.session < before {
+                values.extend(ledger.equity_after);
+            }
+        }
+    }
+    Ok(EquityRecord::of(values))
 }

@@ -33,6 +33,8 @@ pub struct FakeOrder {
     pub lag: usize,
     /// PENDING_CANCEL: reads left before the rest fills after all (`None`: it never ends).
     pub cancel_fills_in: Option<usize>,
+    /// A limit order's price.
+    pub limit: Option<f64>,
 }
 
 /// Failure switches.
@@ -86,6 +88,10 @@ pub struct Faults {
     pub garbled_order_reads: usize,
     /// Answers to paths containing this fragment come after this many milliseconds.
     pub slow_path: Option<(String, u64)>,
+    /// Fields of a symbol's `quote` block replaced (e.g. `{"bidPrice": 1.0}`).
+    pub quote_override: BTreeMap<String, Value>,
+    /// previewOrder rejects orders for this symbol with this (rule, message).
+    pub preview_reject: Option<(String, String, String)>,
 }
 
 /// The fake's whole state.
@@ -102,6 +108,9 @@ pub struct World {
     pub authorised_requests: usize,
     pub order_posts: usize,
     pub cancels: usize,
+    /// previewOrder calls, and the bodies of the order POSTs.
+    pub previews: usize,
+    pub posted: Vec<Value>,
     pub now_ms: i64,
     /// Asset types of holdings other than the ETFs (COLLECTIVE_INVESTMENT by default).
     pub asset_types: BTreeMap<String, String>,
@@ -278,6 +287,7 @@ impl FakeSchwab {
             reads: 0,
             lag: 0,
             cancel_fills_in: None,
+            limit: None,
         });
         id
     }
@@ -386,12 +396,17 @@ fn order_json(o: &FakeOrder) -> Value {
         activities.push(json!({"activityType": "EXECUTION", "executionType": "FILL",
                                "executionLegs": [{"quantity": o.filled, "price": o.price}]}));
     }
-    json!({"orderId": o.id, "status": o.status, "quantity": o.quantity, "filledQuantity": o.filled,
-           "enteredTime": "2025-06-10T19:55:01+0000",
+    let mut order = json!({"orderId": o.id, "status": o.status, "quantity": o.quantity, "filledQuantity": o.filled,
+           "orderType": "MARKET", "enteredTime": "2025-06-10T19:55:01+0000",
            "statusDescription": if o.status == "REJECTED" { "rejected by the fake broker" } else { "" },
            "orderLegCollection": [{"instruction": o.instruction, "quantity": o.quantity,
                                    "instrument": {"symbol": o.symbol, "assetType": "EQUITY"}}],
-           "orderActivityCollection": activities})
+           "orderActivityCollection": activities});
+    if let Some(limit) = o.limit {
+        order["orderType"] = json!("LIMIT");
+        order["price"] = json!(limit);
+    }
+    order
 }
 
 fn serve(stream: TcpStream, world: &Mutex<World>) {
@@ -549,6 +564,28 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             drop(w);
             respond(stream, 200, &[], &body)
         }
+        ("POST", p) if p == format!("/trader/v1/accounts/{HASH}/previewOrder") => {
+            w.previews += 1;
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let symbol = body["orderLegCollection"][0]["instrument"]["symbol"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let mut result = json!({});
+            if ["TQQQ", "TMF", "TMV"].contains(&symbol.as_str()) {
+                result["warns"] = json!([{"validationRuleName": "LEVERAGED_ETF_WARNING",
+                    "message": "This security is a leveraged ETF.", "originalSeverity": "ALERT"}]);
+            }
+            if let Some((s, rule, message)) = &w.faults.preview_reject {
+                if *s == symbol {
+                    result["rejects"] = json!([{"validationRuleName": rule, "message": message}]);
+                }
+            }
+            drop(w);
+            let answer =
+                json!({"orderId": 0, "orderStrategy": body, "orderValidationResult": result});
+            respond(stream, 200, &[], &answer.to_string())
+        }
         ("POST", p) if p == orders_path => {
             w.order_posts += 1;
             if !w.faults.post_fail.is_empty() {
@@ -570,11 +607,28 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             let instruction = leg["instruction"].as_str().unwrap_or("").to_string();
             let quantity = leg["quantity"].as_f64().unwrap_or(0.0);
             let quote = w.prices.get(&symbol).map_or(0.0, |p| p.0);
-            let price = if instruction == "BUY" {
+            let market = if instruction == "BUY" {
                 quote * (1.0 + w.faults.buy_premium)
             } else {
                 quote * (1.0 - w.faults.sell_discount)
             };
+            let limit = (body["orderType"] == "LIMIT").then(|| {
+                body["price"]
+                    .as_str()
+                    .and_then(|p| p.parse::<f64>().ok())
+                    .or_else(|| body["price"].as_f64())
+                    .unwrap_or(0.0)
+            });
+            // A limit the market does not reach rests, unfilled; one it reaches fills at the
+            // market, never worse than the limit.
+            let rests = limit.is_some_and(|l| {
+                if instruction == "BUY" {
+                    market > l
+                } else {
+                    market < l
+                }
+            });
+            w.posted.push(body.clone());
             let id = 1_005_000_000_000 + w.orders.len() as u64;
             let order = FakeOrder {
                 id,
@@ -582,11 +636,12 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 instruction: instruction.clone(),
                 quantity,
                 filled: 0.0,
-                price,
+                price: market,
                 status: "WORKING".into(),
                 reads: 0,
                 lag: w.faults.status_lag_reads,
                 cancel_fills_in: None,
+                limit,
             };
             let rejected = w.faults.reject_symbol.as_deref() == Some(symbol.as_str());
             w.orders.push(order);
@@ -595,6 +650,7 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 w.orders[index].status = "REJECTED".into();
             } else {
                 let fill = match w.faults.partial_ratio {
+                    _ if rests => 0.0,
                     Some(r) => (quantity * r).floor(),
                     None => quantity,
                 };
@@ -720,8 +776,17 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 } else {
                     s
                 };
-                map.insert(s.to_string(), json!({"assetMainType": "EQUITY", "symbol": label, "quote": {
-                    "lastPrice": close, "bidPrice": bid, "askPrice": ask, "quoteTime": time, "totalVolume": volume}}));
+                let mut quote = json!({"lastPrice": close, "bidPrice": bid, "askPrice": ask,
+                    "mark": close, "quoteTime": time, "totalVolume": volume});
+                if let Some(Value::Object(fields)) = w.faults.quote_override.get(s) {
+                    for (k, v) in fields {
+                        quote[k] = v.clone();
+                    }
+                }
+                map.insert(
+                    s.to_string(),
+                    json!({"assetMainType": "EQUITY", "symbol": label, "quote": quote}),
+                );
             }
             drop(w);
             respond(stream, 200, &[], &Value::Object(map).to_string())

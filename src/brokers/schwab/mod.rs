@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 
 use self::auth::{OAuthSettings, TokenFile};
 use crate::brokers::{
-    Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Quote,
-    Side,
+    Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Preview,
+    Quote, Side,
 };
 use crate::clock::{self, Attempt, Clock};
 use crate::domain::bars::Bar;
@@ -484,7 +484,8 @@ impl SchwabClient {
             }]
         });
         if let OrderType::Limit(price) = order.order_type {
-            // Two decimals, four below one dollar, as Schwab accepts.
+            // Two decimals, four below one dollar, as Schwab accepts; the pipeline's collar
+            // is already on the tick, so nothing is cut off here.
             let dp = if price < Decimal::ONE { 4 } else { 2 };
             body["orderType"] = json!("LIMIT");
             body["price"] = json!(format!("{:.*}", dp as usize, price.trunc_with_scale(dp)));
@@ -629,6 +630,25 @@ impl Broker for SchwabClient {
         self.send(endpoint, |c| c.request(Method::DELETE, &url), false)
             .map(|_| ())
             .map_err(SendError::into_broker)
+    }
+
+    fn preview_order(&self, order: &OrderRequest) -> Result<Preview, BrokerError> {
+        let endpoint = "POST /accounts/{hash}/previewOrder";
+        let url = format!(
+            "{}/accounts/{}/previewOrder",
+            self.trader(),
+            self.account_hash()?
+        );
+        let body = Self::order_body(order);
+        // A preview places nothing: it may be retried like a read.
+        let response = self
+            .send(endpoint, |c| c.post(&url).json(&body), true)
+            .map_err(SendError::into_broker)?;
+        let value = response.json::<Value>().map_err(|e| BrokerError::Invalid {
+            endpoint: endpoint.to_string(),
+            message: format!("not JSON ({e})"),
+        })?;
+        model::parse_preview(value).map_err(Self::invalid(endpoint))
     }
 }
 

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::brokers::{Account, Order, OrderStatus, Position, Quote, Side};
+use crate::brokers::{Account, Finding, Order, OrderStatus, Position, Preview, Quote, Side};
 use crate::domain::bars::Bar;
 use crate::domain::strategy::decimal_from_f64;
 
@@ -266,6 +266,7 @@ struct QuoteBlock {
     last_price: Option<f64>,
     bid_price: Option<f64>,
     ask_price: Option<f64>,
+    mark: Option<f64>,
     quote_time: Option<i64>,
     trade_time: Option<i64>,
     total_volume: Option<f64>,
@@ -334,9 +335,61 @@ pub fn parse_quotes(value: Value, symbols: &[String]) -> Result<Vec<Quote>, Stri
             ask: positive(money(q.ask_price, "askPrice", PRICE_LIMIT)?),
             time,
             day_volume: volume,
+            mark: positive(money(q.mark, "mark", PRICE_LIMIT)?),
         });
     }
     Ok(out)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ValidationItem {
+    validation_rule_name: Option<String>,
+    message: Option<String>,
+    activity_message: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ValidationResult {
+    rejects: Vec<ValidationItem>,
+    warns: Vec<ValidationItem>,
+    alerts: Vec<ValidationItem>,
+    reviews: Vec<ValidationItem>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct PreviewDto {
+    order_validation_result: Option<ValidationResult>,
+}
+
+/// Parses `POST /previewOrder`: the rejects, and the warnings, alerts and reviews.
+pub fn parse_preview(value: Value) -> Result<Preview, String> {
+    let dto: PreviewDto = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let result = dto
+        .order_validation_result
+        .ok_or("no orderValidationResult in the preview")?;
+    let finding = |item: ValidationItem| Finding {
+        code: item
+            .validation_rule_name
+            .unwrap_or_else(|| "UNNAMED".into()),
+        message: [item.message, item.activity_message]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    Ok(Preview {
+        rejects: result.rejects.into_iter().map(finding).collect(),
+        warnings: result
+            .warns
+            .into_iter()
+            .chain(result.alerts)
+            .chain(result.reviews)
+            .map(finding)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Deserialize)]

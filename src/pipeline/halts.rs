@@ -1,0 +1,42 @@
+//! Between reconcile and plan: the loss halts. With `risk.max_drawdown_halt_pct` or
+//! `risk.daily_loss_halt_pct` set, an account too far below the peak of the recorded runs,
+//! or below the previous run's, sets the halt flag and the run sends nothing (exit 5).
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) fn loss_halt_stage(
+        &mut self,
+        session: &Session,
+        journal: &mut Journal,
+        reconciled: &Reconciled,
+    ) -> Result<(), Stop> {
+        let risk = &self.loaded.config.risk;
+        if risk.max_drawdown_halt_pct.is_none() && risk.daily_loss_halt_pct.is_none() {
+            return Ok(());
+        }
+        self.stage = "loss halts";
+        let t = Instant::now();
+        let record =
+            crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?;
+        let equity = reconciled.account.liquidation_value;
+        let Some(why) = risk.loss_halt(equity, &record) else {
+            let losses = record.losses(equity);
+            let show = |v: Option<Decimal>| v.map_or("-".into(), |v| format!("{v}%"));
+            let summary = format!(
+                "within the limits: {} below the peak, {} below the previous run",
+                show(losses.drawdown_pct),
+                show(losses.day_loss_pct)
+            );
+            return self.record(journal, Mark::Ok, "loss halts", summary, t);
+        };
+        let reason = format!("loss halt on {}: {why}", session.today);
+        crate::storage::fsutil::write_atomic(&self.paths.halt_flag(), reason.as_bytes(), false)?;
+        self.critical = true;
+        self.record(journal, Mark::Fail, "loss halts", reason.clone(), t)?;
+        Err(Stop::Halted(format!(
+            "{reason}; the halt flag is set and nothing was sent. Review the account, then \
+             `jutsu resume` clears the flag"
+        )))
+    }
+}
