@@ -254,7 +254,8 @@ pub struct BacktestArgs {
     /// Last day [default: the last bar].
     #[arg(long)]
     pub to: Option<NaiveDate>,
-    /// First bar fed to the strategy [default: --from minus int(1.4 x warmup bars) days].
+    /// First bar fed to the strategy [default: the config's data.history_start, as `trade`
+    /// uses; the original's rule is --from minus int(1.4 x warmup bars) days].
     #[arg(long)]
     pub history_start: Option<NaiveDate>,
     /// Folder of <SYMBOL>.csv daily bars [default: the config's data.dir].
@@ -266,6 +267,9 @@ pub struct BacktestArgs {
     /// Write every fill to this CSV file.
     #[arg(long)]
     pub fills: Option<PathBuf>,
+    /// Write the report page (statistics, charts, monthly returns, trades) to this HTML file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 /// `--as-of`: a New York date, with a wall-clock time or (date only) the session's run time.

@@ -150,6 +150,8 @@ pub struct ExitFiles<'a> {
     pub paths: &'a StatePaths,
     /// `logs/trades.csv`.
     pub trades_csv: std::path::PathBuf,
+    /// The broker's commission per share (the simulator's; none at Schwab), for trades.csv.
+    pub commission_per_share: rust_decimal::Decimal,
 }
 
 /// Runs the exit against `broker`: settles an earlier exit of the session, cancels the open
@@ -346,7 +348,7 @@ fn keep_books(
     let after = broker.account()?;
     let rows = crate::storage::trades::append_new(
         &files.trades_csv,
-        crate::storage::trades::rows_of(ledger, REASON),
+        crate::storage::trades::rows_of(ledger, REASON, files.commission_per_share),
     )?;
     let state = record_state(files.paths, request, &after, clock)?;
     let left = still_held(request, &after, out);
@@ -563,7 +565,7 @@ fn close_session_ledger(
         .to_string();
     crate::storage::trades::append_new(
         &files.trades_csv,
-        crate::storage::trades::rows_of(&ledger, &reason),
+        crate::storage::trades::rows_of(&ledger, &reason, files.commission_per_share),
     )?;
     ledger.status = RunStatus::Done;
     ledger.message = Some(format!(

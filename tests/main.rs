@@ -14,6 +14,7 @@ mod deploy;
 mod faults;
 mod fuzz;
 mod layout;
+mod reports;
 mod schwab;
 mod sim;
 mod strategy_conformance;

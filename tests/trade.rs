@@ -116,7 +116,9 @@ fn first_run_buys_the_targets_and_prints_the_whole_day() {
     assert_eq!(rows[0], jutsu::storage::trades::HEADER.join(","));
     assert_eq!(rows.len(), 3);
     assert!(
-        rows[1].starts_with("2025-12-12,2025-12-12T20:55:00Z,TQQQ,BUY,37,52.82,52.87282,0.1000,"),
+        rows[1].starts_with(
+            "2025-12-12,2025-12-12T20:55:00Z,2025-12-12T15:55:00-05:00,TQQQ,BUY,37,52.82,52.87282,0.1000,1956.29,0.37,,"
+        ),
         "{}",
         rows[1]
     );

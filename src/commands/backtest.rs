@@ -6,6 +6,7 @@ use crate::cli::BacktestArgs;
 use crate::config::Loaded;
 use crate::domain::backtest::{self, Settings};
 use crate::domain::bars::History;
+use crate::domain::statistics::{DayStat, Statistics};
 use crate::error::{exit, Error, Result};
 use crate::storage::fsutil;
 
@@ -14,9 +15,9 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let config = &loaded.config;
     let params = config.strategy.parameters.clone();
     let trading_start = args.from.unwrap_or(config.data.trading_start);
-    let history_start = args
-        .history_start
-        .unwrap_or_else(|| Settings::default_history_start(&params, trading_start));
+    // The same window as `trade`: the history from data.history_start, so one window gives
+    // one value in both (the original's own rule is `--history-start` away).
+    let history_start = args.history_start.unwrap_or(config.data.history_start);
     if let Some(to) = args.to {
         if to < trading_start {
             return Err(Error::Usage(format!(
@@ -52,32 +53,83 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     if let Some(path) = &args.fills {
         fsutil::write_atomic(path, backtest::fills_csv(&outcome.days).as_bytes(), false)?;
     }
-    let Some(s) = backtest::summarize(&outcome.days, settings.initial_cash) else {
+    let Some(stats) = backtest::statistics(&outcome.days, settings.initial_cash, &settings.costs)
+    else {
         return Err(Error::Usage(format!(
             "no sessions between {trading_start} and {}",
             args.to.map_or("the last bar".into(), |d| d.to_string())
         )));
     };
     tracing::info!(
-        final_value = %s.final_value.round_dp(2),
-        trades = s.trades,
+        final_value = %stats.final_value.round_dp(2),
+        fills = stats.fills,
         "backtest finished"
     );
     println!(
         "backtest {} .. {} ({} sessions, history from {history_start})",
-        s.first,
-        s.last,
-        outcome.days.len()
+        stats.first, stats.last, stats.sessions
     );
-    println!("  initial value  {:>14}", s.initial.round_dp(2));
-    println!("  final value    {:>14}", s.final_value.round_dp(2));
-    println!("  CAGR           {:>13.2} %", s.cagr * 100.0);
-    println!("  Sharpe         {:>14.2}", s.sharpe);
-    println!("  max drawdown   {:>13.2} %", s.max_drawdown * 100.0);
-    println!("  trades         {:>14}", s.trades);
+    let benchmark = benchmark_of(&history, &settings, &outcome.days);
+    let bench = benchmark.as_ref().map(|(_, s)| s);
+    print_statistics(&stats, bench, &settings.params.signal_symbol);
+    if let Some(path) = &args.html {
+        let page = crate::domain::page::backtest_page(
+            &outcome.days,
+            &stats,
+            benchmark.as_ref(),
+            &settings,
+        );
+        fsutil::write_atomic(path, page.as_bytes(), false)?;
+        println!("page written to {}", path.display());
+    }
     println!(
-        "  elapsed        {:>11.1} ms",
+        "  elapsed                {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     Ok(exit::OK)
+}
+
+/// Buy-and-hold of the signal symbol from the same start and capital, with the same costs.
+pub(super) fn benchmark_of(
+    history: &History,
+    settings: &Settings,
+    days: &[backtest::DayRecord],
+) -> Option<(Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics)> {
+    let symbol = &settings.params.signal_symbol;
+    let (first, last) = (days.first()?.date, days.last()?.date);
+    let closes: Vec<_> = history
+        .bars(symbol)
+        .iter()
+        .filter(|b| b.date >= first && b.date <= last)
+        .map(|b| (b.date, b.close))
+        .collect();
+    let values =
+        crate::domain::statistics::buy_and_hold(settings.initial_cash, &closes, &settings.costs);
+    let series: Vec<DayStat> = values
+        .iter()
+        .map(|&(date, value)| DayStat {
+            date,
+            value,
+            flow: rust_decimal::Decimal::ZERO,
+            invested: true,
+            rebalanced: false,
+        })
+        .collect();
+    let stats = crate::domain::statistics::statistics(settings.initial_cash, &series, &[])?;
+    Some((values, stats))
+}
+
+/// The statistics block, with the benchmark's beside them when there is one.
+pub(super) fn print_statistics(stats: &Statistics, benchmark: Option<&Statistics>, symbol: &str) {
+    let theirs: Vec<(&str, String)> = benchmark.map(Statistics::lines).unwrap_or_default();
+    if benchmark.is_some() {
+        println!("  {:<22} {:<44} {symbol} buy and hold", "", "strategy");
+    }
+    for (label, value) in stats.lines() {
+        let other = theirs
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map_or(String::new(), |(_, v)| v.clone());
+        println!("  {label:<22} {value:<44} {other}");
+    }
 }

@@ -64,6 +64,10 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     let files = ExitFiles {
         paths: &paths,
         trades_csv: loaded.logs_dir().join("trades.csv"),
+        commission_per_share: match mode {
+            Mode::Paper => loaded.config.sim.commission_per_share,
+            _ => rust_decimal::Decimal::ZERO,
+        },
     };
     // The session of the prices it trades at: today on Schwab, the bar's day on local bars.
     let session = as_of

@@ -8,9 +8,10 @@ use crate::config::{Loaded, Mode};
 use crate::domain::backtest;
 use crate::domain::bars::History;
 use crate::domain::journal::{Ledger, RunStatus};
-use crate::domain::performance;
-use crate::domain::DomainError;
+use crate::domain::statistics::{self, DayStat, FillStat, Statistics};
+use crate::domain::{page, performance, DomainError};
 use crate::error::{exit, Error, Result};
+use crate::storage::fsutil;
 use crate::storage::state::StatePaths;
 
 /// The ledgers of the completed runs between `from` and `to`, by session.
@@ -32,8 +33,9 @@ fn completed_runs(
     Ok(ledgers)
 }
 
-/// Prints the performance table of the completed runs, beside the backtest over the same
-/// sessions; writes it as CSV and as an HTML page when asked.
+/// Prints the performance table and the statistics of the completed runs, beside the
+/// backtest over the same sessions and buy-and-hold of the signal symbol; writes the table
+/// as CSV and the page as HTML when asked.
 pub(super) fn run(
     loaded: &Loaded,
     from: Option<NaiveDate>,
@@ -67,37 +69,233 @@ pub(super) fn run(
     if c.mode == Mode::Paper {
         settings.costs = c.sim.costs();
     }
-    let backtest_values =
-        match History::load_dir(&loaded.data_dir(), &c.strategy.parameters.all_symbols()) {
-            Ok(history) => backtest::run(&history, &settings)?
+    let replay = replay(loaded, &settings)?;
+    let backtest_values: Vec<_> = replay
+        .as_ref()
+        .map(|(outcome, _)| {
+            outcome
                 .days
                 .iter()
                 .map(|d| (d.date, d.portfolio_value))
-                .collect(),
-            // A bad row is the user's file to fix (exit 2, as everywhere); only bars that
-            // are not there at all (Schwab-only data) leave the comparison out.
-            Err(e @ Error::Domain(DomainError::Data { line, .. })) if line > 0 => return Err(e),
-            Err(e) => {
-                println!("no backtest comparison: {e}");
-                Vec::new()
-            }
-        };
+                .collect()
+        })
+        .unwrap_or_default();
     let rows = performance::rows(&ledgers, &backtest_values);
     print!("{}", performance::table(&rows));
+    let commission = match c.mode {
+        Mode::Paper => c.sim.commission_per_share,
+        _ => rust_decimal::Decimal::ZERO,
+    };
+    let (columns, lines) = compare(c.mode, &ledgers, &settings, replay.as_ref(), commission);
+    print_columns(&columns);
     if let Some(path) = csv {
-        std::fs::write(path, performance::csv(&rows)).map_err(|e| Error::io("writing", path, e))?;
+        fsutil::write_atomic(path, performance::csv(&rows).as_bytes(), false)?;
         println!("table written to {}", path.display());
     }
     if let Some(path) = html {
-        let title = format!(
-            "jutsu {} {} .. {}",
-            c.mode.as_str(),
-            first.session,
-            last.session
-        );
-        std::fs::write(path, performance::html(&rows, &title))
-            .map_err(|e| Error::io("writing", path, e))?;
+        let mut page = page::Page {
+            title: format!(
+                "jutsu {} {} .. {}",
+                c.mode.as_str(),
+                first.session,
+                last.session
+            ),
+            lines,
+            statistics: columns,
+            ..page::Page::default()
+        };
+        fill_page(&mut page, loaded, &ledgers, &settings, commission)?;
+        fsutil::write_atomic(path, page::render(&page).as_bytes(), false)?;
         println!("report written to {}", path.display());
     }
     Ok(exit::OK)
+}
+
+/// The statistics columns and the chart lines: the account, the backtest over its sessions
+/// and buy-and-hold of the signal symbol.
+fn compare(
+    mode: Mode,
+    ledgers: &[Ledger],
+    settings: &backtest::Settings,
+    replay: Option<&(backtest::Outcome, History)>,
+    commission: rust_decimal::Decimal,
+) -> (Vec<(String, Statistics)>, Vec<page::Line>) {
+    let name = format!("{} account", mode.as_str());
+    let account: Vec<_> = ledgers
+        .iter()
+        .filter_map(|l| Some((l.session, l.equity_after?)))
+        .collect();
+    let mut columns: Vec<(String, Statistics)> = Vec::new();
+    columns.extend(
+        account_statistics(ledgers, settings.initial_cash, commission).map(|s| (name.clone(), s)),
+    );
+    let mut lines = vec![page::line_of(&name, &account)];
+    let Some((outcome, history)) = replay else {
+        return (columns, lines);
+    };
+    if let Some(stats) = backtest::statistics(&outcome.days, settings.initial_cash, &settings.costs)
+    {
+        let values: Vec<_> = outcome
+            .days
+            .iter()
+            .map(|d| (d.date, d.portfolio_value))
+            .collect();
+        columns.push(("backtest".into(), stats));
+        lines.push(page::line_of("backtest", &values));
+    }
+    if let Some((values, stats)) = super::backtest::benchmark_of(history, settings, &outcome.days) {
+        let name = format!("{} buy and hold", settings.params.signal_symbol);
+        lines.push(page::line_of(&name, &values));
+        columns.push((name, stats));
+    }
+    (columns, lines)
+}
+
+/// The backtest over the report's sessions, on local bars; `None` (said) when there are none.
+fn replay(
+    loaded: &Loaded,
+    settings: &backtest::Settings,
+) -> Result<Option<(backtest::Outcome, History)>> {
+    match History::load_dir(&loaded.data_dir(), &settings.params.all_symbols()) {
+        Ok(history) => Ok(Some((backtest::run(&history, settings)?, history))),
+        // A bad row is the user's file to fix (exit 2, as everywhere); only bars that are
+        // not there at all (Schwab-only data) leave the comparison out.
+        Err(e @ Error::Domain(DomainError::Data { line, .. })) if line > 0 => Err(e),
+        Err(e) => {
+            println!("no backtest comparison: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The statistics of the account from its ledgers: the value after each run, and the fills
+/// with their commission (the simulator's; Schwab charges none on these ETFs) and slippage.
+fn account_statistics(
+    ledgers: &[Ledger],
+    initial: rust_decimal::Decimal,
+    commission_per_share: rust_decimal::Decimal,
+) -> Option<Statistics> {
+    let days: Vec<DayStat> = ledgers
+        .iter()
+        .filter_map(|l| {
+            Some(DayStat {
+                date: l.session,
+                value: l.equity_after?,
+                flow: rust_decimal::Decimal::ZERO,
+                invested: l
+                    .decision
+                    .is_some_and(|d| d.weights.cash < rust_decimal::Decimal::ONE),
+                rebalanced: l.orders.iter().any(|o| !o.filled.is_zero()),
+            })
+        })
+        .collect();
+    let fills: Vec<FillStat> = ledgers
+        .iter()
+        .flat_map(|l| &l.orders)
+        .filter(|o| !o.filled.is_zero())
+        .map(|o| {
+            let price = o.average_price.unwrap_or(o.reference_price);
+            FillStat {
+                notional: o.filled * price,
+                commission: o.filled * commission_per_share,
+                slippage: (o.filled * (price - o.reference_price)).abs()
+                    * if o
+                        .slippage_pct
+                        .is_some_and(|s| s > rust_decimal::Decimal::ZERO)
+                    {
+                        rust_decimal::Decimal::ONE
+                    } else {
+                        rust_decimal::Decimal::ZERO
+                    },
+            }
+        })
+        .collect();
+    statistics::statistics(initial, &days, &fills)
+}
+
+fn print_columns(columns: &[(String, Statistics)]) {
+    let Some((_, first)) = columns.first() else {
+        return;
+    };
+    let lines: Vec<Vec<(&str, String)>> = columns.iter().map(|(_, s)| s.lines()).collect();
+    let mut header = format!("  {:<22}", "");
+    for (name, _) in columns {
+        header.push_str(&format!(" {name:<44}"));
+    }
+    println!("{}", header.trim_end());
+    for (i, (label, _)) in first.lines().iter().enumerate() {
+        let mut line = format!("  {label:<22}");
+        for column in &lines {
+            line.push_str(&format!(" {:<44}", column[i].1));
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+/// The page's regime shading, weights, monthly returns, trades and verdicts.
+fn fill_page(
+    page: &mut page::Page,
+    loaded: &Loaded,
+    ledgers: &[Ledger],
+    settings: &backtest::Settings,
+    commission_per_share: rust_decimal::Decimal,
+) -> Result<()> {
+    page::fill_decisions(
+        page,
+        ledgers.iter().map(|l| (l.session, l.decision.as_ref())),
+        settings,
+    );
+    let days: Vec<DayStat> = ledgers
+        .iter()
+        .filter_map(|l| {
+            Some(DayStat {
+                date: l.session,
+                value: l.equity_after?,
+                flow: rust_decimal::Decimal::ZERO,
+                invested: true,
+                rebalanced: false,
+            })
+        })
+        .collect();
+    page.monthly = statistics::monthly_returns(settings.initial_cash, &days);
+    page.trades = ledgers
+        .iter()
+        .flat_map(|l| l.orders.iter().map(move |o| (l.session, o)))
+        .filter(|(_, o)| !o.filled.is_zero())
+        .map(|(date, o)| page::TradeLine {
+            date,
+            side: o.side.as_str().to_string(),
+            symbol: o.symbol.clone(),
+            shares: crate::domain::portfolio::whole_shares(o.filled).unwrap_or_default(),
+            reference: format!("{:.2}", o.reference_price),
+            fill: o.average_price.map_or(String::new(), |p| format!("{p:.4}")),
+            slippage_pct: o.slippage_pct.map_or(String::new(), |s| format!("{s:.3}")),
+            commission: format!("{:.2}", o.filled * commission_per_share),
+        })
+        .collect();
+    let mode = loaded.config.mode.as_str();
+    let rows = crate::storage::validation::read_rows(&loaded.logs_dir().join("validation.csv"))?;
+    let (first, last) = (
+        page.lines[0].points.first().map(|p| p.0),
+        page.lines[0].points.last().map(|p| p.0),
+    );
+    page.verdicts = rows
+        .iter()
+        .filter(|r| {
+            r.mode == mode
+                && first.is_some_and(|f| r.date >= f)
+                && last.is_some_and(|l| r.date <= l)
+        })
+        .map(|r| page::VerdictLine {
+            date: r.date.to_string(),
+            verdict: r.verdict.clone(),
+            logic_match: r
+                .logic_match_pct
+                .map_or(String::new(), |v| v.normalize().to_string()),
+            max_drift: r
+                .max_drift_pct
+                .map_or(String::new(), |v| v.normalize().to_string()),
+        })
+        .collect();
+    Ok(())
 }

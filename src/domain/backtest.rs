@@ -8,8 +8,9 @@ use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::domain::bars::{decimal_to_f64, Bar, History};
+use crate::domain::bars::{Bar, History};
 use crate::domain::portfolio::{Costs, Fill, Portfolio};
+use crate::domain::statistics::{DayStat, FillStat, Statistics};
 use crate::domain::strategy::params::StrategyParams;
 use crate::domain::strategy::{weight_f64, Decision, Strategy, LEGS};
 use crate::domain::DomainError;
@@ -302,66 +303,39 @@ pub fn decide_day(
     })
 }
 
-/// Performance figures of a run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Summary {
-    /// First day.
-    pub first: NaiveDate,
-    /// Last day.
-    pub last: NaiveDate,
-    /// Starting cash.
-    pub initial: Decimal,
-    /// Final portfolio value.
-    pub final_value: Decimal,
-    /// Compound annual growth rate (calendar years).
-    pub cagr: f64,
-    /// Annualised Sharpe ratio of daily returns (no risk-free rate).
-    pub sharpe: f64,
-    /// Largest peak-to-trough fall of the daily value (negative).
-    pub max_drawdown: f64,
-    /// Number of fills.
-    pub trades: usize,
-}
-
-/// Summarises the days of a run.
-pub fn summarize(days: &[DayRecord], initial: Decimal) -> Option<Summary> {
-    let first = days.first()?;
-    let last = days.last()?;
-    let values: Vec<f64> = std::iter::once(decimal_to_f64(initial))
-        .chain(days.iter().map(|d| decimal_to_f64(d.portfolio_value)))
+/// The statistics of a run (see [`crate::domain::statistics`]), with the fills' costs
+/// under `costs`.
+pub fn statistics(days: &[DayRecord], initial: Decimal, costs: &Costs) -> Option<Statistics> {
+    let series: Vec<DayStat> = days
+        .iter()
+        .map(|d| DayStat {
+            date: d.date,
+            value: d.portfolio_value,
+            flow: Decimal::ZERO,
+            invested: d.quantities.iter().any(|q| *q != 0),
+            rebalanced: !d.fills.is_empty(),
+        })
         .collect();
-    let returns: Vec<f64> = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
-    let n = returns.len() as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let sharpe = if var > 0.0 {
-        mean / var.sqrt() * 252f64.sqrt()
-    } else {
-        0.0
-    };
-    let mut peak = f64::MIN;
-    let mut max_drawdown = 0.0f64;
-    for v in &values {
-        peak = peak.max(*v);
-        max_drawdown = max_drawdown.min(v / peak - 1.0);
-    }
-    let years = (last.date - first.date).num_days() as f64 / 365.25;
-    let growth = values[values.len() - 1] / values[0];
-    let cagr = if years > 0.0 {
-        growth.powf(1.0 / years) - 1.0
-    } else {
-        0.0
-    };
-    Some(Summary {
-        first: first.date,
-        last: last.date,
-        initial,
-        final_value: last.portfolio_value,
-        cagr,
-        sharpe,
-        max_drawdown,
-        trades: days.iter().map(|d| d.fills.len()).sum(),
-    })
+    let fills: Vec<FillStat> = days
+        .iter()
+        .flat_map(|d| &d.fills)
+        .map(|fill| {
+            let shares = Decimal::from(fill.quantity);
+            // The fill price carries the slippage: the reference is price / (1 +- s).
+            let reference = match fill.side {
+                crate::domain::portfolio::Side::Buy => fill.price / (Decimal::ONE + costs.slippage),
+                crate::domain::portfolio::Side::Sell => {
+                    fill.price / (Decimal::ONE - costs.slippage)
+                }
+            };
+            FillStat {
+                notional: shares * fill.price,
+                commission: fill.commission,
+                slippage: (shares * (fill.price - reference)).abs(),
+            }
+        })
+        .collect();
+    crate::domain::statistics::statistics(initial, &series, &fills)
 }
 
 /// A double as Python's `repr` writes it (`1.0`, `0.25`, `1e-05`), the reference's format.

@@ -59,6 +59,15 @@ impl Side {
     }
 }
 
+/// Money to the cent as text: rounded half away from zero first (formatting a decimal with
+/// `{:.2}` alone cuts the digits off instead).
+pub fn cents(amount: Decimal) -> String {
+    format!(
+        "{:.2}",
+        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    )
+}
+
 /// Commission and slippage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Costs {

@@ -79,6 +79,18 @@ impl Run<'_> {
                         quantity = quantity.min(affordable);
                     }
                 }
+                if quantity < planned.quantity && quantity > 0 {
+                    let why = match planned.side {
+                        Side::Sell => "only that many are held",
+                        Side::Buy => "buying power (execution.max_buying_power_pct of the cash at the fresh quote)",
+                    };
+                    self.report.warn(&format!(
+                        "{} {} {} planned, {quantity} sent: {why}",
+                        planned.side.as_str(),
+                        planned.quantity,
+                        planned.symbol
+                    ));
+                }
                 if quantity <= 0 {
                     self.report.warn(&format!(
                         "{} {} skipped: nothing left to trade",

@@ -288,7 +288,7 @@ impl Run<'_> {
         })
     }
 
-    fn trade_rows(&self, journal: &Journal, reason: &str) -> Vec<TradeRow> {
-        trades::rows_of(journal.ledger(), reason)
+    fn trade_rows(&self, journal: &Journal, reason: &str, costs: &Costs) -> Vec<TradeRow> {
+        trades::rows_of(journal.ledger(), reason, costs.commission_per_share)
     }
 }

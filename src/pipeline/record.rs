@@ -27,7 +27,7 @@ impl Run<'_> {
         journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
         self.record_state(session, plan, &after, executed)?;
         crate::fault::kill_point("after-state");
-        let rows = self.trade_rows(journal, &reason);
+        let rows = self.trade_rows(journal, &reason, &planned.costs);
         let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
         self.record(
             journal,
