@@ -79,6 +79,22 @@ pub enum Command {
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
     },
+    /// Where the account stands and what the strategy would decide at the current quote
+    /// (read-only: it sends nothing and takes no lock).
+    Status {
+        /// Machine-readable output for scripts.
+        #[arg(long)]
+        json: bool,
+        /// A full-screen view, redrawn every second (q quits).
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+        /// The mode whose account to show [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// As of this New York date and time (offline data only), e.g. 2025-12-12T15:50.
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<AsOf>,
+    },
     /// NYSE sessions: date, open and close (America/New_York) and the run time.
     Calendar(CalendarArgs),
     /// Run the strategy over local daily bars.

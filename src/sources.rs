@@ -92,6 +92,32 @@ pub fn broker(
     )?))
 }
 
+/// The account, read without changing anything: the simulated account's file is only
+/// read (a missing one is a new account with the configured cash), Schwab's is asked.
+pub fn account_read_only(
+    loaded: &Loaded,
+    mode: Mode,
+    prices: &Arc<dyn MarketData + Send + Sync>,
+    clock: SharedClock,
+) -> Result<crate::brokers::Account> {
+    let c = &loaded.config;
+    let simulated = match mode {
+        Mode::Paper => true,
+        Mode::Live => false,
+        Mode::DryRun => c.data.source == DataSource::Local,
+    };
+    if !simulated {
+        return Ok(schwab_client(loaded, clock)?.account()?);
+    }
+    let path = sim_account_path(loaded);
+    let account = if path.exists() {
+        crate::brokers::sim::SimAccount::read(&path)?
+    } else {
+        crate::brokers::sim::SimAccount::new(c.sim.initial_cash)
+    };
+    Ok(crate::brokers::sim::account_of(&account, prices.as_ref())?)
+}
+
 /// The instant quotes are taken at. Local bars have no "now" past their last day: the
 /// current instant when today has a bar, else the close of the last bundled session.
 pub fn quote_instant(loaded: &Loaded, clock: &dyn Clock) -> Result<DateTime<Utc>> {

@@ -17,6 +17,7 @@ mod layout;
 mod reports;
 mod schwab;
 mod sim;
+mod status;
 mod strategy_conformance;
 mod strategy_params;
 mod trade;

@@ -277,37 +277,42 @@ impl SimBroker {
     }
 }
 
+/// The account as the broker reports it: the simulated holdings valued at `prices`' quotes.
+/// `jutsu status` reads a simulated account this way, without opening (and backing up) it.
+pub fn account_of(account: &SimAccount, prices: &dyn MarketData) -> Result<Account, BrokerError> {
+    let symbols: Vec<String> = account.positions.keys().cloned().collect();
+    let quotes = if symbols.is_empty() {
+        Vec::new()
+    } else {
+        prices.quotes(&symbols)?
+    };
+    let mut value = account.cash;
+    let positions = account
+        .positions
+        .iter()
+        .zip(&quotes)
+        .map(|((symbol, quantity), quote)| {
+            let market_value = *quantity * quote.last;
+            value += market_value;
+            Position {
+                symbol: symbol.clone(),
+                quantity: *quantity,
+                average_price: None,
+                market_value: Some(market_value),
+            }
+        })
+        .collect();
+    Ok(Account {
+        positions,
+        cash: account.cash,
+        buying_power: account.cash,
+        liquidation_value: value,
+    })
+}
+
 impl Broker for SimBroker {
     fn account(&self) -> Result<Account, BrokerError> {
-        let account = self.lock().clone();
-        let symbols: Vec<String> = account.positions.keys().cloned().collect();
-        let quotes = if symbols.is_empty() {
-            Vec::new()
-        } else {
-            self.prices.quotes(&symbols)?
-        };
-        let mut value = account.cash;
-        let positions = account
-            .positions
-            .iter()
-            .zip(&quotes)
-            .map(|((symbol, quantity), quote)| {
-                let market_value = *quantity * quote.last;
-                value += market_value;
-                Position {
-                    symbol: symbol.clone(),
-                    quantity: *quantity,
-                    average_price: None,
-                    market_value: Some(market_value),
-                }
-            })
-            .collect();
-        Ok(Account {
-            positions,
-            cash: account.cash,
-            buying_power: account.cash,
-            liquidation_value: value,
-        })
+        account_of(&self.lock().clone(), self.prices.as_ref())
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {

@@ -9,8 +9,10 @@ mod hello;
 mod ops;
 mod report;
 mod state;
+mod status;
 mod trade;
 mod validate;
+mod watch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,20 +98,24 @@ fn with_mode(mut loaded: Loaded, mode: Option<crate::cli::ModeArg>) -> Loaded {
     loaded
 }
 
+/// Shell completions or the man page, on stdout.
+fn generated(command: &Command) -> Result<u8> {
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "jutsu", &mut std::io::stdout());
+        }
+        _ => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| crate::error::Error::io("writing", "stdout", e))?,
+    }
+    Ok(exit::OK)
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let path = config_path(&cli);
     let explicit = cli.config.is_some();
     match &cli.command {
-        Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "jutsu", &mut std::io::stdout());
-            Ok(exit::OK)
-        }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .map_err(|e| crate::error::Error::io("writing", "stdout", e))?;
-            Ok(exit::OK)
-        }
+        Command::Completions { .. } | Command::Man => generated(&cli.command),
         Command::Calendar(args) => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
             let loaded = load_or_default(&path, explicit)?;
@@ -155,6 +161,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
             *json,
             system_clock(),
         ),
+        Command::Status {
+            json,
+            watch,
+            mode,
+            as_of,
+        } => {
+            let loaded = with_mode(reading(&cli, &path)?, *mode);
+            let clock = status::clock_for(&loaded, *as_of, system_clock())?;
+            match *watch {
+                true => watch::run(&loaded, clock),
+                false => status::run(&loaded, *json, clock),
+            }
+        }
         Command::Report {
             from,
             to,

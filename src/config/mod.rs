@@ -22,6 +22,7 @@ pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
     Backtest, Data, DataSource, Execution, LocalQuote, OrderKind, Paths, Schedule, Sim, Strategy,
+    Watch,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
@@ -56,6 +57,8 @@ pub struct Config {
     pub alerts: Alerts,
     /// The strategy and its parameters.
     pub strategy: Strategy,
+    /// `jutsu status --watch`.
+    pub watch: Watch,
 }
 
 /// Secrets read from the environment, as the configuration asks.
@@ -211,6 +214,7 @@ impl Config {
         out.extend(self.backtest.problems("backtest"));
         out.extend(self.schwab.problems("schwab"));
         out.extend(self.alerts.problems("alerts"));
+        out.extend(self.watch.problems("watch"));
         out
     }
 

@@ -73,6 +73,7 @@ fn parse_all(text: &str) -> std::result::Result<(Config, Vec<String>), Vec<Strin
         schwab: decode(section("schwab"), "schwab", &mut problems),
         alerts: decode_alerts(section("alerts"), &mut problems),
         strategy: decode_strategy(section("strategy"), &mut problems),
+        watch: decode(section("watch"), "watch", &mut problems),
     };
     problems.extend(config.problems());
     Ok((config, problems))

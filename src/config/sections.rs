@@ -361,6 +361,36 @@ impl Execution {
     }
 }
 
+/// `jutsu status --watch`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Watch {
+    /// Seconds between two reads of the quotes (the view redraws every second).
+    pub quote_interval_s: u64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            quote_interval_s: 15,
+        }
+    }
+}
+
+impl Watch {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        if (1..=3600).contains(&self.quote_interval_s) {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{prefix}.quote_interval_s ({}) must be between 1 and 3600",
+                self.quote_interval_s
+            )]
+        }
+    }
+}
+
 impl Execution {
     /// The quote checks for `symbol`.
     pub fn quote_limits(&self, symbol: &str) -> QuoteLimits {

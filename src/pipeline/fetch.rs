@@ -44,7 +44,7 @@ impl Run<'_> {
     ) -> Result<Vec<(String, Bar)>, Stop> {
         self.stage = "synthetic bar";
         let t = Instant::now();
-        let today_bars = synthetic_bars(market, session.today)?;
+        let today_bars = synthetic_bars(&market.quotes, session.today);
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
         let quote = market.quote(signal);
         self.record(
@@ -150,18 +150,16 @@ impl Run<'_> {
 
 /// Today's bars built from the quotes: open = high = low = close = last, volume = the day's
 /// cumulative volume when given, else 0. (A jump from yesterday's close was stopped by the
-/// quote checks of the fetch stage.)
-pub(super) fn synthetic_bars(
-    market: &Market,
-    today: NaiveDate,
-) -> Result<Vec<(String, Bar)>, Stop> {
-    let mut out = Vec::new();
-    for q in &market.quotes {
-        let p = q.last;
-        let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
-        out.push((q.symbol.clone(), Bar::new(today, p, p, p, p, volume)));
-    }
-    Ok(out)
+/// quote checks of the fetch stage.) `jutsu status` previews with the same bars.
+pub fn synthetic_bars(quotes: &[Quote], today: NaiveDate) -> Vec<(String, Bar)> {
+    quotes
+        .iter()
+        .map(|q| {
+            let p = q.last;
+            let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
+            (q.symbol.clone(), Bar::new(today, p, p, p, p, volume))
+        })
+        .collect()
 }
 
 /// What the fetch stage brings.

@@ -48,10 +48,12 @@ mod stop;
 
 use describe::{describe_decision, describe_plan};
 use execute::remainder;
+pub use fetch::synthetic_bars;
 use fetch::Market;
+pub use planning::plan_input;
 use planning::Planned;
 use preflight::{Preflight, Session};
-use reconcile::Reconciled;
+pub use reconcile::Reconciled;
 pub(crate) use reconcile::{settle_entries, whole_positions};
 use stop::Stop;
 

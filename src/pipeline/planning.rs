@@ -11,6 +11,45 @@ pub(super) struct Planned {
     pub(super) costs: Costs,
 }
 
+/// What the planner is given: the decision's weights against the state's targets and the
+/// broker's holdings, with the mode's costs (the simulator's in paper, none otherwise).
+/// `jutsu status` previews with the same input.
+pub fn plan_input(
+    c: &crate::config::Config,
+    mode: Mode,
+    decision: &Decision,
+    state: Option<&State>,
+    legs: &[String; LEGS],
+    reconciled: &Reconciled,
+) -> (PlanInput, Costs) {
+    let costs = match mode {
+        Mode::Paper => c.sim.costs(),
+        _ => Costs {
+            commission_per_share: Decimal::ZERO,
+            slippage: Decimal::ZERO,
+        },
+    };
+    let input = PlanInput {
+        weights: decision.weights,
+        remembered: state.and_then(|s| s.targets_of(legs)),
+        recorded_positions: state
+            .filter(|s| s.targets_of(legs).is_some())
+            .map(|s| s.positions.clone()),
+        symbols: legs.clone(),
+        positions: reconciled.positions.clone(),
+        cash: reconciled.account.cash,
+        buying_power: reconciled.account.buying_power,
+        prices: reconciled.prices,
+        threshold: crate::domain::strategy::decimal_from_f64(
+            c.strategy.parameters.rebalance_threshold,
+        ),
+        costs,
+        max_buying_power_pct: c.execution.max_buying_power_pct,
+        min_trade_pct: c.execution.min_trade_pct,
+    };
+    (input, costs)
+}
+
 impl Run<'_> {
     pub(super) fn plan_stage(
         &mut self,
@@ -22,33 +61,14 @@ impl Run<'_> {
         self.stage = "plan";
         let t = Instant::now();
         let c = &self.loaded.config;
-        let legs = &session.legs;
-        let state = session.state.as_ref();
-        let costs = match self.options.mode {
-            Mode::Paper => c.sim.costs(),
-            _ => Costs {
-                commission_per_share: Decimal::ZERO,
-                slippage: Decimal::ZERO,
-            },
-        };
-        let input = PlanInput {
-            weights: decision.weights,
-            remembered: state.and_then(|s| s.targets_of(legs)),
-            recorded_positions: state
-                .filter(|s| s.targets_of(legs).is_some())
-                .map(|s| s.positions.clone()),
-            symbols: legs.clone(),
-            positions: reconciled.positions.clone(),
-            cash: reconciled.account.cash,
-            buying_power: reconciled.account.buying_power,
-            prices: reconciled.prices,
-            threshold: crate::domain::strategy::decimal_from_f64(
-                c.strategy.parameters.rebalance_threshold,
-            ),
-            costs,
-            max_buying_power_pct: c.execution.max_buying_power_pct,
-            min_trade_pct: c.execution.min_trade_pct,
-        };
+        let (input, costs) = plan_input(
+            c,
+            self.options.mode,
+            decision,
+            session.state.as_ref(),
+            &session.legs,
+            reconciled,
+        );
         let plan = self.this_runs_plan(journal, session.resumed, plan::plan(&input))?;
         let plan = match plan::approve(plan, &input, &c.risk) {
             Ok(approved) => approved,

@@ -4,13 +4,13 @@
 use super::*;
 
 /// What the broker holds once earlier orders of the session are settled.
-pub(super) struct Reconciled {
+pub struct Reconciled {
     /// The account.
-    pub(super) account: Account,
+    pub account: Account,
     /// Whole shares of each strategy symbol held.
-    pub(super) positions: BTreeMap<String, Shares>,
+    pub positions: BTreeMap<String, Shares>,
     /// The last price of each leg.
-    pub(super) prices: [Option<Decimal>; LEGS],
+    pub prices: [Option<Decimal>; LEGS],
 }
 
 impl Run<'_> {

@@ -1,0 +1,484 @@
+//! `jutsu status`: where the account stands and what the strategy would decide if the session
+//! closed at the current quote. Read-only: it takes no lock, writes no file, and never places
+//! or cancels an order, so it may run while `trade` runs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::brokers::{Account, MarketData, Quote};
+use crate::cli::AsOf;
+use crate::clock::FixedClock;
+use crate::config::{DataSource, Loaded, Mode};
+use crate::domain::bars::History;
+use crate::domain::calendar;
+use crate::domain::journal::Ledger;
+use crate::domain::portfolio::cents;
+use crate::domain::strategy::{weight_f64, LEGS};
+use crate::error::{exit, Error, Result};
+use crate::pipeline::{plan_input, synthetic_bars, Reconciled};
+use crate::sources::{self, SharedClock};
+use crate::storage::fsutil::Sealed;
+use crate::storage::state::{State, StatePaths};
+
+/// One position against its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionRow {
+    /// Symbol.
+    pub symbol: String,
+    /// Shares held.
+    pub shares: Decimal,
+    /// Last price.
+    pub price: Decimal,
+    /// Shares x price.
+    pub value: Decimal,
+    /// Value over equity, percent.
+    pub weight_pct: Decimal,
+    /// The last executed target, percent.
+    pub target_pct: Option<Decimal>,
+}
+
+/// The decision if the session closed at the current quotes, and what it would trade.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewView {
+    /// Cell 1..6.
+    pub cell: u8,
+    /// Trend.
+    pub trend: String,
+    /// Volatility state.
+    pub vol_state: String,
+    /// Normalised trend strength, and how far it is from the bull and bear thresholds.
+    pub t_norm: f64,
+    /// `t_norm_bull_thresh - t_norm`: positive means below the bull line.
+    pub t_norm_to_bull: f64,
+    /// `t_norm - t_norm_bear_thresh`: positive means above the bear line.
+    pub t_norm_to_bear: f64,
+    /// Volatility z-score, and its distance to the upper and lower thresholds.
+    pub z_score: f64,
+    /// `upper_thresh_z - z`.
+    pub z_to_upper: f64,
+    /// `z - lower_thresh_z`.
+    pub z_to_lower: f64,
+    /// Target weights by symbol (and cash), percent.
+    pub weights: Vec<(String, f64)>,
+    /// The orders the preview implies (`BUY 12 TQQQ`), after the same planner as `trade`.
+    pub orders: Vec<String>,
+}
+
+/// Everything `status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Mode.
+    pub mode: &'static str,
+    /// The instant of the quotes, New York time.
+    pub as_of: String,
+    /// Account value.
+    pub equity: Decimal,
+    /// Cash.
+    pub cash: Decimal,
+    /// Today's P&L of the positions from the previous close to the quote.
+    pub day_pnl: Decimal,
+    /// Gross exposure over equity, percent.
+    pub gross_exposure_pct: Decimal,
+    /// Below the peak of the recorded runs, percent.
+    pub drawdown_pct: Option<Decimal>,
+    /// Positions.
+    pub positions: Vec<PositionRow>,
+    /// The newest run: session, status, message.
+    pub last_run: Option<(NaiveDate, String, String)>,
+    /// The newest validation: session, verdict.
+    pub last_validation: Option<(NaiveDate, String)>,
+    /// Hours left on the Schwab refresh token.
+    pub token_hours_left: Option<i64>,
+    /// The next run instant, New York time.
+    pub next_run: Option<String>,
+    /// Seconds until the next run.
+    pub next_run_in_s: Option<i64>,
+    /// Age of the oldest quote, seconds.
+    pub quote_age_s: i64,
+    /// The last daily bar of the signal symbol.
+    pub last_bar: Option<NaiveDate>,
+    /// The regime preview.
+    pub preview: Option<PreviewView>,
+}
+
+/// The market a status reads: the source, the history (read once) and the latest quotes.
+pub struct Market {
+    /// Where bars and quotes come from.
+    pub data: Arc<dyn MarketData + Send + Sync>,
+    /// Daily bars up to the previous session.
+    pub history: History,
+    /// The latest quotes of every symbol.
+    pub quotes: Vec<Quote>,
+    /// When they were read.
+    pub read_at: DateTime<Utc>,
+}
+
+/// The clock of a status: `--as-of` fixes it (offline data only), else the system's.
+pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Result<SharedClock> {
+    let Some(AsOf { date, time }) = as_of else {
+        return Ok(clock);
+    };
+    if loaded.config.data.source != DataSource::Local {
+        return Err(Error::Usage(
+            "--as-of needs offline data (data.source: local)".into(),
+        ));
+    }
+    let minutes = loaded.config.schedule.minutes_before_close;
+    let time = time.unwrap_or_else(|| {
+        calendar::session_hours(date)
+            .map(|h| h.run_at(minutes).time())
+            .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
+    });
+    let fixed = FixedClock::at_et(date.and_time(time))
+        .ok_or_else(|| Error::Usage(format!("{date} {time} does not exist in New York")))?;
+    Ok(Arc::new(fixed))
+}
+
+impl Market {
+    /// Reads the history and the quotes.
+    pub fn read(loaded: &Loaded, clock: &SharedClock) -> Result<Market> {
+        let as_of = sources::quote_instant(loaded, clock.as_ref())?;
+        let data = sources::market_data(loaded, clock.clone(), as_of)?;
+        let c = &loaded.config;
+        let mut history = History::default();
+        for symbol in c.strategy.parameters.all_symbols() {
+            let bars = data.daily_bars(&symbol, c.data.history_start)?;
+            history.series.insert(symbol, bars);
+        }
+        let mut market = Market {
+            data,
+            history,
+            quotes: Vec::new(),
+            read_at: clock.now_utc(),
+        };
+        market.refresh(loaded, clock)?;
+        Ok(market)
+    }
+
+    /// Reads the quotes again.
+    pub fn refresh(&mut self, loaded: &Loaded, clock: &SharedClock) -> Result<()> {
+        self.quotes = self
+            .data
+            .quotes(&loaded.config.strategy.parameters.all_symbols())?;
+        self.read_at = clock.now_utc();
+        Ok(())
+    }
+
+    fn last(&self, symbol: &str) -> Option<Decimal> {
+        self.quotes
+            .iter()
+            .find(|q| q.symbol == symbol)
+            .map(|q| q.last)
+    }
+
+    fn previous_close(&self, symbol: &str) -> Option<Decimal> {
+        self.history.bars(symbol).last().map(|b| b.close)
+    }
+}
+
+/// Prints the status once (`--json` for scripts).
+pub(super) fn run(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<u8> {
+    let market = Market::read(loaded, &clock)?;
+    let snapshot = snapshot(loaded, &market, &clock)?;
+    if json {
+        let text =
+            serde_json::to_string_pretty(&snapshot).map_err(|e| Error::Other(e.to_string()))?;
+        println!("{text}");
+    } else {
+        for line in lines(&snapshot) {
+            println!("{line}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The snapshot of the account and the preview at the market's quotes.
+pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result<Snapshot> {
+    let c = &loaded.config;
+    let mode = c.mode;
+    let paths = StatePaths::new(loaded, mode);
+    let account = sources::account_read_only(loaded, mode, &market.data, clock.clone())?;
+    let legs = c.strategy.parameters.traded_symbols().map(String::from);
+    let state = read_state(&paths, &legs);
+    let targets = state.as_ref().and_then(|s| s.targets_of(&legs));
+    let equity = account.liquidation_value;
+    let positions = position_rows(&account, market, &legs, targets.as_ref());
+    let gross: Decimal = positions.iter().map(|p| p.value.abs()).sum();
+    let now = clock.now_et();
+    let record = crate::storage::ledger::equity_record(
+        &paths.ledger_files(),
+        now.date_naive().succ_opt().unwrap_or(NaiveDate::MAX),
+    )?;
+    let next = next_run(now, c.schedule.minutes_before_close);
+    Ok(Snapshot {
+        mode: mode.as_str(),
+        as_of: market
+            .read_at
+            .with_timezone(&chrono_tz::America::New_York)
+            .format("%Y-%m-%d %H:%M:%S ET")
+            .to_string(),
+        equity,
+        cash: account.cash,
+        day_pnl: positions
+            .iter()
+            .map(|p| p.shares * (p.price - market.previous_close(&p.symbol).unwrap_or(p.price)))
+            .sum(),
+        gross_exposure_pct: percent(gross, equity),
+        drawdown_pct: record.losses(equity).drawdown_pct,
+        positions,
+        last_run: last_run(&paths),
+        last_validation: last_validation(loaded, mode),
+        token_hours_left: token_hours(loaded, clock),
+        next_run: next.map(|t| t.format("%Y-%m-%d %H:%M ET").to_string()),
+        next_run_in_s: next.map(|t| (t - now).num_seconds()),
+        quote_age_s: market
+            .quotes
+            .iter()
+            .map(|q| (market.read_at - q.time).num_seconds())
+            .max()
+            .unwrap_or(0),
+        last_bar: market
+            .history
+            .bars(&c.strategy.parameters.signal_symbol)
+            .last()
+            .map(|b| b.date),
+        preview: preview(
+            loaded,
+            market,
+            &account,
+            state.as_ref(),
+            &legs,
+            now.date_naive(),
+        ),
+    })
+}
+
+fn percent(part: Decimal, whole: Decimal) -> Decimal {
+    if whole.is_zero() {
+        Decimal::ZERO
+    } else {
+        (part / whole * Decimal::ONE_HUNDRED).round_dp(2)
+    }
+}
+
+fn read_state(paths: &StatePaths, legs: &[String; LEGS]) -> Option<State> {
+    match State::load(&paths.state_file()) {
+        Ok(Sealed::Good(mut s) | Sealed::Restored { value: mut s, .. }) => {
+            s.migrate(legs);
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+fn position_rows(
+    account: &Account,
+    market: &Market,
+    legs: &[String; LEGS],
+    targets: Option<&[Decimal; LEGS]>,
+) -> Vec<PositionRow> {
+    let equity = account.liquidation_value;
+    account
+        .positions
+        .iter()
+        .filter(|p| !p.quantity.is_zero())
+        .map(|p| {
+            let price = market.last(&p.symbol).unwrap_or_default();
+            let value = p.quantity * price;
+            let leg = legs.iter().position(|l| *l == p.symbol);
+            PositionRow {
+                symbol: p.symbol.clone(),
+                shares: p.quantity,
+                price,
+                value,
+                weight_pct: percent(value, equity),
+                target_pct: leg
+                    .and_then(|l| targets.map(|t| (t[l] * Decimal::ONE_HUNDRED).round_dp(1))),
+            }
+        })
+        .collect()
+}
+
+/// The decision at the current quotes (a synthetic bar from each, through the backtest's
+/// engine as `trade` does) and the orders the planner would make of it.
+fn preview(
+    loaded: &Loaded,
+    market: &Market,
+    account: &Account,
+    state: Option<&State>,
+    legs: &[String; LEGS],
+    today: NaiveDate,
+) -> Option<PreviewView> {
+    let c = &loaded.config;
+    let p = &c.strategy.parameters;
+    let settings = c.backtest_settings(today);
+    let bars = synthetic_bars(&market.quotes, today);
+    let history = History {
+        series: market
+            .history
+            .series
+            .iter()
+            .map(|(s, bars)| {
+                (
+                    s.clone(),
+                    bars.iter().filter(|b| b.date < today).copied().collect(),
+                )
+            })
+            .collect(),
+    };
+    let d = crate::domain::backtest::decide_day(&history, today, &bars, &settings)
+        .ok()?
+        .decision?;
+    let reconciled = Reconciled {
+        account: account.clone(),
+        positions: crate::pipeline::whole_positions(account, legs).ok()?,
+        prices: legs.clone().map(|s| market.last(&s)),
+    };
+    let (input, _) = plan_input(c, c.mode, &d, state, legs, &reconciled);
+    let plan = crate::domain::plan::plan(&input);
+    let t_norm = d.t_norm.to_f64().unwrap_or(f64::NAN);
+    let mut weights: Vec<(String, f64)> = legs
+        .iter()
+        .cloned()
+        .zip(d.weights.legs.iter().map(|w| weight_f64(*w) * 100.0))
+        .collect();
+    weights.push(("cash".into(), weight_f64(d.weights.cash) * 100.0));
+    Some(PreviewView {
+        cell: d.cell,
+        trend: format!("{:?}", d.trend),
+        vol_state: format!("{:?}", d.vol_state),
+        t_norm,
+        t_norm_to_bull: p.t_norm_bull_thresh - t_norm,
+        t_norm_to_bear: t_norm - p.t_norm_bear_thresh,
+        z_score: d.z_score,
+        z_to_upper: p.upper_thresh_z - d.z_score,
+        z_to_lower: d.z_score - p.lower_thresh_z,
+        weights,
+        orders: plan
+            .orders
+            .iter()
+            .map(|o| format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol))
+            .collect(),
+    })
+}
+
+fn last_run(paths: &StatePaths) -> Option<(NaiveDate, String, String)> {
+    let path = paths.ledger_files().pop()?;
+    let ledger = Ledger::load(&path).ok()??;
+    Some((
+        ledger.session,
+        format!("{:?}", ledger.status),
+        ledger.message.unwrap_or_default(),
+    ))
+}
+
+fn last_validation(loaded: &Loaded, mode: Mode) -> Option<(NaiveDate, String)> {
+    let rows =
+        crate::storage::validation::read_rows(&loaded.logs_dir().join("validation.csv")).ok()?;
+    rows.iter()
+        .rev()
+        .find(|r| r.mode == mode.as_str())
+        .map(|r| (r.date, r.verdict.clone()))
+}
+
+fn token_hours(loaded: &Loaded, clock: &SharedClock) -> Option<i64> {
+    let c = &loaded.config;
+    if !c.uses_schwab(c.mode) {
+        return None;
+    }
+    let token =
+        crate::brokers::schwab::auth::TokenFile::load(&loaded.resolve(&c.schwab.token_file))
+            .ok()?;
+    Some(token.refresh_seconds_left(clock.now_utc().timestamp()) / 3600)
+}
+
+/// The next run instant: today's if it has not passed, else the next session's.
+pub fn next_run(now: DateTime<Tz>, minutes_before_close: u32) -> Option<DateTime<Tz>> {
+    let today = now.date_naive();
+    let day = match calendar::session_hours(today) {
+        Some(h) if h.run_at(minutes_before_close) > now => today,
+        _ => calendar::next_session(today),
+    };
+    calendar::session_hours(day).map(|h| h.run_at(minutes_before_close))
+}
+
+/// The snapshot as text lines (the one-shot output; the watch view lays out the same data).
+pub fn lines(s: &Snapshot) -> Vec<String> {
+    let mut out = vec![
+        format!("jutsu status (mode {}) at {}", s.mode, s.as_of),
+        format!(
+            "  equity {}  cash {}  day P&L {}  exposure {}%  drawdown {}",
+            cents(s.equity),
+            cents(s.cash),
+            cents(s.day_pnl),
+            s.gross_exposure_pct,
+            s.drawdown_pct
+                .map_or("-".into(), |d| format!("{d}% below the peak"))
+        ),
+    ];
+    for p in &s.positions {
+        out.push(format!(
+            "  {:<5} {:>8} x {:>10} = {:>12}  {:>6}% (target {})",
+            p.symbol,
+            p.shares.normalize(),
+            p.price,
+            cents(p.value),
+            p.weight_pct,
+            p.target_pct.map_or("-".into(), |t| format!("{t}%"))
+        ));
+    }
+    if let Some(v) = &s.preview {
+        out.extend(preview_lines(v));
+    }
+    out.push(format!(
+        "  last run {}; last validation {}; token {}; next run {}",
+        s.last_run
+            .as_ref()
+            .map_or("none".into(), |(d, st, m)| format!("{d} {st} ({m})")),
+        s.last_validation
+            .as_ref()
+            .map_or("none".into(), |(d, v)| format!("{d} {v}")),
+        s.token_hours_left
+            .map_or("-".into(), |h| format!("{h} h left")),
+        s.next_run.as_deref().unwrap_or("-")
+    ));
+    out.push(format!(
+        "  data: quotes {} s old, last bar {}",
+        s.quote_age_s,
+        s.last_bar.map_or("-".into(), |d| d.to_string())
+    ));
+    out
+}
+
+/// The regime preview as text lines.
+pub fn preview_lines(v: &PreviewView) -> Vec<String> {
+    vec![
+        format!("  preview if the session closed now: cell {} ({}, vol {})", v.cell, v.trend, v.vol_state),
+        format!(
+            "    T_norm {:.3} ({:+.3} to bull, {:+.3} to bear)  z {:.3} ({:+.3} to upper, {:+.3} to lower)",
+            v.t_norm, v.t_norm_to_bull, v.t_norm_to_bear, v.z_score, v.z_to_upper, v.z_to_lower
+        ),
+        format!(
+            "    targets {}",
+            v.weights
+                .iter()
+                .filter(|(_, w)| *w > 0.0)
+                .map(|(s, w)| format!("{s} {w:.1}%"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "    orders {}",
+            if v.orders.is_empty() {
+                "none".to_string()
+            } else {
+                v.orders.join(", ")
+            }
+        ),
+    ]
+}

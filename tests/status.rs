@@ -1,0 +1,247 @@
+//! `jutsu status` and `status --watch`: read-only, and the preview equals what `trade
+//! --plan-only` plans at the same instant.
+
+use crate::common;
+use crate::common::fake_schwab::FakeSchwab;
+
+use jutsu::domain::journal::Ledger;
+use serde_json::Value;
+
+fn status_json(config: &std::path::Path, extra: &[&str]) -> Value {
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .args(["-c", config.to_str().unwrap(), "status", "--json"])
+            .args(extra),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// A paper account that traded on 2025-12-10, and the plan `--plan-only` makes at 15:55 of
+/// 2025-12-11 (its ledger).
+fn paper_with_plan() -> (tempfile::TempDir, std::path::PathBuf, Ledger) {
+    let (dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        common::run(common::jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-10"])).0,
+        0
+    );
+    let (code, out, err) = common::run(common::jutsu().args([
+        "-c",
+        cfg,
+        "trade",
+        "--as-of",
+        "2025-12-11T15:55",
+        "--plan-only",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let ledger = Ledger::load(&dir.path().join("state/paper/runs/2025-12-11.json"))
+        .unwrap()
+        .unwrap();
+    (dir, config, ledger)
+}
+
+#[test]
+fn status_json_on_paper_shows_the_account_and_previews_the_plan_only_decision() {
+    let (dir, config, ledger) = paper_with_plan();
+    let sim_before = std::fs::read(dir.path().join("state/sim/account.json")).unwrap();
+    let lock = dir.path().join("state/jutsu.lock");
+    let lock_before = (
+        std::fs::read(&lock).ok(),
+        std::fs::metadata(&lock).and_then(|m| m.modified()).ok(),
+    );
+    let s = status_json(&config, &["--as-of", "2025-12-11T15:55"]);
+    assert_eq!(s["mode"], "paper");
+    let decision = ledger.decision.unwrap();
+    assert_eq!(
+        s["preview"]["cell"].as_u64(),
+        Some(u64::from(decision.cell))
+    );
+    let weights = s["preview"]["weights"].as_array().unwrap();
+    for (i, w) in decision.weights.legs.iter().enumerate() {
+        let shown = weights[i][1].as_f64().unwrap();
+        assert!(
+            (shown - jutsu::domain::strategy::weight_f64(*w) * 100.0).abs() < 1e-9,
+            "{weights:?}"
+        );
+    }
+    let planned: Vec<String> = ledger
+        .plan
+        .unwrap()
+        .orders
+        .iter()
+        .map(|o| format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol))
+        .collect();
+    let previewed: Vec<String> = s["preview"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(previewed, planned);
+    // Equity is cash plus the positions at the quotes.
+    let cash: f64 = s["cash"].as_str().unwrap().parse().unwrap();
+    let held: f64 = s["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let equity: f64 = s["equity"].as_str().unwrap().parse().unwrap();
+    assert!((cash + held - equity).abs() < 1e-6);
+    assert_eq!(s["last_run"][0], "2025-12-11");
+    // Read-only: the simulated account is untouched, the lock file too.
+    assert_eq!(
+        std::fs::read(dir.path().join("state/sim/account.json")).unwrap(),
+        sim_before
+    );
+    let lock_after = (
+        std::fs::read(&lock).ok(),
+        std::fs::metadata(&lock).and_then(|m| m.modified()).ok(),
+    );
+    assert_eq!(lock_before, lock_after, "status takes no lock");
+}
+
+#[test]
+fn status_json_against_schwab_reads_and_never_orders() {
+    let fake = FakeSchwab::start(
+        "2025-06-10",
+        "2025-06-10T19:50:00Z",
+        20_000.0,
+        &[("TMF", 650.0)],
+        "A-secret-1",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = &fake.url;
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
+             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n\
+             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
+             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let now = 1_749_585_000; // 2025-06-10T19:50:00Z
+    jutsu::storage::fsutil::write_atomic(
+        &dir.path().join("state/token.json"),
+        format!(r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "R-secret-1", "access_token": "A-secret-1", "expires_at": {}}}}}"#, now - 86_400, now + 1200).as_bytes(),
+        true,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .env("JUTSU_NOW", "2025-06-10T19:50:00Z")
+            .env("T_APP_KEY", "K")
+            .env("T_APP_SECRET", "S")
+            .args(["-c", config.to_str().unwrap(), "status", "--json"]),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let s: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(s["mode"], "live");
+    assert_eq!(s["token_hours_left"].as_i64(), Some(144));
+    assert_eq!(s["positions"][0]["symbol"], "TMF");
+    assert_eq!(s["positions"][0]["shares"], "650");
+    assert!(s["preview"]["cell"].as_u64().is_some(), "{s}");
+    assert!(
+        !s["preview"]["orders"].as_array().unwrap().is_empty(),
+        "a first run would trade"
+    );
+    assert_eq!(fake.order_calls(), (0, 0), "no order placed or canceled");
+    assert!(!stdout.contains("secret"), "{stdout}");
+}
+
+#[test]
+fn watch_draws_the_preview_in_a_terminal_and_q_gives_the_terminal_back() {
+    let (dir, config, ledger) = paper_with_plan();
+    let session = format!("jutsu-watch-{}", std::process::id());
+    let command = format!(
+        "{} -c {} status --watch --as-of 2025-12-11T15:55; echo WATCH-EXITED $?; sleep 30",
+        env!("CARGO_BIN_EXE_jutsu"),
+        config.display()
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)")
+    };
+    assert!(tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "36",
+        "bash",
+        "-c",
+        &command
+    ])
+    .status
+    .success());
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    };
+    let mut shown = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        shown = screen();
+        if shown.contains("regime preview") {
+            break;
+        }
+    }
+    let decision = ledger.decision.unwrap();
+    assert!(
+        shown.contains(&format!("cell {}", decision.cell)),
+        "{shown}"
+    );
+    for (i, symbol) in ["TQQQ", "QQQ", "PSQ", "TMF", "TMV"].iter().enumerate() {
+        let w = jutsu::domain::strategy::weight_f64(decision.weights.legs[i]) * 100.0;
+        if w > 0.0 {
+            assert!(
+                shown.contains(&format!("{symbol} {w:.1}%")),
+                "{symbol} {w:.1}% in {shown}"
+            );
+        }
+    }
+    assert!(shown.contains("heartbeat"), "{shown}");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let mut after = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = screen();
+        if after.contains("WATCH-EXITED") {
+            break;
+        }
+    }
+    tmux(&["kill-session", "-t", &session]);
+    assert!(after.contains("WATCH-EXITED 0"), "{after}");
+    assert!(
+        !after.contains("regime preview"),
+        "the alternate screen is left: {after}"
+    );
+    drop(dir);
+}
+
+#[test]
+fn watch_off_a_terminal_refuses_with_a_clear_message() {
+    let (_dir, config) = common::paper_config("");
+    let (code, _, stderr) = common::run(common::jutsu().args([
+        "-c",
+        config.to_str().unwrap(),
+        "status",
+        "--watch",
+        "--as-of",
+        "2025-12-11",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("status --watch needs a terminal"),
+        "{stderr}"
+    );
+}
