@@ -210,6 +210,28 @@ fn watch_draws_the_preview_in_a_terminal_and_q_gives_the_terminal_back() {
         }
     }
     assert!(shown.contains("heartbeat"), "{shown}");
+    // A narrower terminal: the view is drawn again to the new width.
+    let widest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert_eq!(widest(&shown), 120, "{shown}");
+    tmux(&["resize-window", "-t", &session, "-x", "90", "-y", "36"]);
+    let mut resized = String::new();
+    for _ in 0..30 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        resized = screen();
+        if widest(&resized) == 90
+            && resized.contains("regime preview")
+            && resized.lines().next().is_some_and(|l| l.ends_with('┐'))
+        {
+            break;
+        }
+    }
+    assert!(
+        resized
+            .lines()
+            .next()
+            .is_some_and(|l| l.chars().count() == 90 && l.ends_with('┐')),
+        "{resized}"
+    );
     tmux(&["send-keys", "-t", &session, "q"]);
     let mut after = String::new();
     for _ in 0..50 {
