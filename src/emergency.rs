@@ -20,6 +20,7 @@ use crate::brokers::{
 use crate::clock::Clock;
 use crate::config::Mode;
 use crate::domain::journal::{Ledger, LedgerOrder, OrderEvent, RunStatus};
+use crate::domain::portfolio::cents;
 use crate::domain::portfolio::whole_shares;
 use crate::domain::strategy::LEGS;
 use crate::pipeline::{settle_entries, whole_positions};
@@ -362,8 +363,9 @@ fn keep_books(
         state.positions.len()
     ));
     out.say(format!(
-        "cash {:.2}, value {:.2}",
-        after.cash, after.liquidation_value
+        "cash {}, value {}",
+        cents(after.cash),
+        cents(after.liquidation_value)
     ));
     let verdict = if flat {
         "FLAT: every strategy position sold; trading halted until `jutsu resume`".to_string()

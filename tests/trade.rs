@@ -910,6 +910,21 @@ fn a_drawdown_past_the_limit_halts_and_health_shows_how_close_it_is() {
     let (_, health, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "health"]));
     assert!(health.contains("[warn] losses    drawdown"), "{health}");
     assert!(health.contains("of 12% allowed"), "{health}");
+    let (code, status, _) = run(jutsu().args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "status",
+        "--json",
+        "--as-of",
+        "2025-12-11T16:00",
+    ]));
+    assert_eq!(code, 0, "{status}");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let halts = status["loss_halts"][0].as_str().unwrap();
+    assert!(
+        halts.starts_with("drawdown ") && halts.ends_with("of 12% allowed"),
+        "{halts}"
+    );
     env.lose_cash(500);
     let (code, stdout, _) = env.trade("2025-12-12", &[]);
     assert_eq!(code, 5, "{stdout}");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::brokers::schwab::auth::TokenFile;
 use crate::config::{DataSource, Loaded, Mode};
+use crate::domain::portfolio::cents;
 use crate::error::{exit, Result};
 use crate::sources::{self, SharedClock};
 
@@ -63,8 +64,10 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         _ => println!("  broker        Schwab, read only"),
     }
     println!(
-        "  account       value {:.2}  cash {:.2}  buying power {:.2}",
-        account.liquidation_value, account.cash, account.buying_power
+        "  account       value {}  cash {}  buying power {}",
+        cents(account.liquidation_value),
+        cents(account.cash),
+        cents(account.buying_power)
     );
     if account.positions.is_empty() {
         println!("    no positions");
@@ -75,7 +78,7 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
             p.symbol,
             p.quantity,
             p.market_value
-                .map_or(String::new(), |v| format!("value {v:.2}"))
+                .map_or(String::new(), |v| format!("value {}", cents(v)))
         );
     }
     println!("OK");

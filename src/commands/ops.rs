@@ -7,6 +7,7 @@ use crate::alert::{Alert, Level};
 use crate::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::portfolio::cents;
 use crate::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::error::{exit, Error, Result};
 use crate::sources::{self, SharedClock};
@@ -115,9 +116,9 @@ fn show_plan(
         (_, false) => "emergency exit",
     };
     say!(
-        "{what} of {broker_name} (value {:.2}, cash {:.2}):",
-        account.liquidation_value,
-        account.cash
+        "{what} of {broker_name} (value {}, cash {}):",
+        cents(account.liquidation_value),
+        cents(account.cash)
     );
     for line in plan.describe() {
         say!("  {line}");

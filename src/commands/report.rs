@@ -8,6 +8,7 @@ use crate::config::{Loaded, Mode};
 use crate::domain::backtest;
 use crate::domain::bars::History;
 use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::portfolio::cents;
 use crate::domain::statistics::{self, DayStat, FillStat, Statistics};
 use crate::domain::{page, performance, DomainError};
 use crate::error::{exit, Error, Result};
@@ -267,10 +268,10 @@ fn fill_page(
             side: o.side.as_str().to_string(),
             symbol: o.symbol.clone(),
             shares: crate::domain::portfolio::whole_shares(o.filled).unwrap_or_default(),
-            reference: format!("{:.2}", o.reference_price),
+            reference: o.reference_price.normalize().to_string(),
             fill: o.average_price.map_or(String::new(), |p| format!("{p:.4}")),
             slippage_pct: o.slippage_pct.map_or(String::new(), |s| format!("{s:.3}")),
-            commission: format!("{:.2}", o.filled * commission_per_share),
+            commission: cents(o.filled * commission_per_share),
         })
         .collect();
     let mode = loaded.config.mode.as_str();

@@ -86,6 +86,10 @@ pub struct Snapshot {
     pub gross_exposure_pct: Decimal,
     /// Below the peak of the recorded runs, percent.
     pub drawdown_pct: Option<Decimal>,
+    /// Below the previous run's value, percent.
+    pub day_loss_pct: Option<Decimal>,
+    /// How close the account is to each configured loss halt (empty with the halts off).
+    pub loss_halts: Vec<String>,
     /// Positions.
     pub positions: Vec<PositionRow>,
     /// The newest run: session, status, message.
@@ -230,6 +234,8 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             .sum(),
         gross_exposure_pct: percent(gross, equity),
         drawdown_pct: record.losses(equity).drawdown_pct,
+        day_loss_pct: record.losses(equity).day_loss_pct,
+        loss_halts: halt_distances(&c.risk, record.losses(equity)),
         positions,
         last_run: last_run(&paths),
         last_validation: last_validation(loaded, mode),
@@ -256,6 +262,20 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             now.date_naive(),
         ),
     })
+}
+
+/// Each configured loss halt against the account's loss: `drawdown 3.2% of 25% allowed`.
+fn halt_distances(risk: &crate::config::Risk, losses: crate::domain::plan::Losses) -> Vec<String> {
+    [
+        ("drawdown", risk.max_drawdown_halt_pct, losses.drawdown_pct),
+        ("day loss", risk.daily_loss_halt_pct, losses.day_loss_pct),
+    ]
+    .into_iter()
+    .filter_map(|(name, limit, loss)| {
+        let loss = loss.unwrap_or_default().max(Decimal::ZERO);
+        limit.map(|limit| format!("{name} {loss}% of {limit}% allowed"))
+    })
+    .collect()
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {
@@ -431,6 +451,9 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
             p.weight_pct,
             p.target_pct.map_or("-".into(), |t| format!("{t}%"))
         ));
+    }
+    if !s.loss_halts.is_empty() {
+        out.push(format!("  loss halts: {}", s.loss_halts.join(", ")));
     }
     if let Some(v) = &s.preview {
         out.extend(preview_lines(v));

@@ -575,7 +575,7 @@ pub fn backtest_page(
             reference: String::new(),
             fill: format!("{:.4}", f.price),
             slippage_pct: String::new(),
-            commission: format!("{:.2}", f.commission),
+            commission: crate::domain::portfolio::cents(f.commission),
         })
         .collect();
     render(&page)

@@ -32,7 +32,7 @@ pub(super) fn describe_plan(plan: &Plan) -> String {
     match &plan.trigger {
         None => "no trade: target unchanged and positions as recorded".into(),
         Some(t) => format!(
-            "rebalance ({}{}): {} order(s) on equity {:.2}",
+            "rebalance ({}{}): {} order(s) on equity {}",
             t.reason(),
             match t {
                 plan::Trigger::TargetChanged(d) => format!(", change {:.3}", d),
@@ -40,7 +40,7 @@ pub(super) fn describe_plan(plan: &Plan) -> String {
                 plan::Trigger::FirstRun => String::new(),
             },
             plan.orders.len(),
-            plan.equity
+            crate::domain::portfolio::cents(plan.equity)
         ),
     }
 }

@@ -2,6 +2,7 @@
 //! the broker's positions are compared with what the state recorded.
 
 use super::*;
+use crate::domain::portfolio::cents;
 
 /// What the broker holds once earlier orders of the session are settled.
 pub struct Reconciled {
@@ -78,9 +79,9 @@ impl Run<'_> {
             return Ok((
                 Mark::Ok,
                 format!(
-                    "first run: the broker holds {} with {:.2} cash",
+                    "first run: the broker holds {} with {} cash",
                     describe_positions(positions),
-                    account.cash
+                    cents(account.cash)
                 ),
             ));
         };
@@ -99,9 +100,9 @@ impl Run<'_> {
             return Ok((
                 Mark::Ok,
                 format!(
-                    "broker matches the state: {}, cash {:.2}",
+                    "broker matches the state: {}, cash {}",
                     describe_positions(positions),
-                    account.cash
+                    cents(account.cash)
                 ),
             ));
         }

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Mode;
-use crate::domain::portfolio::Side;
+use crate::domain::portfolio::{cents, Side};
 use crate::error::Result;
 
 /// The header of trades.csv.
@@ -307,9 +307,9 @@ pub fn append(path: &Path, rows: &[TradeRow]) -> Result<()> {
             r.reference_price.normalize().to_string(),
             r.fill_price.normalize().to_string(),
             format!("{:.4}", r.slippage_pct),
-            format!("{:.2}", r.notional),
-            format!("{:.2}", r.commission),
-            r.realized_pnl.map_or(String::new(), |p| format!("{p:.2}")),
+            cents(r.notional),
+            cents(r.commission),
+            r.realized_pnl.map_or(String::new(), cents),
             r.reason.clone(),
             r.mode.as_str().to_string(),
             r.order_id.clone(),
