@@ -95,6 +95,12 @@ pub enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<AsOf>,
     },
+    /// Scheduling: `schedule crontab` prints crontab lines for this machine's cron.
+    Schedule {
+        /// What to print.
+        #[command(subcommand)]
+        action: ScheduleAction,
+    },
     /// NYSE sessions: date, open and close (America/New_York) and the run time.
     Calendar(CalendarArgs),
     /// Run the strategy over local daily bars.
@@ -321,4 +327,19 @@ fn parse_as_of(s: &str) -> Result<AsOf, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(|date| AsOf { date, time: None })
         .map_err(|_| refused())
+}
+
+/// `jutsu schedule` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Crontab lines that start `jutsu trade` on a cron that knows only the machine's zone
+    /// (no CRON_TZ needed): one line per local time the run can fall on.
+    Crontab {
+        /// The machine's zone [default: TZ, /etc/timezone or /etc/localtime].
+        #[arg(long)]
+        zone: Option<String>,
+        /// The folder jutsu is installed in (the lines `cd` there).
+        #[arg(long, default_value = "/opt/jutsu")]
+        dir: String,
+    },
 }

@@ -3,62 +3,6 @@
 use crate::common;
 
 use crate::common::{jutsu, run};
-use chrono::{NaiveTime, Timelike};
-
-/// The trade lines of deploy/crontab: (minute, hours, weekdays, command).
-fn crontab_trade_lines() -> Vec<(u32, Vec<u32>, String, String)> {
-    let text = std::fs::read_to_string("deploy/crontab").unwrap();
-    assert!(
-        text.lines().any(|l| l.trim() == "CRON_TZ=America/New_York"),
-        "{text}"
-    );
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.contains('='))
-        .filter(|l| l.contains("jutsu trade"))
-        .map(|l| {
-            let fields: Vec<&str> = l.split_whitespace().collect();
-            assert!(fields.len() > 5, "{l}");
-            let minute: u32 = fields[0].parse().unwrap();
-            let hours: Vec<u32> = fields[1].split(',').map(|h| h.parse().unwrap()).collect();
-            assert_eq!((fields[2], fields[3]), ("*", "*"), "{l}");
-            (minute, hours, fields[4].to_string(), fields[5..].join(" "))
-        })
-        .collect()
-}
-
-#[test]
-fn crontab_starts_inside_the_run_window_of_every_session_2000_to_2035() {
-    let lines = crontab_trade_lines();
-    assert_eq!(lines.len(), 1);
-    let (minute, hours, weekdays, command) = &lines[0];
-    assert_eq!(weekdays, "1-5");
-    assert!(command.contains("./jutsu trade"), "{command}");
-    let config = jutsu::config::parse("").unwrap();
-    let s = &config.schedule;
-    let starts: Vec<NaiveTime> = hours
-        .iter()
-        .map(|h| NaiveTime::from_hms_opt(*h, *minute, 0).unwrap())
-        .collect();
-    let mut checked = 0;
-    for day in jutsu::domain::calendar::sessions(
-        "2000-01-01".parse().unwrap(),
-        "2035-12-31".parse().unwrap(),
-    ) {
-        let hours = jutsu::domain::calendar::session_hours(day).unwrap();
-        let run_at = hours.run_at(s.minutes_before_close);
-        let opens = (run_at - chrono::Duration::minutes(s.early_tolerance_minutes.into())).time();
-        let due = run_at.time();
-        assert!(
-            starts.iter().any(|t| *t >= opens && *t <= due),
-            "{day}: no cron start between {opens} and {due}"
-        );
-        checked += 1;
-    }
-    assert!(checked > 9000);
-    // And a start on a regular day at 12:49 is simply too early (exit 0, nothing done).
-    assert!(starts.iter().any(|t| t.hour() == 12));
-}
 
 #[test]
 fn systemd_timer_runs_in_new_york_time_on_weekdays() {
@@ -165,5 +109,109 @@ fn report_tracks_the_backtest_exactly_when_settings_match() {
     assert!(
         !page.contains("<script") && !page.contains("<link"),
         "no external assets"
+    );
+}
+
+/// A plain cron in `zone` (no CRON_TZ: Debian's and Ubuntu's cron ignore it), fed the lines
+/// `jutsu schedule crontab --zone` prints: for every session 2026-2035, exactly one start lands
+/// in its run window (from the early tolerance before the run to the run instant), early
+/// closes included.
+fn plain_cron_gives_each_session_one_start(zone: &str) {
+    use chrono::{Datelike, TimeZone};
+    let (code, text, stderr) = run(jutsu()
+        .env("JUTSU_NOW", "2026-01-01T12:00:00Z")
+        .args(["schedule", "crontab", "--zone", zone]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!text.contains("CRON_TZ"), "{text}");
+    let tz: chrono_tz::Tz = zone.parse().unwrap();
+    let lines: Vec<(u32, u32, Vec<u32>)> = text
+        .lines()
+        .filter(|l| l.contains("jutsu trade"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!((f[2], f[3]), ("*", "*"), "{l}");
+            let days: Vec<u32> = match f[4].split_once('-') {
+                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect(),
+                None => f[4].split(',').map(|d| d.parse().unwrap()).collect(),
+            };
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), days)
+        })
+        .collect();
+    assert!(!lines.is_empty() && lines.len() <= 8, "{text}");
+    // Every start the cron makes over the period, as instants.
+    let mut starts = Vec::new();
+    let mut day: chrono::NaiveDate = "2025-12-31".parse().unwrap();
+    while day <= "2036-01-01".parse().unwrap() {
+        for (minute, hour, days) in &lines {
+            if days.contains(&day.weekday().num_days_from_sunday()) {
+                let local = day.and_hms_opt(*hour, *minute, 0).unwrap();
+                if let Some(t) = tz.from_local_datetime(&local).earliest() {
+                    starts.push(t.with_timezone(&chrono::Utc));
+                }
+            }
+        }
+        day = day.succ_opt().unwrap();
+    }
+    let s = &jutsu::config::parse("").unwrap().schedule;
+    let mut early_closes = 0;
+    for session in jutsu::domain::calendar::sessions(
+        "2026-01-01".parse().unwrap(),
+        "2035-12-31".parse().unwrap(),
+    ) {
+        let hours = jutsu::domain::calendar::session_hours(session).unwrap();
+        let run_at = hours
+            .run_at(s.minutes_before_close)
+            .with_timezone(&chrono::Utc);
+        let opens = run_at - chrono::Duration::minutes(s.early_tolerance_minutes.into());
+        let inside = starts
+            .iter()
+            .filter(|t| **t >= opens && **t <= run_at)
+            .count();
+        assert_eq!(
+            inside, 1,
+            "{zone}: {session} gets {inside} starts in its window"
+        );
+        if hours.close.format("%H:%M").to_string() == "13:00" {
+            early_closes += 1;
+        }
+    }
+    assert!(
+        early_closes >= 20,
+        "early closes are in the period: {early_closes}"
+    );
+}
+
+#[test]
+fn a_plain_cron_in_utc_starts_every_session_once() {
+    plain_cron_gives_each_session_one_start("UTC");
+}
+
+#[test]
+fn a_plain_cron_in_berlin_starts_every_session_once() {
+    plain_cron_gives_each_session_one_start("Europe/Berlin");
+}
+
+#[test]
+fn a_plain_cron_in_tokyo_starts_every_session_once_on_the_next_local_day() {
+    // 15:50 in New York is the next morning in Tokyo: the weekdays move to Tuesday..Saturday.
+    plain_cron_gives_each_session_one_start("Asia/Tokyo");
+}
+
+#[test]
+fn the_shipped_crontab_is_the_utc_one() {
+    let (_, generated, _) = run(jutsu()
+        .env("JUTSU_NOW", "2026-01-01T12:00:00Z")
+        .args(["schedule", "crontab", "--zone", "UTC"]));
+    let shipped = std::fs::read_to_string("deploy/crontab").unwrap();
+    let schedule = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("./jutsu"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        schedule(&shipped),
+        schedule(&generated),
+        "regenerate deploy/crontab with `jutsu schedule crontab --zone UTC`"
     );
 }

@@ -8,6 +8,7 @@ mod health;
 mod hello;
 mod ops;
 mod report;
+mod schedule;
 mod state;
 mod status;
 mod trade;
@@ -111,11 +112,31 @@ fn generated(command: &Command) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `jutsu trade`: it needs its secrets, and a missing one is listed with the file's problems.
+fn trade_command(cli: &Cli, path: &Path, args: &crate::cli::TradeArgs) -> Result<u8> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mode = args.mode.map(crate::config::Mode::from);
+    let loaded = cfg::load_with_secrets(path, mode, &env)?;
+    logging::init(
+        cli.log_format,
+        cli.verbose,
+        cli.quiet,
+        Some(&loaded.logs_dir()),
+    );
+    trade::run(args, &loaded, system_clock())
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let path = config_path(&cli);
     let explicit = cli.config.is_some();
     match &cli.command {
         Command::Completions { .. } | Command::Man => generated(&cli.command),
+        Command::Schedule {
+            action: crate::cli::ScheduleAction::Crontab { zone, dir },
+        } => {
+            let loaded = load_or_default(&path, explicit)?;
+            schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
+        }
         Command::Calendar(args) => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
             let loaded = load_or_default(&path, explicit)?;
@@ -131,19 +152,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
             backtest::run(args, &loaded)
         }
-        Command::Trade(args) => {
-            // A trade needs its secrets: a missing one is listed with the file's problems.
-            let env = |name: &str| std::env::var(name).ok();
-            let mode = args.mode.map(crate::config::Mode::from);
-            let loaded = cfg::load_with_secrets(&path, mode, &env)?;
-            logging::init(
-                cli.log_format,
-                cli.verbose,
-                cli.quiet,
-                Some(&loaded.logs_dir()),
-            );
-            trade::run(args, &loaded, system_clock())
-        }
+        Command::Trade(args) => trade_command(&cli, &path, args),
         Command::Validate { date, mode } => validate::run(
             *date,
             &with_mode(acting(&cli, &path)?, *mode),

@@ -255,6 +255,33 @@ pub fn missed_sessions(
     missed
 }
 
+/// Where a plain cron (one that knows only the machine's zone) must fire so that a start
+/// lands `lead_minutes` before the run of every session from `first` to `last`: each local
+/// wall-clock time, with the local weekdays (0 = Sunday, as cron counts) it is needed on.
+/// The US and the machine's zone change their clocks on different days, so a time appears
+/// for each offset between them; jutsu itself decides which start is the run.
+pub fn local_fire_times(
+    zone: Tz,
+    (first, last): (NaiveDate, NaiveDate),
+    minutes_before_close: u32,
+    lead_minutes: u32,
+) -> std::collections::BTreeMap<NaiveTime, std::collections::BTreeSet<u32>> {
+    let mut out: std::collections::BTreeMap<NaiveTime, std::collections::BTreeSet<u32>> =
+        Default::default();
+    for day in sessions(first, last) {
+        let Some(hours) = session_hours(day) else {
+            continue;
+        };
+        let start =
+            hours.run_at(minutes_before_close) - chrono::Duration::minutes(lead_minutes.into());
+        let local = start.with_timezone(&zone);
+        out.entry(local.time())
+            .or_default()
+            .insert(local.weekday().num_days_from_sunday());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
