@@ -306,3 +306,30 @@ fn emergency_exit_sends_a_critical_alert() {
     hook.assert();
     let _ = dir;
 }
+
+/// Runs `trade` at each of `runs` with `alerts.notify: notify` and checks the webhook got
+/// exactly `expected` alerts.
+fn assert_hooks(server: &mut Server, notify: Option<&str>, runs: &[&str], expected: usize) {
+    let path = format!("/hook-{}", notify.unwrap_or("default"));
+    let hook = server.mock("POST", path.as_str()).expect(expected).create();
+    let level = notify.map_or(String::new(), |n| format!("  notify: {n}\n"));
+    let (dir, config) = env_with(&format!("  webhook_url: {}{path}\n{level}", server.url()));
+    for as_of in runs {
+        let (code, stdout, _) =
+            run(jutsu().args(["-c", config.to_str().unwrap(), "trade", "--as-of", as_of]));
+        assert_eq!(code, 0, "{stdout}");
+    }
+    hook.assert();
+    drop(dir);
+}
+
+#[test]
+fn notify_levels_keep_the_quiet_no_ops_out_of_the_inbox() {
+    let mut server = Server::new();
+    // A start three hours early is a no-op; the real run trades (a first run); the same
+    // session again is a no-op ("already done").
+    let day = ["2025-12-12T12:50", "2025-12-12T15:55", "2025-12-12T16:10"];
+    assert_hooks(&mut server, None, &day, 1);
+    assert_hooks(&mut server, Some("all"), &day, 3);
+    assert_hooks(&mut server, Some("problems"), &day, 0);
+}

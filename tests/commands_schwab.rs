@@ -230,3 +230,34 @@ fn a_schwab_py_token_file_with_mode_0644_is_tightened_with_one_warning() {
     assert_eq!(code, 0);
     assert!(!stderr.contains("readable by other users"), "{stderr}");
 }
+
+#[test]
+fn auth_status_warns_and_alerts_when_the_login_ends_before_the_next_run() {
+    let mut server = Server::new();
+    let hook = server
+        .mock("POST", "/hook")
+        .match_body(Matcher::PartialJson(
+            serde_json::json!({"level": "critical", "kind": "auth"}),
+        ))
+        .expect(1)
+        .create();
+    // The login ends Sunday 2025-06-15 20:00 ET; on Friday after the close that is 51.5 h
+    // away (no "under 24 h"), but Monday's run at 15:55 comes after it.
+    let login = 1_749_427_200; // 2025-06-09T00:00:00Z
+    let env = live_env(&server, NOW_S - login);
+    let mut config = std::fs::read_to_string(&env.config).unwrap();
+    config.push_str(&format!("alerts:\n  webhook_url: {}/hook\n", server.url()));
+    std::fs::write(&env.config, config).unwrap();
+    let (code, stdout, stderr) = run(cmd(&env)
+        .env("JUTSU_NOW", "2025-06-13T20:30:00Z")
+        .args(["auth", "status"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the Schwab login ends Sun 2025-06-15 20:00 ET (51.5 h), before the next run (Mon 2025-06-16 15:55 ET)"),
+        "{stdout}"
+    );
+    hook.assert();
+    // On Tuesday morning with 144 h left, nothing to say.
+    let fresh = live_env(&server, 24 * 3600);
+    assert_eq!(run(cmd(&fresh).args(["auth", "status"])).0, 0);
+}

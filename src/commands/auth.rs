@@ -16,7 +16,7 @@ const STATUS_MIN_HOURS: i64 = 24;
 pub(super) fn run(action: &AuthAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let token_path = loaded.resolve(&loaded.config.schwab.token_file);
     match action {
-        AuthAction::Status => status(&token_path, clock.now_utc().timestamp()),
+        AuthAction::Status => status(loaded, &token_path, clock.as_ref()),
         AuthAction::Refresh => {
             let client = sources::schwab_client(loaded, clock.clone())?;
             let current = client.token()?;
@@ -35,35 +35,66 @@ pub(super) fn run(action: &AuthAction, loaded: &Loaded, clock: SharedClock) -> R
     }
 }
 
-/// Hours left on the tokens; exit 1 when the refresh token is expired or nearly so.
-fn status(token_path: &Path, now: i64) -> Result<u8> {
+/// Hours left on the tokens; exit 1, and a CRITICAL alert on the configured channels, when
+/// the refresh token is expired, has under 24 h left, or ends before the next scheduled run
+/// (with a margin): a Sunday timer running this reaches the user before Monday fails.
+fn status(loaded: &Loaded, token_path: &Path, clock: &dyn crate::clock::Clock) -> Result<u8> {
     let token = TokenFile::load(token_path)?;
+    let now = clock.now_utc().timestamp();
     let left = token.refresh_seconds_left(now);
     let hours = left as f64 / 3600.0;
     let access = token.token.expires_at - now;
-    if left <= 0 {
-        println!(
-            "refresh token EXPIRED {:.1} h ago: run `jutsu auth login`",
+    let problem = if left <= 0 {
+        Some(format!(
+            "the Schwab refresh token EXPIRED {:.1} h ago: run `jutsu auth login`",
             -hours
-        );
-        return Ok(exit::FAILURE);
-    }
-    println!("refresh token: {hours:.1} h left (7 days from the login)");
-    println!(
-        "access token:  {}",
-        if access > 0 {
-            format!("valid for {} more minutes", access / 60)
-        } else {
-            "expired; it is refreshed automatically".to_string()
-        }
-    );
-    if left < STATUS_MIN_HOURS * 3600 {
+        ))
+    } else {
+        println!("refresh token: {hours:.1} h left (7 days from the login)");
         println!(
-            "under {STATUS_MIN_HOURS} h left: run `jutsu auth login` before the next trading day"
+            "access token:  {}",
+            if access > 0 {
+                format!("valid for {} more minutes", access / 60)
+            } else {
+                "expired; it is refreshed automatically".to_string()
+            }
         );
-        return Ok(exit::FAILURE);
+        login_problem(loaded, clock, left)
+    };
+    let Some(problem) = problem else {
+        return Ok(exit::OK);
+    };
+    println!("{problem}");
+    let alert = crate::alert::Alert {
+        level: crate::alert::Level::Critical,
+        kind: "auth".into(),
+        subject: "jutsu: the Schwab login must be renewed".into(),
+        body: problem,
+    };
+    super::send_alert(loaded, clock, &alert);
+    Ok(exit::FAILURE)
+}
+
+/// Why the login will not do, if it will not: under 24 h left, or it ends before the next run.
+fn login_problem(loaded: &Loaded, clock: &dyn crate::clock::Clock, left: i64) -> Option<String> {
+    let now = clock.now_et();
+    let ends = now + chrono::Duration::seconds(left);
+    let minutes = loaded.config.schedule.minutes_before_close;
+    if let Some(run) = crate::domain::calendar::run_after_login(now, ends, minutes) {
+        return Some(format!(
+            "the Schwab login ends {} ({:.1} h), before the next run ({}) with {} h to spare: \
+             run `jutsu auth login` before then",
+            ends.format("%a %Y-%m-%d %H:%M ET"),
+            left as f64 / 3600.0,
+            run.format("%a %Y-%m-%d %H:%M ET"),
+            crate::domain::calendar::LOGIN_MARGIN_HOURS
+        ));
     }
-    Ok(exit::OK)
+    (left < STATUS_MIN_HOURS * 3600).then(|| {
+        format!(
+            "under {STATUS_MIN_HOURS} h left: run `jutsu auth login` before the next trading day"
+        )
+    })
 }
 
 /// The OAuth login: the user opens the authorize URL, logs in, and pastes the address the

@@ -2,7 +2,7 @@
 
 use crate::alert::{Alert, AlertFailure, Alerter, Level};
 use crate::cli::TradeArgs;
-use crate::config::Loaded;
+use crate::config::{Loaded, Outcome};
 use crate::domain::journal::Ledger;
 use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
@@ -25,7 +25,7 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     let summary = pipeline::trade(loaded, &options, clock.clone());
     let alerter = Alerter::new(&config.alerts, secrets.smtp_password, clock.as_ref());
     let mut failures = Vec::new();
-    if alerter.any() {
+    if alerter.any() && config.alerts.notify.wants(outcome_of(&summary)) {
         failures = alerter.send(&alert_of(&summary, mode.as_str()));
     }
     if summary.code == exit::OK {
@@ -33,6 +33,26 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     }
     record_failures(&summary, &failures);
     Ok(summary.code)
+}
+
+/// A run for `alerts.notify`: it traded when its journal holds an order that reached the
+/// broker; a problem is a non-zero exit, a critical run or a warning line.
+fn outcome_of(summary: &RunSummary) -> Outcome {
+    let traded = summary
+        .ledger
+        .as_deref()
+        .and_then(|path| Ledger::load(path).ok().flatten())
+        .is_some_and(|l| l.anything_sent());
+    Outcome {
+        traded,
+        problem: summary.code != exit::OK
+            || summary.critical
+            || summary
+                .transcript
+                .lines()
+                .any(|l| l.trim_start().starts_with("warning:")),
+        validation: false,
+    }
 }
 
 fn alert_of(summary: &RunSummary, mode: &str) -> Alert {

@@ -53,7 +53,14 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
         subject: format!("validate {session}: {}", v.verdict.as_str()),
         body: text,
     };
-    super::send_alert(loaded, clock.as_ref(), &alert);
+    let outcome = crate::config::Outcome {
+        traded: false,
+        problem: v.verdict == Verdict::Red,
+        validation: true,
+    };
+    if loaded.config.alerts.notify.wants(outcome) {
+        super::send_alert(loaded, clock.as_ref(), &alert);
+    }
     Ok(if v.verdict == Verdict::Red {
         exit::FAILURE
     } else {

@@ -26,6 +26,43 @@ pub struct Alerts {
     pub webhook_url: Option<String>,
     /// URL pinged at the end of every completed run.
     pub deadman_url: Option<String>,
+    /// Which runs send an alert: `all`, `trades` (the default) or `problems`.
+    pub notify: Notify,
+}
+
+/// Which runs alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    /// Every run, the quiet no-ops too (a start outside the run window, a weekend).
+    All,
+    /// Runs that sent orders, failed, stopped or warned, and every validation (the default).
+    #[default]
+    Trades,
+    /// Only failures, stops, halts, warnings and RED validations.
+    Problems,
+}
+
+/// What a run or a validation came to, as far as alerting is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Orders were sent.
+    pub traded: bool,
+    /// A failure, a stop, a halt, or a warning (slippage, the login about to expire, ...).
+    pub problem: bool,
+    /// A validation (not a trade run).
+    pub validation: bool,
+}
+
+impl Notify {
+    /// Whether an outcome alerts at this level.
+    pub fn wants(self, outcome: Outcome) -> bool {
+        match self {
+            Notify::All => true,
+            Notify::Trades => outcome.traded || outcome.problem || outcome.validation,
+            Notify::Problems => outcome.problem,
+        }
+    }
 }
 
 /// Email over SMTP.

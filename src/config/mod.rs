@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::alerts::{Alerts, Email, SmtpSecurity};
+pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity};
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{

@@ -194,13 +194,14 @@ fn decode_alerts(value: Option<Value>, problems: &mut Vec<String>) -> Alerts {
     let mut parts = split(
         value,
         "alerts",
-        &["email", "webhook_url", "deadman_url"],
+        &["email", "webhook_url", "deadman_url", "notify"],
         problems,
     );
     Alerts {
         email: decode(parts.remove("email"), "alerts.email", problems),
         webhook_url: decode(parts.remove("webhook_url"), "alerts.webhook_url", problems),
         deadman_url: decode(parts.remove("deadman_url"), "alerts.deadman_url", problems),
+        notify: decode(parts.remove("notify"), "alerts.notify", problems),
     }
 }
 

@@ -255,6 +255,25 @@ pub fn missed_sessions(
     missed
 }
 
+/// Hours of margin wanted between the end of the Schwab login and the run it must serve.
+pub const LOGIN_MARGIN_HOURS: i64 = 2;
+
+/// The first run after `now` (the next session's, or today's if it is still ahead) that the
+/// login ending at `login_ends` would not serve with [`LOGIN_MARGIN_HOURS`] to spare.
+pub fn run_after_login(
+    now: DateTime<Tz>,
+    login_ends: DateTime<Tz>,
+    minutes_before_close: u32,
+) -> Option<DateTime<Tz>> {
+    let today = now.date_naive();
+    let day = match session_hours(today) {
+        Some(h) if h.run_at(minutes_before_close) > now => today,
+        _ => next_session(today),
+    };
+    let next = session_hours(day)?.run_at(minutes_before_close);
+    (login_ends < next + Duration::hours(LOGIN_MARGIN_HOURS)).then_some(next)
+}
+
 /// Where a plain cron (one that knows only the machine's zone) must fire so that a start
 /// lands `lead_minutes` before the run of every session from `first` to `last`: each local
 /// wall-clock time, with the local weekdays (0 = Sunday, as cron counts) it is needed on.

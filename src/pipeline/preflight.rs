@@ -240,10 +240,23 @@ impl Run<'_> {
                 "the Schwab refresh token has expired: run `jutsu auth login`",
             ));
         }
-        if hours_left < 48 {
+        // The run after this one must find a live login: warn now, not when it fails.
+        let now = self.clock.now_et();
+        let ends = now + chrono::Duration::seconds(token.refresh_seconds_left(now.timestamp()));
+        let next = calendar::next_session(now.date_naive());
+        let next_run =
+            calendar::session_hours(next).map(|h| h.run_at(c.schedule.minutes_before_close));
+        let before_next = next_run
+            .filter(|run| ends < *run + chrono::Duration::hours(calendar::LOGIN_MARGIN_HOURS));
+        if hours_left < 48 || before_next.is_some() {
             self.critical = true;
             self.report.warn(&format!(
-                "the Schwab login expires in {hours_left} h: run `jutsu auth login`"
+                "the Schwab login expires in {hours_left} h ({}){}: run `jutsu auth login`",
+                ends.format("%a %Y-%m-%d %H:%M ET"),
+                before_next.map_or(String::new(), |run| format!(
+                    ", before the next run ({})",
+                    run.format("%a %Y-%m-%d %H:%M ET")
+                ))
             ));
         }
         Ok(format!(", token {hours_left} h left"))
