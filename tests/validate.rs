@@ -105,3 +105,61 @@ fn a_session_without_a_run_is_no_run() {
     assert_eq!(code, 2);
     assert!(stderr.contains("2025-12-13 is not a session"), "{stderr}");
 }
+
+#[test]
+fn a_session_validated_again_replaces_its_row_and_bad_dates_are_refused() {
+    let (dir, config) = env("close");
+    let cfg = config.to_str().unwrap();
+    for day in ["2025-12-10", "2025-12-11"] {
+        assert_eq!(run(jutsu().args(["-c", cfg, "trade", "--as-of", day])).0, 0);
+    }
+    for day in ["2025-12-11", "2025-12-10", "2025-12-11"] {
+        let (code, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", day]));
+        assert_eq!(code, 0, "{stdout}{stderr}");
+    }
+    // A dry run's validation of the same day is its own row.
+    let (_, stdout, _) = run(jutsu().args([
+        "-c",
+        cfg,
+        "validate",
+        "--date",
+        "2025-12-11",
+        "--mode",
+        "dry_run",
+    ]));
+    assert!(stdout.contains("NO_RUN"), "{stdout}");
+    let rows =
+        jutsu::storage::validation::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.date.to_string(), r.mode.clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("2025-12-10", "paper"),
+        ("2025-12-11", "dry_run"),
+        ("2025-12-11", "paper"),
+    ]
+    .iter()
+    .map(|(d, m)| (d.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(keys, want);
+    assert_eq!(rows.len(), 3, "{keys:?}");
+    // The rolling figures count the paper sessions up to the date, once each.
+    let (_, stdout, _) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-10"]));
+    assert!(stdout.contains("last 1 sessions"), "{stdout}");
+    let (code, _, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-25"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("is not a session (a weekend or an NYSE holiday)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(jutsu().env("JUTSU_NOW", "2025-12-12T21:30:00Z").args([
+        "-c",
+        cfg,
+        "validate",
+        "--date",
+        "2025-12-15",
+    ]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("2025-12-15 is in the future"), "{stderr}");
+}

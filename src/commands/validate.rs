@@ -25,7 +25,7 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
-        validation::append(&csv, session, mode.as_str(), None)?;
+        validation::record(&csv, session, mode.as_str(), None)?;
         println!(
             "validate {session}: NO_RUN: no {} run ledger with a decision for {session}",
             mode.as_str()
@@ -39,8 +39,8 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
         .decision
         .ok_or_else(|| Error::Other(format!("no decision on the close of {session}")))?;
     let v = validate::compare(&ledger, &at_run, &at_close, &official.closes);
-    validation::append(&csv, session, mode.as_str(), Some(&v))?;
-    let rolling = validate::rolling(&validation::read_rows(&csv)?, 20);
+    validation::record(&csv, session, mode.as_str(), Some(&v))?;
+    let rolling = validate::rolling(&validation::read_rows(&csv)?, mode.as_str(), session, 20);
     let text = describe(session, mode.as_str(), &v, &rolling);
     println!("{text}");
     let alert = Alert {
@@ -87,8 +87,15 @@ fn session_to_validate(
         }
     };
     let Some(hours) = calendar::session_hours(session) else {
-        return Err(Error::Usage(format!("{session} is not a session")));
+        return Err(Error::Usage(format!(
+            "{session} is not a session (a weekend or an NYSE holiday)"
+        )));
     };
+    if session > clock.today_et() {
+        return Err(Error::Usage(format!(
+            "{session} is in the future: a session can be validated after its close"
+        )));
+    }
     if now < hours.close && loaded.config.data.source == DataSource::Schwab {
         return Err(Error::Usage(format!(
             "{session} has not closed yet: validate after {} ET",

@@ -185,10 +185,11 @@ pub struct Rolling {
     pub no_run: usize,
 }
 
-/// Rolling figures over the last `n` rows (the newest row per date counts once).
-pub fn rolling(rows: &[Row], n: usize) -> Rolling {
+/// Figures over the last `n` validated sessions of `mode` up to `up_to` (one row a session:
+/// the newest if a session was validated twice).
+pub fn rolling(rows: &[Row], mode: &str, up_to: NaiveDate, n: usize) -> Rolling {
     let mut latest: BTreeMap<NaiveDate, &Row> = BTreeMap::new();
-    for r in rows {
+    for r in rows.iter().filter(|r| r.mode == mode && r.date <= up_to) {
         latest.insert(r.date, r);
     }
     let recent: Vec<&Row> = latest.values().rev().take(n).copied().collect();

@@ -23,8 +23,10 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
         .collect()
 }
 
-/// Appends one validation (or a NO_RUN row when `validation` is None).
-pub fn append(
+/// Records one validation (or a NO_RUN row when `validation` is None): a session validated
+/// again in the same mode replaces its row; the file stays sorted by session and mode
+/// (atomic write).
+pub fn record(
     path: &Path,
     date: NaiveDate,
     mode: &str,
@@ -55,6 +57,34 @@ pub fn append(
             row
         }
     };
-    let header: Vec<&str> = HEADER.split(',').collect();
-    fsutil::append_csv(path, &header, [row])
+    let mut rows = raw_rows(path)?;
+    rows.retain(|r| !(r.first().map(String::as_str) == Some(&row[0]) && r.get(1) == Some(&row[1])));
+    rows.push(row);
+    rows.sort_by(|a, b| (a.first(), a.get(1)).cmp(&(b.first(), b.get(1))));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let failed = |e: csv::Error| Error::Other(format!("writing {}: {e}", path.display()));
+    out.write_record(HEADER.split(',')).map_err(failed)?;
+    for r in &rows {
+        out.write_record(r).map_err(failed)?;
+    }
+    let bytes = out.into_inner().map_err(|e| Error::Other(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    }
+    fsutil::write_atomic(path, &bytes, false)
+}
+
+/// Every row of the file as text fields (none when absent).
+fn raw_rows(path: &Path) -> Result<Vec<Vec<String>>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    rdr.records()
+        .map(|r| {
+            r.map(|r| r.iter().map(String::from).collect())
+                .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+        })
+        .collect()
 }
