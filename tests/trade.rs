@@ -944,3 +944,40 @@ fn with_the_halts_off_the_same_losses_trade_on() {
     assert_eq!(code, 0, "{stdout}");
     assert!(!env.path("state/halt").exists());
 }
+
+#[test]
+fn health_names_a_failed_run_with_its_stage_and_is_green_after_a_replay_on_bundled_bars() {
+    // A run the risk gate refuses fails at plan: health names it and the session it missed.
+    let env = Env::new("risk:\n  max_total_leverage: 0.1\n");
+    let (code, _, _) = env.trade("2025-12-12", &[]);
+    assert_eq!(code, 3);
+    let (code, stdout, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T22:00:00Z").args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "health",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("[warn] failures  2025-12-12 failed at plan: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 missed session(s): 2025-12-12"),
+        "{stdout}"
+    );
+
+    // A replay of a bundled session, then health today (past the bars' end): judged as of
+    // that run, all green, and the bars reach the next run.
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12T15:55", &[]).0, 0);
+    let (code, stdout, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "health"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("[ok  ] sessions  no missed session"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[ok  ] bars      local bars reach 2025-12-31"),
+        "{stdout}"
+    );
+}

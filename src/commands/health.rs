@@ -49,14 +49,9 @@ struct Health {
 pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<u8> {
     let c = &loaded.config;
     let paths = StatePaths::new(loaded, c.mode);
-    let now = clock.now_et();
     let ledgers = Ledgers::read(&paths);
-    let missed = calendar::missed_sessions(
-        ledgers.last_done,
-        now,
-        c.schedule.minutes_before_close,
-        c.schedule.late_tolerance_minutes,
-    );
+    let now = as_of(loaded, &ledgers, &clock);
+    let missed = ledgers.missed(now, &c.schedule);
     let mut checks = vec![config_check(loaded)];
     if c.uses_schwab(c.mode) {
         checks.push(token_check(loaded, clock.now_utc().timestamp()));
@@ -70,7 +65,11 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         lock_check(&paths),
         halt_check(&paths),
         sessions_check(&missed),
+        ledgers.failed_check(),
     ]);
+    if c.data.source == crate::config::DataSource::Local {
+        checks.push(bars_check(loaded, now));
+    }
     let report = Health {
         ok: checks.iter().all(|c| c.status != "fail"),
         mode: c.mode.as_str(),
@@ -117,7 +116,16 @@ fn token_check(loaded: &Loaded, now: i64) -> Check {
 fn state_check(paths: &StatePaths) -> Check {
     let file = paths.state_file();
     match State::load(&file) {
-        Ok(Sealed::Good(s) | Sealed::Restored { value: s, .. }) => Check::new(
+        Ok(Sealed::Restored { from, problem, .. }) => Check::new(
+            "state",
+            "warn",
+            format!(
+                "{} was damaged ({problem}) and was restored from {}: check it",
+                file.display(),
+                from.display()
+            ),
+        ),
+        Ok(Sealed::Good(s)) => Check::new(
             "state",
             "ok",
             format!(
@@ -138,6 +146,11 @@ fn state_check(paths: &StatePaths) -> Check {
 /// damaged file).
 struct Ledgers {
     last_done: Option<NaiveDate>,
+    /// Every session with a completed run, and the first session with any run.
+    done: std::collections::BTreeSet<NaiveDate>,
+    first: Option<NaiveDate>,
+    /// Runs that failed: session, stage, message.
+    failed: Vec<(NaiveDate, String, String)>,
     newest: Option<Ledger>,
     problems: Vec<String>,
     /// Each run's session and account value (after the run, else before it: a run that
@@ -149,6 +162,9 @@ impl Ledgers {
     fn read(paths: &StatePaths) -> Self {
         let mut out = Ledgers {
             last_done: None,
+            done: Default::default(),
+            first: None,
+            failed: Vec::new(),
             newest: None,
             problems: Vec::new(),
             equity: Vec::new(),
@@ -176,6 +192,23 @@ impl Ledgers {
     }
 
     fn add_run(&mut self, l: Ledger) {
+        self.first = Some(self.first.map_or(l.session, |f| f.min(l.session)));
+        match l.status {
+            RunStatus::Done => {
+                self.done.insert(l.session);
+            }
+            RunStatus::Failed => {
+                let stage = l
+                    .stages
+                    .iter()
+                    .rev()
+                    .find(|st| !st.ok)
+                    .map_or("preflight".to_string(), |st| st.name.clone());
+                self.failed
+                    .push((l.session, stage, l.message.clone().unwrap_or_default()));
+            }
+            _ => {}
+        }
         self.equity
             .push((l.session, l.equity_after, l.equity_before));
         if l.status == RunStatus::Done {
@@ -191,6 +224,40 @@ impl Ledgers {
         }
         if self.newest.as_ref().is_none_or(|n| n.session < l.session) {
             self.newest = Some(l);
+        }
+    }
+
+    /// Every session from the first recorded run to `now` whose run time (and tolerance)
+    /// has passed without a completed run: gaps in the middle as much as at the end.
+    fn missed(&self, now: DateTime<Tz>, s: &crate::config::Schedule) -> Vec<NaiveDate> {
+        let Some(first) = self.first else {
+            return Vec::new();
+        };
+        let before = calendar::previous_session(first);
+        calendar::missed_sessions(
+            Some(before),
+            now,
+            s.minutes_before_close,
+            s.late_tolerance_minutes,
+        )
+        .into_iter()
+        .filter(|d| !self.done.contains(d))
+        .collect()
+    }
+
+    /// Runs that failed, each with its stage and message (a failure is not only a gap).
+    fn failed_check(&self) -> Check {
+        let later_done = |d: &NaiveDate| self.done.contains(d);
+        let open: Vec<String> = self
+            .failed
+            .iter()
+            .filter(|(d, ..)| !later_done(d))
+            .map(|(d, stage, message)| format!("{d} failed at {stage}: {message}"))
+            .collect();
+        if open.is_empty() {
+            Check::new("failures", "ok", "no failed run left unfinished")
+        } else {
+            Check::new("failures", "warn", open.join("; "))
         }
     }
 
@@ -316,17 +383,70 @@ fn sessions_check(missed: &[NaiveDate]) -> Check {
     if missed.is_empty() {
         return Check::new("sessions", "ok", "no missed session");
     }
-    let shown: Vec<String> = missed.iter().take(10).map(|d| d.to_string()).collect();
+    let named: Vec<String> = missed.iter().map(|d| d.to_string()).collect();
     Check::new(
         "sessions",
         "fail",
-        format!(
-            "{} missed session(s): {}{}",
-            missed.len(),
-            shown.join(", "),
-            if missed.len() > 10 { ", ..." } else { "" }
-        ),
+        format!("{} missed session(s): {}", missed.len(), named.join(", ")),
     )
+}
+
+/// The instant health judges: now; but on local bars that end before today, the newest
+/// run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
+/// made, or missed, past the bars' end).
+fn as_of(loaded: &Loaded, ledgers: &Ledgers, clock: &SharedClock) -> DateTime<Tz> {
+    let now = clock.now_et();
+    if loaded.config.data.source != crate::config::DataSource::Local {
+        return now;
+    }
+    let symbol = &loaded.config.strategy.parameters.signal_symbol;
+    let bars_end = crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))
+        .ok()
+        .and_then(|bars| bars.last().map(|b| b.date));
+    if bars_end.is_none_or(|end| end >= now.date_naive()) {
+        return now;
+    }
+    ledgers
+        .newest
+        .as_ref()
+        .map(|l| l.started_at.with_timezone(&chrono_tz::America::New_York))
+        .filter(|t| *t < now)
+        .unwrap_or(now)
+}
+
+/// On local bars: do the bundled bars reach the session before the next run?
+fn bars_check(loaded: &Loaded, now: DateTime<Tz>) -> Check {
+    let c = &loaded.config;
+    let symbol = &c.strategy.parameters.signal_symbol;
+    let next = next_run_day(now, c.schedule.minutes_before_close);
+    let needed = calendar::previous_session(next);
+    let path = loaded.data_dir().join(format!("{symbol}.csv"));
+    match crate::storage::bars::load_csv(&path) {
+        Ok(bars) => match bars.last() {
+            Some(last) if last.date >= needed => Check::new(
+                "bars",
+                "ok",
+                format!("local bars reach {} (the run of {next} needs {needed})", last.date),
+            ),
+            last => Check::new(
+                "bars",
+                "warn",
+                format!(
+                    "local bars end {}: the run of {next} needs {needed}; replay a bundled session with --as-of, or set data.source: schwab",
+                    last.map_or("nowhere".into(), |b| b.date.to_string())
+                ),
+            ),
+        },
+        Err(e) => Check::new("bars", "fail", e.to_string()),
+    }
+}
+
+fn next_run_day(now: DateTime<Tz>, minutes_before_close: u32) -> NaiveDate {
+    let today = now.date_naive();
+    match calendar::session_hours(today) {
+        Some(h) if h.run_at(minutes_before_close) > now => today,
+        _ => calendar::next_session(today),
+    }
 }
 
 /// The next run instant: today's if it has not passed, else the next session's.
