@@ -75,12 +75,7 @@ pub fn broker(
     clock: SharedClock,
 ) -> Result<Box<dyn Broker>> {
     let c = &loaded.config;
-    let simulated = match mode {
-        Mode::Paper => true,
-        Mode::Live => false,
-        Mode::DryRun => c.data.source == DataSource::Local,
-    };
-    if !simulated {
+    if !simulated(loaded, mode) {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }
     Ok(Box::new(SimBroker::open(
@@ -92,6 +87,15 @@ pub fn broker(
     )?))
 }
 
+/// Whether `mode` trades on the simulator: paper always, a dry run on local data.
+fn simulated(loaded: &Loaded, mode: Mode) -> bool {
+    match mode {
+        Mode::Paper => true,
+        Mode::Live => false,
+        Mode::DryRun => loaded.config.data.source == DataSource::Local,
+    }
+}
+
 /// The account, read without changing anything: the simulated account's file is only
 /// read (a missing one is a new account with the configured cash), Schwab's is asked.
 pub fn account_read_only(
@@ -101,12 +105,7 @@ pub fn account_read_only(
     clock: SharedClock,
 ) -> Result<crate::brokers::Account> {
     let c = &loaded.config;
-    let simulated = match mode {
-        Mode::Paper => true,
-        Mode::Live => false,
-        Mode::DryRun => c.data.source == DataSource::Local,
-    };
-    if !simulated {
+    if !simulated(loaded, mode) {
         return Ok(schwab_client(loaded, clock)?.account()?);
     }
     let path = sim_account_path(loaded);

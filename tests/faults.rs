@@ -45,34 +45,22 @@ fn case_with(execution: &str, sections: &str) -> Case {
 fn case_configured(seconds: i64, execution: &str, sections: &str) -> Case {
     let fake = FakeSchwab::start(SESSION, NOW, START_CASH, &START, "AT-secret-access-0");
     let dir = tempfile::tempdir().unwrap();
-    let url = &fake.url;
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
-             execution:\n  order_timeout_s: 2\n{execution}\
-             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n  request_timeout_s: 1\n\
-             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
-             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n{sections}"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let config = common::live_config(
+        dir.path(),
+        &fake.url,
+        &format!("  order_timeout_s: 2\n{execution}"),
+        "  request_timeout_s: 1\n",
+        sections,
+    );
     let now = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();
-    jutsu::storage::fsutil::write_atomic(
-        &dir.path().join("state/token.json"),
-        format!(
-            r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "RT-secret-refresh-value", "access_token": "AT-secret-access-0", "expires_at": {}}}}}"#,
-            now - 86_400,
-            now + seconds
-        )
-        .as_bytes(),
-        true,
-    )
-    .unwrap();
+    common::token_file(
+        dir.path(),
+        now - 86_400,
+        ("RT-secret-refresh-value", "AT-secret-access-0"),
+        now + seconds,
+    );
     Case { fake, dir, config }
 }
 

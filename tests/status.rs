@@ -112,26 +112,14 @@ fn status_json_against_schwab_reads_and_never_orders() {
         "A-secret-1",
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = &fake.url;
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
-             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n\
-             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
-             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let config = common::live_config(dir.path(), &fake.url, "", "", "");
     let now = 1_749_585_000; // 2025-06-10T19:50:00Z
-    jutsu::storage::fsutil::write_atomic(
-        &dir.path().join("state/token.json"),
-        format!(r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "R-secret-1", "access_token": "A-secret-1", "expires_at": {}}}}}"#, now - 86_400, now + 1200).as_bytes(),
-        true,
-    )
-    .unwrap();
+    common::token_file(
+        dir.path(),
+        now - 86_400,
+        ("R-secret-1", "A-secret-1"),
+        now + 1200,
+    );
     let (code, stdout, stderr) = common::run(
         common::jutsu()
             .env("JUTSU_NOW", "2025-06-10T19:50:00Z")

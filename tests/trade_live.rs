@@ -21,28 +21,16 @@ fn live_run_sends_exactly_the_plan_sells_first_and_ends_matching_the_broker() {
         "A-secret-value-1",
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = &fake.url;
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
-             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n\
-             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
-             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let config = common::live_config(dir.path(), &fake.url, "", "", "");
     let now_s = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();
-    jutsu::storage::fsutil::write_atomic(
-        &dir.path().join("state/token.json"),
-        format!(r#"{{"creation_timestamp": {}, "token": {{"refresh_token": "R-secret-value-1", "access_token": "A-secret-value-1", "expires_at": {}}}}}"#, now_s - 86_400, now_s + 1200).as_bytes(),
-        true,
-    )
-    .unwrap();
+    common::token_file(
+        dir.path(),
+        now_s - 86_400,
+        ("R-secret-value-1", "A-secret-value-1"),
+        now_s + 1200,
+    );
     let (code, stdout, stderr) = common::run(
         common::jutsu()
             .env("JUTSU_NOW", NOW)

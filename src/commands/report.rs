@@ -169,14 +169,10 @@ fn replay(
     }
 }
 
-/// The statistics of the account from its ledgers: the value after each run, and the fills
-/// with their commission (the simulator's; Schwab charges none on these ETFs) and slippage.
-fn account_statistics(
-    ledgers: &[Ledger],
-    initial: rust_decimal::Decimal,
-    commission_per_share: rust_decimal::Decimal,
-) -> Option<Statistics> {
-    let days: Vec<DayStat> = ledgers
+/// The account's sessions from its ledgers: the value after each completed run, invested
+/// when the decision held anything, rebalanced when an order filled.
+fn day_stats(ledgers: &[Ledger]) -> Vec<DayStat> {
+    ledgers
         .iter()
         .filter_map(|l| {
             Some(DayStat {
@@ -189,7 +185,17 @@ fn account_statistics(
                 rebalanced: l.orders.iter().any(|o| !o.filled.is_zero()),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The statistics of the account from its ledgers: the value after each run, and the fills
+/// with their commission (the simulator's; Schwab charges none on these ETFs) and slippage.
+fn account_statistics(
+    ledgers: &[Ledger],
+    initial: rust_decimal::Decimal,
+    commission_per_share: rust_decimal::Decimal,
+) -> Option<Statistics> {
+    let days = day_stats(ledgers);
     let fills: Vec<FillStat> = ledgers
         .iter()
         .flat_map(|l| &l.orders)
@@ -246,18 +252,7 @@ fn fill_page(
         ledgers.iter().map(|l| (l.session, l.decision.as_ref())),
         settings,
     );
-    let days: Vec<DayStat> = ledgers
-        .iter()
-        .filter_map(|l| {
-            Some(DayStat {
-                date: l.session,
-                value: l.equity_after?,
-                flow: rust_decimal::Decimal::ZERO,
-                invested: true,
-                rebalanced: false,
-            })
-        })
-        .collect();
+    let days = day_stats(ledgers);
     page.monthly = statistics::monthly_returns(settings.initial_cash, &days);
     page.trades = ledgers
         .iter()

@@ -68,3 +68,52 @@ pub fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String,
 pub fn close_rel(a: f64, b: f64, tol: f64) -> bool {
     a == b || (a - b).abs() <= tol * a.abs().max(f64::MIN_POSITIVE)
 }
+
+/// A live configuration in `dir` against a (fake) Schwab at `url`: `execution` lines go in
+/// the execution section (after `order_timeout_s` when given), `schwab` lines in the schwab
+/// section, and `sections` after it all. Secrets come from `T_APP_KEY` and `T_APP_SECRET`.
+pub fn live_config(
+    dir: &std::path::Path,
+    url: &str,
+    execution: &str,
+    schwab: &str,
+    sections: &str,
+) -> PathBuf {
+    let config = dir.join("jutsu.yaml");
+    let execution = if execution.is_empty() {
+        String::new()
+    } else {
+        format!("execution:\n{execution}")
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n{execution}\
+             schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n{schwab}\
+             \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
+             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n{sections}"
+        ),
+    )
+    .expect("config written");
+    config
+}
+
+/// A schwab-py token file in `dir/state`: logged in at `login_s`, the access token
+/// `access` valid until `access_until_s`.
+pub fn token_file(
+    dir: &std::path::Path,
+    login_s: i64,
+    (refresh, access): (&str, &str),
+    access_until_s: i64,
+) {
+    std::fs::create_dir_all(dir.join("state")).expect("state folder");
+    jutsu::storage::fsutil::write_atomic(
+        &dir.join("state/token.json"),
+        format!(
+            r#"{{"creation_timestamp": {login_s}, "token": {{"refresh_token": "{refresh}", "access_token": "{access}", "expires_at": {access_until_s}}}}}"#
+        )
+        .as_bytes(),
+        true,
+    )
+    .expect("token written");
+}
