@@ -89,7 +89,9 @@ fn status_json_on_paper_shows_the_account_and_previews_the_plan_only_decision() 
         .sum();
     let equity: f64 = s["equity"].as_str().unwrap().parse().unwrap();
     assert!((cash + held - equity).abs() < 1e-6);
-    assert_eq!(s["last_run"][0], "2025-12-11");
+    assert_eq!(s["last_run"]["session"], "2025-12-11");
+    assert_eq!(s["last_run"]["outcome"], "SKIPPED", "the plan-only run");
+    assert_eq!(s["last_run"]["started"], "2025-12-11 15:55 ET");
     // Read-only: the simulated account is untouched, the lock file too.
     assert_eq!(
         std::fs::read(dir.path().join("state/sim/account.json")).unwrap(),

@@ -69,6 +69,23 @@ pub struct PreviewView {
     pub orders: Vec<String>,
 }
 
+/// The newest run of the mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRun {
+    /// Its session.
+    pub session: NaiveDate,
+    /// When it started, New York time.
+    pub started: String,
+    /// DONE, FAILED, INCOMPLETE, ...
+    pub outcome: String,
+    /// Orders that reached the broker, and those filled.
+    pub orders: usize,
+    /// Filled orders.
+    pub filled: usize,
+    /// Its last message.
+    pub message: String,
+}
+
 /// Everything `status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -92,8 +109,8 @@ pub struct Snapshot {
     pub loss_halts: Vec<String>,
     /// Positions.
     pub positions: Vec<PositionRow>,
-    /// The newest run: session, status, message.
-    pub last_run: Option<(NaiveDate, String, String)>,
+    /// The newest run.
+    pub last_run: Option<LastRun>,
     /// The newest validation: session, verdict.
     pub last_validation: Option<(NaiveDate, String)>,
     /// Hours left on the Schwab refresh token.
@@ -387,14 +404,24 @@ fn preview(
     })
 }
 
-fn last_run(paths: &StatePaths) -> Option<(NaiveDate, String, String)> {
+fn last_run(paths: &StatePaths) -> Option<LastRun> {
     let path = paths.ledger_files().pop()?;
     let ledger = Ledger::load(&path).ok()??;
-    Some((
-        ledger.session,
-        format!("{:?}", ledger.status),
-        ledger.message.unwrap_or_default(),
-    ))
+    let sent = |o: &&crate::domain::journal::LedgerOrder| {
+        o.state != crate::domain::journal::OrderState::NotSent
+    };
+    Some(LastRun {
+        session: ledger.session,
+        started: ledger
+            .started_at
+            .with_timezone(&chrono_tz::America::New_York)
+            .format("%Y-%m-%d %H:%M ET")
+            .to_string(),
+        outcome: format!("{:?}", ledger.status).to_uppercase(),
+        orders: ledger.orders.iter().filter(sent).count(),
+        filled: ledger.orders.iter().filter(|o| !o.filled.is_zero()).count(),
+        message: ledger.message.unwrap_or_default(),
+    })
 }
 
 fn last_validation(loaded: &Loaded, mode: Mode) -> Option<(NaiveDate, String)> {
@@ -460,9 +487,10 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
     }
     out.push(format!(
         "  last run {}; last validation {}; token {}; next run {}",
-        s.last_run
-            .as_ref()
-            .map_or("none".into(), |(d, st, m)| format!("{d} {st} ({m})")),
+        s.last_run.as_ref().map_or("none".into(), |r| format!(
+            "{} {} at {}, {} order(s), {} filled ({})",
+            r.session, r.outcome, r.started, r.orders, r.filled, r.message
+        )),
         s.last_validation
             .as_ref()
             .map_or("none".into(), |(d, v)| format!("{d} {v}")),

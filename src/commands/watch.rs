@@ -120,9 +120,10 @@ fn draw(f: &mut Frame<'_>, s: &Snapshot, beat: u64, problem: Option<&str>) {
     let footer = vec![
         Line::from(format!(
             "last run {}   last validation {}   token {}",
-            s.last_run
-                .as_ref()
-                .map_or("none".into(), |(d, st, _)| format!("{d} {st}")),
+            s.last_run.as_ref().map_or("none".into(), |r| format!(
+                "{} {} at {}, {} order(s)",
+                r.session, r.outcome, r.started, r.orders
+            )),
             s.last_validation
                 .as_ref()
                 .map_or("none".into(), |(d, v)| format!("{d} {v}")),
