@@ -80,7 +80,8 @@ fn login_problem(loaded: &Loaded, clock: &dyn crate::clock::Clock, left: i64) ->
     let now = clock.now_et();
     let ends = now + chrono::Duration::seconds(left);
     let minutes = loaded.config.schedule.minutes_before_close;
-    if let Some(run) = crate::domain::calendar::run_after_login(now, ends, minutes) {
+    let next = crate::domain::calendar::next_run(now, minutes);
+    if let Some(run) = next.filter(|run| crate::domain::calendar::login_ends_before(ends, *run)) {
         return Some(format!(
             "the Schwab login ends {} ({:.1} h), before the next run ({}) with {} h to spare: \
              run `jutsu auth login` before then",

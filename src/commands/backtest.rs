@@ -70,23 +70,40 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
         stats.first, stats.last, stats.sessions
     );
     let benchmark = benchmark_of(&history, &settings, &outcome.days);
-    let bench = benchmark.as_ref().map(|(_, s)| s);
-    print_statistics(&stats, bench, &settings.params.signal_symbol);
-    if let Some(path) = &args.html {
-        let page = crate::domain::page::backtest_page(
-            &outcome.days,
-            &stats,
-            benchmark.as_ref(),
-            &settings,
-        );
-        fsutil::write_atomic(path, page.as_bytes(), false)?;
-        println!("page written to {}", path.display());
-    }
+    show(
+        &outcome.days,
+        &stats,
+        benchmark.as_ref(),
+        &settings,
+        args.html.as_deref(),
+    )?;
     println!(
         "  elapsed                {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     Ok(exit::OK)
+}
+
+/// Prints the statistics beside buy and hold's, and writes the page when asked.
+fn show(
+    days: &[backtest::DayRecord],
+    stats: &Statistics,
+    benchmark: Option<&(Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics)>,
+    settings: &Settings,
+    html: Option<&std::path::Path>,
+) -> Result<()> {
+    let symbol = &settings.params.signal_symbol;
+    let bench = benchmark.map(|(_, b)| (format!("{symbol} buy and hold"), b.clone()));
+    let columns: Vec<_> = std::iter::once(("strategy".to_string(), stats.clone()))
+        .chain(bench)
+        .collect();
+    print_statistics(&columns);
+    if let Some(path) = html {
+        let page = crate::domain::page::backtest_page(days, stats, benchmark, settings);
+        fsutil::write_atomic(path, page.as_bytes(), false)?;
+        println!("page written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// Buy-and-hold of the signal symbol from the same start and capital, with the same costs.
@@ -119,17 +136,23 @@ pub(super) fn benchmark_of(
     Some((values, stats))
 }
 
-/// The statistics block, with the benchmark's beside them when there is one.
-pub(super) fn print_statistics(stats: &Statistics, benchmark: Option<&Statistics>, symbol: &str) {
-    let theirs: Vec<(&str, String)> = benchmark.map(Statistics::lines).unwrap_or_default();
-    if benchmark.is_some() {
-        println!("  {:<22} {:<44} {symbol} buy and hold", "", "strategy");
+/// The statistics side by side, one column each (`backtest`: the strategy and buy and hold;
+/// `report`: the account, the backtest and buy and hold).
+pub(super) fn print_statistics(columns: &[(String, Statistics)]) {
+    let Some((_, first)) = columns.first() else {
+        return;
+    };
+    let lines: Vec<Vec<(&str, String)>> = columns.iter().map(|(_, s)| s.lines()).collect();
+    let mut header = format!("  {:<22}", "");
+    for (name, _) in columns {
+        header.push_str(&format!(" {name:<44}"));
     }
-    for (label, value) in stats.lines() {
-        let other = theirs
-            .iter()
-            .find(|(l, _)| *l == label)
-            .map_or(String::new(), |(_, v)| v.clone());
-        println!("  {label:<22} {value:<44} {other}");
+    println!("{}", header.trim_end());
+    for (i, (label, _)) in first.lines().iter().enumerate() {
+        let mut line = format!("  {label:<22}");
+        for column in &lines {
+            line.push_str(&format!(" {:<44}", column[i].1));
+        }
+        println!("{}", line.trim_end());
     }
 }

@@ -50,7 +50,17 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     let c = &loaded.config;
     let paths = StatePaths::new(loaded, c.mode);
     let ledgers = Ledgers::read(&paths);
-    let now = as_of(loaded, &ledgers, &clock);
+    // On local bars, the signal symbol's file is read once for both checks that need it.
+    let local_bars = (c.data.source == crate::config::DataSource::Local).then(|| {
+        let symbol = &c.strategy.parameters.signal_symbol;
+        crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))
+            .map(|bars| bars.last().map(|b| b.date))
+            .map_err(|e| e.to_string())
+    });
+    let bars_end = local_bars
+        .as_ref()
+        .and_then(|r| r.as_ref().ok().copied().flatten());
+    let now = as_of(&ledgers, local_bars.is_some().then_some(bars_end), &clock);
     let missed = ledgers.missed(now, &c.schedule);
     let mut checks = vec![config_check(loaded)];
     if c.uses_schwab(c.mode) {
@@ -67,14 +77,15 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         sessions_check(&missed),
         ledgers.failed_check(),
     ]);
-    if c.data.source == crate::config::DataSource::Local {
-        checks.push(bars_check(loaded, now));
+    if let Some(bars) = &local_bars {
+        checks.push(bars_check(loaded, now, bars));
     }
     let report = Health {
         ok: checks.iter().all(|c| c.status != "fail"),
         mode: c.mode.as_str(),
         checks,
-        next_run: next_run(now, c.schedule.minutes_before_close),
+        next_run: calendar::next_run(now, c.schedule.minutes_before_close)
+            .map(|t| t.format("%Y-%m-%d %H:%M ET").to_string()),
         missed_sessions: missed,
     };
     print(&report, json)?;
@@ -307,11 +318,7 @@ impl Ledgers {
 impl Ledgers {
     /// How close the last recorded account value is to each loss halt.
     fn loss_halt_check(&self, risk: &Risk) -> Check {
-        let limits = [
-            ("drawdown", risk.max_drawdown_halt_pct),
-            ("day loss", risk.daily_loss_halt_pct),
-        ];
-        if limits.iter().all(|(_, l)| l.is_none()) {
+        if risk.max_drawdown_halt_pct.is_none() && risk.daily_loss_halt_pct.is_none() {
             return Check::new("losses", "ok", "loss halts off (risk.*_halt_pct)");
         }
         let Some(&(newest, after, before)) = self.equity.last() else {
@@ -325,22 +332,18 @@ impl Ledgers {
             .iter()
             .filter(|(session, ..)| *session < newest)
             .filter_map(|(_, after, _)| *after);
-        let losses = EquityRecord::of(earlier).losses(current);
-        let mut status = "ok";
-        let mut parts = Vec::new();
-        for ((name, limit), loss) in limits
+        let distances = risk.halt_distances(EquityRecord::of(earlier).losses(current));
+        let status = if distances.iter().any(|d| d.loss_pct > d.limit_pct) {
+            "fail"
+        } else if distances
             .iter()
-            .zip([losses.drawdown_pct, losses.day_loss_pct])
+            .any(|d| d.loss_pct * Decimal::from(5) >= d.limit_pct * Decimal::from(4))
         {
-            let Some(limit) = limit else { continue };
-            let loss = loss.unwrap_or_default().max(Decimal::ZERO);
-            if loss > *limit {
-                status = "fail";
-            } else if loss * Decimal::from(5) >= *limit * Decimal::from(4) && status == "ok" {
-                status = "warn";
-            }
-            parts.push(format!("{name} {loss}% of {limit}% allowed"));
-        }
+            "warn"
+        } else {
+            "ok"
+        };
+        let parts: Vec<String> = distances.iter().map(ToString::to_string).collect();
         Check::new("losses", status, parts.join(", "))
     }
 }
@@ -394,15 +397,16 @@ fn sessions_check(missed: &[NaiveDate]) -> Check {
 /// The instant health judges: now; but on local bars that end before today, the newest
 /// run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
 /// made, or missed, past the bars' end).
-fn as_of(loaded: &Loaded, ledgers: &Ledgers, clock: &SharedClock) -> DateTime<Tz> {
+/// `local_bars_end`: `None` on Schwab data; on local bars, the last bar's date if readable.
+fn as_of(
+    ledgers: &Ledgers,
+    local_bars_end: Option<Option<NaiveDate>>,
+    clock: &SharedClock,
+) -> DateTime<Tz> {
     let now = clock.now_et();
-    if loaded.config.data.source != crate::config::DataSource::Local {
+    let Some(bars_end) = local_bars_end else {
         return now;
-    }
-    let symbol = &loaded.config.strategy.parameters.signal_symbol;
-    let bars_end = crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))
-        .ok()
-        .and_then(|bars| bars.last().map(|b| b.date));
+    };
     if bars_end.is_none_or(|end| end >= now.date_naive()) {
         return now;
     }
@@ -414,53 +418,38 @@ fn as_of(loaded: &Loaded, ledgers: &Ledgers, clock: &SharedClock) -> DateTime<Tz
         .unwrap_or(now)
 }
 
-/// On local bars: do the bundled bars reach the session before the next run?
-fn bars_check(loaded: &Loaded, now: DateTime<Tz>) -> Check {
+/// On local bars: do the bundled bars (`bars`: the last bar's date, or why the file could
+/// not be read) reach the session before the next run?
+fn bars_check(
+    loaded: &Loaded,
+    now: DateTime<Tz>,
+    bars: &std::result::Result<Option<NaiveDate>, String>,
+) -> Check {
     let c = &loaded.config;
-    let symbol = &c.strategy.parameters.signal_symbol;
-    let next = next_run_day(now, c.schedule.minutes_before_close);
+    let Some(next) =
+        calendar::next_run(now, c.schedule.minutes_before_close).map(|t| t.date_naive())
+    else {
+        return Check::new("bars", "warn", "no next session in the calendar");
+    };
     let needed = calendar::previous_session(next);
-    let path = loaded.data_dir().join(format!("{symbol}.csv"));
-    match crate::storage::bars::load_csv(&path) {
-        Ok(bars) => match bars.last() {
-            Some(last) if last.date >= needed => Check::new(
+    match bars {
+        Ok(last) => match last {
+            Some(last) if *last >= needed => Check::new(
                 "bars",
                 "ok",
-                format!("local bars reach {} (the run of {next} needs {needed})", last.date),
+                format!("local bars reach {last} (the run of {next} needs {needed})"),
             ),
             last => Check::new(
                 "bars",
                 "warn",
                 format!(
                     "local bars end {}: the run of {next} needs {needed}; replay a bundled session with --as-of, or set data.source: schwab",
-                    last.map_or("nowhere".into(), |b| b.date.to_string())
+                    last.map_or("nowhere".into(), |d| d.to_string())
                 ),
             ),
         },
-        Err(e) => Check::new("bars", "fail", e.to_string()),
+        Err(e) => Check::new("bars", "fail", e.clone()),
     }
-}
-
-fn next_run_day(now: DateTime<Tz>, minutes_before_close: u32) -> NaiveDate {
-    let today = now.date_naive();
-    match calendar::session_hours(today) {
-        Some(h) if h.run_at(minutes_before_close) > now => today,
-        _ => calendar::next_session(today),
-    }
-}
-
-/// The next run instant: today's if it has not passed, else the next session's.
-fn next_run(now: DateTime<Tz>, minutes_before_close: u32) -> Option<String> {
-    let today = now.date_naive();
-    let day = match calendar::session_hours(today) {
-        Some(h) if h.run_at(minutes_before_close) > now => today,
-        _ => calendar::next_session(today),
-    };
-    calendar::session_hours(day).map(|h| {
-        h.run_at(minutes_before_close)
-            .format("%Y-%m-%d %H:%M ET")
-            .to_string()
-    })
 }
 
 fn print(report: &Health, json: bool) -> Result<()> {

@@ -88,7 +88,7 @@ pub(super) fn run(
         _ => rust_decimal::Decimal::ZERO,
     };
     let (columns, lines) = compare(c.mode, &ledgers, &settings, replay.as_ref(), commission);
-    print_columns(&columns);
+    super::backtest::print_statistics(&columns);
     if let Some(path) = csv {
         fsutil::write_atomic(path, performance::csv(&rows).as_bytes(), false)?;
         println!("table written to {}", path.display());
@@ -218,25 +218,6 @@ fn account_statistics(
         })
         .collect();
     statistics::statistics(initial, &days, &fills)
-}
-
-fn print_columns(columns: &[(String, Statistics)]) {
-    let Some((_, first)) = columns.first() else {
-        return;
-    };
-    let lines: Vec<Vec<(&str, String)>> = columns.iter().map(|(_, s)| s.lines()).collect();
-    let mut header = format!("  {:<22}", "");
-    for (name, _) in columns {
-        header.push_str(&format!(" {name:<44}"));
-    }
-    println!("{}", header.trim_end());
-    for (i, (label, _)) in first.lines().iter().enumerate() {
-        let mut line = format!("  {label:<22}");
-        for column in &lines {
-            line.push_str(&format!(" {:<44}", column[i].1));
-        }
-        println!("{}", line.trim_end());
-    }
 }
 
 /// The page's regime shading, weights, monthly returns, trades and verdicts.

@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::brokers::{Account, MarketData, Quote};
 use crate::cli::AsOf;
-use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::domain::bars::History;
 use crate::domain::calendar;
@@ -149,14 +147,7 @@ pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Re
             "--as-of needs offline data (data.source: local)".into(),
         ));
     }
-    let minutes = loaded.config.schedule.minutes_before_close;
-    let time = time.unwrap_or_else(|| {
-        calendar::session_hours(date)
-            .map(|h| h.run_at(minutes).time())
-            .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
-    });
-    let fixed = FixedClock::at_et(date.and_time(time))
-        .ok_or_else(|| Error::Usage(format!("{date} {time} does not exist in New York")))?;
+    let fixed = crate::pipeline::as_of_clock(loaded, date, time).map_err(Error::Usage)?;
     Ok(Arc::new(fixed))
 }
 
@@ -235,7 +226,8 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
         &paths.ledger_files(),
         now.date_naive().succ_opt().unwrap_or(NaiveDate::MAX),
     )?;
-    let next = next_run(now, c.schedule.minutes_before_close);
+    let next = calendar::next_run(now, c.schedule.minutes_before_close);
+    let losses = record.losses(equity);
     Ok(Snapshot {
         mode: mode.as_str(),
         as_of: market
@@ -250,9 +242,14 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             .map(|p| p.shares * (p.price - market.previous_close(&p.symbol).unwrap_or(p.price)))
             .sum(),
         gross_exposure_pct: percent(gross, equity),
-        drawdown_pct: record.losses(equity).drawdown_pct,
-        day_loss_pct: record.losses(equity).day_loss_pct,
-        loss_halts: halt_distances(&c.risk, record.losses(equity)),
+        drawdown_pct: losses.drawdown_pct,
+        day_loss_pct: losses.day_loss_pct,
+        loss_halts: c
+            .risk
+            .halt_distances(losses)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         positions,
         last_run: last_run(&paths),
         last_validation: last_validation(loaded, mode),
@@ -279,20 +276,6 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             now.date_naive(),
         ),
     })
-}
-
-/// Each configured loss halt against the account's loss: `drawdown 3.2% of 25% allowed`.
-fn halt_distances(risk: &crate::config::Risk, losses: crate::domain::plan::Losses) -> Vec<String> {
-    [
-        ("drawdown", risk.max_drawdown_halt_pct, losses.drawdown_pct),
-        ("day loss", risk.daily_loss_halt_pct, losses.day_loss_pct),
-    ]
-    .into_iter()
-    .filter_map(|(name, limit, loss)| {
-        let loss = loss.unwrap_or_default().max(Decimal::ZERO);
-        limit.map(|limit| format!("{name} {loss}% of {limit}% allowed"))
-    })
-    .collect()
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {
@@ -442,16 +425,6 @@ fn token_hours(loaded: &Loaded, clock: &SharedClock) -> Option<i64> {
         crate::brokers::schwab::auth::TokenFile::load(&loaded.resolve(&c.schwab.token_file))
             .ok()?;
     Some(token.refresh_seconds_left(clock.now_utc().timestamp()) / 3600)
-}
-
-/// The next run instant: today's if it has not passed, else the next session's.
-pub fn next_run(now: DateTime<Tz>, minutes_before_close: u32) -> Option<DateTime<Tz>> {
-    let today = now.date_naive();
-    let day = match calendar::session_hours(today) {
-        Some(h) if h.run_at(minutes_before_close) > now => today,
-        _ => calendar::next_session(today),
-    };
-    calendar::session_hours(day).map(|h| h.run_at(minutes_before_close))
 }
 
 /// The snapshot as text lines (the one-shot output; the watch view lays out the same data).

@@ -303,11 +303,10 @@ pub fn decide_day(
     })
 }
 
-/// The statistics of a run (see [`crate::domain::statistics`]), with the fills' costs
-/// under `costs`.
-pub fn statistics(days: &[DayRecord], initial: Decimal, costs: &Costs) -> Option<Statistics> {
-    let series: Vec<DayStat> = days
-        .iter()
+/// The sessions of a run as the statistics read them: the value at each close, invested
+/// when a share is held, rebalanced when something filled.
+pub fn day_stats(days: &[DayRecord]) -> Vec<DayStat> {
+    days.iter()
         .map(|d| DayStat {
             date: d.date,
             value: d.portfolio_value,
@@ -315,7 +314,13 @@ pub fn statistics(days: &[DayRecord], initial: Decimal, costs: &Costs) -> Option
             invested: d.quantities.iter().any(|q| *q != 0),
             rebalanced: !d.fills.is_empty(),
         })
-        .collect();
+        .collect()
+}
+
+/// The statistics of a run (see [`crate::domain::statistics`]), with the fills' costs
+/// under `costs`.
+pub fn statistics(days: &[DayRecord], initial: Decimal, costs: &Costs) -> Option<Statistics> {
+    let series = day_stats(days);
     let fills: Vec<FillStat> = days
         .iter()
         .flat_map(|d| &d.fills)

@@ -258,20 +258,20 @@ pub fn missed_sessions(
 /// Hours of margin wanted between the end of the Schwab login and the run it must serve.
 pub const LOGIN_MARGIN_HOURS: i64 = 2;
 
-/// The first run after `now` (the next session's, or today's if it is still ahead) that the
-/// login ending at `login_ends` would not serve with [`LOGIN_MARGIN_HOURS`] to spare.
-pub fn run_after_login(
-    now: DateTime<Tz>,
-    login_ends: DateTime<Tz>,
-    minutes_before_close: u32,
-) -> Option<DateTime<Tz>> {
+/// The next run instant at `now`: today's if it is still ahead, else the next session's.
+pub fn next_run(now: DateTime<Tz>, minutes_before_close: u32) -> Option<DateTime<Tz>> {
     let today = now.date_naive();
     let day = match session_hours(today) {
         Some(h) if h.run_at(minutes_before_close) > now => today,
         _ => next_session(today),
     };
-    let next = session_hours(day)?.run_at(minutes_before_close);
-    (login_ends < next + Duration::hours(LOGIN_MARGIN_HOURS)).then_some(next)
+    session_hours(day).map(|h| h.run_at(minutes_before_close))
+}
+
+/// True when a login ending at `login_ends` would not serve the run at `run` with
+/// [`LOGIN_MARGIN_HOURS`] to spare.
+pub fn login_ends_before(login_ends: DateTime<Tz>, run: DateTime<Tz>) -> bool {
+    login_ends < run + Duration::hours(LOGIN_MARGIN_HOURS)
 }
 
 /// Where a plain cron (one that knows only the machine's zone) must fire so that a start

@@ -562,7 +562,7 @@ pub fn backtest_page(
         days.iter().map(|d| (d.date, d.decision.as_ref())),
         settings,
     );
-    let series = day_stats(days);
+    let series = crate::domain::backtest::day_stats(days);
     page.monthly = crate::domain::statistics::monthly_returns(settings.initial_cash, &series);
     page.trades = days
         .iter()
@@ -601,18 +601,6 @@ pub fn fill_decisions<'a>(
         w.push(weight_f64(d.weights.cash));
         page.weights.push((date, w));
     }
-}
-
-fn day_stats(days: &[DayRecord]) -> Vec<crate::domain::statistics::DayStat> {
-    days.iter()
-        .map(|d| crate::domain::statistics::DayStat {
-            date: d.date,
-            value: d.portfolio_value,
-            flow: rust_decimal::Decimal::ZERO,
-            invested: d.quantities.iter().any(|q| *q != 0),
-            rebalanced: !d.fills.is_empty(),
-        })
-        .collect()
 }
 
 #[cfg(test)]

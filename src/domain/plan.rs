@@ -398,6 +398,46 @@ impl Risk {
     }
 }
 
+/// One configured loss halt against the account's loss, both in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaltDistance {
+    /// `drawdown` or `day loss`.
+    pub name: &'static str,
+    /// The loss (0 for a gain).
+    pub loss_pct: Decimal,
+    /// The configured limit.
+    pub limit_pct: Decimal,
+}
+
+impl std::fmt::Display for HaltDistance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}% of {}% allowed",
+            self.name, self.loss_pct, self.limit_pct
+        )
+    }
+}
+
+impl Risk {
+    /// Each configured loss halt against `losses` (empty with the halts off).
+    pub fn halt_distances(&self, losses: Losses) -> Vec<HaltDistance> {
+        [
+            ("drawdown", self.max_drawdown_halt_pct, losses.drawdown_pct),
+            ("day loss", self.daily_loss_halt_pct, losses.day_loss_pct),
+        ]
+        .into_iter()
+        .filter_map(|(name, limit, loss)| {
+            limit.map(|limit_pct| HaltDistance {
+                name,
+                loss_pct: loss.unwrap_or_default().max(Decimal::ZERO),
+                limit_pct,
+            })
+        })
+        .collect()
+    }
+}
+
 /// The account values of the recorded runs that the loss halts compare with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EquityRecord {

@@ -9,7 +9,6 @@
 //! decimal.
 
 use chrono::NaiveDate;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use crate::domain::portfolio::cents;
@@ -106,7 +105,7 @@ pub struct Statistics {
 }
 
 fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(f64::NAN)
+    crate::domain::bars::decimal_to_f64(d)
 }
 
 /// The statistics of `days` (oldest first) starting from `initial` on the day before the

@@ -52,6 +52,7 @@ pub use fetch::synthetic_bars;
 use fetch::Market;
 pub use planning::plan_input;
 use planning::Planned;
+pub use preflight::as_of_clock;
 use preflight::{Preflight, Session};
 pub use reconcile::Reconciled;
 pub(crate) use reconcile::{settle_entries, whole_positions};

@@ -30,6 +30,23 @@ pub(super) enum Preflight {
     NothingToDo(u8),
 }
 
+/// The fixed clock of `--as-of`: that New York date at `time`, or at the session's run time
+/// (15:55 on a day that is not a session). `trade` and `status` share it.
+pub fn as_of_clock(
+    loaded: &Loaded,
+    date: NaiveDate,
+    time: Option<NaiveTime>,
+) -> Result<FixedClock, String> {
+    let minutes = loaded.config.schedule.minutes_before_close;
+    let time = time.unwrap_or_else(|| {
+        calendar::session_hours(date)
+            .map(|h| h.run_at(minutes).time())
+            .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
+    });
+    FixedClock::at_et(date.and_time(time))
+        .ok_or_else(|| format!("{date} {time} does not exist in New York (DST gap)"))
+}
+
 impl Run<'_> {
     pub(super) fn preflight(&mut self) -> Result<Preflight, Stop> {
         let t = Instant::now();
@@ -118,17 +135,7 @@ impl Run<'_> {
                 "--as-of needs offline data (data.source: local)",
             ));
         }
-        let time = time.unwrap_or_else(|| {
-            calendar::session_hours(date)
-                .map(|h| h.run_at(c.schedule.minutes_before_close).time())
-                .unwrap_or_else(|| NaiveTime::from_hms_opt(15, 55, 0).unwrap_or_default())
-        });
-        let fixed = FixedClock::at_et(date.and_time(time)).ok_or_else(|| {
-            Stop::usage(format!(
-                "{date} {time} does not exist in New York (DST gap)"
-            ))
-        })?;
-        self.clock = Arc::new(fixed);
+        self.clock = Arc::new(as_of_clock(self.loaded, date, time).map_err(Stop::usage)?);
         Ok(())
     }
 
@@ -246,8 +253,7 @@ impl Run<'_> {
         let next = calendar::next_session(now.date_naive());
         let next_run =
             calendar::session_hours(next).map(|h| h.run_at(c.schedule.minutes_before_close));
-        let before_next = next_run
-            .filter(|run| ends < *run + chrono::Duration::hours(calendar::LOGIN_MARGIN_HOURS));
+        let before_next = next_run.filter(|run| calendar::login_ends_before(ends, *run));
         if hours_left < 48 || before_next.is_some() {
             self.critical = true;
             self.report.warn(&format!(
