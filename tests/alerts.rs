@@ -4,92 +4,144 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use crate::common::{jutsu, run};
 use mockito::{Matcher, Server};
 
-/// What the SMTP server received.
-#[derive(Debug, Default, Clone)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: String,
+/// A real SMTP server on 127.0.0.1: Python's aiosmtpd (from PyPI; `.ci/run` installs it),
+/// keeping every message it accepts in a maildir. Stopped when dropped.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: tempfile::TempDir,
 }
 
-/// A minimal SMTP server (EHLO, MAIL, RCPT, DATA, QUIT) on 127.0.0.1 for `sessions`
-/// connections; it stops by itself.
-fn smtp_server(sessions: usize) -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mail = Arc::new(Mutex::new(Vec::new()));
-    let store = mail.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(sessions) {
-            let Ok(stream) = stream else { continue };
-            let mut out = stream.try_clone().unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut current = Received::default();
-            let _ = write!(out, "220 127.0.0.1 ESMTP test\r\n");
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let upper = line.to_ascii_uppercase();
-                if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                    let _ = write!(out, "250-127.0.0.1\r\n250 8BITMIME\r\n");
-                } else if upper.starts_with("MAIL FROM:") {
-                    current.from = line[10..].trim().to_string();
-                    let _ = write!(out, "250 OK\r\n");
-                } else if upper.starts_with("RCPT TO:") {
-                    current.to.push(line[8..].trim().to_string());
-                    let _ = write!(out, "250 OK\r\n");
-                } else if upper.starts_with("DATA") {
-                    let _ = write!(out, "354 go ahead\r\n");
-                    let mut data = String::new();
-                    loop {
-                        let mut l = String::new();
-                        if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
-                            break;
-                        }
-                        data.push_str(&l);
-                    }
-                    current.data = data;
-                    store.lock().unwrap().push(current.clone());
-                    let _ = write!(out, "250 queued\r\n");
-                } else if upper.starts_with("QUIT") {
-                    let _ = write!(out, "221 bye\r\n");
-                    break;
-                } else {
-                    let _ = write!(out, "250 OK\r\n");
-                }
+impl SmtpServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 is needed for the SMTP tests (with `pip install aiosmtpd`)");
+        let server = SmtpServer {
+            child,
+            port,
+            maildir,
+        };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
-    });
-    (port, mail)
+        panic!("aiosmtpd did not start on port {port}: is it installed (pip install aiosmtpd)?");
+    }
+
+    /// The messages received, each parsed by Python's `email` package: its headers (the
+    /// envelope in `X-MailFrom` / `X-RcptTo`, added by the server) and its decoded text.
+    fn messages(&self) -> Vec<Mail> {
+        let dir = self.maildir.path().join("mail/new");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().map(|f| Mail::parse(f)).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One message as a mail reader sees it.
+#[derive(Debug)]
+struct Mail {
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Mail {
+    fn parse(file: &std::path::Path) -> Self {
+        let script = "import email, email.policy, json, sys\n\
+            m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+            print(json.dumps({'headers': [[k, str(v)] for k, v in m.items()], 'text': m.get_content()}))";
+        let out = Command::new("python3")
+            .args(["-c", script])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        Mail {
+            headers: v["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+                .collect(),
+            text: v["text"].as_str().unwrap().replace("\r\n", "\n"),
+        }
+    }
+
+    fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn one(&self, name: &str) -> &str {
+        let values = self.header(name);
+        assert_eq!(values.len(), 1, "{name} in {:#?}", self.headers);
+        values[0]
+    }
 }
 
 fn env_with(alerts: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     common::paper_config(&format!("alerts:\n{alerts}"))
 }
 
-fn decode(data: &str) -> String {
-    // Bodies are quoted-printable: undo soft line breaks and the common escapes.
-    data.replace("=\r\n", "")
-        .replace("=3D", "=")
-        .replace("=20", " ")
+fn email_config(port: u16, to: &str) -> String {
+    format!(
+        "  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {port}\n    security: plain\n\
+         \x20   from: jutsu@example.com\n    to: {to}\n"
+    )
+}
+
+/// No non-empty line of `text` appears twice.
+fn assert_no_line_twice(text: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(seen.insert(line), "printed twice: {line:?}\n{text}");
+    }
 }
 
 #[test]
-fn trade_summary_email_arrives_with_subject_recipients_verdict_and_numbers() {
-    let (port, mail) = smtp_server(1);
-    let (dir, config) = env_with(&format!(
-        "  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {port}\n    security: plain\n\
-         \x20   from: jutsu@example.com\n    to: [me@example.com, desk@example.com]\n"
+fn trade_summary_email_arrives_with_headers_subject_summary_then_checklist() {
+    let smtp = SmtpServer::start();
+    let (dir, config) = env_with(&email_config(
+        smtp.port,
+        "[me@example.com, desk@example.com]",
     ));
     let (code, stdout, stderr) = run(jutsu().args([
         "-c",
@@ -100,34 +152,66 @@ fn trade_summary_email_arrives_with_subject_recipients_verdict_and_numbers() {
     ]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stdout.contains("not delivered"), "{stdout}");
-    let mail = mail.lock().unwrap();
+    let mail = smtp.messages();
     assert_eq!(mail.len(), 1);
     let m = &mail[0];
-    assert_eq!(m.from, "<jutsu@example.com>");
-    assert_eq!(m.to, ["<me@example.com>", "<desk@example.com>"]);
-    let data = decode(&m.data);
+    assert_eq!(m.one("X-MailFrom"), "jutsu@example.com");
+    assert_eq!(m.one("X-RcptTo"), "me@example.com, desk@example.com");
+    assert_eq!(m.one("MIME-Version"), "1.0");
+    let id = m.one("Message-ID");
     assert!(
-        data.contains("Subject: [jutsu] OK paper 2025-12-12"),
-        "{data}"
+        id.starts_with("<jutsu.trade.2025-12-12.") && id.ends_with("@example.com>"),
+        "{id}"
+    );
+    // An RFC 5322 date that Python's parser reads.
+    assert!(m.one("Date").contains(" +0000"), "{}", m.one("Date"));
+    assert!(
+        m.one("Content-Type").starts_with("text/plain"),
+        "{:?}",
+        m.headers
+    );
+    assert_eq!(
+        m.one("Subject"),
+        "[jutsu] paper 2025-12-12 trade OK: 2 order(s), 2 filled"
+    );
+    let text = &m.text;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "Outcome: OK: 2 order(s), 2 filled (exit 0)",
+        "{text}"
+    );
+    for expected in [
+        "  BUY 37 TQQQ filled at 52.8728 (slippage 0.100%)",
+        "  BUY 12 QQQ filled at 614.2336 (slippage 0.100%)",
+        "Allocation after the run (held / target):",
+        "  QQQ    73.7% /  80.0%  (12 shares, 7363.44)",
+        "  TQQQ   19.6% /  20.0%  (37 shares, 1954.34)",
+        "  cash    6.7% /   0.0%  (672.41)",
+        "Equity 9990.19 (no earlier run to compare)",
+        "What to do: nothing.",
+    ] {
+        assert!(lines.contains(&expected), "{expected:?} missing:\n{text}");
+    }
+    // The summary first, then the checklist, which ends with the verdict.
+    let checklist = text.find("\nChecklist\n").expect("a checklist");
+    assert!(text.find("What to do").unwrap() < checklist);
+    assert!(
+        text[checklist..].contains("cell 3 (Sideways, vol Low)"),
+        "{text}"
     );
     assert!(
-        data.contains("OK: rebalanced (first run), 2 order(s) filled"),
-        "{data}"
+        text.trim_end()
+            .ends_with("Next run 2025-12-15 at 15:55 ET."),
+        "{text}"
     );
-    assert!(data.contains("cell 3 (Sideways, vol Low)"), "{data}");
-    assert!(data.contains("BUY 37 TQQQ at ~52.82"), "{data}");
-    assert!(data.contains("slippage 0.100%"), "{data}");
-    assert!(data.contains("(exit code 0)"), "{data}");
+    assert_no_line_twice(text);
     let _ = dir;
 }
 
 #[test]
-fn a_failed_run_sends_a_critical_email_naming_the_stage() {
-    let (port, mail) = smtp_server(1);
-    let (dir, config) = env_with(&format!(
-        "  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {port}\n    security: plain\n\
-         \x20   from: jutsu@example.com\n    to: [me@example.com]\n"
-    ));
+fn a_failed_run_sends_a_critical_email_naming_the_stage_and_what_to_do() {
+    let smtp = SmtpServer::start();
+    let (dir, config) = env_with(&email_config(smtp.port, "[me@example.com]"));
     std::fs::write(
         &config,
         std::fs::read_to_string(&config).unwrap() + "risk:\n  max_position_pct: 50\n",
@@ -141,13 +225,52 @@ fn a_failed_run_sends_a_critical_email_naming_the_stage() {
         "2025-12-12",
     ]));
     assert_eq!(code, 3, "{stdout}");
-    let data = decode(&mail.lock().unwrap()[0].data);
-    assert!(
-        data.contains("Subject: [jutsu CRITICAL] FAILED paper 2025-12-12 at plan"),
-        "{data}"
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1);
+    let m = &mail[0];
+    assert_eq!(
+        m.one("Subject"),
+        "[jutsu CRITICAL] paper 2025-12-12 trade FAILED at plan"
     );
-    assert!(data.contains("the risk gate refused the plan"), "{data}");
-    assert!(data.contains("(exit code 3)"), "{data}");
+    assert!(
+        m.text.starts_with("Outcome: FAILED at plan (exit 3)\n"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("What to do: read the failed stage below"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("the risk gate refused the plan"),
+        "{}",
+        m.text
+    );
+    assert_no_line_twice(&m.text);
+    let _ = dir;
+}
+
+#[test]
+fn a_no_op_before_the_session_names_the_date_not_a_dash() {
+    let smtp = SmtpServer::start();
+    let (dir, config) =
+        env_with(&(email_config(smtp.port, "[me@example.com]") + "  notify: all\n"));
+    let (code, stdout, _) = run(jutsu().args([
+        "-c",
+        config.to_str().unwrap(),
+        "trade",
+        "--as-of",
+        "2025-12-13T15:55",
+    ]));
+    assert_eq!(code, 0, "{stdout}");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{stdout}");
+    assert_eq!(
+        mail[0].one("Subject"),
+        "[jutsu] paper 2025-12-13 trade NO-OP"
+    );
+    assert_no_line_twice(&mail[0].text);
     let _ = dir;
 }
 
@@ -196,49 +319,77 @@ fn an_unreachable_mail_server_is_recorded_and_keeps_the_exit_code() {
     );
 }
 
+/// A trade run on the embedded default with `alerts` added; its exit code and stdout.
+fn trade_with(alerts: &str, as_of: &str) -> (tempfile::TempDir, i32, String) {
+    let (dir, config) = env_with(alerts);
+    let (code, stdout, _) =
+        run(jutsu().args(["-c", config.to_str().unwrap(), "trade", "--as-of", as_of]));
+    (dir, code, stdout)
+}
+
 #[test]
-fn webhook_and_dead_man_ping_arrive_and_a_failing_webhook_is_recorded() {
+fn the_json_webhook_and_the_dead_man_pings_follow_the_run() {
     let mut server = Server::new();
+    let agent = Matcher::Regex("^jutsu/[0-9.]+$".into());
     let hook = server
         .mock("POST", "/hook")
         .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(
-            serde_json::json!({"level": "info", "kind": "trade", "subject": "OK paper 2025-12-12"}),
+        .match_header("user-agent", agent.clone())
+        .match_body(Matcher::PartialJson(serde_json::json!({
+            "level": "info", "kind": "trade", "mode": "paper", "date": "2025-12-12",
+            "subject": "[jutsu] paper 2025-12-12 trade OK: 2 order(s), 2 filled",
+        })))
+        .expect(1)
+        .create();
+    // The healthchecks convention: /start, then the plain URL with the checklist as the body.
+    let start = server
+        .mock("GET", "/ping/start")
+        .match_header("user-agent", agent.clone())
+        .expect(1)
+        .create();
+    let done = server
+        .mock("POST", "/ping")
+        .match_body(Matcher::Regex("OK: rebalanced \\(first run\\)".into()))
+        .expect(1)
+        .create();
+    let fail = server.mock("POST", "/ping/fail").expect(0).create();
+    let url = server.url();
+    let (_dir, code, stdout) = trade_with(
+        &format!("  webhook_url: {url}/hook\n  deadman_url: {url}/ping\n"),
+        "2025-12-12",
+    );
+    assert_eq!(code, 0, "{stdout}");
+    for mock in [hook, start, done, fail] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn a_failed_run_pings_fail_and_a_failing_webhook_is_recorded() {
+    let mut server = Server::new();
+    let start = server.mock("GET", "/ping/start").expect(1).create();
+    let fail = server
+        .mock("POST", "/ping/fail")
+        .match_body(Matcher::Regex(
+            "FAILED.* at plan: the risk gate refused".into(),
         ))
         .expect(1)
         .create();
-    let ping = server.mock("GET", "/ping").expect(1).create();
-    let url = server.url();
-    let (dir, config) = env_with(&format!(
-        "  webhook_url: {url}/hook\n  deadman_url: {url}/ping\n"
-    ));
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-12",
-    ]));
-    assert_eq!(code, 0, "{stdout}");
-    hook.assert();
-    ping.assert();
-    drop(dir);
-
+    let done = server.mock("POST", "/ping").expect(0).create();
     let broken = server
         .mock("POST", "/broken")
         .with_status(500)
         .expect(3)
         .create();
-    let (dir, config) = env_with(&format!("  webhook_url: {url}/broken\n"));
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
+    let url = server.url();
+    let (dir, code, stdout) = trade_with(
+        &format!("  webhook_url: {url}/broken\n  deadman_url: {url}/ping\nrisk:\n  max_position_pct: 50\n"),
         "2025-12-12",
-    ]));
-    assert_eq!(code, 0, "{stdout}");
-    broken.assert();
+    );
+    assert_eq!(code, 3, "the run's own exit code: {stdout}");
+    for mock in [start, fail, done, broken] {
+        mock.assert();
+    }
     assert!(
         stdout
             .contains("warning: the webhook alert was not delivered: HTTP 500 (after 3 attempts)"),
@@ -252,28 +403,129 @@ fn webhook_and_dead_man_ping_arrive_and_a_failing_webhook_is_recorded() {
 }
 
 #[test]
+fn chat_formats_put_the_alert_where_each_tool_reads_it() {
+    let mut server = Server::new();
+    let url = server.url();
+    let subject = "[jutsu] paper 2025-12-12 trade OK: 2 order(s), 2 filled";
+    let slack = server
+        .mock("POST", "/slack")
+        .match_header("content-type", "application/json")
+        .match_body(Matcher::Regex(format!(
+            r#"^\{{"text":"\*{}\*\\nOutcome: OK"#,
+            regex_escape(subject)
+        )))
+        .expect(1)
+        .create();
+    let discord = server
+        .mock("POST", "/discord")
+        .match_body(Matcher::AllOf(vec![
+            Matcher::PartialJson(serde_json::json!({"username": "jutsu"})),
+            Matcher::Regex(r#""content":"\*\*\[jutsu\] paper 2025-12-12"#.into()),
+        ]))
+        .expect(1)
+        .create();
+    let ntfy = server
+        .mock("POST", "/ntfy-topic")
+        .match_header("content-type", "text/plain; charset=utf-8")
+        .match_header("title", subject)
+        .match_header("priority", "default")
+        .match_body(Matcher::Regex(
+            "^Outcome: OK: 2 order\\(s\\), 2 filled \\(exit 0\\)\n".into(),
+        ))
+        .expect(1)
+        .create();
+    let telegram = server
+        .mock("POST", "/botTOKEN1234/sendMessage")
+        .match_body(Matcher::AllOf(vec![
+            Matcher::PartialJson(serde_json::json!({"chat_id": "-100123"})),
+            Matcher::Regex(r#""text":"\[jutsu\] paper 2025-12-12 trade OK"#.into()),
+        ]))
+        .expect(1)
+        .create();
+    for (format, path) in [
+        ("slack", "/slack"),
+        ("discord", "/discord"),
+        ("ntfy", "/ntfy-topic"),
+    ] {
+        let (_dir, code, stdout) = trade_with(
+            &format!("  webhook_url: {url}{path}\n  webhook_format: {format}\n"),
+            "2025-12-12",
+        );
+        assert_eq!(code, 0, "{stdout}");
+    }
+    // Telegram's URL carries the bot token: it comes from the environment, and no output
+    // shows it.
+    let (dir, config) = env_with(
+        "  webhook_url_env: JUTSU_TEST_WEBHOOK\n  webhook_format: telegram\n  telegram_chat_id: '-100123'\n",
+    );
+    let (code, stdout, stderr) = run(jutsu()
+        .env(
+            "JUTSU_TEST_WEBHOOK",
+            format!("{url}/botTOKEN1234/sendMessage"),
+        )
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "trade",
+            "--as-of",
+            "2025-12-12",
+        ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for mock in [slack, discord, ntfy, telegram] {
+        mock.assert();
+    }
+    let logs = std::fs::read_dir(dir.path().join("logs")).unwrap();
+    for file in logs {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains("TOKEN1234"), "{text}");
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '[' | ']' | '(' | ')' | '*' | '.' | '+' | '?' | '{' | '}' | '|' | '^' | '$' | '\\' => {
+                format!("\\{c}")
+            }
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_telegram_webhook_without_a_chat_id_is_a_configuration_error() {
+    let (_dir, config) = env_with(
+        "  webhook_url: https://api.telegram.org/botX/sendMessage\n  webhook_format: telegram\n",
+    );
+    let (code, stdout, stderr) =
+        run(jutsu().args(["-c", config.to_str().unwrap(), "config", "check"]));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("alerts.telegram_chat_id is required with alerts.webhook_format telegram"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_failing_dead_man_endpoint_does_not_fail_the_run() {
     let mut server = Server::new();
+    let start = server.mock("GET", "/ping/start").expect(1).create();
     let ping = server
-        .mock("GET", "/ping")
+        .mock("POST", "/ping")
         .with_status(503)
         .expect(3)
         .create();
-    let (dir, config) = env_with(&format!("  deadman_url: {}/ping\n", server.url()));
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
+    let (_dir, code, stdout) = trade_with(
+        &format!("  deadman_url: {}/ping\n", server.url()),
         "2025-12-12",
-    ]));
+    );
     assert_eq!(code, 0, "{stdout}");
+    start.assert();
     ping.assert();
     assert!(
         stdout.contains("warning: the deadman alert was not delivered: HTTP 503"),
         "{stdout}"
     );
-    let _ = dir;
 }
 
 #[test]
@@ -281,7 +533,7 @@ fn emergency_exit_sends_a_critical_alert() {
     let mut server = Server::new();
     let hook = server
         .mock("POST", "/hook")
-        .match_body(Matcher::PartialJson(serde_json::json!({"level": "critical", "kind": "emergency-exit", "subject": "EMERGENCY EXIT paper: flat"})))
+        .match_body(Matcher::PartialJson(serde_json::json!({"level": "critical", "kind": "emergency-exit", "subject": "[jutsu CRITICAL] paper 2025-12-12 emergency-exit EMERGENCY EXIT: flat"})))
         .expect(1)
         .create();
     let (dir, config) = env_with("");

@@ -65,12 +65,15 @@ fn status(loaded: &Loaded, token_path: &Path, clock: &dyn crate::clock::Clock) -
         return Ok(exit::OK);
     };
     println!("{problem}");
-    let alert = crate::alert::Alert {
-        level: crate::alert::Level::Critical,
-        kind: "auth".into(),
-        subject: "jutsu: the Schwab login must be renewed".into(),
-        body: problem,
-    };
+    let alert = crate::alert::Alert::brief(
+        crate::alert::Level::Critical,
+        "auth",
+        loaded.config.mode,
+        clock.today_et(),
+        "the Schwab login must be renewed".into(),
+        "run `jutsu auth login` on the server before the next run.",
+        problem,
+    );
     super::send_alert(loaded, clock, &alert);
     Ok(exit::FAILURE)
 }

@@ -204,7 +204,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
 fn send_alert(loaded: &Loaded, clock: &dyn crate::clock::Clock, alert: &crate::alert::Alert) {
     let env = |name: &str| std::env::var(name).ok();
     let secrets = loaded.config.secrets(&env).unwrap_or_default();
-    let alerter = crate::alert::Alerter::new(&loaded.config.alerts, secrets.smtp_password, clock);
+    let alerter = crate::alert::Alerter::new(&loaded.config.alerts, secrets, clock);
     if !alerter.any() {
         return;
     }

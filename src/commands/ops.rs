@@ -87,12 +87,19 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         Ok(outcome) => (exit::INCOMPLETE, "NOT flat", outcome.lines.join("\n")),
         Err(e) => stopped(&paths.exit_ledger(session), &e),
     };
-    let alert = Alert {
-        level: Level::Critical,
-        kind: "emergency-exit".into(),
-        subject: format!("EMERGENCY EXIT {}: {subject}", mode.as_str()),
-        body,
+    let advice = match code {
+        exit::OK => "trading stays halted until `jutsu resume`; check the account at the broker.",
+        _ => "run `jutsu emergency-exit` again (it settles what was sent first), or sell at the broker.",
     };
+    let alert = Alert::brief(
+        Level::Critical,
+        "emergency-exit",
+        mode,
+        session,
+        format!("EMERGENCY EXIT: {subject}"),
+        advice,
+        body,
+    );
     super::send_alert(loaded, clock.as_ref(), &alert);
     Ok(code)
 }

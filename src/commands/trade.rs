@@ -1,12 +1,18 @@
 //! `jutsu trade`: the pipeline, then one summary alert and the dead-man's-switch ping.
 
-use crate::alert::{Alert, AlertFailure, Alerter, Level};
+use std::collections::BTreeMap;
+
+use crate::alert::{Alert, AlertFailure, Alerter, Level, Ping};
 use crate::cli::TradeArgs;
-use crate::config::{Loaded, Outcome};
+use crate::config::{Loaded, Mode, Outcome};
 use crate::domain::journal::Ledger;
+use crate::domain::summary::{self as run_summary, RunFacts};
 use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
 use crate::sources::SharedClock;
+use crate::storage::fsutil::Sealed;
+use crate::storage::ledger::equity_record;
+use crate::storage::state::{State, StatePaths};
 
 pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
@@ -22,15 +28,18 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
         as_of: args.as_of.map(|a| (a.date, a.time)),
         plan_only: args.plan_only,
     };
+    let alerter = Alerter::new(&config.alerts, secrets, clock.as_ref());
+    let mut failures: Vec<AlertFailure> = alerter.ping(Ping::Start, "").into_iter().collect();
     let summary = pipeline::trade(loaded, &options, clock.clone());
-    let alerter = Alerter::new(&config.alerts, secrets.smtp_password, clock.as_ref());
-    let mut failures = Vec::new();
     if alerter.any() && config.alerts.notify.wants(outcome_of(&summary)) {
-        failures = alerter.send(&alert_of(&summary, mode.as_str()));
+        failures.extend(alerter.send(&alert_of(&summary, loaded, mode)));
     }
-    if summary.code == exit::OK {
-        failures.extend(alerter.ping());
-    }
+    let end = if summary.code == exit::OK {
+        Ping::Success
+    } else {
+        Ping::Fail
+    };
+    failures.extend(alerter.ping(end, &summary.transcript));
     record_failures(&summary, &failures);
     Ok(summary.code)
 }
@@ -45,35 +54,61 @@ fn outcome_of(summary: &RunSummary) -> Outcome {
         .is_some_and(|l| l.anything_sent());
     Outcome {
         traded,
-        problem: summary.code != exit::OK
-            || summary.critical
-            || summary
-                .transcript
-                .lines()
-                .any(|l| l.trim_start().starts_with("warning:")),
+        problem: summary.code != exit::OK || summary.critical || warned(summary),
         validation: false,
     }
 }
 
-fn alert_of(summary: &RunSummary, mode: &str) -> Alert {
-    let session = summary
-        .session
-        .map_or_else(|| "-".to_string(), |d| d.to_string());
-    let what = summary
-        .failed_stage
-        .map_or(String::new(), |stage| format!(" at {stage}"));
+fn warned(summary: &RunSummary) -> bool {
+    summary
+        .transcript
+        .lines()
+        .any(|l| l.trim_start().starts_with("warning:"))
+}
+
+/// The run's alert: the summary (from its journal and the state it left) over the checklist.
+fn alert_of(summary: &RunSummary, loaded: &Loaded, mode: Mode) -> Alert {
+    let ledger = summary
+        .ledger
+        .as_deref()
+        .and_then(|path| Ledger::load(path).ok().flatten());
+    let paths = StatePaths::new(loaded, mode);
+    let state = match State::load(&paths.state_file()) {
+        Ok(Sealed::Good(s) | Sealed::Restored { value: s, .. }) => Some(s),
+        _ => None,
+    };
+    let date = summary.session.unwrap_or(summary.today);
+    let previous_equity = equity_record(&paths.ledger_files(), date)
+        .ok()
+        .and_then(|r| r.previous);
+    let (no_positions, no_targets) = (BTreeMap::new(), BTreeMap::new());
+    let facts = RunFacts {
+        outcome: summary.outcome,
+        code: summary.code,
+        failed_stage: summary.failed_stage,
+        ledger: ledger.as_ref(),
+        positions: state.as_ref().map_or(&no_positions, |s| &s.positions),
+        targets: state
+            .as_ref()
+            .and_then(|s| s.targets.as_ref())
+            .unwrap_or(&no_targets),
+        previous_equity,
+        token_hours: summary.token_hours,
+        warned: warned(summary),
+    };
+    let level = match (summary.code, summary.critical || facts.warned) {
+        (exit::OK, false) => Level::Info,
+        (exit::OK, true) => Level::Warning,
+        _ => Level::Critical,
+    };
     Alert {
-        level: if summary.critical {
-            Level::Critical
-        } else {
-            Level::Info
-        },
+        level,
         kind: "trade".into(),
-        subject: format!("{} {mode} {session}{what}", summary.outcome),
-        body: format!(
-            "{}\n\n{}\n(exit code {})",
-            summary.verdict, summary.transcript, summary.code
-        ),
+        mode: mode.as_str().into(),
+        date,
+        headline: run_summary::headline(&facts),
+        summary: run_summary::trade_summary(&facts),
+        details: summary.transcript.clone(),
     }
 }
 

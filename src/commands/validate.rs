@@ -43,16 +43,27 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     let rolling = validate::rolling(&validation::read_rows(&csv)?, mode.as_str(), session, 20);
     let text = describe(session, mode.as_str(), &v, &rolling);
     println!("{text}");
-    let alert = Alert {
-        level: if v.verdict == Verdict::Red {
-            Level::Critical
-        } else {
-            Level::Info
-        },
-        kind: "validate".into(),
-        subject: format!("validate {session}: {}", v.verdict.as_str()),
-        body: text,
+    let (level, advice) = match v.verdict {
+        Verdict::Green => (Level::Info, "nothing."),
+        Verdict::Yellow => (Level::Warning, "look at the drifts; one YELLOW day is no cause for action."),
+        Verdict::Red | Verdict::NoRun => (
+            Level::Critical,
+            "compare the 15:55 quotes with the close; RED day after day points at bad quotes or data.",
+        ),
     };
+    let alert = Alert::brief(
+        level,
+        "validate",
+        mode,
+        session,
+        format!(
+            "{} (logic match {}%)",
+            v.verdict.as_str(),
+            v.logic_match_pct.normalize()
+        ),
+        advice,
+        text,
+    );
     let outcome = crate::config::Outcome {
         traded: false,
         problem: v.verdict == Verdict::Red,

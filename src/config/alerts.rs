@@ -22,12 +22,37 @@ pub enum SmtpSecurity {
 pub struct Alerts {
     /// Email over SMTP.
     pub email: Email,
-    /// JSON POST to a URL, for chat tools and push services.
+    /// A POST to a URL, for chat tools and push services (in `webhook_format`).
     pub webhook_url: Option<String>,
-    /// URL pinged at the end of every completed run.
+    /// Environment variable holding the webhook URL instead, for URLs that carry a token
+    /// (Slack, Discord, Telegram): the URL is then a secret, redacted everywhere.
+    pub webhook_url_env: Option<String>,
+    /// The body the webhook takes: `json` (jutsu's own), `slack`, `discord`, `ntfy`, `telegram`.
+    pub webhook_format: WebhookFormat,
+    /// Telegram's `chat_id` (with `webhook_format: telegram`).
+    pub telegram_chat_id: Option<String>,
+    /// A dead-man's switch in the healthchecks convention: `URL/start` when a trade run
+    /// starts, `URL` when it ends with exit 0, `URL/fail` otherwise.
     pub deadman_url: Option<String>,
     /// Which runs send an alert: `all`, `trades` (the default) or `problems`.
     pub notify: Notify,
+}
+
+/// The body a webhook takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// jutsu's own JSON: level, kind, mode, date, subject, summary, body.
+    #[default]
+    Json,
+    /// A Slack incoming webhook: `{"text": ...}`.
+    Slack,
+    /// A Discord webhook: `{"content": ...}` (2000 characters at most).
+    Discord,
+    /// An ntfy topic URL: the text as the body, `Title` and `Priority` headers.
+    Ntfy,
+    /// Telegram's `sendMessage`: `{"chat_id": ..., "text": ...}`.
+    Telegram,
 }
 
 /// Which runs alert.
@@ -106,6 +131,23 @@ impl Alerts {
     /// Every problem of this section, each with its key path under `prefix`.
     pub fn problems(&self, prefix: &str) -> Vec<String> {
         let mut out = self.email.problems(&format!("{prefix}.email"));
+        if let Some(name) = &self.webhook_url_env {
+            env_name(&mut out, &format!("{prefix}.webhook_url_env"), name);
+            if self.webhook_url.is_some() {
+                out.push(format!(
+                    "{prefix}.webhook_url and {prefix}.webhook_url_env are both set: keep one"
+                ));
+            }
+        }
+        let has_webhook = self.webhook_url.is_some() || self.webhook_url_env.is_some();
+        if self.webhook_format == WebhookFormat::Telegram
+            && has_webhook
+            && self.telegram_chat_id.as_deref().is_none_or(str::is_empty)
+        {
+            out.push(format!(
+                "{prefix}.telegram_chat_id is required with {prefix}.webhook_format telegram"
+            ));
+        }
         for (key, url) in [
             ("webhook_url", &self.webhook_url),
             ("deadman_url", &self.deadman_url),

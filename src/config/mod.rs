@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity};
+pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity, WebhookFormat};
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
@@ -70,6 +70,8 @@ pub struct Secrets {
     pub app_secret: Option<Secret>,
     /// SMTP password.
     pub smtp_password: Option<Secret>,
+    /// The webhook URL, when it comes from the environment (`alerts.webhook_url_env`).
+    pub webhook_url: Option<Secret>,
 }
 
 /// A loaded, validated configuration and the file it came from.
@@ -252,6 +254,9 @@ impl Config {
             if let Some(name) = &email.password_env {
                 secrets.smtp_password = fetch("alerts.email.password_env", name);
             }
+        }
+        if let Some(name) = &self.alerts.webhook_url_env {
+            secrets.webhook_url = fetch("alerts.webhook_url_env", name);
         }
         if problems.is_empty() {
             Ok(secrets)

@@ -194,14 +194,30 @@ fn decode_alerts(value: Option<Value>, problems: &mut Vec<String>) -> Alerts {
     let mut parts = split(
         value,
         "alerts",
-        &["email", "webhook_url", "deadman_url", "notify"],
+        &[
+            "email",
+            "webhook_url",
+            "webhook_url_env",
+            "webhook_format",
+            "telegram_chat_id",
+            "deadman_url",
+            "notify",
+        ],
         problems,
     );
+    let mut take = |key: &str| parts.remove(key);
     Alerts {
-        email: decode(parts.remove("email"), "alerts.email", problems),
-        webhook_url: decode(parts.remove("webhook_url"), "alerts.webhook_url", problems),
-        deadman_url: decode(parts.remove("deadman_url"), "alerts.deadman_url", problems),
-        notify: decode(parts.remove("notify"), "alerts.notify", problems),
+        email: decode(take("email"), "alerts.email", problems),
+        webhook_url: decode(take("webhook_url"), "alerts.webhook_url", problems),
+        webhook_url_env: decode(take("webhook_url_env"), "alerts.webhook_url_env", problems),
+        webhook_format: decode(take("webhook_format"), "alerts.webhook_format", problems),
+        telegram_chat_id: decode(
+            take("telegram_chat_id"),
+            "alerts.telegram_chat_id",
+            problems,
+        ),
+        deadman_url: decode(take("deadman_url"), "alerts.deadman_url", problems),
+        notify: decode(take("notify"), "alerts.notify", problems),
     }
 }
 

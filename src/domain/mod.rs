@@ -17,6 +17,7 @@ pub mod plan;
 pub mod portfolio;
 pub mod statistics;
 pub mod strategy;
+pub mod summary;
 pub mod validate;
 use std::path::PathBuf;
 

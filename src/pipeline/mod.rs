@@ -91,6 +91,10 @@ pub struct RunSummary {
     pub ledger: Option<std::path::PathBuf>,
     /// Someone should look now (failure, partial execution, the login about to expire).
     pub critical: bool,
+    /// Hours left on the Schwab login, when the run read it.
+    pub token_hours: Option<i64>,
+    /// The New York date the run ran on (its clock, `--as-of` included).
+    pub today: NaiveDate,
 }
 
 /// Runs `jutsu trade`; the summary carries the exit code.
@@ -109,6 +113,7 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         outcome: "OK",
         verdict: String::new(),
         critical: false,
+        token_hours: None,
     };
     let result = run.execute();
     let ledger = run.ledger_path.clone();
@@ -122,6 +127,8 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             transcript: report.transcript(),
             ledger,
             critical: run.critical,
+            token_hours: run.token_hours,
+            today: run.clock.today_et(),
         },
         Err(stop) => {
             let code = stop.code();
@@ -138,6 +145,8 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
                 transcript: report.transcript(),
                 ledger,
                 critical: !matches!(stop, Stop::Halted(_)) || run.critical,
+                token_hours: run.token_hours,
+                today: run.clock.today_et(),
             }
         }
     }
@@ -157,6 +166,7 @@ struct Run<'a> {
     outcome: &'static str,
     verdict: String,
     critical: bool,
+    token_hours: Option<i64>,
 }
 
 impl Run<'_> {

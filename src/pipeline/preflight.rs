@@ -242,6 +242,7 @@ impl Run<'_> {
             &self.loaded.resolve(&c.schwab.token_file),
         )?;
         let hours_left = token.refresh_seconds_left(self.clock.now_utc().timestamp()) / 3600;
+        self.token_hours = Some(hours_left);
         if hours_left <= 0 {
             return Err(Stop::preflight(
                 "the Schwab refresh token has expired: run `jutsu auth login`",

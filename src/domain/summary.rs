@@ -1,0 +1,222 @@
+//! The few lines a person reads first in a run's alert: the outcome, what was traded and at
+//! what slippage, the allocation after the run against the targets, the account's value and
+//! the day's P&L, the login's hours, and what to do.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::journal::{Ledger, LedgerOrder, OrderState};
+use super::portfolio::{cents, Shares};
+
+/// What a trade run's summary is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts<'a> {
+    /// OK, NO-OP, SKIPPED, FAILED, INCOMPLETE or HALTED.
+    pub outcome: &'a str,
+    /// The exit code.
+    pub code: u8,
+    /// The stage that failed.
+    pub failed_stage: Option<&'a str>,
+    /// The run's journal, when the run opened one.
+    pub ledger: Option<&'a Ledger>,
+    /// The positions recorded after the run.
+    pub positions: &'a BTreeMap<String, Shares>,
+    /// The last executed target weights (fractions of the account).
+    pub targets: &'a BTreeMap<String, Decimal>,
+    /// The account value after the previous recorded run.
+    pub previous_equity: Option<Decimal>,
+    /// Hours left on the Schwab login (live runs and Schwab data).
+    pub token_hours: Option<i64>,
+    /// The run printed warnings.
+    pub warned: bool,
+}
+
+/// The order's words: `BUY 37 TQQQ filled 37 at 52.8728 (slippage 0.100%)`.
+fn order_line(o: &LedgerOrder) -> String {
+    let what = format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol);
+    let price = o.average_price.map_or(String::new(), |p| {
+        format!(" at {}", p.round_dp(4).normalize())
+    });
+    let slip = o.slippage_pct.map_or(String::new(), |s| {
+        format!(" (slippage {:.3}%)", s.round_dp(3))
+    });
+    match &o.state {
+        OrderState::Filled => format!("{what} filled{price}{slip}"),
+        OrderState::PartiallyFilled => format!("{what}: {} filled{price}{slip}", o.filled),
+        state => format!("{what}: {state:?}, {} filled", o.filled),
+    }
+}
+
+/// The headline of a trade run: `OK: 2 orders filled`, `NO-OP`, `FAILED at preflight`.
+pub fn headline(f: &RunFacts) -> String {
+    if let Some(stage) = f.failed_stage {
+        return format!("{} at {stage}", f.outcome);
+    }
+    let orders = f.ledger.map_or(&[][..], |l| &l.orders[..]);
+    let filled = orders.iter().filter(|o| o.filled > Decimal::ZERO).count();
+    let mut text = match (orders.len(), f.outcome) {
+        (0, "OK") => "OK: nothing to trade".to_string(),
+        (0, outcome) => outcome.to_string(),
+        (n, outcome) => format!("{outcome}: {n} order(s), {filled} filled"),
+    };
+    if f.warned {
+        text.push_str(", with warnings");
+    }
+    text
+}
+
+/// The allocation after the run, each symbol held or targeted: held % against target %.
+fn allocation(f: &RunFacts, ledger: &Ledger, equity: Decimal) -> Vec<String> {
+    let price = |s: &str| ledger.quotes.iter().find(|(q, _)| q == s).map(|(_, p)| *p);
+    let mut symbols: Vec<&String> = f.positions.keys().chain(f.targets.keys()).collect();
+    symbols.sort();
+    symbols.dedup();
+    let pct = |v: Decimal| (v / equity * Decimal::ONE_HUNDRED).round_dp(1);
+    let mut invested = Decimal::ZERO;
+    let mut out = vec!["Allocation after the run (held / target):".to_string()];
+    for symbol in symbols {
+        let shares = f.positions.get(symbol).copied().unwrap_or(0);
+        let target =
+            (f.targets.get(symbol).copied().unwrap_or_default() * Decimal::ONE_HUNDRED).round_dp(1);
+        let Some(p) = price(symbol) else {
+            out.push(format!(
+                "  {symbol:<5} {shares} shares (no quote) / {target:.1}%"
+            ));
+            continue;
+        };
+        let value = p * Decimal::from(shares);
+        invested += value;
+        out.push(format!(
+            "  {symbol:<5} {:>5.1}% / {target:>5.1}%  ({shares} shares, {})",
+            pct(value),
+            cents(value)
+        ));
+    }
+    let cash_target = (Decimal::ONE_HUNDRED
+        - f.targets.values().copied().sum::<Decimal>() * Decimal::ONE_HUNDRED)
+        .round_dp(1);
+    out.push(format!(
+        "  cash  {:>5.1}% / {cash_target:>5.1}%  ({})",
+        pct(equity - invested),
+        cents(equity - invested)
+    ));
+    out
+}
+
+/// What to do, by outcome.
+fn advice(f: &RunFacts) -> &'static str {
+    match f.outcome {
+        "OK" | "NO-OP" | "SKIPPED" if f.warned => {
+            "What to do: read the warnings in the checklist below."
+        }
+        "OK" | "NO-OP" | "SKIPPED" => "What to do: nothing.",
+        "HALTED" => {
+            "What to do: look at the account and the reason below; `jutsu resume` clears the halt."
+        }
+        "INCOMPLETE" => {
+            "What to do: check the orders at the broker; the next run settles them before \
+             anything else (do not trade by hand meanwhile)."
+        }
+        _ => "What to do: read the failed stage below, fix it, and run `jutsu trade` again.",
+    }
+}
+
+/// The summary lines of a trade run.
+pub fn trade_summary(f: &RunFacts) -> Vec<String> {
+    let mut out = vec![format!("Outcome: {} (exit {})", headline(f), f.code)];
+    if let Some(ledger) = f.ledger {
+        if ledger.orders.is_empty() {
+            out.push("Traded: nothing".into());
+        } else {
+            out.push("Traded:".into());
+            out.extend(ledger.orders.iter().map(|o| format!("  {}", order_line(o))));
+        }
+        let equity = ledger.equity_after.or(ledger.equity_before);
+        if let Some(equity) = equity.filter(|e| *e > Decimal::ZERO) {
+            out.extend(allocation(f, ledger, equity));
+            out.push(match f.previous_equity {
+                Some(previous) => format!(
+                    "Equity {}, day P&L {} against the previous run",
+                    cents(equity),
+                    cents(equity - previous)
+                ),
+                None => format!("Equity {} (no earlier run to compare)", cents(equity)),
+            });
+        }
+    }
+    if let Some(hours) = f.token_hours {
+        out.push(format!("Schwab login: {hours} h left"));
+    }
+    out.push(advice(f).to_string());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Mode;
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    fn dec(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_rebalance_reads_as_trades_allocation_equity_and_no_action() {
+        let day = NaiveDate::from_ymd_opt(2025, 12, 12).unwrap();
+        let mut ledger = Ledger::new(day, Mode::Paper, Utc.timestamp_opt(0, 0).unwrap());
+        ledger.quotes = vec![("QQQ".into(), dec("600")), ("TQQQ".into(), dec("50"))];
+        ledger.equity_after = Some(dec("10000"));
+        let positions = BTreeMap::from([("QQQ".to_string(), 12), ("TQQQ".to_string(), 40)]);
+        let targets = BTreeMap::from([
+            ("QQQ".to_string(), dec("0.8")),
+            ("TQQQ".to_string(), dec("0.2")),
+        ]);
+        let facts = RunFacts {
+            outcome: "OK",
+            code: 0,
+            failed_stage: None,
+            ledger: Some(&ledger),
+            positions: &positions,
+            targets: &targets,
+            previous_equity: Some(dec("10100")),
+            token_hours: Some(130),
+            warned: false,
+        };
+        let lines = trade_summary(&facts);
+        assert_eq!(lines[0], "Outcome: OK: nothing to trade (exit 0)");
+        assert!(
+            lines.contains(&"  QQQ    72.0% /  80.0%  (12 shares, 7200.00)".to_string()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"  cash    8.0% /   0.0%  (800.00)".to_string()),
+            "{lines:#?}"
+        );
+        assert!(lines
+            .contains(&"Equity 10000.00, day P&L -100.00 against the previous run".to_string()));
+        assert!(lines.contains(&"Schwab login: 130 h left".to_string()));
+        assert_eq!(lines.last().unwrap(), "What to do: nothing.");
+    }
+
+    #[test]
+    fn a_failure_names_its_stage_and_says_what_to_do() {
+        let facts = RunFacts {
+            outcome: "FAILED",
+            code: 3,
+            failed_stage: Some("preflight"),
+            ledger: None,
+            positions: &BTreeMap::new(),
+            targets: &BTreeMap::new(),
+            previous_equity: None,
+            token_hours: None,
+            warned: false,
+        };
+        assert_eq!(headline(&facts), "FAILED at preflight");
+        assert!(trade_summary(&facts)
+            .last()
+            .unwrap()
+            .contains("run `jutsu trade` again"));
+    }
+}
