@@ -97,3 +97,44 @@ fn live_run_sends_exactly_the_plan_sells_first_and_ends_matching_the_broker() {
     let all = format!("{stdout}{stderr}");
     assert!(!all.contains("secret-value"), "{all}");
 }
+
+#[test]
+fn a_live_run_with_the_login_ending_soon_alerts_as_a_warning_with_the_hours_left() {
+    let fake = FakeSchwab::start(SESSION, NOW, 20_000.0, &[], "A-secret-value-2");
+    let mut hook_server = mockito::Server::new();
+    let hook = hook_server
+        .mock("POST", "/hook")
+        .match_body(mockito::Matcher::AllOf(vec![
+            mockito::Matcher::PartialJson(serde_json::json!({
+                "level": "warning",
+                "mode": "live",
+                "subject": "[jutsu WARNING] live 2025-06-10 trade OK: 2 order(s), 2 filled, with warnings",
+            })),
+            mockito::Matcher::Regex("Schwab login: 30 h left".into()),
+        ]))
+        .expect(1)
+        .create();
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = format!("alerts:\n  webhook_url: {}/hook\n", hook_server.url());
+    let config = common::live_config(dir.path(), &fake.url, "", "", &alerts);
+    let now_s = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    // Logged in 138 h ago: the 7-day refresh token has 30 h left.
+    common::token_file(
+        dir.path(),
+        now_s - 138 * 3600,
+        ("R-secret-value-2", "A-secret-value-2"),
+        now_s + 1200,
+    );
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .env("JUTSU_NOW", NOW)
+            .env("T_APP_KEY", "APPKEY0123456789")
+            .env("T_APP_SECRET", "APPSECRET0123456")
+            .args(["-c", config.to_str().unwrap(), "trade"]),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("the Schwab login expires in 30 h"), "{stdout}");
+    hook.assert();
+}
