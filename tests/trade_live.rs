@@ -135,6 +135,9 @@ fn a_live_run_with_the_login_ending_soon_alerts_as_a_warning_with_the_hours_left
             .args(["-c", config.to_str().unwrap(), "trade"]),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("the Schwab login expires in 30 h"), "{stdout}");
+    assert!(
+        stdout.contains("the Schwab login expires in 30 h"),
+        "{stdout}"
+    );
     hook.assert();
 }

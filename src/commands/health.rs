@@ -51,16 +51,8 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     let paths = StatePaths::new(loaded, c.mode);
     let ledgers = Ledgers::read(&paths);
     // On local bars, the signal symbol's file is read once for both checks that need it.
-    let local_bars = (c.data.source == crate::config::DataSource::Local).then(|| {
-        let symbol = &c.strategy.parameters.signal_symbol;
-        crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))
-            .map(|bars| bars.last().map(|b| b.date))
-            .map_err(|e| e.to_string())
-    });
-    let bars_end = local_bars
-        .as_ref()
-        .and_then(|r| r.as_ref().ok().copied().flatten());
-    let now = as_of(&ledgers, local_bars.is_some().then_some(bars_end), &clock);
+    let local_bars = local_bars_end(loaded);
+    let now = as_of(&ledgers, &local_bars, &clock);
     let missed = ledgers.missed(now, &c.schedule);
     let mut checks = vec![config_check(loaded)];
     if c.uses_schwab(c.mode) {
@@ -90,6 +82,29 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     };
     print(&report, json)?;
     Ok(if report.ok { exit::OK } else { exit::FAILURE })
+}
+
+/// On local bars, the last date of the signal symbol's file (or why it cannot be read);
+/// `None` on Schwab data.
+fn local_bars_end(loaded: &Loaded) -> Option<std::result::Result<Option<NaiveDate>, String>> {
+    let c = &loaded.config;
+    (c.data.source == crate::config::DataSource::Local).then(|| {
+        let symbol = &c.strategy.parameters.signal_symbol;
+        crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))
+            .map(|bars| bars.last().map(|b| b.date))
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The sessions `health` counts as missed in the mode of `paths` (for the metrics file).
+pub(super) fn missed_sessions(
+    loaded: &Loaded,
+    paths: &StatePaths,
+    clock: &SharedClock,
+) -> Vec<NaiveDate> {
+    let ledgers = Ledgers::read(paths);
+    let now = as_of(&ledgers, &local_bars_end(loaded), clock);
+    ledgers.missed(now, &loaded.config.schedule)
 }
 
 fn config_check(loaded: &Loaded) -> Check {
@@ -397,16 +412,17 @@ fn sessions_check(missed: &[NaiveDate]) -> Check {
 /// The instant health judges: now; but on local bars that end before today, the newest
 /// run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
 /// made, or missed, past the bars' end).
-/// `local_bars_end`: `None` on Schwab data; on local bars, the last bar's date if readable.
+/// `local_bars`: `None` on Schwab data; on local bars, the last bar's date if readable.
 fn as_of(
     ledgers: &Ledgers,
-    local_bars_end: Option<Option<NaiveDate>>,
+    local_bars: &Option<std::result::Result<Option<NaiveDate>, String>>,
     clock: &SharedClock,
 ) -> DateTime<Tz> {
     let now = clock.now_et();
-    let Some(bars_end) = local_bars_end else {
+    let Some(bars) = local_bars else {
         return now;
     };
+    let bars_end = bars.as_ref().ok().copied().flatten();
     if bars_end.is_none_or(|end| end >= now.date_naive()) {
         return now;
     }

@@ -6,6 +6,7 @@ mod calendar;
 mod config;
 mod health;
 mod hello;
+mod metrics;
 mod ops;
 mod report;
 mod schedule;
@@ -153,18 +154,28 @@ fn dispatch(cli: Cli) -> Result<u8> {
             backtest::run(args, &loaded)
         }
         Command::Trade(args) => trade_command(&cli, &path, args),
-        Command::Validate { date, mode } => validate::run(
-            *date,
-            &with_mode(acting(&cli, &path)?, *mode),
-            system_clock(),
-        ),
-        Command::Hello => hello::run(&acting(&cli, &path)?, system_clock()),
-        Command::Auth { action } => auth::run(action, &acting(&cli, &path)?, system_clock()),
-        Command::EmergencyExit(args) => {
-            ops::emergency_exit(&acting(&cli, &path)?, args, system_clock())
+        Command::Validate { date, mode } => {
+            let loaded = with_mode(acting(&cli, &path)?, *mode);
+            acted(&loaded, None, "validate", |l| {
+                validate::run(*date, l, system_clock())
+            })
         }
-        Command::Resume => ops::resume(&acting(&cli, &path)?),
-        Command::State { action } => state::run(action, &acting(&cli, &path)?, system_clock()),
+        Command::Hello => acted(&acting(&cli, &path)?, None, "hello", |l| {
+            hello::run(l, system_clock())
+        }),
+        Command::Auth { action } => acted(&acting(&cli, &path)?, None, "auth", |l| {
+            auth::run(action, l, system_clock())
+        }),
+        Command::EmergencyExit(args) => {
+            let mode = args.mode.map(Into::into);
+            acted(&acting(&cli, &path)?, mode, "emergency-exit", |l| {
+                ops::emergency_exit(l, args, system_clock())
+            })
+        }
+        Command::Resume => acted(&acting(&cli, &path)?, None, "resume", ops::resume),
+        Command::State { action } => acted(&acting(&cli, &path)?, None, "state", |l| {
+            state::run(action, l, system_clock())
+        }),
         Command::Health { json, mode } => health::health(
             &with_mode(reading(&cli, &path)?, *mode),
             *json,
@@ -197,6 +208,24 @@ fn dispatch(cli: Cli) -> Result<u8> {
             html.as_ref(),
         ),
     }
+}
+
+/// Runs a command that acts and writes the metrics file after it, whatever its outcome.
+fn acted(
+    loaded: &Loaded,
+    mode: Option<crate::config::Mode>,
+    command: &str,
+    body: impl FnOnce(&Loaded) -> Result<u8>,
+) -> Result<u8> {
+    let result = body(loaded);
+    let code = match &result {
+        Ok(code) => *code,
+        Err(e) => e.exit_code(),
+    };
+    let mode = mode.unwrap_or(loaded.config.mode);
+    let outcome = metrics::outcome_of_code(code);
+    metrics::record(loaded, mode, command, (code, outcome), &system_clock());
+    result
 }
 
 /// Sends `alert` on every configured channel; a channel that fails is named on stdout (the

@@ -41,6 +41,13 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     };
     failures.extend(alerter.ping(end, &summary.transcript));
     record_failures(&summary, &failures);
+    super::metrics::record(
+        loaded,
+        mode,
+        "trade",
+        (summary.code, summary.outcome),
+        &clock,
+    );
     Ok(summary.code)
 }
 

@@ -21,8 +21,8 @@ pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity, WebhookForm
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
-    Backtest, Data, DataSource, Execution, LocalQuote, OrderKind, Paths, Schedule, Sim, Strategy,
-    Watch,
+    Backtest, Data, DataSource, Execution, LocalQuote, Metrics, OrderKind, Paths, Schedule, Sim,
+    Strategy, Watch,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
@@ -59,6 +59,8 @@ pub struct Config {
     pub strategy: Strategy,
     /// `jutsu status --watch`.
     pub watch: Watch,
+    /// The Prometheus textfile.
+    pub metrics: Metrics,
 }
 
 /// Secrets read from the environment, as the configuration asks.
@@ -217,6 +219,7 @@ impl Config {
         out.extend(self.schwab.problems("schwab"));
         out.extend(self.alerts.problems("alerts"));
         out.extend(self.watch.problems("watch"));
+        out.extend(self.metrics.problems("metrics"));
         out
     }
 

@@ -74,6 +74,7 @@ fn parse_all(text: &str) -> std::result::Result<(Config, Vec<String>), Vec<Strin
         alerts: decode_alerts(section("alerts"), &mut problems),
         strategy: decode_strategy(section("strategy"), &mut problems),
         watch: decode(section("watch"), "watch", &mut problems),
+        metrics: decode(section("metrics"), "metrics", &mut problems),
     };
     problems.extend(config.problems());
     Ok((config, problems))

@@ -440,3 +440,25 @@ fn positive(out: &mut Vec<String>, key: &str, value: Decimal) {
         out.push(format!("{key} ({value}) must be positive"));
     }
 }
+
+/// The Prometheus textfile-collector file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Metrics {
+    /// Where to write it after every command that acts (relative to the configuration's
+    /// folder); node_exporter's `--collector.textfile.directory` reads `*.prom` files.
+    pub textfile: Option<std::path::PathBuf>,
+}
+
+impl Metrics {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        match &self.textfile {
+            Some(path) if path.extension().is_none_or(|e| e != "prom") => vec![format!(
+                "{prefix}.textfile ({}) must end in .prom: node_exporter reads only *.prom files",
+                path.display()
+            )],
+            _ => Vec::new(),
+        }
+    }
+}

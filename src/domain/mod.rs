@@ -11,6 +11,7 @@ pub mod bars;
 pub mod calendar;
 pub mod journal;
 pub mod market;
+pub mod metrics;
 pub mod page;
 pub mod performance;
 pub mod plan;
