@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -47,23 +48,34 @@ fn filter(verbose: u8, quiet: u8) -> EnvFilter {
     EnvFilter::new(format!("jutsu={level},warn"))
 }
 
-/// Installs the global subscriber. With `logs_dir`, also writes daily files there; a folder
-/// that cannot be created only costs the file log (a warning says so), never the run.
+/// Installs the global subscriber. With `logs_dir`, also writes daily files there: text
+/// lines in `jutsu.<date>.log`, or with `--log-format json` JSON lines in
+/// `jutsu.<date>.jsonl` (never the two in one file). The run's checklist lines (target
+/// [`crate::report::RUN`]) go to the file only: the terminal has them on stdout already.
+/// A folder that cannot be created only costs the file log (a warning says so), never the
+/// run.
 pub fn init(format: LogFormat, verbose: u8, quiet: u8, logs_dir: Option<&Path>) {
     let stderr = Redacting(std::io::stderr);
+    let not_checklist = filter_fn(|meta| meta.target() != crate::report::RUN);
     let terminal = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
             .with_writer(stderr)
             .with_target(false)
             .without_time()
+            .with_filter(not_checklist)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(stderr)
+            .with_filter(not_checklist)
             .boxed(),
     };
     let mut file_problem = None;
+    let suffix = match format {
+        LogFormat::Text => "log",
+        LogFormat::Json => "jsonl",
+    };
     let file = logs_dir.and_then(|dir| {
         let appender = std::fs::create_dir_all(dir)
             .map_err(|e| e.to_string())
@@ -71,7 +83,7 @@ pub fn init(format: LogFormat, verbose: u8, quiet: u8, logs_dir: Option<&Path>) 
                 RollingFileAppender::builder()
                     .rotation(Rotation::DAILY)
                     .filename_prefix("jutsu")
-                    .filename_suffix("log")
+                    .filename_suffix(suffix)
                     .build(dir)
                     .map_err(|e| e.to_string())
             });

@@ -19,6 +19,10 @@ pub enum Mark {
     Skip,
 }
 
+/// The log target of the checklist's lines: they go to the log file, and the terminal's
+/// log layer leaves them out (stdout has them already).
+pub const RUN: &str = "jutsu::run";
+
 /// Writes the checklist to stdout (redacted like every other output).
 pub struct Report {
     color: bool,
@@ -60,6 +64,12 @@ impl Report {
 
     /// One stage line: mark, name, summary, time.
     pub fn stage(&self, mark: Mark, name: &str, summary: &str, took: Duration) {
+        let ms = took.as_millis() as u64;
+        match mark {
+            Mark::Fail => tracing::error!(target: RUN, stage = name, ms, "{summary}"),
+            Mark::Warn => tracing::warn!(target: RUN, stage = name, ms, "{summary}"),
+            Mark::Ok | Mark::Skip => tracing::info!(target: RUN, stage = name, ms, "{summary}"),
+        }
         let (symbol, code) = match mark {
             Mark::Ok => ("ok  ", "32"),
             Mark::Warn => ("warn", "33"),
@@ -72,12 +82,14 @@ impl Report {
 
     /// An indented detail line under a stage.
     pub fn detail(&self, text: &str) {
+        tracing::info!(target: RUN, "{text}");
         let line = format!("       {text}");
         self.emit(line.clone(), line);
     }
 
     /// A warning line.
     pub fn warn(&self, text: &str) {
+        tracing::warn!(target: RUN, "{text}");
         let plain = format!("warning: {text}");
         let painted = self.paint("33", &plain);
         self.emit(format!("       {plain}"), format!("       {painted}"));
@@ -85,11 +97,16 @@ impl Report {
 
     /// A plain line.
     pub fn line(&self, text: &str) {
+        tracing::info!(target: RUN, "{text}");
         self.emit(text.to_string(), text.to_string());
     }
 
     /// The final verdict.
     pub fn verdict(&self, ok: bool, text: &str) {
+        match ok {
+            true => tracing::info!(target: RUN, verdict = true, "{text}"),
+            false => tracing::error!(target: RUN, verdict = true, "{text}"),
+        }
         let code = if ok { "1;32" } else { "1;31" };
         self.emit(text.to_string(), self.paint(code, text));
     }

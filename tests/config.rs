@@ -217,7 +217,7 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
     assert!(
-        name.starts_with("jutsu.") && name.ends_with(".log"),
+        name.starts_with("jutsu.") && name.ends_with(".jsonl"),
         "{name}"
     );
     let text = std::fs::read_to_string(&files[0]).unwrap();

@@ -14,6 +14,7 @@ mod deploy;
 mod faults;
 mod fuzz;
 mod layout;
+mod logs;
 mod metrics;
 mod reports;
 mod schwab;

@@ -154,28 +154,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             backtest::run(args, &loaded)
         }
         Command::Trade(args) => trade_command(&cli, &path, args),
-        Command::Validate { date, mode } => {
-            let loaded = with_mode(acting(&cli, &path)?, *mode);
-            acted(&loaded, None, "validate", |l| {
-                validate::run(*date, l, system_clock())
-            })
-        }
-        Command::Hello => acted(&acting(&cli, &path)?, None, "hello", |l| {
-            hello::run(l, system_clock())
-        }),
-        Command::Auth { action } => acted(&acting(&cli, &path)?, None, "auth", |l| {
-            auth::run(action, l, system_clock())
-        }),
-        Command::EmergencyExit(args) => {
-            let mode = args.mode.map(Into::into);
-            acted(&acting(&cli, &path)?, mode, "emergency-exit", |l| {
-                ops::emergency_exit(l, args, system_clock())
-            })
-        }
-        Command::Resume => acted(&acting(&cli, &path)?, None, "resume", ops::resume),
-        Command::State { action } => acted(&acting(&cli, &path)?, None, "state", |l| {
-            state::run(action, l, system_clock())
-        }),
+        Command::Validate { .. }
+        | Command::Hello
+        | Command::Auth { .. }
+        | Command::EmergencyExit(_)
+        | Command::Resume
+        | Command::State { .. } => acting_command(&cli, &path),
         Command::Health { json, mode } => health::health(
             &with_mode(reading(&cli, &path)?, *mode),
             *json,
@@ -207,6 +191,34 @@ fn dispatch(cli: Cli) -> Result<u8> {
             csv.as_ref(),
             html.as_ref(),
         ),
+    }
+}
+
+/// The commands that act besides `trade`: each writes the metrics file after it.
+fn acting_command(cli: &Cli, path: &Path) -> Result<u8> {
+    let loaded = acting(cli, path)?;
+    match &cli.command {
+        Command::Validate { date, mode } => {
+            let loaded = with_mode(loaded, *mode);
+            acted(&loaded, None, "validate", |l| {
+                validate::run(*date, l, system_clock())
+            })
+        }
+        Command::Hello => acted(&loaded, None, "hello", |l| hello::run(l, system_clock())),
+        Command::Auth { action } => acted(&loaded, None, "auth", |l| {
+            auth::run(action, l, system_clock())
+        }),
+        Command::EmergencyExit(args) => {
+            let mode = args.mode.map(Into::into);
+            acted(&loaded, mode, "emergency-exit", |l| {
+                ops::emergency_exit(l, args, system_clock())
+            })
+        }
+        Command::Resume => acted(&loaded, None, "resume", ops::resume),
+        Command::State { action } => acted(&loaded, None, "state", |l| {
+            state::run(action, l, system_clock())
+        }),
+        _ => Ok(exit::USAGE),
     }
 }
 

@@ -28,6 +28,18 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
         as_of: args.as_of.map(|a| (a.date, a.time)),
         plan_only: args.plan_only,
     };
+    // Every line this run logs carries its mode; the first says what starts.
+    let _span = tracing::info_span!("trade", mode = mode.as_str()).entered();
+    tracing::info!(
+        target: crate::report::RUN,
+        version = env!("CARGO_PKG_VERSION"),
+        as_of = %args.as_of.map_or("now".to_string(), |a| match a.time {
+            Some(t) => format!("{}T{}", a.date, t.format("%H:%M")),
+            None => a.date.to_string(),
+        }),
+        plan_only = options.plan_only,
+        "jutsu trade starts"
+    );
     let alerter = Alerter::new(&config.alerts, secrets, clock.as_ref());
     let mut failures: Vec<AlertFailure> = alerter.ping(Ping::Start, "").into_iter().collect();
     let summary = pipeline::trade(loaded, &options, clock.clone());

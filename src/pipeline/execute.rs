@@ -371,13 +371,11 @@ impl Run<'_> {
                 ex.slippage_abort_pct
             )));
         } else if slip >= ex.slippage_error_pct {
-            tracing::error!("{text}");
             self.report.warn(&format!(
                 "{text} (over the error level {})",
                 ex.slippage_error_pct
             ));
         } else if slip >= ex.slippage_warn_pct {
-            tracing::warn!("{text}");
             self.report.warn(&text);
         } else {
             self.report.detail(&text);

@@ -16,6 +16,19 @@ impl Run<'_> {
         let t = Instant::now();
         let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
         let market = self.fetch(data.as_ref(), session.today)?;
+        for q in &market.quotes {
+            let show = |p: Option<Decimal>| p.map_or("-".to_string(), |p| p.to_string());
+            tracing::info!(
+                target: crate::report::RUN,
+                symbol = %q.symbol,
+                last = %q.last,
+                bid = %show(q.bid),
+                ask = %show(q.ask),
+                mark = %show(q.mark),
+                at = %q.time,
+                "quote"
+            );
+        }
         let quotes = market.quotes.iter().map(|q| (q.symbol.clone(), q.last));
         journal.update(|ledger| ledger.quotes = quotes.collect())?;
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;

@@ -132,7 +132,6 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         },
         Err(stop) => {
             let code = stop.code();
-            tracing::error!(code, stage = run.stage, "{}", stop.message());
             let (outcome, what) = stop.verdict_words();
             let verdict = format!("{what} at {}: {} (exit {code})", run.stage, stop.message());
             report.verdict(false, &verdict);
@@ -282,7 +281,6 @@ impl Run<'_> {
     }
 
     fn nothing_to_do(&mut self, why: &str) -> u8 {
-        tracing::info!("{why}");
         self.outcome = "NO-OP";
         self.verdict = format!("NO-OP: {why}");
         self.report.verdict(true, &self.verdict);

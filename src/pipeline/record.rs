@@ -128,7 +128,6 @@ impl Run<'_> {
         })?;
         // A completed run leaves a consistent state: keep it as the newest backup.
         State::backup(&self.paths.state_file())?;
-        tracing::info!(session = %today, "{message}");
         self.report.verdict(
             true,
             &format!(

@@ -342,6 +342,7 @@ impl SchwabClient {
         };
         self.pace();
         let correlation: u128 = rand::rng().random();
+        let started = std::time::Instant::now();
         let result = build(&self.http)
             .bearer_auth(&token)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -369,6 +370,16 @@ impl SchwabClient {
             }
         };
         let status = response.status();
+        // At -v: each request, by its endpoint (never the URL: it holds the account hash),
+        // with its status, time and the correlation id Schwab's support asks for.
+        tracing::debug!(
+            endpoint,
+            status = status.as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            attempt,
+            correlation = %format!("{correlation:032x}"),
+            "Schwab request"
+        );
         if status.is_success() {
             return Some(Attempt::Done(response));
         }
