@@ -215,3 +215,162 @@ fn the_shipped_crontab_is_the_utc_one() {
         "regenerate deploy/crontab with `jutsu schedule crontab --zone UTC`"
     );
 }
+
+/// `deploy/install.sh` into a scratch root, as the current user (no useradd, no systemctl).
+fn install_into(root: &std::path::Path) -> (i32, String, String) {
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    run(std::process::Command::new("bash")
+        .arg("deploy/install.sh")
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "--user",
+            user.trim(),
+            "--no-useradd",
+        ])
+        .args(["--binary", env!("CARGO_BIN_EXE_jutsu")]))
+}
+
+#[cfg(unix)]
+#[test]
+fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = install_into(root.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let mode = |p: &str| {
+        std::fs::metadata(root.path().join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        mode("etc/jutsu/jutsu.env"),
+        0o600,
+        "the secrets file is the user's only"
+    );
+    assert_eq!(mode("opt/jutsu/state"), 0o700);
+    assert_eq!(mode("opt/jutsu/logs"), 0o700);
+    assert_eq!(mode("opt/jutsu/config/jutsu.yaml"), 0o640);
+    assert_eq!(mode("opt/jutsu/jutsu"), 0o755);
+    for unit in [
+        "jutsu-trade.timer",
+        "jutsu-validate.timer",
+        "jutsu-auth-check.timer",
+    ] {
+        assert!(
+            root.path().join("etc/systemd/system").join(unit).exists(),
+            "{unit}"
+        );
+    }
+    // The installed tree runs the embedded default on its own copy of the bars.
+    let opt = root.path().join("opt/jutsu");
+    let (code, stdout, _) = run(std::process::Command::new(opt.join("jutsu"))
+        .current_dir(&opt)
+        .args(["trade", "--as-of", "2025-12-12"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(opt.join("state/paper/state.json").exists());
+    assert!(stdout.contains("OK: rebalanced (first run)"), "{stdout}");
+    // Installing again keeps the secrets and the configuration a user has filled in.
+    std::fs::write(
+        root.path().join("etc/jutsu/jutsu.env"),
+        "SCHWAB_APP_KEY=mine\n",
+    )
+    .unwrap();
+    std::fs::write(opt.join("config/jutsu.yaml"), "mode: dry_run\n").unwrap();
+    assert_eq!(install_into(root.path()).0, 0);
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("etc/jutsu/jutsu.env")).unwrap(),
+        "SCHWAB_APP_KEY=mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(opt.join("config/jutsu.yaml")).unwrap(),
+        "mode: dry_run\n"
+    );
+}
+
+#[test]
+fn every_systemd_unit_runs_the_installed_binary_as_the_service_user() {
+    let dir = std::path::Path::new("deploy/systemd");
+    let mut timers = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if let Some(stem) = name.strip_suffix(".timer") {
+            timers += 1;
+            assert!(
+                dir.join(format!("{stem}.service")).exists(),
+                "{name} has no service"
+            );
+            assert!(
+                text.contains("America/New_York"),
+                "{name} runs in New York time"
+            );
+        } else {
+            assert!(text.contains("ExecStart=/opt/jutsu/jutsu "), "{name}");
+            assert!(text.contains("User=jutsu\n"), "{name}");
+            assert!(
+                text.contains("EnvironmentFile=/etc/jutsu/jutsu.env\n"),
+                "{name}"
+            );
+            assert!(text.contains("ProtectSystem=strict\n"), "{name}");
+        }
+    }
+    assert_eq!(timers, 3);
+    let auth = std::fs::read_to_string(dir.join("jutsu-auth-check.timer")).unwrap();
+    assert!(
+        auth.contains("OnCalendar=Sun 18:00 America/New_York\n"),
+        "{auth}"
+    );
+    let service = std::fs::read_to_string(dir.join("jutsu-auth-check.service")).unwrap();
+    assert!(
+        service.contains("ExecStart=/opt/jutsu/jutsu auth status\n"),
+        "{service}"
+    );
+}
+
+#[test]
+fn the_dockerfile_copies_files_that_exist_and_runs_unprivileged() {
+    let text = std::fs::read_to_string("Dockerfile").unwrap();
+    let mut copies = 0;
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for source in &words[1..words.len() - 1] {
+            assert!(
+                std::path::Path::new(source).exists(),
+                "COPY {source}: no such file"
+            );
+            copies += 1;
+        }
+    }
+    assert!(copies >= 6, "{text}");
+    let last_stage = &text[text.rfind("\nFROM ").unwrap()..];
+    assert!(
+        last_stage.contains("\nUSER jutsu\n"),
+        "the image does not run as root"
+    );
+    assert!(
+        last_stage.contains("ENTRYPOINT [\"/opt/jutsu/jutsu\"]"),
+        "{last_stage}"
+    );
+    // The toolchain of the build stage is the pinned one.
+    let pinned = std::fs::read_to_string("rust-toolchain.toml").unwrap();
+    let channel = pinned.split('"').nth(1).unwrap();
+    let minor = channel.rsplit_once('.').unwrap().0;
+    assert!(
+        text.contains(&format!("FROM rust:{minor}-bookworm AS build")),
+        "{channel}"
+    );
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs jutsu on a Debian or Ubuntu server, as root, from a checkout with a release build:
+#
+#   cargo build --release --locked && sudo deploy/install.sh
+#
+# It creates the service user `jutsu` (no login shell, no home), the tree /opt/jutsu
+# (binary, config, the bundled bars, state/ and logs/ owned by the user, mode 0700), and
+# /etc/jutsu/jutsu.env readable by the user only (0600), then installs and starts the
+# systemd timers (trade at 12:49 and 15:49 New York, validate at 16:20, the login check on
+# Sunday at 18:00). An existing config or env file is never overwritten. Run it again after
+# a new build to replace the binary.
+#
+# Options: --binary PATH (default target/release/jutsu), --user NAME (default jutsu),
+#          --root DIR (install under DIR instead of /, for an image or a test),
+#          --no-useradd (the user exists already), --no-systemd (no units: use cron,
+#          `jutsu schedule crontab`, or a container's scheduler).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+binary=target/release/jutsu
+user=jutsu
+root=""
+useradd=1
+systemd=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) binary="$2"; shift 2 ;;
+    --user) user="$2"; shift 2 ;;
+    --root) root="$2"; shift 2 ;;
+    --no-useradd) useradd=0; shift ;;
+    --no-systemd) systemd=0; shift ;;
+    *) echo "install.sh: unknown option $1 (see the comment at the top)" >&2; exit 2 ;;
+  esac
+done
+if [ ! -x "$binary" ]; then
+  echo "install.sh: no binary at $binary: run \`cargo build --release --locked\` first" >&2
+  exit 1
+fi
+
+if [ "$useradd" = 1 ] && ! id "$user" >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /opt/jutsu --shell /usr/sbin/nologin "$user"
+fi
+group=$(id -gn "$user")
+
+opt="$root/opt/jutsu"
+etc="$root/etc/jutsu"
+install -d -m 0755 "$opt" "$opt/config" "$opt/data" "$opt/deploy"
+install -d -m 0700 -o "$user" -g "$group" "$opt/state" "$opt/logs"
+install -d -m 0750 -g "$group" "$etc"
+install -m 0755 "$binary" "$opt/jutsu"
+install -m 0644 data/*.csv data/PROVENANCE.md "$opt/data/"
+install -m 0644 README.md "$opt/README.md"
+cp -R deploy/. "$opt/deploy/"
+if [ ! -e "$opt/config/jutsu.yaml" ]; then
+  install -m 0640 -g "$group" config/jutsu.yaml "$opt/config/jutsu.yaml"
+fi
+if [ ! -e "$etc/jutsu.env" ]; then
+  install -m 0600 -o "$user" -g "$group" deploy/jutsu.env.example "$etc/jutsu.env"
+fi
+
+if [ "$systemd" = 1 ]; then
+  units="$root/etc/systemd/system"
+  install -d -m 0755 "$units"
+  install -m 0644 deploy/systemd/*.service deploy/systemd/*.timer "$units/"
+  if [ -z "$root" ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl daemon-reload
+    systemctl enable --now jutsu-trade.timer jutsu-validate.timer jutsu-auth-check.timer
+  fi
+fi
+
+cat <<DONE
+jutsu is in $opt (user $user). Next:
+  1. Put the Schwab app key and secret in $etc/jutsu.env (it stays mode 0600).
+  2. Edit $opt/config/jutsu.yaml (mode, data.source, alerts), then check it:
+       sudo -u $user $opt/jutsu -c $opt/config/jutsu.yaml config check
+  3. Log in once: sudo -u $user sh -c 'set -a; . $etc/jutsu.env; cd $opt && ./jutsu auth login'
+  4. sudo -u $user $opt/jutsu -c $opt/config/jutsu.yaml health
+DONE
