@@ -135,6 +135,13 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The simulated account of paper mode: move cash in or out, as a deposit or a
+    /// withdrawal would at a real broker.
+    Sim {
+        /// `deposit` or `withdraw`.
+        #[command(subcommand)]
+        action: SimAction,
+    },
     /// Shell completions on stdout.
     Completions {
         /// The shell.
@@ -228,6 +235,39 @@ pub enum StateAction {
     Accept(StateFileArgs),
     /// Undo the edit: put the newest good backup back (the edited file is kept as `.edited`).
     Restore(StateFileArgs),
+    /// Record the broker's current positions as the state (after trades made by hand), so
+    /// that the next run plans from them instead of stopping on drift.
+    Adopt(AdoptArgs),
+}
+
+/// Arguments of `jutsu state adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Why (recorded in the state, in audit.csv and shown by `health`).
+    #[arg(long)]
+    pub reason: String,
+    /// The mode whose state is replaced [default: the config's].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+}
+
+/// `jutsu sim deposit|withdraw`.
+#[derive(Debug, Subcommand)]
+pub enum SimAction {
+    /// Pay cash into the simulated account.
+    Deposit(TransferArgs),
+    /// Take cash out of the simulated account.
+    Withdraw(TransferArgs),
+}
+
+/// An amount of cash and its date.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The amount, in dollars (cents at most).
+    pub amount: rust_decimal::Decimal,
+    /// Date it, YYYY-MM-DD in New York [default: today].
+    #[arg(long, value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
 }
 
 /// The file `jutsu state` works on.

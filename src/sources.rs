@@ -44,9 +44,37 @@ pub fn schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<SchwabClient
     Ok(SchwabClient::new(settings, clock)?)
 }
 
-/// Local bars seen at `as_of`.
-pub fn local_data(loaded: &Loaded, as_of: DateTime<Utc>) -> LocalMarketData {
-    LocalMarketData::new(loaded.data_dir(), as_of, loaded.config.data.local_quote)
+/// Local bars seen at `as_of`: quoted as traded when `sim.prices` says so and the
+/// corporate actions file is there.
+pub fn local_data(loaded: &Loaded, as_of: DateTime<Utc>) -> Result<LocalMarketData> {
+    let data = LocalMarketData::new(loaded.data_dir(), as_of, loaded.config.data.local_quote);
+    Ok(match actions(loaded)? {
+        Some(actions) => data.as_traded(actions),
+        None => data,
+    })
+}
+
+/// The corporate actions the simulator applies: none with `sim.prices: adjusted`, else
+/// `sim.actions_file` (default `<data.dir>/actions.csv`). A file that is named but missing
+/// is an error; the default one missing means no actions (a data folder of one's own).
+pub fn actions(loaded: &Loaded) -> Result<Option<Arc<crate::domain::events::Actions>>> {
+    let sim = &loaded.config.sim;
+    if sim.prices == crate::config::SimPrices::Adjusted
+        || loaded.config.data.source != DataSource::Local
+    {
+        return Ok(None);
+    }
+    let path = match &sim.actions_file {
+        Some(path) => loaded.resolve(path),
+        None => {
+            let path = loaded.data_dir().join("actions.csv");
+            if !path.exists() {
+                return Ok(None);
+            }
+            path
+        }
+    };
+    Ok(Some(Arc::new(crate::storage::bars::load_actions(&path)?)))
 }
 
 /// The market data of this configuration; local bars are seen at `as_of`.
@@ -56,7 +84,7 @@ pub fn market_data(
     as_of: DateTime<Utc>,
 ) -> Result<Arc<dyn MarketData + Send + Sync>> {
     Ok(match loaded.config.data.source {
-        DataSource::Local => Arc::new(local_data(loaded, as_of)),
+        DataSource::Local => Arc::new(local_data(loaded, as_of)?),
         DataSource::Schwab => Arc::new(schwab_client(loaded, clock)?),
     })
 }
@@ -74,17 +102,32 @@ pub fn broker(
     prices: Arc<dyn MarketData + Send + Sync>,
     clock: SharedClock,
 ) -> Result<Box<dyn Broker>> {
-    let c = &loaded.config;
     if !simulated(loaded, mode) {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }
-    Ok(Box::new(SimBroker::open(
+    Ok(Box::new(sim_broker(loaded, mode, prices, clock)?))
+}
+
+/// The simulated broker, its corporate actions applied up to today (and saved in paper
+/// mode; a dry run applies them to what it reads only).
+pub fn sim_broker(
+    loaded: &Loaded,
+    mode: Mode,
+    prices: Arc<dyn MarketData + Send + Sync>,
+    clock: SharedClock,
+) -> Result<SimBroker> {
+    let c = &loaded.config;
+    let sim = SimBroker::open(
         sim_account_path(loaded),
         c.sim.initial_cash,
         c.sim.costs(),
         prices,
         clock,
-    )?))
+    )?;
+    if let Some(actions) = actions(loaded)? {
+        sim.catch_up(&actions, mode == Mode::Paper)?;
+    }
+    Ok(sim)
 }
 
 /// Whether `mode` trades on the simulator: paper always, a dry run on local data.
@@ -109,11 +152,15 @@ pub fn account_read_only(
         return Ok(schwab_client(loaded, clock)?.account()?);
     }
     let path = sim_account_path(loaded);
-    let account = if path.exists() {
+    let mut account = if path.exists() {
         crate::brokers::sim::SimAccount::read(&path)?
     } else {
         crate::brokers::sim::SimAccount::new(c.sim.initial_cash)
     };
+    // The actions due since the last run, on a copy (nothing is written).
+    if let Some(actions) = actions(loaded)? {
+        account.catch_up(&actions, clock.today_et());
+    }
     Ok(crate::brokers::sim::account_of(&account, prices.as_ref())?)
 }
 
@@ -125,7 +172,7 @@ pub fn quote_instant(loaded: &Loaded, clock: &dyn Clock) -> Result<DateTime<Utc>
         return Ok(now);
     }
     let signal = &loaded.config.strategy.parameters.signal_symbol;
-    let last = local_data(loaded, now).last_date(signal)?;
+    let last = local_data(loaded, now)?.last_date(signal)?;
     let today = clock.today_et();
     let day = today.min(last);
     let day = if crate::domain::calendar::is_session(day) {

@@ -47,6 +47,7 @@ impl MarketData for Fixed {
                     time: Utc.with_ymd_and_hms(2025, 12, 12, 20, 55, 0).unwrap(),
                     day_volume: None,
                     mark: None,
+                    history_basis: d("1"),
                 })
             })
             .collect()

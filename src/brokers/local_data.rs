@@ -1,16 +1,19 @@
 //! Market data from local daily bars, for the embedded default and `--as-of` runs: on day D
 //! the quote at the as-of instant is D's close (or open), with D's volume as the day volume,
-//! and history is the bars before D.
+//! and history is the bars before D. With corporate actions (`sim.prices: as_traded`) the
+//! quote is the price that traded that day; the history stays split-adjusted.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 
 use crate::brokers::{BrokerError, MarketData, Quote};
 use crate::config::LocalQuote;
 use crate::domain::bars::Bar;
+use crate::domain::events::Actions;
 
 /// Bars from `<dir>/<SYMBOL>.csv`, seen from one instant.
 pub struct LocalMarketData {
@@ -19,6 +22,7 @@ pub struct LocalMarketData {
     date: NaiveDate,
     price: LocalQuote,
     cache: Mutex<HashMap<String, std::sync::Arc<Vec<Bar>>>>,
+    actions: Option<Arc<Actions>>,
 }
 
 impl LocalMarketData {
@@ -33,7 +37,27 @@ impl LocalMarketData {
             date,
             price,
             cache: Mutex::new(HashMap::new()),
+            actions: None,
         }
+    }
+
+    /// Quotes at the prices that traded on the day (the split-adjusted bar times the ratios
+    /// of the splits still to come), the history staying split-adjusted.
+    pub fn as_traded(mut self, actions: Arc<Actions>) -> Self {
+        self.actions = Some(actions);
+        self
+    }
+
+    /// The corporate actions the quotes follow, if they are as traded.
+    pub fn actions(&self) -> Option<&Arc<Actions>> {
+        self.actions.as_ref()
+    }
+
+    /// The factor from the history's prices to the prices that traded on `date`.
+    pub fn factor(&self, symbol: &str, date: NaiveDate) -> Decimal {
+        self.actions
+            .as_ref()
+            .map_or(Decimal::ONE, |a| a.factor(symbol, date))
     }
 
     /// All bars of a symbol (loaded once).
@@ -91,14 +115,16 @@ impl MarketData for LocalMarketData {
                     LocalQuote::Close => bar.close,
                     LocalQuote::Open => bar.open,
                 };
+                let factor = self.factor(symbol, self.date);
                 Ok(Quote {
                     symbol: symbol.clone(),
-                    last,
+                    last: last * factor,
                     bid: None,
                     ask: None,
                     time: self.as_of,
-                    day_volume: rust_decimal::Decimal::from_f64_retain(bar.volume),
+                    day_volume: Decimal::from_f64_retain(bar.volume).map(|v| v / factor),
                     mark: None,
+                    history_basis: factor,
                 })
             })
             .collect()

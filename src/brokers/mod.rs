@@ -14,6 +14,7 @@ pub use crate::domain::market::{
     Account, Finding, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Preview,
     Quote,
 };
+pub use crate::domain::events::CashFlow;
 pub use crate::domain::portfolio::Side;
 pub use crate::error::BrokerError;
 
@@ -44,6 +45,13 @@ pub trait Broker {
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError>;
     /// Asks to cancel an order (it may still fill; re-read it).
     fn cancel_order(&self, id: &str) -> Result<(), BrokerError>;
+    /// Cash that moved without a trade after `since` (a New York date) up to today:
+    /// dividends, interest, deposits, withdrawals, cash in lieu. A broker that keeps no such
+    /// record finds none.
+    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+        let _ = since;
+        Ok(Vec::new())
+    }
     /// What the broker would say of `order`, without placing it. A broker with no preview
     /// (the simulator) finds nothing.
     fn preview_order(&self, order: &OrderRequest) -> Result<Preview, BrokerError> {

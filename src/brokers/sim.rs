@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,7 @@ use crate::brokers::{
     Placement, Position, Side,
 };
 use crate::clock::Clock;
+use crate::domain::events::{Actions, CashFlow, FlowKind, Split};
 use crate::domain::portfolio::Costs;
 use crate::storage::fsutil;
 
@@ -94,6 +95,35 @@ pub struct SimAccount {
     /// Test hooks.
     #[serde(default)]
     pub faults: Faults,
+    /// The last day whose corporate actions are applied (none before the first run).
+    #[serde(default)]
+    pub actions_through: Option<NaiveDate>,
+    /// Cash that moved without a trade: dividends, cash in lieu, deposits, withdrawals.
+    #[serde(default)]
+    pub flows: Vec<CashFlow>,
+    /// Splits applied to the positions.
+    #[serde(default)]
+    pub splits: Vec<SimSplit>,
+}
+
+/// A split the simulator applied to a position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimSplit {
+    /// Effective date.
+    pub date: NaiveDate,
+    /// Symbol.
+    pub symbol: String,
+    /// New shares per old share.
+    pub ratio: Decimal,
+    /// Shares before.
+    pub before: Decimal,
+    /// Whole shares after (the fraction was paid in cash).
+    pub after: Decimal,
+}
+
+/// Money rounded to the cent, half away from zero, as a broker credits it.
+fn to_cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 impl SimAccount {
@@ -132,7 +162,112 @@ impl SimAccount {
             fills: Vec::new(),
             next_id: 1,
             faults: Faults::default(),
+            actions_through: None,
+            flows: Vec::new(),
+            splits: Vec::new(),
         }
+    }
+
+    /// Applies the corporate actions effective after the last applied day up to `today`, in
+    /// date order, splits before dividends on the same day: a split multiplies the shares by
+    /// its ratio, whole shares kept and the fraction paid at that session's close; a
+    /// dividend pays its amount per share held at the previous close. An account that never
+    /// applied any starts from `today`. Returns whether anything changed.
+    pub fn catch_up(&mut self, actions: &Actions, today: NaiveDate) -> bool {
+        let after = match self.actions_through {
+            Some(day) if day >= today => return false,
+            Some(day) => day,
+            None => {
+                self.actions_through = Some(today);
+                return true;
+            }
+        };
+        let (splits, dividends) = actions.between(after, today);
+        let mut days: Vec<NaiveDate> = splits.iter().map(|s| s.date).collect();
+        days.extend(dividends.iter().map(|d| d.date));
+        days.sort();
+        days.dedup();
+        for day in days {
+            for split in splits.iter().filter(|s| s.date == day) {
+                self.split(split);
+            }
+            for dividend in dividends.iter().filter(|d| d.date == day) {
+                let held = self.positions.get(&dividend.symbol).copied().unwrap_or_default();
+                if held > Decimal::ZERO {
+                    self.credit(CashFlow {
+                        date: day,
+                        kind: FlowKind::Dividend,
+                        amount: to_cents(held * dividend.per_share),
+                        symbol: Some(dividend.symbol.clone()),
+                        description: format!("{} x {} per share", held, dividend.per_share),
+                    });
+                }
+            }
+        }
+        self.actions_through = Some(today);
+        true
+    }
+
+    fn split(&mut self, split: &Split) {
+        let Some(held) = self.positions.get(&split.symbol).copied() else {
+            return;
+        };
+        let shares = held * split.ratio;
+        let whole = shares.trunc();
+        self.positions.insert(split.symbol.clone(), whole);
+        self.splits.push(SimSplit {
+            date: split.date,
+            symbol: split.symbol.clone(),
+            ratio: split.ratio,
+            before: held,
+            after: whole,
+        });
+        let fraction = shares - whole;
+        if fraction > Decimal::ZERO {
+            self.credit(CashFlow {
+                date: split.date,
+                kind: FlowKind::CashInLieu,
+                amount: to_cents(fraction * split.close),
+                symbol: Some(split.symbol.clone()),
+                description: format!("{fraction} share(s) at {}", split.close),
+            });
+        }
+    }
+
+    fn credit(&mut self, flow: CashFlow) {
+        self.cash += flow.amount;
+        self.flows.push(flow);
+    }
+
+    /// Pays `amount` in (positive) or takes it out (negative) on `date`, recorded as a
+    /// deposit or a withdrawal. A withdrawal larger than the cash is refused.
+    pub fn transfer(&mut self, amount: Decimal, date: NaiveDate) -> Result<CashFlow, String> {
+        if amount == Decimal::ZERO {
+            return Err("an amount of 0 moves nothing".into());
+        }
+        if amount.round_dp(2) != amount {
+            return Err(format!("{amount} has fractions of a cent"));
+        }
+        if -amount > self.cash {
+            return Err(format!(
+                "withdrawing {} but the simulated account holds {} in cash: sell first, or withdraw less",
+                -amount,
+                to_cents(self.cash)
+            ));
+        }
+        let (kind, words) = match amount > Decimal::ZERO {
+            true => (FlowKind::Deposit, "deposit (jutsu sim deposit)"),
+            false => (FlowKind::Withdrawal, "withdrawal (jutsu sim withdraw)"),
+        };
+        let flow = CashFlow {
+            date,
+            kind,
+            amount,
+            symbol: None,
+            description: words.into(),
+        };
+        self.credit(flow.clone());
+        Ok(flow)
     }
 }
 
@@ -193,6 +328,26 @@ impl SimBroker {
 
     fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
         fsutil::write_sealed(&self.path, account).map_err(|e| BrokerError::Storage(e.to_string()))
+    }
+
+    /// Applies the corporate actions due up to today (see [`SimAccount::catch_up`]); with
+    /// `persist`, saves the account when that changed it (a dry run only looks).
+    pub fn catch_up(&self, actions: &Actions, persist: bool) -> Result<(), BrokerError> {
+        let mut account = self.lock();
+        if account.catch_up(actions, self.clock.today_et()) && persist {
+            self.save(&account)?;
+        }
+        Ok(())
+    }
+
+    /// Moves cash in or out of the account (see [`SimAccount::transfer`]), dated today.
+    pub fn transfer(&self, amount: Decimal) -> Result<CashFlow, BrokerError> {
+        let mut account = self.lock();
+        let flow = account
+            .transfer(amount, self.clock.today_et())
+            .map_err(BrokerError::Rejected)?;
+        self.save(&account)?;
+        Ok(flow)
     }
 
     /// A copy of the account file's content.
@@ -313,6 +468,17 @@ pub fn account_of(account: &SimAccount, prices: &dyn MarketData) -> Result<Accou
 impl Broker for SimBroker {
     fn account(&self) -> Result<Account, BrokerError> {
         account_of(&self.lock().clone(), self.prices.as_ref())
+    }
+
+    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+        let today = self.clock.today_et();
+        Ok(self
+            .lock()
+            .flows
+            .iter()
+            .filter(|f| f.date > since && f.date <= today)
+            .cloned()
+            .collect())
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {

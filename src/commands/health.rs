@@ -155,9 +155,15 @@ fn state_check(paths: &StatePaths) -> Check {
             "state",
             "ok",
             format!(
-                "{} readable, last session {}",
+                "{} readable, last session {}{}",
                 file.display(),
-                s.last_session.map_or("none".into(), |d| d.to_string())
+                s.last_session.map_or("none".into(), |d| d.to_string()),
+                s.adopted.as_ref().map_or(String::new(), |a| format!(
+                    "; the broker's positions were adopted {} ({})",
+                    a.at.with_timezone(&chrono_tz::America::New_York)
+                        .format("%Y-%m-%d %H:%M ET"),
+                    a.reason
+                ))
             ),
         ),
         Ok(Sealed::Missing) => {

@@ -10,6 +10,7 @@ mod metrics;
 mod ops;
 mod report;
 mod schedule;
+mod sim;
 mod state;
 mod status;
 mod trade;
@@ -159,7 +160,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         | Command::Auth { .. }
         | Command::EmergencyExit(_)
         | Command::Resume
-        | Command::State { .. } => acting_command(&cli, &path),
+        | Command::State { .. }
+        | Command::Sim { .. } => acting_command(&cli, &path),
         Command::Health { json, mode } => health::health(
             &with_mode(reading(&cli, &path)?, *mode),
             *json,
@@ -217,6 +219,9 @@ fn acting_command(cli: &Cli, path: &Path) -> Result<u8> {
         Command::Resume => acted(&loaded, None, "resume", ops::resume),
         Command::State { action } => acted(&loaded, None, "state", |l| {
             state::run(action, l, system_clock())
+        }),
+        Command::Sim { action } => acted(&loaded, Some(crate::config::Mode::Paper), "sim", |l| {
+            sim::run(action, l, system_clock())
         }),
         _ => Ok(exit::USAGE),
     }

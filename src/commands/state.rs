@@ -48,6 +48,7 @@ pub(super) fn run(action: &StateAction, loaded: &Loaded, clock: SharedClock) -> 
     let (args, accept) = match action {
         StateAction::Accept(a) => (a, true),
         StateAction::Restore(a) => (a, false),
+        StateAction::Adopt(a) => return adopt(loaded, a, clock),
     };
     let path = target(loaded, args);
     if !path.exists() {
@@ -122,4 +123,94 @@ fn target(loaded: &Loaded, args: &StateFileArgs) -> PathBuf {
             StatePaths::new(loaded, mode).state_file()
         }
     }
+}
+
+/// `jutsu state adopt --reason R`: the broker's positions of the strategy's symbols become
+/// the state's, each with its price mark, after trades made by hand. The targets of the last
+/// rebalance stay: the next run plans from the adopted positions toward them.
+fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> Result<u8> {
+    let reason = args.reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Usage(
+            "say why with --reason (it is recorded and shown by `jutsu health`)".into(),
+        ));
+    }
+    let mode = args.mode.map_or(loaded.config.mode, Into::into);
+    let paths = StatePaths::new(loaded, mode);
+    let _lock = RunLock::acquire(&paths.lock_file(), "state adopt")?;
+    let at = crate::sources::quote_instant(loaded, clock.as_ref())?;
+    let data = crate::sources::market_data(loaded, clock.clone(), at)?;
+    let broker = crate::sources::broker(loaded, mode, data.clone(), clock.clone())?;
+    let account = broker.account()?;
+    let legs = loaded
+        .config
+        .strategy
+        .parameters
+        .traded_symbols()
+        .map(String::from);
+    let positions = crate::pipeline::whole_positions(&account, &legs)
+        .map_err(crate::domain::journal::JournalError::from)?;
+    let marks = price_marks(data.as_ref(), &positions, at)?;
+    let file = paths.state_file();
+    let mut state = match State::load(&file)? {
+        fsutil::Sealed::Good(s) | fsutil::Sealed::Restored { value: s, .. } => s,
+        fsutil::Sealed::Missing => State::empty(mode, clock.now_utc()),
+    };
+    let before = std::mem::replace(&mut state.positions, positions.clone());
+    state.marks = marks;
+    state.adopted = Some(crate::storage::state::Adoption {
+        at: clock.now_utc(),
+        reason: reason.to_string(),
+        before: before.clone(),
+    });
+    state.updated_at = clock.now_utc();
+    State::backup(&file)?;
+    state.save(&file)?;
+    let detail = format!(
+        "adopted the broker's positions: {} (the state had {}): {reason}",
+        crate::pipeline::describe_positions(&positions),
+        crate::pipeline::describe_positions(&before)
+    );
+    fsutil::append_csv(
+        &paths.shared.join("audit.csv"),
+        &["time", "action", "file", "detail"],
+        [[
+            clock.now_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "adopt".to_string(),
+            file.display().to_string(),
+            detail.clone(),
+        ]],
+    )?;
+    tracing::warn!(target: crate::report::RUN, file = %file.display(), "{detail}");
+    println!("{}: {detail}", file.display());
+    Ok(exit::OK)
+}
+
+/// Each held position's price now, dated by the session it belongs to (the last session on
+/// a weekend or holiday), for the next run's split check.
+fn price_marks(
+    data: &dyn crate::brokers::MarketData,
+    positions: &std::collections::BTreeMap<String, i64>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<std::collections::BTreeMap<String, crate::domain::events::PriceMark>> {
+    let held: Vec<String> = positions.keys().cloned().collect();
+    if held.is_empty() {
+        return Ok(Default::default());
+    }
+    let today = at.with_timezone(&chrono_tz::America::New_York).date_naive();
+    let date = match crate::domain::calendar::is_session(today) {
+        true => today,
+        false => crate::domain::calendar::previous_session(today),
+    };
+    Ok(data
+        .quotes(&held)?
+        .into_iter()
+        .map(|q| {
+            let mark = crate::domain::events::PriceMark {
+                price: q.last,
+                date,
+            };
+            (q.symbol, mark)
+        })
+        .collect())
 }

@@ -188,8 +188,14 @@ impl Market {
             .map(|q| q.last)
     }
 
+    /// The previous close as it traded (the history is split-adjusted).
     fn previous_close(&self, symbol: &str) -> Option<Decimal> {
-        self.history.bars(symbol).last().map(|b| b.close)
+        let basis = self
+            .quotes
+            .iter()
+            .find(|q| q.symbol == symbol)
+            .map_or(Decimal::ONE, |q| q.history_basis);
+        self.history.bars(symbol).last().map(|b| b.close * basis)
     }
 }
 

@@ -22,7 +22,7 @@ pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
     Backtest, Data, DataSource, Execution, LocalQuote, Metrics, OrderKind, Paths, Schedule, Sim,
-    Strategy, Watch,
+    SimPrices, Strategy, Watch,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;

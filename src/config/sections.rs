@@ -192,6 +192,24 @@ pub struct Sim {
     pub commission_per_share: Decimal,
     /// Slippage in percent of the reference price (buys pay more, sells receive less).
     pub slippage_pct: Decimal,
+    /// On local bars: `as_traded` (the prices that traded that day, splits applied to the
+    /// positions on their dates, dividends paid on their ex-dates) or `adjusted` (the
+    /// split-adjusted bars as they are, no corporate action: the backtest's world).
+    pub prices: SimPrices,
+    /// The corporate actions of the bundled symbols (default `actions.csv` in `data.dir`;
+    /// without the file the simulator knows none, the same as `adjusted`).
+    pub actions_file: Option<std::path::PathBuf>,
+}
+
+/// Which prices the simulator trades at on local bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SimPrices {
+    /// The prices that really traded, with splits and dividends as they happened.
+    #[default]
+    AsTraded,
+    /// The split-adjusted bars, with no corporate action (as the backtest trades).
+    Adjusted,
 }
 
 impl Sim {
@@ -210,6 +228,8 @@ impl Default for Sim {
             initial_cash: Decimal::new(10_000, 0),
             commission_per_share: Decimal::new(1, 2),
             slippage_pct: Decimal::new(1, 1),
+            prices: SimPrices::AsTraded,
+            actions_file: None,
         }
     }
 }

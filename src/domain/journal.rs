@@ -283,6 +283,17 @@ pub struct Ledger {
     pub stages: Vec<StageRecord>,
     /// Quotes used (symbol, price).
     pub quotes: Vec<(String, Decimal)>,
+    /// The quotes whose history basis is not 1 (bundled bars traded as they traded): the
+    /// history's price is the quote divided by it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quote_basis: Vec<(String, Decimal)>,
+    /// Splits recognised at reconcile (`TQQQ split 2:1: 340 -> 680 shares`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<crate::domain::events::FoundSplit>,
+    /// Cash that moved without a trade since the state's last run (dividends, deposits,
+    /// withdrawals, cash in lieu), as the broker reported it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<crate::domain::events::CashFlow>,
     /// The decision.
     pub decision: Option<Decision>,
     /// The plan.
@@ -312,6 +323,9 @@ impl Ledger {
             status: RunStatus::Running,
             stages: Vec::new(),
             quotes: Vec::new(),
+            quote_basis: Vec::new(),
+            splits: Vec::new(),
+            flows: Vec::new(),
             decision: None,
             plan: None,
             orders: Vec::new(),
@@ -320,6 +334,14 @@ impl Ledger {
             equity_after: None,
             alert_failures: Vec::new(),
         }
+    }
+
+    /// The history basis of a symbol's quote (1 unless recorded otherwise).
+    pub fn basis_of(&self, symbol: &str) -> Decimal {
+        self.quote_basis
+            .iter()
+            .find(|(s, _)| s == symbol)
+            .map_or(Decimal::ONE, |(_, b)| *b)
     }
 
     /// Writes a journal entry in its place (by `seq`), or adds it.

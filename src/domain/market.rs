@@ -26,9 +26,28 @@ pub struct Quote {
     /// The broker's mark (its own fair price), when it gives one.
     #[serde(default)]
     pub mark: Option<Decimal>,
+    /// From this quote's price to the basis of the split-adjusted history it is compared
+    /// with: history price = `last / history_basis`. 1 on Schwab (its history is adjusted to
+    /// today's shares); on bundled bars traded as they traded, the product of the ratios of
+    /// the splits still to come.
+    #[serde(default = "one")]
+    pub history_basis: Decimal,
+}
+
+fn one() -> Decimal {
+    Decimal::ONE
 }
 
 impl Quote {
+    /// The last price on the history's basis.
+    pub fn on_history_basis(&self) -> Decimal {
+        if self.history_basis == Decimal::ONE || self.history_basis <= Decimal::ZERO {
+            self.last
+        } else {
+            self.last / self.history_basis
+        }
+    }
+
     /// The reference price of a side: ask for buys, bid for sells, else last.
     pub fn reference(&self, side: Side) -> Decimal {
         match side {
@@ -222,7 +241,8 @@ pub struct QuoteLimits {
     pub max_mark_gap_pct: Decimal,
 }
 
-/// Every reason not to trust `quote`, given the previous session's close of its symbol.
+/// Every reason not to trust `quote`, given the previous session's close of its symbol (on
+/// the history's basis).
 pub fn quote_problems(
     quote: &Quote,
     previous_close: Option<Decimal>,
@@ -273,7 +293,8 @@ pub fn quote_problems(
         }
     }
     if let Some(close) = previous_close.filter(|c| *c > Decimal::ZERO) {
-        let moved = pct(last, close);
+        // The previous close is on the history's basis: compare like with like.
+        let moved = pct(quote.on_history_basis(), close);
         if moved > limits.max_move_pct {
             out.push(format!(
                 "{s} quote: the last trade {last} is {moved}% from the previous close {close}, over \
@@ -302,6 +323,7 @@ mod tests {
             time: DateTime::<Utc>::UNIX_EPOCH,
             day_volume: None,
             mark: None,
+            history_basis: Decimal::ONE,
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod backtest;
 pub mod bars;
 pub mod calendar;
+pub mod events;
 pub mod journal;
 pub mod market;
 pub mod metrics;

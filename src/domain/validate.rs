@@ -100,6 +100,12 @@ pub fn compare(
     closes: &BTreeMap<String, Decimal>,
 ) -> Validation {
     let logic = logic_match_pct(&at_run.weights, &at_close.weights);
+    // The closes are split-adjusted; the quotes and fills are as traded.
+    let traded: BTreeMap<&String, Decimal> = closes
+        .iter()
+        .map(|(s, c)| (s, *c * ledger.basis_of(s)))
+        .collect();
+    let closes = &traded;
     let drifts: Vec<(String, Decimal)> = ledger
         .quotes
         .iter()

@@ -30,7 +30,15 @@ impl Run<'_> {
             );
         }
         let quotes = market.quotes.iter().map(|q| (q.symbol.clone(), q.last));
-        journal.update(|ledger| ledger.quotes = quotes.collect())?;
+        let basis = market
+            .quotes
+            .iter()
+            .filter(|q| q.history_basis != Decimal::ONE)
+            .map(|q| (q.symbol.clone(), q.history_basis));
+        journal.update(|ledger| {
+            ledger.quotes = quotes.collect();
+            ledger.quote_basis = basis.collect();
+        })?;
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
         let bars = market.history.bars(signal);
         self.record(
@@ -168,8 +176,12 @@ pub fn synthetic_bars(quotes: &[Quote], today: NaiveDate) -> Vec<(String, Bar)> 
     quotes
         .iter()
         .map(|q| {
-            let p = q.last;
-            let volume = q.day_volume.and_then(|v| v.to_f64()).unwrap_or(0.0);
+            // The bar joins the split-adjusted history: on its basis, price and volume alike.
+            let p = q.on_history_basis();
+            let volume = q
+                .day_volume
+                .and_then(|v| (v * q.history_basis).to_f64())
+                .unwrap_or(0.0);
             (q.symbol.clone(), Bar::new(today, p, p, p, p, volume))
         })
         .collect()

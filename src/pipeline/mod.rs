@@ -55,7 +55,7 @@ use planning::Planned;
 pub use preflight::as_of_clock;
 use preflight::{Preflight, Session};
 pub use reconcile::Reconciled;
-pub(crate) use reconcile::{settle_entries, whole_positions};
+pub(crate) use reconcile::{describe_positions, settle_entries, whole_positions};
 use stop::Stop;
 
 /// Free disk space needed to run.
@@ -194,17 +194,17 @@ impl Run<'_> {
     /// Preflight, then the stages that need its session and the session's journal; a stop
     /// after preflight closes the journal first.
     fn execute(&mut self) -> Result<u8, Stop> {
-        let (session, mut journal) = match self.preflight()? {
+        let (mut session, mut journal) = match self.preflight()? {
             Preflight::Run(started) => *started,
             Preflight::NothingToDo(code) => return Ok(code),
         };
-        self.stages(&session, &mut journal)
+        self.stages(&mut session, &mut journal)
             .map_err(|stop| self.close_stopped(&mut journal, stop))
     }
 
     /// The eight stages after preflight, top to bottom; each takes what the earlier ones
     /// established.
-    fn stages(&mut self, session: &Session, journal: &mut Journal) -> Result<u8, Stop> {
+    fn stages(&mut self, session: &mut Session, journal: &mut Journal) -> Result<u8, Stop> {
         let (data, market) = self.fetch_stage(session, journal)?;
         let today_bars = self.synthetic_bar_stage(session, journal, &market)?;
         let decision = self.decide_stage(session, journal, &market, &today_bars)?;
@@ -215,6 +215,7 @@ impl Run<'_> {
             self.clock.clone(),
         )?;
         let reconciled = self.reconcile_stage(session, journal, broker.as_ref(), &market)?;
+        let session = &*session;
         self.loss_halt_stage(session, journal, &reconciled)?;
         let planned = self.plan_stage(session, journal, &decision, &reconciled)?;
         if let Some(code) = self.stop_before_sending(session, journal, &planned.plan)? {

@@ -2,6 +2,7 @@
 //! the broker's positions are compared with what the state recorded.
 
 use super::*;
+use crate::domain::events::{recognise_split, CashFlow, FlowKind, FoundSplit};
 use crate::domain::portfolio::cents;
 
 /// What the broker holds once earlier orders of the session are settled.
@@ -19,14 +20,14 @@ impl Run<'_> {
     /// positions with the state. Open orders for the strategy's symbols stop the run.
     pub(super) fn reconcile_stage(
         &mut self,
-        session: &Session,
+        session: &mut Session,
         journal: &mut Journal,
         broker: &dyn Broker,
         market: &Market,
     ) -> Result<Reconciled, Stop> {
         self.stage = "reconcile";
         let t = Instant::now();
-        let legs = &session.legs;
+        let legs = &session.legs.clone();
         if session.resumed || session.rebuilt_journal {
             let since = if session.rebuilt_journal {
                 session.hours.open.with_timezone(&Utc)
@@ -53,6 +54,11 @@ impl Run<'_> {
         }
         let positions = whole_positions(&account, legs)?;
         journal.update(|ledger| ledger.equity_before = Some(account.liquidation_value))?;
+        self.cash_flows(session, journal, broker)?;
+        let splits = self.splits(session, &positions, market);
+        if !splits.is_empty() {
+            self.adopt_splits(session, journal, &splits)?;
+        }
         let prices = market.prices(legs);
         let (mark, summary) = self.reconcile(session, &positions, &account, &prices)?;
         self.record(journal, mark, "reconcile", summary, t)?;
@@ -61,6 +67,93 @@ impl Run<'_> {
             positions,
             prices,
         })
+    }
+
+    /// The cash that moved without a trade since the state's last run, named and recorded
+    /// in the ledger. It changes cash and equity, never the share comparison. A broker that
+    /// cannot say costs a warning, not the run.
+    fn cash_flows(
+        &self,
+        session: &Session,
+        journal: &mut Journal,
+        broker: &dyn Broker,
+    ) -> Result<(), Stop> {
+        let since = session
+            .state
+            .as_ref()
+            .and_then(|s| s.last_session)
+            .unwrap_or_else(|| calendar::previous_session(session.today));
+        let flows = match broker.cash_flows(since) {
+            Ok(flows) => flows,
+            Err(e) => {
+                self.report.warn(&format!(
+                    "the account's cash movements since {since} could not be read ({e});                      they are not in this run's ledger"
+                ));
+                return Ok(());
+            }
+        };
+        for f in &flows {
+            self.report.detail(&describe_flow(f));
+        }
+        journal.update(|ledger| ledger.flows = flows)?;
+        Ok(())
+    }
+
+    /// The share changes since the state's record that are splits: an exact ratio of the
+    /// recorded shares, confirmed by the as-traded price against the split-adjusted history.
+    fn splits(
+        &self,
+        session: &Session,
+        positions: &BTreeMap<String, Shares>,
+        market: &Market,
+    ) -> Vec<FoundSplit> {
+        let Some(state) = &session.state else {
+            return Vec::new();
+        };
+        session
+            .legs
+            .iter()
+            .filter_map(|symbol| {
+                let recorded = state.positions.get(symbol).copied().unwrap_or(0);
+                let held = positions.get(symbol).copied().unwrap_or(0);
+                if recorded == held {
+                    return None;
+                }
+                let ratio = state.marks.get(symbol).and_then(|mark| {
+                    let bars = market.history.bars(symbol);
+                    let i = bars.binary_search_by_key(&mark.date, |b| b.date).ok()?;
+                    let basis = market.quote(symbol).map_or(Decimal::ONE, |q| q.history_basis);
+                    let close = bars[i].close * basis;
+                    (close > Decimal::ZERO).then(|| mark.price / close)
+                });
+                recognise_split(symbol, recorded, held, ratio)
+            })
+            .collect()
+    }
+
+    /// Names each split, records it in the ledger and adjusts the recorded positions (and
+    /// their price marks), so that neither this run nor the next takes it for drift. No
+    /// order is sent because of a split.
+    fn adopt_splits(
+        &self,
+        session: &mut Session,
+        journal: &mut Journal,
+        splits: &[FoundSplit],
+    ) -> Result<(), Stop> {
+        let Some(state) = session.state.as_mut() else {
+            return Ok(());
+        };
+        for split in splits {
+            self.report.detail(&split.describe());
+            state.positions.insert(split.symbol.clone(), split.after);
+            if let Some(mark) = state.marks.get_mut(&split.symbol) {
+                mark.price /= split.ratio;
+            }
+        }
+        state.updated_at = self.clock.now_utc();
+        state.save(&self.paths.state_file())?;
+        journal.update(|ledger| ledger.splits = splits.to_vec())?;
+        Ok(())
     }
 
     pub(super) fn reconcile(
@@ -114,10 +207,10 @@ impl Run<'_> {
         let limit = self.loaded.config.risk.max_drift_pct;
         if drift_pct > limit && !explained {
             return Err(Stop::preflight(format!(
-                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), over risk.max_drift_pct {limit}: \
-                 manual trades? Review, then raise risk.max_drift_pct for one run or move {} aside to adopt the broker's positions",
-                differences.join(", "),
-                self.paths.state_file().display()
+                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), over risk.max_drift_pct {limit}, \
+                 and no split explains it: manual trades? Review them, then run `jutsu state adopt --reason \"...\"` \
+                 to take the broker's positions as the state (or raise risk.max_drift_pct for one run)",
+                differences.join(", ")
             )));
         }
         self.report.warn(&format!(
@@ -245,7 +338,7 @@ pub(crate) fn whole_positions(
     Ok(out)
 }
 
-pub(super) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
+pub(crate) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
     if positions.is_empty() {
         return "no positions".into();
     }
@@ -254,4 +347,22 @@ pub(super) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
         .map(|(s, q)| format!("{q} {s}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `dividend TQQQ +12.34 on 2025-12-23 (120 x 0.1028 per share)`.
+pub(super) fn describe_flow(f: &CashFlow) -> String {
+    let what = match f.kind {
+        FlowKind::Deposit => "deposit",
+        FlowKind::Withdrawal => "withdrawal",
+        FlowKind::Dividend => "dividend",
+        FlowKind::CashInLieu => "cash in lieu",
+        FlowKind::Other => "cash movement",
+    };
+    let symbol = f.symbol.as_deref().map_or(String::new(), |s| format!(" {s}"));
+    let sign = if f.amount > Decimal::ZERO { "+" } else { "" };
+    let note = match f.description.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", f.description),
+    };
+    format!("{what}{symbol} {sign}{} on {}{note}", cents(f.amount), f.date)
 }

@@ -2,6 +2,8 @@
 //! after an incomplete execution too, so that the next run knows exactly what happened.
 
 use super::*;
+use crate::domain::events::PriceMark;
+use crate::domain::portfolio::cents;
 
 impl Run<'_> {
     pub(super) fn record_stage(
@@ -25,7 +27,7 @@ impl Run<'_> {
         let t = Instant::now();
         let after = broker.account()?;
         journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
-        self.record_state(session, plan, &after, executed)?;
+        self.record_state(session, plan, (&after, market), executed)?;
         crate::fault::kill_point("after-state");
         let rows = self.trade_rows(journal, &reason, &planned.costs);
         let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
@@ -57,7 +59,7 @@ impl Run<'_> {
         &self,
         session: &Session,
         plan: &Plan,
-        after: &Account,
+        (after, market): (&Account, &Market),
         executed: bool,
     ) -> Result<(), Stop> {
         let mode = self.options.mode;
@@ -76,6 +78,19 @@ impl Run<'_> {
                 plan.projected.positions.clone()
             };
         }
+        // Every position's price now, for the next run's split check.
+        new_state.marks = new_state
+            .positions
+            .keys()
+            .filter_map(|symbol| {
+                let quote = market.quote(symbol)?;
+                let mark = PriceMark {
+                    price: quote.last,
+                    date: session.today,
+                };
+                Some((symbol.clone(), mark))
+            })
+            .collect();
         new_state.last_outcome = Some(if executed {
             "done".into()
         } else {
@@ -90,15 +105,15 @@ impl Run<'_> {
         for p in after.positions.iter().filter(|p| legs.contains(&p.symbol)) {
             let price = market.quote(&p.symbol).map_or(Decimal::ZERO, |q| q.last);
             self.report.detail(&format!(
-                "{:<5} {:>8} shares  {:>12.2}",
+                "{:<5} {:>8} shares  {:>12}",
                 p.symbol,
                 p.quantity,
-                p.quantity * price
+                cents(p.quantity * price)
             ));
         }
-        self.report.detail(&format!("cash  {:>21.2}", after.cash));
+        self.report.detail(&format!("cash  {:>21}", cents(after.cash)));
         self.report
-            .detail(&format!("value {:>21.2}", after.liquidation_value));
+            .detail(&format!("value {:>21}", cents(after.liquidation_value)));
     }
 
     /// The run completed: the ledger says done, the state is backed up, the verdict is OK.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::domain::bars::{parse_csv, Bar, History};
+use crate::domain::events::{Actions, Dividend, Split};
 use crate::domain::DomainError;
 use crate::error::Result;
 
@@ -29,4 +30,52 @@ impl History {
         }
         Ok(History { series })
     }
+}
+
+/// Reads the corporate actions file (`date,symbol,kind,value,close`; see
+/// data/PROVENANCE.md). A bad row is an error naming the file and the line.
+pub fn load_actions(path: &Path) -> Result<Actions> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        date: chrono::NaiveDate,
+        symbol: String,
+        kind: String,
+        value: rust_decimal::Decimal,
+        close: Option<rust_decimal::Decimal>,
+    }
+    let bad = |line: u64, problem: String| DomainError::Data {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(0, e.to_string()))?;
+    let mut actions = Actions::default();
+    for (i, row) in reader.deserialize::<Row>().enumerate() {
+        let line = i as u64 + 2;
+        let row = row.map_err(|e| bad(line, e.to_string()))?;
+        if row.value <= rust_decimal::Decimal::ZERO {
+            return Err(bad(line, format!("{} must be positive", row.kind)).into());
+        }
+        match row.kind.as_str() {
+            "split" => actions.splits.push(Split {
+                date: row.date,
+                symbol: row.symbol,
+                ratio: row.value,
+                close: row
+                    .close
+                    .ok_or_else(|| bad(line, "a split needs its close".into()))?,
+            }),
+            "dividend" => actions.dividends.push(Dividend {
+                date: row.date,
+                symbol: row.symbol,
+                per_share: row.value,
+            }),
+            other => {
+                return Err(bad(line, format!("unknown kind {other:?} (split or dividend)")).into())
+            }
+        }
+    }
+    actions.splits.sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
+    actions.dividends.sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
+    Ok(actions)
 }

@@ -119,12 +119,30 @@ pub struct State {
     pub remembered: Option<[Decimal; LEGS]>,
     /// The broker's share counts after the last executed rebalance.
     pub positions: BTreeMap<String, i64>,
+    /// Each position's as-traded price at the last completed run, and that session: a later
+    /// change of share count is a split only if the prices moved by its ratio meanwhile.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub marks: BTreeMap<String, crate::domain::events::PriceMark>,
+    /// The last time the broker's positions were adopted as the state (`jutsu state adopt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<Adoption>,
     /// The last session a run completed.
     pub last_session: Option<NaiveDate>,
     /// How that run ended.
     pub last_outcome: Option<String>,
     /// When the file was written.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A `jutsu state adopt`: when, why, and what the state held before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adoption {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, in the user's words.
+    pub reason: String,
+    /// The positions the state recorded before.
+    pub before: BTreeMap<String, i64>,
 }
 
 impl State {
@@ -136,6 +154,8 @@ impl State {
             targets: None,
             remembered: None,
             positions: BTreeMap::new(),
+            marks: BTreeMap::new(),
+            adopted: None,
             last_session: None,
             last_outcome: None,
             updated_at: now,

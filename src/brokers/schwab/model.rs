@@ -336,6 +336,7 @@ pub fn parse_quotes(value: Value, symbols: &[String]) -> Result<Vec<Quote>, Stri
             time,
             day_volume: volume,
             mark: positive(money(q.mark, "mark", PRICE_LIMIT)?),
+            history_basis: Decimal::ONE,
         });
     }
     Ok(out)

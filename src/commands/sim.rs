@@ -1,0 +1,71 @@
+//! `jutsu sim deposit|withdraw AMOUNT [--as-of D]`: cash in or out of the simulated account
+//! of paper mode, recorded in the account as a deposit or a withdrawal (the next run's
+//! ledger lists it, and `report` takes it out of the returns) and in `audit.csv`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::cli::{SimAction, TransferArgs};
+use crate::config::{Loaded, Mode};
+use crate::domain::portfolio::cents;
+use crate::error::{exit, Error, Result};
+use crate::sources::{self, SharedClock};
+use crate::storage::fsutil;
+use crate::storage::lock::RunLock;
+use crate::storage::state::StatePaths;
+
+pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
+    let (args, sign, verb) = match action {
+        SimAction::Deposit(a) => (a, rust_decimal::Decimal::ONE, "deposit"),
+        SimAction::Withdraw(a) => (a, -rust_decimal::Decimal::ONE, "withdraw"),
+    };
+    if args.amount <= rust_decimal::Decimal::ZERO {
+        return Err(Error::Usage(format!(
+            "the amount to {verb} must be positive, not {}",
+            args.amount
+        )));
+    }
+    let clock = dated(args, clock);
+    let paths = StatePaths::new(loaded, Mode::Paper);
+    let _lock = RunLock::acquire(&paths.lock_file(), "sim")?;
+    let prices = sources::market_data(loaded, clock.clone(), clock.now_utc())?;
+    let sim = sources::sim_broker(loaded, Mode::Paper, prices, clock.clone())?;
+    let flow = sim.transfer(sign * args.amount)?;
+    let cash = sim.snapshot().cash;
+    let detail = format!(
+        "{verb} {} on {}: cash {}",
+        cents(args.amount),
+        flow.date,
+        cents(cash)
+    );
+    fsutil::append_csv(
+        &paths.shared.join("audit.csv"),
+        &["time", "action", "file", "detail"],
+        [[
+            Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            format!("sim {verb}"),
+            sources::sim_account_path(loaded).display().to_string(),
+            detail.clone(),
+        ]],
+    )?;
+    tracing::info!(target: crate::report::RUN, "simulated account: {detail}");
+    println!("simulated account: {detail}");
+    Ok(exit::OK)
+}
+
+/// The clock that dates the transfer: `--as-of` (noon in New York), else the command's.
+fn dated(args: &TransferArgs, clock: SharedClock) -> SharedClock {
+    let Some(as_of) = &args.as_of else {
+        return clock;
+    };
+    let noon = as_of
+        .date
+        .and_hms_opt(12, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).single())
+        .map(|t| t.with_timezone(&Utc));
+    match noon {
+        Some(t) => Arc::new(crate::clock::FixedClock(t)),
+        None => clock,
+    }
+}
