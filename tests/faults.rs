@@ -424,7 +424,8 @@ fn f11_a_dead_refresh_token_before_trading_says_to_log_in() {
 fn f12_a_dead_login_mid_execution_stops_and_a_rerun_finishes_without_resending() {
     let c = case();
     c.fake.faults(|f| {
-        f.expire_token_after = Some(12);
+        // The token dies after the first order (reconcile reads the transactions too).
+        f.expire_token_after = Some(13);
         f.dead_refresh = true;
     });
     let (code, stdout, _) = c.trade();

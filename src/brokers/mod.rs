@@ -10,11 +10,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::clock::{self, Clock};
 use crate::domain::bars::Bar;
+pub use crate::domain::events::CashFlow;
 pub use crate::domain::market::{
     Account, Finding, Order, OrderRequest, OrderStatus, OrderType, Placement, Position, Preview,
     Quote,
 };
-pub use crate::domain::events::CashFlow;
 pub use crate::domain::portfolio::Side;
 pub use crate::error::BrokerError;
 

@@ -192,7 +192,11 @@ impl SimAccount {
                 self.split(split);
             }
             for dividend in dividends.iter().filter(|d| d.date == day) {
-                let held = self.positions.get(&dividend.symbol).copied().unwrap_or_default();
+                let held = self
+                    .positions
+                    .get(&dividend.symbol)
+                    .copied()
+                    .unwrap_or_default();
                 if held > Decimal::ZERO {
                     self.credit(CashFlow {
                         date: day,

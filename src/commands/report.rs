@@ -83,6 +83,7 @@ pub(super) fn run(
         .unwrap_or_default();
     let rows = performance::rows(&ledgers, &backtest_values);
     print!("{}", performance::table(&rows));
+    print_flows(&ledgers);
     let commission = match c.mode {
         Mode::Paper => c.sim.commission_per_share,
         _ => rust_decimal::Decimal::ZERO,
@@ -110,6 +111,27 @@ pub(super) fn run(
         println!("report written to {}", path.display());
     }
     Ok(exit::OK)
+}
+
+/// The cash that moved without a trade, on its own lines: dividends are part of the
+/// account's return (the backtest has none, which is most of the tracking difference);
+/// deposits and withdrawals are taken out of the returns.
+fn print_flows(ledgers: &[Ledger]) {
+    let [dividends, in_lieu, deposits, withdrawals] = performance::flow_totals(ledgers);
+    if [dividends, in_lieu, deposits, withdrawals]
+        .iter()
+        .all(|d| d.is_zero())
+    {
+        return;
+    }
+    println!(
+        "dividends and interest {} and cash in lieu {} are in the account's return (the backtest \
+         receives none); deposits {} and withdrawals {} are not returns",
+        cents(dividends),
+        cents(in_lieu),
+        cents(deposits),
+        cents(withdrawals)
+    );
 }
 
 /// The statistics columns and the chart lines: the account, the backtest over its sessions
@@ -178,7 +200,7 @@ fn day_stats(ledgers: &[Ledger]) -> Vec<DayStat> {
             Some(DayStat {
                 date: l.session,
                 value: l.equity_after?,
-                flow: rust_decimal::Decimal::ZERO,
+                flow: performance::external_flow(l),
                 invested: l
                     .decision
                     .is_some_and(|d| d.weights.cash < rust_decimal::Decimal::ONE),

@@ -53,11 +53,7 @@ impl Actions {
     }
 
     /// The splits and dividends effective after `after` up to `through`, in date order.
-    pub fn between(
-        &self,
-        after: NaiveDate,
-        through: NaiveDate,
-    ) -> (Vec<&Split>, Vec<&Dividend>) {
+    pub fn between(&self, after: NaiveDate, through: NaiveDate) -> (Vec<&Split>, Vec<&Dividend>) {
         let inside = |d: NaiveDate| d > after && d <= through;
         (
             self.splits.iter().filter(|s| inside(s.date)).collect(),

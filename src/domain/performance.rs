@@ -34,50 +34,90 @@ fn pct(x: Decimal) -> Decimal {
     (x * Decimal::ONE_HUNDRED).round_dp(4)
 }
 
+/// The external cash flows (deposits less withdrawals) a run's ledger records: they are
+/// not returns. Dividends and cash in lieu are, and stay in.
+pub fn external_flow(ledger: &Ledger) -> Decimal {
+    ledger
+        .flows
+        .iter()
+        .filter(|f| f.kind.is_external())
+        .map(|f| f.amount)
+        .sum()
+}
+
+/// What moved cash without a trade over the ledgers: (dividends and interest, cash in lieu,
+/// deposits, withdrawals).
+pub fn flow_totals(ledgers: &[Ledger]) -> [Decimal; 4] {
+    use crate::domain::events::FlowKind;
+    let mut out = [Decimal::ZERO; 4];
+    for f in ledgers.iter().flat_map(|l| &l.flows) {
+        let slot = match f.kind {
+            FlowKind::Dividend | FlowKind::Other => 0,
+            FlowKind::CashInLieu => 1,
+            FlowKind::Deposit => 2,
+            FlowKind::Withdrawal => 3,
+        };
+        out[slot] += f.amount;
+    }
+    out
+}
+
 /// Rows from the completed ledgers (ascending by session), with the backtest's values after
-/// the same sessions when given.
+/// the same sessions when given. Returns are time-weighted: a deposit or withdrawal recorded
+/// in a run's ledger happened before the run, so the day's return is `after / (previous +
+/// flow) - 1`; the drawdown and the tracking use the chained returns, and the backtest's
+/// value is shown as if it had received the same flows on the same days.
 pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<SessionRow> {
     let mut out: Vec<SessionRow> = Vec::new();
     let start = ledgers.first().and_then(|l| l.equity_before);
-    // The peak starts at the value before the first session, so that the first day's loss
-    // is a drawdown too.
-    let mut peak = start.unwrap_or_default();
     let bt_start = backtest.first().map(|_| start.unwrap_or_default());
+    // Growth of one unit, and its highest point (1 before the first session, so that the
+    // first day's loss is a drawdown too).
+    let (mut growth, mut peak) = (Decimal::ONE, Decimal::ONE);
+    let mut scaled: Option<(Decimal, Decimal)> = None; // (backtest value, scaled value)
     for l in ledgers {
         let (Some(before), Some(after)) = (l.equity_before, l.equity_after) else {
             continue;
         };
-        let previous = out.last().map_or(before, |r| r.equity);
-        peak = peak.max(after);
+        let flow = match out.is_empty() {
+            true => Decimal::ZERO,
+            false => external_flow(l),
+        };
+        let previous = out.last().map_or(before, |r| r.equity) + flow;
+        let day = if previous.is_zero() {
+            Decimal::ZERO
+        } else {
+            after / previous - Decimal::ONE
+        };
+        growth *= Decimal::ONE + day;
+        peak = peak.max(growth);
         let traded: Decimal = l
             .orders
             .iter()
             .filter_map(|o| o.average_price.map(|p| p * o.filled))
             .sum();
         let slips: Vec<Decimal> = l.orders.iter().filter_map(|o| o.slippage_pct).collect();
-        let backtest_equity = backtest
+        let raw = backtest
             .iter()
             .find(|(d, _)| *d == l.session)
             .map(|(_, v)| *v);
-        let tracking = match (backtest_equity, start, bt_start) {
-            (Some(bt), Some(s), Some(bs)) if !s.is_zero() && !bs.is_zero() => {
-                Some(pct(after / s - bt / bs))
-            }
+        let backtest_equity = raw.map(|bt| {
+            let value = match scaled {
+                Some((prev_bt, prev)) if !prev_bt.is_zero() => (prev + flow) * bt / prev_bt,
+                _ => bt,
+            };
+            scaled = Some((bt, value));
+            value
+        });
+        let tracking = match (raw, bt_start) {
+            (Some(bt), Some(bs)) if !bs.is_zero() => Some(pct(growth - bt / bs)),
             _ => None,
         };
         out.push(SessionRow {
             date: l.session,
             equity: after,
-            return_pct: if previous.is_zero() {
-                Decimal::ZERO
-            } else {
-                pct(after / previous - Decimal::ONE)
-            },
-            drawdown_pct: if peak.is_zero() {
-                Decimal::ZERO
-            } else {
-                pct(after / peak - Decimal::ONE)
-            },
+            return_pct: pct(day),
+            drawdown_pct: pct(growth / peak - Decimal::ONE),
             turnover_pct: if before.is_zero() {
                 Decimal::ZERO
             } else {
@@ -86,7 +126,7 @@ pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<Sessio
             slippage_pct: (!slips.is_empty()).then(|| {
                 (slips.iter().copied().sum::<Decimal>() / Decimal::from(slips.len())).round_dp(4)
             }),
-            backtest_equity,
+            backtest_equity: backtest_equity.map(|v| v.round_dp(2)),
             tracking_pct: tracking,
         });
     }

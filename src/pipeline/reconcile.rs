@@ -122,7 +122,9 @@ impl Run<'_> {
                 let ratio = state.marks.get(symbol).and_then(|mark| {
                     let bars = market.history.bars(symbol);
                     let i = bars.binary_search_by_key(&mark.date, |b| b.date).ok()?;
-                    let basis = market.quote(symbol).map_or(Decimal::ONE, |q| q.history_basis);
+                    let basis = market
+                        .quote(symbol)
+                        .map_or(Decimal::ONE, |q| q.history_basis);
                     let close = bars[i].close * basis;
                     (close > Decimal::ZERO).then(|| mark.price / close)
                 });
@@ -358,11 +360,18 @@ pub(super) fn describe_flow(f: &CashFlow) -> String {
         FlowKind::CashInLieu => "cash in lieu",
         FlowKind::Other => "cash movement",
     };
-    let symbol = f.symbol.as_deref().map_or(String::new(), |s| format!(" {s}"));
+    let symbol = f
+        .symbol
+        .as_deref()
+        .map_or(String::new(), |s| format!(" {s}"));
     let sign = if f.amount > Decimal::ZERO { "+" } else { "" };
     let note = match f.description.is_empty() {
         true => String::new(),
         false => format!(" ({})", f.description),
     };
-    format!("{what}{symbol} {sign}{} on {}{note}", cents(f.amount), f.date)
+    format!(
+        "{what}{symbol} {sign}{} on {}{note}",
+        cents(f.amount),
+        f.date
+    )
 }

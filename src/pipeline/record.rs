@@ -111,7 +111,8 @@ impl Run<'_> {
                 cents(p.quantity * price)
             ));
         }
-        self.report.detail(&format!("cash  {:>21}", cents(after.cash)));
+        self.report
+            .detail(&format!("cash  {:>21}", cents(after.cash)));
         self.report
             .detail(&format!("value {:>21}", cents(after.liquidation_value)));
     }

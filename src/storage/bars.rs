@@ -75,7 +75,11 @@ pub fn load_actions(path: &Path) -> Result<Actions> {
             }
         }
     }
-    actions.splits.sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
-    actions.dividends.sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
+    actions
+        .splits
+        .sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
+    actions
+        .dividends
+        .sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
     Ok(actions)
 }

@@ -114,6 +114,10 @@ pub struct World {
     pub now_ms: i64,
     /// Asset types of holdings other than the ETFs (COLLECTIVE_INVESTMENT by default).
     pub asset_types: BTreeMap<String, String>,
+    /// The account's transactions (`GET .../transactions`), as Schwab shapes them.
+    pub transactions: Vec<Value>,
+    /// The `types` and `startDate` of each transactions request.
+    pub transaction_queries: Vec<(Option<String>, Option<String>)>,
 }
 
 /// Moves `quantity` of an order into the account at the order's price.
@@ -290,6 +294,73 @@ impl FakeSchwab {
             limit: None,
         });
         id
+    }
+
+    /// A split of `symbol` effective before this session, as Schwab shows it: the shares
+    /// times `ratio` (whole shares; the fraction paid in cash, listed as a RECEIVE_AND_DELIVER
+    /// transaction), the quote and the whole price history on the new basis.
+    pub fn split(&self, symbol: &str, ratio: f64) {
+        let mut w = self.world.lock().unwrap();
+        let held = w.positions.get(symbol).copied().unwrap_or(0.0);
+        let shares = held * ratio;
+        let whole = (shares + 1e-9).floor();
+        let price = w.prices[symbol].0 / ratio;
+        if shares - whole > 1e-9 {
+            let cash = ((shares - whole) * price * 100.0).round() / 100.0;
+            w.cash += cash;
+            let day = chrono::DateTime::from_timestamp_millis(w.now_ms).unwrap();
+            w.transactions.push(json!({
+                "activityId": 90001, "type": "RECEIVE_AND_DELIVER", "status": "VALID",
+                "time": day.format("%Y-%m-%dT13:30:00+0000").to_string(),
+                "netAmount": cash, "description": "CASH IN LIEU",
+                "transferItems": [{"instrument": {"symbol": symbol, "assetType": "COLLECTIVE_INVESTMENT"}, "amount": shares - whole}]
+            }));
+        }
+        w.positions.insert(symbol.into(), whole);
+        let entry = w.prices.get_mut(symbol).unwrap();
+        entry.0 = price;
+        entry.1 *= ratio;
+        let mut candles: Value = serde_json::from_str(&w.candles[symbol]).unwrap();
+        for c in candles["candles"].as_array_mut().unwrap() {
+            for k in ["open", "high", "low", "close"] {
+                c[k] = json!(c[k].as_f64().unwrap() / ratio);
+            }
+            c["volume"] = json!(c["volume"].as_f64().unwrap() * ratio);
+        }
+        w.candles.insert(symbol.into(), candles.to_string());
+    }
+
+    /// Cash that arrives (positive) or leaves without a trade, with its transaction.
+    pub fn cash_transaction(&self, kind: &str, amount: f64, symbol: Option<&str>) {
+        let mut w = self.world.lock().unwrap();
+        w.cash += amount;
+        let id = 80_000 + w.transactions.len();
+        let day = chrono::DateTime::from_timestamp_millis(w.now_ms).unwrap();
+        let mut items = vec![
+            json!({"instrument": {"symbol": "CURRENCY_USD", "assetType": "CURRENCY"}, "amount": amount}),
+        ];
+        if let Some(symbol) = symbol {
+            items.push(
+                json!({"instrument": {"symbol": symbol, "assetType": "COLLECTIVE_INVESTMENT"}}),
+            );
+        }
+        w.transactions.push(json!({
+            "activityId": id, "type": kind, "status": "VALID",
+            "time": day.format("%Y-%m-%dT12:00:00+0000").to_string(),
+            "tradeDate": day.format("%Y-%m-%dT04:00:00+0000").to_string(),
+            "netAmount": amount, "transferItems": items
+        }));
+    }
+
+    /// Shares that appear (or go) as if traded by hand, at no cost.
+    pub fn shares_by_hand(&self, symbol: &str, quantity: f64) {
+        let mut w = self.world.lock().unwrap();
+        *w.positions.entry(symbol.into()).or_default() += quantity;
+    }
+
+    /// The cash the fake account holds.
+    pub fn cash(&self) -> f64 {
+        self.world.lock().unwrap().cash
     }
 
     pub fn positions(&self) -> BTreeMap<String, i64> {
@@ -743,6 +814,24 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             }
             drop(w);
             respond(stream, 200, &[], "")
+        }
+        ("GET", p) if p == format!("/trader/v1/accounts/{HASH}/transactions") => {
+            let types = query_param(&req.query, "types");
+            let start = query_param(&req.query, "startDate");
+            w.transaction_queries.push((types.clone(), start));
+            let Some(types) = types else {
+                drop(w);
+                return respond(stream, 400, &[], r#"{"message":"types is required"}"#);
+            };
+            let wanted: Vec<&str> = types.split(',').collect();
+            let list: Vec<Value> = w
+                .transactions
+                .iter()
+                .filter(|t| wanted.contains(&t["type"].as_str().unwrap_or("")))
+                .cloned()
+                .collect();
+            drop(w);
+            respond(stream, 200, &[], &Value::Array(list).to_string())
         }
         ("GET", "/marketdata/v1/pricehistory") => {
             let symbol = query_param(&req.query, "symbol").unwrap_or_default();

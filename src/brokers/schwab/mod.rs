@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod model;
 
+use crate::brokers::CashFlow;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -629,6 +630,44 @@ impl Broker for SchwabClient {
             .map(model::parse_order)
             .collect::<Result<_, _>>()
             .map_err(Self::invalid(endpoint))
+    }
+
+    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+        let endpoint = "GET /accounts/{hash}/transactions";
+        let url = format!(
+            "{}/accounts/{}/transactions",
+            self.trader(),
+            self.account_hash()?
+        );
+        let now = self.clock.now_utc();
+        // The day after `since`, from midnight in New York; Schwab takes a year at most.
+        let start = (since + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| {
+                t.and_local_timezone(chrono_tz::America::New_York)
+                    .earliest()
+            })
+            .map_or(now, |t| t.with_timezone(&Utc))
+            .max(now - chrono::Duration::days(364));
+        let value = self.get_json(
+            endpoint,
+            &url,
+            &[
+                ("startDate", schwab_time(start)),
+                ("endDate", schwab_time(now)),
+                ("types", model::CASH_TRANSACTION_TYPES.into()),
+            ],
+        )?;
+        let Value::Array(items) = value else {
+            return Err(Self::invalid(endpoint)("not a list of transactions".into()));
+        };
+        let mut flows = Vec::new();
+        for item in items {
+            flows.extend(model::parse_cash_flow(item).map_err(Self::invalid(endpoint))?);
+        }
+        flows.retain(|f| f.date > since);
+        flows.sort_by_key(|f| f.date);
+        Ok(flows)
     }
 
     fn cancel_order(&self, id: &str) -> Result<(), BrokerError> {

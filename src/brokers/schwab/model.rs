@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::brokers::{Account, Finding, Order, OrderStatus, Position, Preview, Quote, Side};
 use crate::domain::bars::Bar;
+use crate::domain::events::{CashFlow, FlowKind};
 use crate::domain::strategy::decimal_from_f64;
 
 /// A JSON number as a decimal: finite, and within `limit` in absolute value.
@@ -527,4 +528,84 @@ pub fn error_message(body: &[u8]) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// The transaction types that move cash without a trade (`types=` of
+/// `GET /accounts/{hash}/transactions`; Schwab wants the parameter on every call).
+pub const CASH_TRANSACTION_TYPES: &str = "DIVIDEND_OR_INTEREST,ACH_RECEIPT,ACH_DISBURSEMENT,\
+CASH_RECEIPT,CASH_DISBURSEMENT,ELECTRONIC_FUND,WIRE_IN,WIRE_OUT,JOURNAL,RECEIVE_AND_DELIVER";
+
+/// One element of `GET /accounts/{hash}/transactions`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Transaction {
+    activity_id: Option<Value>,
+    #[serde(rename = "type")]
+    kind: String,
+    status: Option<String>,
+    time: Option<String>,
+    trade_date: Option<String>,
+    net_amount: Option<f64>,
+    description: Option<String>,
+    #[serde(default)]
+    transfer_items: Vec<TransferItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TransferItem {
+    instrument: Option<TransferInstrument>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferInstrument {
+    symbol: Option<String>,
+    asset_type: Option<String>,
+}
+
+/// A cash transaction as a cash flow; `None` for what moves no cash (a trade, the share
+/// movement of a split) or was canceled. The date is the trade date (New York), else the
+/// transaction time's.
+pub fn parse_cash_flow(value: Value) -> Result<Option<CashFlow>, String> {
+    let t: Transaction = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if t.status
+        .as_deref()
+        .is_some_and(|s| s != "VALID" && s != "PENDING")
+    {
+        return Ok(None);
+    }
+    let amount = money(t.net_amount, "netAmount", PRICE_LIMIT)?.unwrap_or_default();
+    if amount.is_zero() {
+        return Ok(None);
+    }
+    let kind = match (t.kind.as_str(), amount > Decimal::ZERO) {
+        ("TRADE", _) => return Ok(None),
+        ("DIVIDEND_OR_INTEREST", _) => FlowKind::Dividend,
+        ("RECEIVE_AND_DELIVER", _) => FlowKind::CashInLieu,
+        ("ACH_RECEIPT" | "CASH_RECEIPT" | "WIRE_IN", _) => FlowKind::Deposit,
+        ("ACH_DISBURSEMENT" | "CASH_DISBURSEMENT" | "WIRE_OUT", _) => FlowKind::Withdrawal,
+        ("JOURNAL" | "ELECTRONIC_FUND", true) => FlowKind::Deposit,
+        ("JOURNAL" | "ELECTRONIC_FUND", false) => FlowKind::Withdrawal,
+        _ => FlowKind::Other,
+    };
+    let date = t
+        .trade_date
+        .as_deref()
+        .or(t.time.as_deref())
+        .and_then(parse_trader_time)
+        .map(|d| d.with_timezone(&chrono_tz::America::New_York).date_naive())
+        .ok_or_else(|| format!("transaction {:?} has no readable date", t.activity_id))?;
+    let symbol = t
+        .transfer_items
+        .iter()
+        .filter_map(|i| i.instrument.as_ref())
+        .filter(|i| i.asset_type.as_deref() != Some("CURRENCY"))
+        .find_map(|i| i.symbol.clone());
+    Ok(Some(CashFlow {
+        date,
+        kind,
+        amount,
+        symbol,
+        description: t.description.unwrap_or(t.kind),
+    }))
 }
