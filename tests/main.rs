@@ -7,10 +7,12 @@
 mod common;
 
 mod alerts;
+mod as_traded;
 mod calendar;
 mod commands_schwab;
 mod config;
 mod deploy;
+mod events;
 mod faults;
 mod fuzz;
 mod layout;

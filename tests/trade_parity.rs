@@ -1,7 +1,7 @@
 //! Live = backtest: `trade` in paper mode on the simulator for every session of 2024 and
 //! 2025 in turn (quote = that day's close, the backtest's costs, min_trade_pct 0,
-//! max_buying_power_pct 100) makes the backtest's decision and holds the backtest's share
-//! counts every day.
+//! max_buying_power_pct 100, `sim.prices: adjusted`) makes the backtest's decision and holds
+//! the backtest's share counts every day.
 
 use crate::common;
 
@@ -27,8 +27,13 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
             "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\n\
              data:\n  dir: {}\n  history_start: 2009-02-26\n  trading_start: 2024-01-01\n\
              execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n\
-             sim:\n  initial_cash: 10000\n  commission_per_share: 0.01\n  slippage_pct: 0.1\n",
-            common::shared().join("data").display()
+             sim:\n  initial_cash: 10000\n  commission_per_share: 0.01\n  slippage_pct: 0.1\n\
+             \x20 prices: adjusted\n",
+            // The shipped data, corporate actions included: `adjusted` leaves them out.
+            std::path::Path::new("data")
+                .canonicalize()
+                .unwrap()
+                .display()
         ),
     )
     .unwrap();
