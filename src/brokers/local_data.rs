@@ -118,7 +118,7 @@ impl MarketData for LocalMarketData {
                 let factor = self.factor(symbol, self.date);
                 Ok(Quote {
                     symbol: symbol.clone(),
-                    last: last * factor,
+                    last: (last * factor).normalize(),
                     bid: None,
                     ask: None,
                     time: self.as_of,
