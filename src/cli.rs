@@ -135,6 +135,12 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The daily bars: check them.
+    Data {
+        /// `check`.
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// The simulated account of paper mode: move cash in or out, as a deposit or a
     /// withdrawal would at a real broker.
     Sim {
@@ -249,6 +255,19 @@ pub struct AdoptArgs {
     /// The mode whose state is replaced [default: the config's].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+}
+
+/// `jutsu data`.
+#[derive(Debug, Subcommand)]
+pub enum DataAction {
+    /// Every problem of the local bars of the strategy's symbols: a bad row, dates out of
+    /// order or repeated, a session missing, a date that is not a session, a day without
+    /// volume (exit 1); and one-day moves over the quote checks' limit, for review.
+    Check {
+        /// The folder of `<SYMBOL>.csv` files [default: data.dir].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `jutsu sim deposit|withdraw`.

@@ -143,13 +143,7 @@ fn trade_summary_email_arrives_with_headers_subject_summary_then_checklist() {
         smtp.port,
         "[me@example.com, desk@example.com]",
     ));
-    let (code, stdout, stderr) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-12",
-    ]));
+    let (code, stdout, stderr) = common::trade_at(&config, "2025-12-12");
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stdout.contains("not delivered"), "{stdout}");
     let mail = smtp.messages();
@@ -217,13 +211,7 @@ fn a_failed_run_sends_a_critical_email_naming_the_stage_and_what_to_do() {
         std::fs::read_to_string(&config).unwrap() + "risk:\n  max_position_pct: 50\n",
     )
     .unwrap();
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-12",
-    ]));
+    let (code, stdout, _) = common::trade_at(&config, "2025-12-12");
     assert_eq!(code, 3, "{stdout}");
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1);
@@ -256,13 +244,7 @@ fn a_no_op_before_the_session_names_the_date_not_a_dash() {
     let smtp = SmtpServer::start();
     let (dir, config) =
         env_with(&(email_config(smtp.port, "[me@example.com]") + "  notify: all\n"));
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-13T15:55",
-    ]));
+    let (code, stdout, _) = common::trade_at(&config, "2025-12-13T15:55");
     assert_eq!(code, 0, "{stdout}");
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1, "{stdout}");
@@ -285,13 +267,7 @@ fn an_unreachable_mail_server_is_recorded_and_keeps_the_exit_code() {
         "  email:\n    enabled: true\n    smtp_host: 127.0.0.1\n    smtp_port: {port}\n    security: plain\n\
          \x20   from: jutsu@example.com\n    to: [me@example.com]\n"
     ));
-    let (code, stdout, _) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-12",
-    ]));
+    let (code, stdout, _) = common::trade_at(&config, "2025-12-12");
     assert_eq!(code, 0, "the trade itself succeeded: {stdout}");
     assert!(stdout.contains("OK: rebalanced"), "{stdout}");
     assert!(
@@ -322,8 +298,7 @@ fn an_unreachable_mail_server_is_recorded_and_keeps_the_exit_code() {
 /// A trade run on the embedded default with `alerts` added; its exit code and stdout.
 fn trade_with(alerts: &str, as_of: &str) -> (tempfile::TempDir, i32, String) {
     let (dir, config) = env_with(alerts);
-    let (code, stdout, _) =
-        run(jutsu().args(["-c", config.to_str().unwrap(), "trade", "--as-of", as_of]));
+    let (code, stdout, _) = common::trade_at(&config, as_of);
     (dir, code, stdout)
 }
 

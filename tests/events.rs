@@ -5,7 +5,6 @@
 
 use crate::common;
 use crate::common::fake_schwab::FakeSchwab;
-use crate::common::{jutsu, run};
 
 use jutsu::domain::journal::Ledger;
 
@@ -26,27 +25,11 @@ impl Account {
 
     /// Points the configuration and the token at `fake` for a session at `now`.
     fn at(&self, fake: &FakeSchwab, now: &str, access: &str) -> std::path::PathBuf {
-        let config = common::live_config(self.dir.path(), &fake.url, "", "", "");
-        let now_s = chrono::DateTime::parse_from_rfc3339(now)
-            .unwrap()
-            .timestamp();
-        common::token_file(
-            self.dir.path(),
-            now_s - 86_400,
-            ("R-secret-events", access),
-            now_s + 1200,
-        );
-        config
+        common::live_at(self.dir.path(), &fake.url, now, access, "")
     }
 
     fn run(&self, config: &std::path::Path, now: &str, args: &[&str]) -> (i32, String, String) {
-        run(jutsu()
-            .env("JUTSU_NOW", now)
-            .env("T_APP_KEY", "APPKEY0123456789")
-            .env("T_APP_SECRET", "APPSECRET0123456")
-            .arg("-c")
-            .arg(config)
-            .args(args))
+        common::run_live(config, now, args)
     }
 
     fn ledger(&self, session: &str) -> Ledger {

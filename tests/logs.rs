@@ -21,13 +21,7 @@ fn logs(dir: &std::path::Path, suffix: &str) -> String {
 #[test]
 fn a_paper_run_logs_each_stage_the_quotes_the_decision_and_the_orders() {
     let (dir, config) = common::paper_config("");
-    let (code, stdout, stderr) = run(jutsu().args([
-        "-c",
-        config.to_str().unwrap(),
-        "trade",
-        "--as-of",
-        "2025-12-12",
-    ]));
+    let (code, stdout, stderr) = common::trade_at(&config, "2025-12-12");
     assert_eq!(code, 0, "{stdout}");
     let text = logs(&dir.path().join("logs"), ".log");
     for expected in [
@@ -111,21 +105,8 @@ fn verbose_logs_show_each_schwab_request_and_no_secret() {
     const NOW: &str = "2025-06-10T19:55:00Z";
     let fake = FakeSchwab::start("2025-06-10", NOW, 20_000.0, &[], "A-secret-value-4");
     let dir = tempfile::tempdir().unwrap();
-    let config = common::live_config(dir.path(), &fake.url, "", "", "");
-    let now_s = chrono::DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .timestamp();
-    common::token_file(
-        dir.path(),
-        now_s - 86_400,
-        ("R-secret-value-4", "A-secret-value-4"),
-        now_s + 1200,
-    );
-    let (code, stdout, stderr) = run(jutsu()
-        .env("JUTSU_NOW", NOW)
-        .env("T_APP_KEY", "APPKEY0123456789")
-        .env("T_APP_SECRET", "APPSECRET0123456")
-        .args(["-v", "-c", config.to_str().unwrap(), "trade"]));
+    let config = common::live_at(dir.path(), &fake.url, NOW, "A-secret-value-4", "");
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["-v", "trade"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let text = logs(&dir.path().join("logs"), ".log");
     for expected in [
@@ -139,7 +120,7 @@ fn verbose_logs_show_each_schwab_request_and_no_secret() {
     for secret in [
         HASH,
         "A-secret-value-4",
-        "R-secret-value-4",
+        "R-secret-refresh",
         "APPKEY0123456789",
         "APPSECRET0123456",
     ] {

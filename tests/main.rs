@@ -11,6 +11,7 @@ mod as_traded;
 mod calendar;
 mod commands_schwab;
 mod config;
+mod data;
 mod deploy;
 mod events;
 mod faults;

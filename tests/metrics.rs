@@ -165,27 +165,14 @@ fn a_live_run_writes_the_login_and_the_dashboard_reads_only_written_metrics() {
     const NOW: &str = "2025-06-10T19:55:00Z";
     let fake = FakeSchwab::start("2025-06-10", NOW, 20_000.0, &[], "A-secret-value-3");
     let dir = tempfile::tempdir().unwrap();
-    let config = common::live_config(
+    let config = common::live_at(
         dir.path(),
         &fake.url,
-        "",
-        "",
+        NOW,
+        "A-secret-value-3",
         "metrics:\n  textfile: jutsu.prom\n",
     );
-    let now_s = chrono::DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .timestamp();
-    common::token_file(
-        dir.path(),
-        now_s - 86_400,
-        ("R-secret-value-3", "A-secret-value-3"),
-        now_s + 1200,
-    );
-    let (code, stdout, stderr) = run(jutsu()
-        .env("JUTSU_NOW", NOW)
-        .env("T_APP_KEY", "APPKEY0123456789")
-        .env("T_APP_SECRET", "APPSECRET0123456")
-        .args(["-c", config.to_str().unwrap(), "trade"]));
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["trade"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let text = std::fs::read_to_string(dir.path().join("jutsu.prom")).unwrap();
     assert!(promtool(&text).0, "{text}");

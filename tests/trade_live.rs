@@ -31,13 +31,7 @@ fn live_run_sends_exactly_the_plan_sells_first_and_ends_matching_the_broker() {
         ("R-secret-value-1", "A-secret-value-1"),
         now_s + 1200,
     );
-    let (code, stdout, stderr) = common::run(
-        common::jutsu()
-            .env("JUTSU_NOW", NOW)
-            .env("T_APP_KEY", "APPKEY0123456789")
-            .env("T_APP_SECRET", "APPSECRET0123456")
-            .args(["-c", config.to_str().unwrap(), "trade"]),
-    );
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["trade"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains("preflight      live session 2025-06-10"),
@@ -127,13 +121,7 @@ fn a_live_run_with_the_login_ending_soon_alerts_as_a_warning_with_the_hours_left
         ("R-secret-value-2", "A-secret-value-2"),
         now_s + 1200,
     );
-    let (code, stdout, stderr) = common::run(
-        common::jutsu()
-            .env("JUTSU_NOW", NOW)
-            .env("T_APP_KEY", "APPKEY0123456789")
-            .env("T_APP_SECRET", "APPSECRET0123456")
-            .args(["-c", config.to_str().unwrap(), "trade"]),
-    );
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["trade"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains("the Schwab login expires in 30 h"),

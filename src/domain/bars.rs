@@ -87,8 +87,28 @@ pub fn decimal_to_f64(d: Decimal) -> f64 {
 
 const HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
 
-/// Parses CSV text of daily bars; `path` names the source in errors.
+/// Parses CSV text of daily bars; `path` names the source in errors. The first bad row is
+/// the error.
 pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>, DomainError> {
+    let (bars, mut problems) = parse_rows(reader, path)?;
+    if problems.is_empty() {
+        return Ok(bars);
+    }
+    let (line, problem) = problems.swap_remove(0);
+    Err(DomainError::Data {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    })
+}
+
+/// The good bars of a file, and each bad row's line and problem.
+pub type Parsed = (Vec<Bar>, Vec<(u64, String)>);
+
+/// Parses CSV text of daily bars, every row: the good bars, and each bad row's line and
+/// problem (a field that is not a number, prices that are not positive or out of OHLC
+/// order, a date repeated or out of order). A bad header or no bar at all is an error.
+pub fn parse_rows<R: std::io::Read>(reader: R, path: &Path) -> Result<Parsed, DomainError> {
     let bad = |line: u64, problem: String| DomainError::Data {
         path: path.to_path_buf(),
         line,
@@ -114,36 +134,88 @@ pub fn parse_csv<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<Bar>, D
         ));
     }
     let mut bars: Vec<Bar> = Vec::new();
+    let mut problems = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line = rdr.position().line();
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(bad(line, format!("unreadable row: {e}"))),
+            Err(e) => {
+                problems.push((line, format!("unreadable row: {e}")));
+                break;
+            }
         }
-        let bar = bar_of(&record).map_err(|problem| bad(line, problem))?;
-        let date = bar.date;
-        if let Some(problem) = bar.problem() {
-            return Err(bad(line, format!("{date}: {problem}")));
+        match checked(&record, bars.last()) {
+            Ok(bar) => bars.push(bar),
+            Err(problem) => problems.push((line, problem)),
         }
-        if let Some(prev) = bars.last() {
-            if prev.date >= date {
-                return Err(bad(
-                    line,
-                    format!(
-                        "date {date} does not follow {} (dates must be ascending and unique)",
-                        prev.date
-                    ),
+    }
+    if bars.is_empty() && problems.is_empty() {
+        return Err(bad(0, "no bars".into()));
+    }
+    Ok((bars, problems))
+}
+
+/// A row as a bar that may follow `previous`, or what is wrong with it.
+fn checked(record: &csv::StringRecord, previous: Option<&Bar>) -> Result<Bar, String> {
+    let bar = bar_of(record)?;
+    let date = bar.date;
+    if let Some(problem) = bar.problem() {
+        return Err(format!("{date}: {problem}"));
+    }
+    match previous {
+        Some(prev) if prev.date == date => Err(format!("{date} appears twice")),
+        Some(prev) if prev.date > date => Err(format!(
+            "date {date} does not follow {} (dates must be ascending and unique)",
+            prev.date
+        )),
+        _ => Ok(bar),
+    }
+}
+
+/// What is wrong with a series of daily bars as a whole, each with the index of the bar it
+/// is found at: a date that is not an NYSE session, a session missing between two bars (the
+/// calendar's), a day with no volume. (Each bar's own prices and the order of the dates are
+/// checked when it is read.) An empty list is a good series.
+pub fn series_problems(bars: &[Bar]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, bar) in bars.iter().enumerate() {
+        if !super::calendar::is_session(bar.date) {
+            out.push((i, format!("{} is not an NYSE session", bar.date)));
+        }
+        if bar.volume == 0.0 {
+            out.push((i, format!("{}: a day with zero volume", bar.date)));
+        }
+        if let Some(next) = bars.get(i + 1) {
+            let gap: Vec<NaiveDate> = super::calendar::sessions(bar.date, next.date)
+                .filter(|d| *d > bar.date && *d < next.date)
+                .collect();
+            if let (Some(first), Some(last)) = (gap.first(), gap.last()) {
+                let which = match gap.len() {
+                    1 => format!("the session {first} is missing"),
+                    n => format!("{n} sessions are missing, {first} to {last}"),
+                };
+                out.push((
+                    i + 1,
+                    format!("{which} (between {} and {})", bar.date, next.date),
                 ));
             }
         }
-        bars.push(bar);
     }
-    if bars.is_empty() {
-        return Err(bad(0, "no bars".into()));
-    }
-    Ok(bars)
+    out
+}
+
+/// One-day moves of the close beyond `threshold_pct`, for a person to review (a real
+/// crash, or bad data): `2020-03-16 -27.4 %`.
+pub fn big_moves(bars: &[Bar], threshold_pct: Decimal) -> Vec<String> {
+    bars.windows(2)
+        .filter_map(|w| {
+            let moved = (w[1].close / w[0].close - Decimal::ONE) * Decimal::ONE_HUNDRED;
+            (moved.abs() > threshold_pct)
+                .then(|| format!("{} {:+.1} %", w[1].date, moved.round_dp(1)))
+        })
+        .collect()
 }
 
 /// One row as a bar, or what is wrong with it.
@@ -249,7 +321,13 @@ mod tests {
                 .unwrap_err();
         assert!(err
             .to_string()
-            .contains("T.csv:3: date 2025-01-03 does not follow"));
+            .contains("T.csv:3: 2025-01-03 appears twice"));
+        let err =
+            parse("date,open,high,low,close,volume\n2025-01-06,1,1,1,1,1\n2025-01-03,1,1,1,1,1\n")
+                .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("T.csv:3: date 2025-01-03 does not follow 2025-01-06"));
     }
 
     #[test]

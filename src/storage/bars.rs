@@ -4,20 +4,31 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::domain::bars::{parse_csv, Bar, History};
+use crate::domain::bars::{parse_csv, series_problems, Bar, History};
 use crate::domain::events::{Actions, Dividend, Split};
 use crate::domain::DomainError;
 use crate::error::Result;
 
 /// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
-/// the line and the problem; nothing is skipped silently.
+/// the line and the problem; so is a series with a session missing, a date that is not a
+/// session, or a day without volume ([`series_problems`]): nothing is skipped silently, and
+/// no decision is taken on a hole in the history.
 pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
     let file = std::fs::File::open(path).map_err(|e| DomainError::Data {
         path: path.to_path_buf(),
         line: 0,
         problem: format!("cannot read the file: {e}"),
     })?;
-    Ok(parse_csv(std::io::BufReader::new(file), path)?)
+    let bars = parse_csv(std::io::BufReader::new(file), path)?;
+    if let Some((index, problem)) = series_problems(&bars).into_iter().next() {
+        return Err(DomainError::Data {
+            path: path.to_path_buf(),
+            line: index as u64 + 2,
+            problem: format!("{problem}; fix the file (or `jutsu data check` lists every problem)"),
+        }
+        .into());
+    }
+    Ok(bars)
 }
 
 impl History {

@@ -117,3 +117,45 @@ pub fn token_file(
     )
     .expect("token written");
 }
+
+/// `jutsu -c CONFIG trade --as-of AS_OF`: (exit code, stdout, stderr).
+pub fn trade_at(config: &std::path::Path, as_of: &str) -> (i32, String, String) {
+    run(jutsu()
+        .arg("-c")
+        .arg(config)
+        .args(["trade", "--as-of", as_of]))
+}
+
+/// A live account in `dir` on the (fake) Schwab at `url` at the instant `now` (RFC 3339):
+/// the configuration (with `sections`), and a token from a login a day earlier whose
+/// access token `access` is good for 20 more minutes.
+pub fn live_at(
+    dir: &std::path::Path,
+    url: &str,
+    now: &str,
+    access: &str,
+    sections: &str,
+) -> PathBuf {
+    let config = live_config(dir, url, "", "", sections);
+    let now_s = chrono::DateTime::parse_from_rfc3339(now)
+        .expect("an RFC 3339 instant")
+        .timestamp();
+    token_file(
+        dir,
+        now_s - 86_400,
+        ("R-secret-refresh", access),
+        now_s + 1200,
+    );
+    config
+}
+
+/// `jutsu -c CONFIG ARGS` at `now` with the Schwab app key and secret of [`live_config`].
+pub fn run_live(config: &std::path::Path, now: &str, args: &[&str]) -> (i32, String, String) {
+    run(jutsu()
+        .env("JUTSU_NOW", now)
+        .env("T_APP_KEY", "APPKEY0123456789")
+        .env("T_APP_SECRET", "APPSECRET0123456")
+        .arg("-c")
+        .arg(config)
+        .args(args))
+}
