@@ -135,9 +135,9 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
-    /// The daily bars: check them.
+    /// The daily bars: the local store (update from Schwab, import, export) and checks.
     Data {
-        /// `check`.
+        /// `update`, `check`, `import` or `export`.
         #[command(subcommand)]
         action: DataAction,
     },
@@ -265,8 +265,30 @@ pub enum DataAction {
     /// volume (exit 1); and one-day moves over the quote checks' limit, for review.
     Check {
         /// The folder of `<SYMBOL>.csv` files [default: data.dir].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "store")]
         dir: Option<PathBuf>,
+        /// Check the bar store (`data.store`) instead of the CSV files.
+        #[arg(long)]
+        store: bool,
+    },
+    /// Fetch from Schwab what the store (`data.store`) lacks, with an overlap compared
+    /// against what is stored; a history Schwab rewrote is fetched whole again.
+    Update {
+        /// Fetch every bar from this date again.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+    },
+    /// Put the `<SYMBOL>.csv` files of DIR into the store (checked first; a symbol's stored
+    /// bars are replaced).
+    Import {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// Write the store's bars to `<SYMBOL>.csv` files in DIR
+    /// (`date,open,high,low,close,volume`), e.g. for `backtest --data-dir`.
+    Export {
+        /// The folder.
+        dir: PathBuf,
     },
 }
 

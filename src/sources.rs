@@ -10,6 +10,7 @@ use crate::brokers::local_data::LocalMarketData;
 use crate::brokers::schwab::auth::OAuthSettings;
 use crate::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
 use crate::brokers::sim::SimBroker;
+use crate::brokers::stored::StoredMarketData;
 use crate::brokers::{Broker, MarketData};
 use crate::clock::Clock;
 use crate::config::{DataSource, Loaded, Mode};
@@ -85,8 +86,31 @@ pub fn market_data(
 ) -> Result<Arc<dyn MarketData + Send + Sync>> {
     Ok(match loaded.config.data.source {
         DataSource::Local => Arc::new(local_data(loaded, as_of)?),
-        DataSource::Schwab => Arc::new(schwab_client(loaded, clock)?),
+        DataSource::Schwab => {
+            let client: Arc<dyn MarketData + Send + Sync> =
+                Arc::new(schwab_client(loaded, clock.clone())?);
+            match bar_store(loaded)? {
+                Some(store) => Arc::new(StoredMarketData::new(
+                    client,
+                    store,
+                    clock,
+                    loaded.config.data.history_start,
+                )),
+                None => client,
+            }
+        }
     })
+}
+
+/// The bar store of `data.store`, opened, when one is configured.
+pub fn bar_store(loaded: &Loaded) -> Result<Option<crate::storage::store::BarStore>> {
+    loaded
+        .config
+        .data
+        .store
+        .as_ref()
+        .map(|path| crate::storage::store::BarStore::open(&loaded.resolve(path)))
+        .transpose()
 }
 
 /// The simulated broker's account file.

@@ -23,6 +23,7 @@ mod reports;
 mod schwab;
 mod sim;
 mod status;
+mod store;
 mod strategy_conformance;
 mod strategy_params;
 mod trade;

@@ -5,6 +5,7 @@
 pub mod local_data;
 pub mod schwab;
 pub mod sim;
+pub mod stored;
 
 use chrono::{DateTime, NaiveDate, Utc};
 

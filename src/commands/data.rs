@@ -1,25 +1,118 @@
-//! `jutsu data check`: the bars a decision is taken on, checked before one is. The loader
-//! refuses the first problem of a file; this lists every problem of every symbol, and the
-//! one-day moves a person should look at.
+//! `jutsu data check|update|import|export`. `check`: the bars a decision is taken on,
+//! checked before one is (the loader refuses the first problem of a file; this lists every
+//! problem of every symbol, and the one-day moves a person should look at). The others move
+//! bars between Schwab, the local store (`data.store`) and CSV files.
 
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
+
+use crate::brokers::stored::sync;
+use crate::cli::DataAction;
 use crate::config::Loaded;
 use crate::domain::bars::{big_moves, parse_rows, series_problems};
-use crate::error::{exit, Result};
+use crate::error::{exit, Error, Result};
+use crate::sources::{self, SharedClock};
+use crate::storage::fsutil;
+use crate::storage::lock::RunLock;
+use crate::storage::state::StatePaths;
+use crate::storage::store::BarStore;
 
-/// Checks `<dir>/<SYMBOL>.csv` of every symbol of the strategy; exit 1 when one has a
-/// problem (the moves for review do not fail it).
-pub(super) fn check(loaded: &Loaded, dir: Option<&PathBuf>) -> Result<u8> {
+pub(super) fn run(action: &DataAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
+    match action {
+        DataAction::Check { dir, store } => check(loaded, dir.as_ref(), *store),
+        DataAction::Update { from } => update(loaded, *from, clock),
+        DataAction::Import { dir } => import(loaded, dir, clock),
+        DataAction::Export { dir } => export(loaded, dir),
+    }
+}
+
+/// The store of `data.store`, or a usage error saying how to set one.
+fn store_of(loaded: &Loaded) -> Result<BarStore> {
+    sources::bar_store(loaded)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no bar store: set `data.store` in {} (e.g. `store: ../state/bars.sqlite` under data)",
+            loaded.path.display()
+        ))
+    })
+}
+
+/// `data update`: each symbol brought up to the last complete session from Schwab.
+fn update(loaded: &Loaded, from: Option<NaiveDate>, clock: SharedClock) -> Result<u8> {
+    let mut store = store_of(loaded)?;
+    let paths = StatePaths::new(loaded, loaded.config.mode);
+    let _lock = RunLock::acquire(&paths.lock_file(), "data update")?;
+    let client = sources::schwab_client(loaded, clock.clone())?;
+    let start = from.unwrap_or(loaded.config.data.history_start);
+    for symbol in loaded.config.strategy.parameters.all_symbols() {
+        let synced = sync(&mut store, &client, &symbol, (start, from.is_some()), clock.now_utc())?;
+        let last = store.last_date(&symbol)?.map_or("-".into(), |d| d.to_string());
+        println!("{symbol:<5} {} (last bar {last})", synced.describe());
+        tracing::info!(target: crate::report::RUN, symbol, "bar store: {}", synced.describe());
+    }
+    println!("store {}", store.path().display());
+    Ok(exit::OK)
+}
+
+/// `data import DIR`: each strategy symbol's CSV, checked as the loader checks it, replaces
+/// the symbol's stored bars.
+fn import(loaded: &Loaded, dir: &Path, clock: SharedClock) -> Result<u8> {
+    let mut store = store_of(loaded)?;
+    let mut files = Vec::new();
+    for symbol in loaded.config.strategy.parameters.all_symbols() {
+        let path = dir.join(format!("{symbol}.csv"));
+        files.push((symbol, crate::storage::bars::load_csv(&path)?, path));
+    }
+    for (symbol, bars, path) in files {
+        store.put(&symbol, &bars, clock.now_utc(), true)?;
+        println!("{symbol:<5} {} bars imported from {}", bars.len(), path.display());
+    }
+    Ok(exit::OK)
+}
+
+/// `data export DIR`: the stored bars of every symbol as CSV files, written atomically.
+fn export(loaded: &Loaded, dir: &Path) -> Result<u8> {
+    let store = store_of(loaded)?;
+    for symbol in store.symbols()? {
+        let bars = store.bars(&symbol, NaiveDate::MIN)?;
+        let mut text = String::from("date,open,high,low,close,volume\n");
+        for b in &bars {
+            text.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                b.date, b.open, b.high, b.low, b.close, b.volume
+            ));
+        }
+        let path = dir.join(format!("{symbol}.csv"));
+        fsutil::write_atomic(&path, text.as_bytes(), false)?;
+        println!("{symbol:<5} {} bars exported to {}", bars.len(), path.display());
+    }
+    Ok(exit::OK)
+}
+
+/// Checks `<dir>/<SYMBOL>.csv` (or the store) of every symbol of the strategy; exit 1 when
+/// one has a problem (the moves for review do not fail it).
+fn check(loaded: &Loaded, dir: Option<&PathBuf>, in_store: bool) -> Result<u8> {
     let dir = dir.cloned().unwrap_or_else(|| loaded.data_dir());
+    let store = match in_store {
+        true => Some(store_of(loaded)?),
+        false => None,
+    };
     let symbols = loaded.config.strategy.parameters.all_symbols();
     let mut failed = 0;
     for symbol in &symbols {
-        let path = dir.join(format!("{symbol}.csv"));
         let limit = loaded.config.execution.quote_limits(symbol).max_move_pct;
-        let (problems, review, rows) = check_file(&path, limit);
+        let (source, (problems, review, rows)) = match &store {
+            Some(store) => (
+                format!("{} (store)", store.path().display()),
+                check_bars(store.bars(symbol, NaiveDate::MIN)?, Vec::new(), limit),
+            ),
+            None => {
+                let path = dir.join(format!("{symbol}.csv"));
+                (path.display().to_string(), check_file(&path, limit))
+            }
+        };
         let mark = if problems.is_empty() { "ok  " } else { "FAIL" };
-        println!("[{mark}] {symbol:<5} {} ({rows} bars)", path.display());
+        println!("[{mark}] {symbol:<5} {source} ({rows} bars)");
         for p in &problems {
             println!("       {p}");
         }
@@ -55,6 +148,18 @@ fn check_file(path: &Path, limit: rust_decimal::Decimal) -> (Vec<String>, Vec<St
             Err(e) => return (vec![e.to_string()], Vec::new(), 0),
         },
     };
+    check_bars(bars, rows, limit)
+}
+
+/// The problems of a series (its bad rows first), its moves to review, its length.
+fn check_bars(
+    bars: Vec<crate::domain::bars::Bar>,
+    rows: Vec<(u64, String)>,
+    limit: rust_decimal::Decimal,
+) -> (Vec<String>, Vec<String>, usize) {
+    if bars.is_empty() && rows.is_empty() {
+        return (vec!["no bars".into()], Vec::new(), 0);
+    }
     // The series checks run on the good rows: a bad row is reported once, as itself.
     let mut problems: Vec<String> = rows
         .into_iter()

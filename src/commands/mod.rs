@@ -140,9 +140,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_or_default(&path, explicit)?;
             schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
         }
-        Command::Data {
-            action: crate::cli::DataAction::Check { dir },
-        } => data::check(&reading(&cli, &path)?, dir.as_ref()),
+        Command::Data { action } => data::run(action, &acting(&cli, &path)?, system_clock()),
         Command::Calendar(args) => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
             let loaded = load_or_default(&path, explicit)?;

@@ -88,6 +88,9 @@ pub struct Data {
     pub trading_start: NaiveDate,
     /// On local bars, the price that stands in for the live quote.
     pub local_quote: LocalQuote,
+    /// The local bar store (SQLite): on Schwab data, the history is read from it and only
+    /// what it lacks is fetched. None: every run fetches the whole history.
+    pub store: Option<PathBuf>,
 }
 
 impl Default for Data {
@@ -98,6 +101,7 @@ impl Default for Data {
             history_start: NaiveDate::from_ymd_opt(2009, 2, 26).unwrap_or_default(),
             trading_start: NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default(),
             local_quote: LocalQuote::Close,
+            store: None,
         }
     }
 }

@@ -206,6 +206,36 @@ pub fn series_problems(bars: &[Bar]) -> Vec<(usize, String)> {
     out
 }
 
+/// Whether `fetched` says something else than `stored` about the same sessions: a rewrite
+/// of the history (a split the source adjusted for, a correction), in words, at the first
+/// differing session. Sessions only one side has are not a difference.
+pub fn rewrite_of(stored: &[Bar], fetched: &[Bar]) -> Option<String> {
+    for old in stored {
+        let Some(new) = fetched.iter().find(|b| b.date == old.date) else {
+            continue;
+        };
+        let same = (old.open, old.high, old.low, old.close) == (new.open, new.high, new.low, new.close)
+            && old.volume == new.volume;
+        if !same {
+            let ratio = if new.close.is_zero() {
+                Decimal::ZERO
+            } else {
+                (old.close / new.close).round_dp(4)
+            };
+            return Some(format!(
+                "{}: close {} stored, {} now (x{} of the new), volume {} -> {}",
+                old.date,
+                old.close,
+                new.close,
+                ratio.normalize(),
+                old.volume,
+                new.volume
+            ));
+        }
+    }
+    None
+}
+
 /// One-day moves of the close beyond `threshold_pct`, for a person to review (a real
 /// crash, or bad data): `2020-03-16 -27.4 %`.
 pub fn big_moves(bars: &[Bar], threshold_pct: Decimal) -> Vec<String> {

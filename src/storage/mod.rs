@@ -9,5 +9,6 @@ pub mod fsutil;
 pub mod ledger;
 pub mod lock;
 pub mod state;
+pub mod store;
 pub mod trades;
 pub mod validation;

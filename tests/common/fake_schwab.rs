@@ -118,6 +118,8 @@ pub struct World {
     pub transactions: Vec<Value>,
     /// The `types` and `startDate` of each transactions request.
     pub transaction_queries: Vec<(Option<String>, Option<String>)>,
+    /// The symbol and `startDate` (epoch ms) of each price-history request.
+    pub history_requests: Vec<(String, i64)>,
 }
 
 /// Moves `quantity` of an order into the account at the order's price.
@@ -835,7 +837,18 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         }
         ("GET", "/marketdata/v1/pricehistory") => {
             let symbol = query_param(&req.query, "symbol").unwrap_or_default();
-            let body = w.candles.get(&symbol).cloned();
+            // Candles from startDate on, as Schwab answers.
+            let start: i64 = query_param(&req.query, "startDate")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            w.history_requests.push((symbol.clone(), start));
+            let body = w.candles.get(&symbol).map(|text| {
+                let mut v: Value = serde_json::from_str(text).unwrap();
+                if let Some(list) = v["candles"].as_array_mut() {
+                    list.retain(|c| c["datetime"].as_i64().unwrap_or(0) >= start);
+                }
+                v.to_string()
+            });
             drop(w);
             match body {
                 Some(b) => respond(stream, 200, &[], &b),
