@@ -64,6 +64,34 @@ fn main() {
         let history = History::load_dir(&dir, &symbols).unwrap();
         backtest::run(&history, &settings).unwrap().days.len()
     });
+    // The history a trade reads: from the CSV files, or from the bar store (data.store).
+    let store_dir = std::env::temp_dir().join(format!("jutsu-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let mut store = jutsu::storage::store::BarStore::open(&store_dir.join("bars.sqlite")).unwrap();
+    for s in &symbols {
+        let bars = jutsu::storage::bars::load_csv(&dir.join(format!("{s}.csv"))).unwrap();
+        store.put(s, &bars, chrono::Utc::now(), true).unwrap();
+    }
+    let start = NaiveDate::from_ymd_opt(2009, 2, 26).unwrap();
+    measure("trade's history: 6 symbols from CSV", 20, || {
+        symbols
+            .iter()
+            .map(|s| {
+                jutsu::storage::bars::load_csv(&dir.join(format!("{s}.csv")))
+                    .unwrap()
+                    .into_iter()
+                    .filter(|b| b.date >= start)
+                    .count()
+            })
+            .sum()
+    });
+    measure("trade's history: 6 symbols from the store", 20, || {
+        symbols
+            .iter()
+            .map(|s| store.bars(s, start).unwrap().len())
+            .sum()
+    });
+    let _ = std::fs::remove_dir_all(&store_dir);
     let history = History::load_dir(&dir, &symbols).unwrap();
     measure("backtest 2010-2025, bars in memory", 20, || {
         backtest::run(&history, &settings).unwrap().days.len()

@@ -135,6 +135,15 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Derive a past session's decision again from its ledger's quotes and the history as
+    /// of that run, and compare it with the recorded one, field by field (exit 1 if not equal).
+    Replay {
+        /// The session, YYYY-MM-DD.
+        session: NaiveDate,
+        /// The mode whose ledger is replayed [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+    },
     /// The daily bars: the local store (update from Schwab, import, export) and checks.
     Data {
         /// `update`, `check`, `import` or `export`.

@@ -134,3 +134,41 @@ fn the_bundled_bars_are_sound_with_no_move_to_review() {
     // of 20, TLT 7.5 % of 15): nothing to review.
     assert!(!stdout.contains("to review"), "{stdout}");
 }
+
+#[test]
+fn replay_finds_the_recorded_decision_and_notices_other_bars() {
+    let bars = bars_with(&[]);
+    let (_dir, config) = common::paper_config("");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &common::shared().join("data").display().to_string(),
+        &bars.path().display().to_string(),
+    );
+    std::fs::write(&config, text).unwrap();
+    assert_eq!(common::trade_at(&config, "2025-12-12").0, 0);
+    let (code, stdout, _) = run(jutsu()
+        .arg("-c")
+        .arg(&config)
+        .args(["replay", "2025-12-12"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("  cell       = 3"), "{stdout}");
+    assert!(stdout.contains("history    = the same bars"), "{stdout}");
+    // A close of the history changed afterwards: the digest says the bars differ.
+    let path = bars.path().join("TLT.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("2025-12-10"))
+        .unwrap()
+        .to_string();
+    let mut f: Vec<&str> = line.split(',').collect();
+    let close = format!("{}1", f[4]);
+    f[4] = &close;
+    std::fs::write(&path, text.replace(&line, &f.join(","))).unwrap();
+    let (code, stdout, _) = run(jutsu()
+        .arg("-c")
+        .arg(&config)
+        .args(["replay", "2025-12-12"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("history    DIFFERS"), "{stdout}");
+    assert!(stdout.contains("NOT the same decision"), "{stdout}");
+}

@@ -11,7 +11,12 @@ const FIRST: (&str, &str) = ("2025-06-10", "2025-06-10T21:00:00Z");
 const NEXT: (&str, &str) = ("2025-06-11", "2025-06-11T21:00:00Z");
 const STORE: &str = "data:\n  source: schwab\n  store: state/bars.sqlite\n";
 
-fn config_for(dir: &std::path::Path, fake: &FakeSchwab, now: &str, access: &str) -> std::path::PathBuf {
+fn config_for(
+    dir: &std::path::Path,
+    fake: &FakeSchwab,
+    now: &str,
+    access: &str,
+) -> std::path::PathBuf {
     let config = common::live_at(dir, &fake.url, now, access, "");
     // The store goes under the data section live_config wrote.
     let text = std::fs::read_to_string(&config)
@@ -41,19 +46,30 @@ fn updates_fetch_everything_once_then_only_the_new_day_and_catch_a_rewrite() {
     // The fake serves the bars before its session: FIRST's own comes with the next fake.
     let (code, stdout, stderr) = common::run_live(&config, FIRST.1, &["data", "update"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("QQQ   4097 bars fetched (first update) (last bar 2025-06-09)"), "{stdout}");
+    assert!(
+        stdout.contains("QQQ   4097 bars fetched (first update) (last bar 2025-06-09)"),
+        "{stdout}"
+    );
     assert_eq!(history_requests(&first).len(), 6, "one request a symbol");
 
     let next = FakeSchwab::start(NEXT.0, NEXT.1, 10_000.0, &[], "A-store-2");
     let config = config_for(dir.path(), &next, NEXT.1, "A-store-2");
     let (code, stdout, stderr) = common::run_live(&config, NEXT.1, &["data", "update"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("QQQ   1 new bar(s), the overlap matches (last bar 2025-06-10)"), "{stdout}");
+    assert!(
+        stdout.contains("QQQ   1 new bar(s), the overlap matches (last bar 2025-06-10)"),
+        "{stdout}"
+    );
     let requests = history_requests(&next);
     assert_eq!(requests.len(), 6, "{requests:?}");
     // Each asked from the fifth-last stored bar on, not from 2009.
-    let june_2 = chrono::DateTime::parse_from_rfc3339("2025-06-03T05:00:00Z").unwrap().timestamp_millis();
-    assert!(requests.iter().all(|(_, start)| *start >= june_2), "{requests:?}");
+    let june_2 = chrono::DateTime::parse_from_rfc3339("2025-06-03T05:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        requests.iter().all(|(_, start)| *start >= june_2),
+        "{requests:?}"
+    );
     let qqq = stored(dir.path(), "QQQ");
     assert_eq!(qqq.len(), 4098);
 
@@ -65,10 +81,16 @@ fn updates_fetch_everything_once_then_only_the_new_day_and_catch_a_rewrite() {
     let (code, stdout, stderr) =
         common::run_live(&config, "2025-06-12T21:00:00Z", &["data", "update"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("TQQQ  the source rewrote its history (2025-06-04: close"), "{stdout}");
+    assert!(
+        stdout.contains("TQQQ  the source rewrote its history (2025-06-04: close"),
+        "{stdout}"
+    );
     assert!(stdout.contains("x2 of the new"), "{stdout}");
     let after = stored(dir.path(), "TQQQ");
-    assert_eq!(after[100].close * rust_decimal::Decimal::TWO, before[100].close);
+    assert_eq!(
+        after[100].close * rust_decimal::Decimal::TWO,
+        before[100].close
+    );
     let rewrites = jutsu::storage::store::BarStore::open(&dir.path().join("state/bars.sqlite"))
         .unwrap()
         .rewrites()
@@ -82,24 +104,44 @@ fn a_trade_after_an_update_asks_for_no_history_and_decides_as_without_the_store(
     // Without a store: the whole history each run.
     let plain = tempfile::tempdir().unwrap();
     let fake = FakeSchwab::start(FIRST.0, "2025-06-10T19:55:00Z", 20_000.0, &[], "A-store-4");
-    let config = common::live_at(plain.path(), &fake.url, "2025-06-10T19:55:00Z", "A-store-4", "");
-    let (code, stdout, _) = common::run_live(&config, "2025-06-10T19:55:00Z", &["trade", "--plan-only"]);
+    let config = common::live_at(
+        plain.path(),
+        &fake.url,
+        "2025-06-10T19:55:00Z",
+        "A-store-4",
+        "",
+    );
+    let (code, stdout, _) =
+        common::run_live(&config, "2025-06-10T19:55:00Z", &["trade", "--plan-only"]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(history_requests(&fake).len(), 6);
 
     // With one, updated the evening before: no history request at the run.
     let dir = tempfile::tempdir().unwrap();
     let config = config_for(dir.path(), &fake, "2025-06-09T22:00:00Z", "A-store-5");
-    fake.world.lock().unwrap().valid_tokens.push("A-store-5".into());
+    fake.world
+        .lock()
+        .unwrap()
+        .valid_tokens
+        .push("A-store-5".into());
     let (code, updated, stderr) =
         common::run_live(&config, "2025-06-09T22:00:00Z", &["data", "update"]);
     assert_eq!(code, 0, "{updated}{stderr}");
     history_requests(&fake);
     let config = config_for(dir.path(), &fake, "2025-06-10T19:55:00Z", "A-store-5");
-    let (code, stdout2, _) = common::run_live(&config, "2025-06-10T19:55:00Z", &["trade", "--plan-only"]);
+    let (code, stdout2, _) =
+        common::run_live(&config, "2025-06-10T19:55:00Z", &["trade", "--plan-only"]);
     assert_eq!(code, 0, "{stdout2}");
-    assert_eq!(history_requests(&fake), Vec::<(String, i64)>::new(), "history from the store: {stdout2}");
-    let decision = |s: &str| s.lines().find(|l| l.contains("] decide")).map(|l| l.split("  (").next().unwrap().to_string());
+    assert_eq!(
+        history_requests(&fake),
+        Vec::<(String, i64)>::new(),
+        "history from the store: {stdout2}"
+    );
+    let decision = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("] decide"))
+            .map(|l| l.split("  (").next().unwrap().to_string())
+    };
     assert_eq!(decision(&stdout), decision(&stdout2));
 }
 
@@ -109,18 +151,35 @@ fn import_then_export_gives_back_the_bundled_files() {
     let config = dir.path().join("jutsu.yaml");
     std::fs::write(&config, "data:\n  store: bars.sqlite\n").unwrap();
     let data = std::path::Path::new("data").canonicalize().unwrap();
-    let (code, stdout, stderr) = common::run(common::jutsu().arg("-c").arg(&config).args(["data", "import"]).arg(&data));
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .arg("-c")
+            .arg(&config)
+            .args(["data", "import"])
+            .arg(&data),
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("QQQ   4276 bars imported"), "{stdout}");
     let out = dir.path().join("export");
-    let (code, stdout, stderr) = common::run(common::jutsu().arg("-c").arg(&config).args(["data", "export"]).arg(&out));
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .arg("-c")
+            .arg(&config)
+            .args(["data", "export"])
+            .arg(&out),
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     for symbol in ["QQQ", "TLT", "TQQQ", "TMF", "TMV", "PSQ"] {
         let a = jutsu::storage::bars::load_csv(&data.join(format!("{symbol}.csv"))).unwrap();
         let b = jutsu::storage::bars::load_csv(&out.join(format!("{symbol}.csv"))).unwrap();
         assert_eq!(a, b, "{symbol}");
     }
-    let (code, stdout, _) = common::run(common::jutsu().arg("-c").arg(&config).args(["data", "check", "--store"]));
+    let (code, stdout, _) = common::run(
+        common::jutsu()
+            .arg("-c")
+            .arg(&config)
+            .args(["data", "check", "--store"]),
+    );
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("(store)"), "{stdout}");
 }

@@ -72,6 +72,20 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
+        // `jutsu replay` derives the same decision from the ledger, on the same bars.
+        let replayed = jutsu::pipeline::replay::replay(&loaded, Mode::Paper, day.date).unwrap();
+        assert!(
+            replayed.same_decision(),
+            "replay of {}: {:?}",
+            day.date,
+            replayed.fields
+        );
+        assert_eq!(
+            replayed.same_history(),
+            Some(true),
+            "history of {}",
+            day.date
+        );
         let account = jutsu::brokers::sim::SimAccount::read(&account_path).unwrap();
         for (leg, symbol) in legs.iter().enumerate() {
             let held = account.positions.get(*symbol).copied().unwrap_or_default();

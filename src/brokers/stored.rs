@@ -44,7 +44,9 @@ impl Synced {
             Synced::Added(0) => "no new bar yet (the overlap matches)".into(),
             Synced::Added(n) => format!("{n} new bar(s), the overlap matches"),
             Synced::Rewritten { detail, bars } => {
-                format!("the source rewrote its history ({detail}): fetched whole again, {bars} bars")
+                format!(
+                    "the source rewrote its history ({detail}): fetched whole again, {bars} bars"
+                )
             }
         }
     }

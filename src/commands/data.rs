@@ -45,8 +45,16 @@ fn update(loaded: &Loaded, from: Option<NaiveDate>, clock: SharedClock) -> Resul
     let client = sources::schwab_client(loaded, clock.clone())?;
     let start = from.unwrap_or(loaded.config.data.history_start);
     for symbol in loaded.config.strategy.parameters.all_symbols() {
-        let synced = sync(&mut store, &client, &symbol, (start, from.is_some()), clock.now_utc())?;
-        let last = store.last_date(&symbol)?.map_or("-".into(), |d| d.to_string());
+        let synced = sync(
+            &mut store,
+            &client,
+            &symbol,
+            (start, from.is_some()),
+            clock.now_utc(),
+        )?;
+        let last = store
+            .last_date(&symbol)?
+            .map_or("-".into(), |d| d.to_string());
         println!("{symbol:<5} {} (last bar {last})", synced.describe());
         tracing::info!(target: crate::report::RUN, symbol, "bar store: {}", synced.describe());
     }
@@ -65,7 +73,11 @@ fn import(loaded: &Loaded, dir: &Path, clock: SharedClock) -> Result<u8> {
     }
     for (symbol, bars, path) in files {
         store.put(&symbol, &bars, clock.now_utc(), true)?;
-        println!("{symbol:<5} {} bars imported from {}", bars.len(), path.display());
+        println!(
+            "{symbol:<5} {} bars imported from {}",
+            bars.len(),
+            path.display()
+        );
     }
     Ok(exit::OK)
 }
@@ -84,7 +96,11 @@ fn export(loaded: &Loaded, dir: &Path) -> Result<u8> {
         }
         let path = dir.join(format!("{symbol}.csv"));
         fsutil::write_atomic(&path, text.as_bytes(), false)?;
-        println!("{symbol:<5} {} bars exported to {}", bars.len(), path.display());
+        println!(
+            "{symbol:<5} {} bars exported to {}",
+            bars.len(),
+            path.display()
+        );
     }
     Ok(exit::OK)
 }

@@ -140,6 +140,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_or_default(&path, explicit)?;
             schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
         }
+        Command::Replay { session, mode } => {
+            replay(&with_mode(reading(&cli, &path)?, *mode), *session)
+        }
         Command::Data { action } => data::run(action, &acting(&cli, &path)?, system_clock()),
         Command::Calendar(args) => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
@@ -227,6 +230,46 @@ fn acting_command(cli: &Cli, path: &Path) -> Result<u8> {
         }),
         _ => Ok(exit::USAGE),
     }
+}
+
+/// `jutsu replay SESSION`: each field of the decision, recorded and replayed.
+fn replay(loaded: &Loaded, session: chrono::NaiveDate) -> Result<u8> {
+    let mode = loaded.config.mode;
+    let r = crate::pipeline::replay::replay(loaded, mode, session)?;
+    println!("replay of the {} run of {session}:", mode.as_str());
+    for f in &r.fields {
+        let mark = if f.recorded == f.replayed {
+            "="
+        } else {
+            "DIFFERS"
+        };
+        match f.recorded == f.replayed {
+            true => println!("  {:<10} {mark} {}", f.name, f.recorded),
+            false => println!(
+                "  {:<10} {mark}: recorded {}, replayed {}",
+                f.name, f.recorded, f.replayed
+            ),
+        }
+    }
+    match r.same_history() {
+        Some(true) => println!("  history    = the same bars (digest {})", &r.digest[..16]),
+        Some(false) => println!(
+            "  history    DIFFERS: the run decided on other bars (digest {} then, {} now)",
+            r.recorded_digest.as_deref().map_or("", |d| &d[..16]),
+            &r.digest[..16]
+        ),
+        None => println!("  history    not recorded in this ledger (written before digests)"),
+    }
+    let same = r.same_decision() && r.same_history() != Some(false);
+    println!(
+        "{}",
+        if same {
+            "the same decision"
+        } else {
+            "NOT the same decision"
+        }
+    );
+    Ok(if same { exit::OK } else { exit::FAILURE })
 }
 
 /// Runs a command that acts and writes the metrics file after it, whatever its outcome.

@@ -180,27 +180,30 @@ fn checked(record: &csv::StringRecord, previous: Option<&Bar>) -> Result<Bar, St
 /// checked when it is read.) An empty list is a good series.
 pub fn series_problems(bars: &[Bar]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+        return out;
+    };
+    // One walk of the calendar beside the bars (both ascending).
+    let mut sessions = super::calendar::sessions(first.date, last.date).peekable();
+    let mut gap: Vec<NaiveDate> = Vec::new();
     for (i, bar) in bars.iter().enumerate() {
-        if !super::calendar::is_session(bar.date) {
+        while let Some(day) = sessions.next_if(|d| *d < bar.date) {
+            gap.push(day);
+        }
+        if let (Some(from), Some(to)) = (gap.first(), gap.last()) {
+            let which = match gap.len() {
+                1 => format!("the session {from} is missing"),
+                n => format!("{n} sessions are missing, {from} to {to}"),
+            };
+            let before = bars[i - 1].date;
+            out.push((i, format!("{which} (between {before} and {})", bar.date)));
+            gap.clear();
+        }
+        if sessions.next_if(|d| *d == bar.date).is_none() {
             out.push((i, format!("{} is not an NYSE session", bar.date)));
         }
         if bar.volume == 0.0 {
             out.push((i, format!("{}: a day with zero volume", bar.date)));
-        }
-        if let Some(next) = bars.get(i + 1) {
-            let gap: Vec<NaiveDate> = super::calendar::sessions(bar.date, next.date)
-                .filter(|d| *d > bar.date && *d < next.date)
-                .collect();
-            if let (Some(first), Some(last)) = (gap.first(), gap.last()) {
-                let which = match gap.len() {
-                    1 => format!("the session {first} is missing"),
-                    n => format!("{n} sessions are missing, {first} to {last}"),
-                };
-                out.push((
-                    i + 1,
-                    format!("{which} (between {} and {})", bar.date, next.date),
-                ));
-            }
         }
     }
     out
@@ -214,7 +217,8 @@ pub fn rewrite_of(stored: &[Bar], fetched: &[Bar]) -> Option<String> {
         let Some(new) = fetched.iter().find(|b| b.date == old.date) else {
             continue;
         };
-        let same = (old.open, old.high, old.low, old.close) == (new.open, new.high, new.low, new.close)
+        let same = (old.open, old.high, old.low, old.close)
+            == (new.open, new.high, new.low, new.close)
             && old.volume == new.volume;
         if !same {
             let ratio = if new.close.is_zero() {
@@ -299,6 +303,29 @@ pub struct History {
 }
 
 impl History {
+    /// A SHA-256 digest of every bar (symbol, date, open, high, low, close with their
+    /// scale, volume), hex: equal digests mean the same history, bar for bar.
+    pub fn digest(&self) -> String {
+        use chrono::Datelike;
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for (symbol, bars) in &self.series {
+            hash.update(symbol.as_bytes());
+            hash.update([0]);
+            for b in bars {
+                hash.update(b.date.num_days_from_ce().to_le_bytes());
+                for price in [b.open, b.high, b.low, b.close] {
+                    hash.update(price.serialize());
+                }
+                hash.update(b.volume.to_bits().to_le_bytes());
+            }
+        }
+        hash.finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
     /// The bars of a symbol (empty when unknown).
     pub fn bars(&self, symbol: &str) -> &[Bar] {
         self.series.get(symbol).map_or(&[], |v| v.as_slice())

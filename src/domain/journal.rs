@@ -287,6 +287,12 @@ pub struct Ledger {
     /// history's price is the quote divided by it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quote_basis: Vec<(String, Decimal)>,
+    /// The day's volume of each quote (the synthetic bars' volume).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quote_volumes: Vec<(String, Decimal)>,
+    /// The SHA-256 digest of the history the decision was taken on (`History::digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_digest: Option<String>,
     /// Splits recognised at reconcile (`TQQQ split 2:1: 340 -> 680 shares`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub splits: Vec<crate::domain::events::FoundSplit>,
@@ -324,6 +330,8 @@ impl Ledger {
             stages: Vec::new(),
             quotes: Vec::new(),
             quote_basis: Vec::new(),
+            quote_volumes: Vec::new(),
+            history_digest: None,
             splits: Vec::new(),
             flows: Vec::new(),
             decision: None,

@@ -35,9 +35,16 @@ impl Run<'_> {
             .iter()
             .filter(|q| q.history_basis != Decimal::ONE)
             .map(|q| (q.symbol.clone(), q.history_basis));
+        let volumes = market
+            .quotes
+            .iter()
+            .filter_map(|q| Some((q.symbol.clone(), q.day_volume?)));
+        let digest = market.history.digest();
         journal.update(|ledger| {
             ledger.quotes = quotes.collect();
             ledger.quote_basis = basis.collect();
+            ledger.quote_volumes = volumes.collect();
+            ledger.history_digest = Some(digest);
         })?;
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
         let bars = market.history.bars(signal);

@@ -44,6 +44,7 @@ mod planning;
 mod preflight;
 mod reconcile;
 mod record;
+pub mod replay;
 mod stop;
 
 use describe::{describe_decision, describe_plan};

@@ -1,15 +1,23 @@
 //! The local bar store, `data.store` (SQLite through rusqlite, its own bundled SQLite, WAL):
 //! one table of daily bars by symbol and date with when each was fetched, and a table of
 //! the history rewrites found (a split, a correction), each with what changed. Prices are
-//! kept as decimal text, so that a bar read back is the bar written, digit for digit.
+//! kept as the decimals' own 16-byte form (`Decimal::serialize`), so that a bar read back is
+//! the bar written, digit and scale alike, without parsing text.
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
 
 use crate::domain::bars::Bar;
 use crate::error::{Error, Result};
+
+/// A date as the store keys it: days from 0001-01-01 (the date text is kept beside it for
+/// people reading the file with `sqlite3`).
+fn day_number(date: NaiveDate) -> i32 {
+    date.num_days_from_ce()
+}
 
 /// The schema this build writes (`PRAGMA user_version`).
 const SCHEMA: i64 = 1;
@@ -54,9 +62,10 @@ impl BarStore {
         match version {
             0 => conn
                 .execute_batch(
-                    "CREATE TABLE bars (symbol TEXT NOT NULL, date TEXT NOT NULL, open TEXT NOT NULL,
-                       high TEXT NOT NULL, low TEXT NOT NULL, close TEXT NOT NULL, volume REAL NOT NULL,
-                       fetched_at TEXT NOT NULL, PRIMARY KEY (symbol, date)) WITHOUT ROWID;
+                    "CREATE TABLE bars (symbol TEXT NOT NULL, day INTEGER NOT NULL, date TEXT NOT NULL,
+                       open BLOB NOT NULL, high BLOB NOT NULL, low BLOB NOT NULL, close BLOB NOT NULL,
+                       close_f64 REAL NOT NULL, volume REAL NOT NULL, fetched_at TEXT NOT NULL,
+                       PRIMARY KEY (symbol, day)) WITHOUT ROWID;
                      CREATE TABLE rewrites (symbol TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL);
                      PRAGMA user_version = 1;",
                 )
@@ -86,49 +95,41 @@ impl BarStore {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT date, open, high, low, close, volume FROM bars
-                 WHERE symbol = ?1 AND date >= ?2 ORDER BY date",
+                "SELECT day, open, high, low, close, close_f64, volume FROM bars
+                 WHERE symbol = ?1 AND day >= ?2 ORDER BY day",
             )
             .map_err(failed(&self.path, "reading bars"))?;
         let rows = statement
-            .query_map(params![symbol, since.to_string()], |r| {
+            .query_map(params![symbol, day_number(since)], |r| {
+                let price = |i: usize| r.get::<_, [u8; 16]>(i).map(Decimal::deserialize);
                 Ok((
-                    r.get::<_, String>(0)?,
-                    [
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ],
-                    r.get::<_, f64>(5)?,
+                    r.get::<_, i32>(0)?,
+                    [price(1)?, price(2)?, price(3)?, price(4)?],
+                    (r.get::<_, f64>(5)?, r.get::<_, f64>(6)?),
                 ))
             })
             .map_err(failed(&self.path, "reading bars"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (date, prices, volume) = row.map_err(failed(&self.path, "reading a bar"))?;
-            out.push(self.bar_of(symbol, &date, &prices, volume)?);
+            let (day, [open, high, low, close], (close_f64, volume)) =
+                row.map_err(failed(&self.path, "reading a bar"))?;
+            let date = NaiveDate::from_num_days_from_ce_opt(day).ok_or_else(|| {
+                Error::Other(format!(
+                    "the bar store {}: {symbol} has a bar on day {day}, not a date",
+                    self.path.display()
+                ))
+            })?;
+            out.push(Bar {
+                date,
+                open,
+                high,
+                low,
+                close,
+                volume,
+                close_f64,
+            });
         }
         Ok(out)
-    }
-
-    fn bar_of(&self, symbol: &str, date: &str, p: &[String; 4], volume: f64) -> Result<Bar> {
-        let bad = || {
-            Error::Other(format!(
-                "the bar store {}: {symbol} {date} is not a readable bar",
-                self.path.display()
-            ))
-        };
-        let price = |s: &str| s.parse::<rust_decimal::Decimal>().map_err(|_| bad());
-        let date = date.parse::<NaiveDate>().map_err(|_| bad())?;
-        Ok(Bar::new(
-            date,
-            price(&p[0])?,
-            price(&p[1])?,
-            price(&p[2])?,
-            price(&p[3])?,
-            volume,
-        ))
     }
 
     /// The last stored date of `symbol`.
@@ -136,7 +137,7 @@ impl BarStore {
         let date: Option<String> = self
             .conn
             .query_row(
-                "SELECT max(date) FROM bars WHERE symbol = ?1",
+                "SELECT date FROM bars WHERE symbol = ?1 ORDER BY day DESC LIMIT 1",
                 params![symbol],
                 |r| r.get(0),
             )
@@ -180,11 +181,12 @@ impl BarStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO bars (symbol, date, open, high, low, close, volume, fetched_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (symbol, date) DO UPDATE SET open = excluded.open,
+                    "INSERT INTO bars (symbol, day, date, open, high, low, close, close_f64, volume,
+                       fetched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (symbol, day) DO UPDATE SET open = excluded.open,
                        high = excluded.high, low = excluded.low, close = excluded.close,
-                       volume = excluded.volume, fetched_at = excluded.fetched_at",
+                       close_f64 = excluded.close_f64, volume = excluded.volume,
+                       fetched_at = excluded.fetched_at",
                 )
                 .map_err(failed(&path, "writing bars"))?;
             let at = fetched_at.to_rfc3339();
@@ -192,11 +194,13 @@ impl BarStore {
                 insert
                     .execute(params![
                         symbol,
+                        day_number(b.date),
                         b.date.to_string(),
-                        b.open.to_string(),
-                        b.high.to_string(),
-                        b.low.to_string(),
-                        b.close.to_string(),
+                        b.open.serialize(),
+                        b.high.serialize(),
+                        b.low.serialize(),
+                        b.close.serialize(),
+                        b.close_f64,
                         b.volume,
                         at
                     ])
