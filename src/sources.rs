@@ -94,7 +94,10 @@ pub fn market_data(
                     client,
                     store,
                     clock,
-                    loaded.config.data.history_start,
+                    (
+                        loaded.config.data.history_start,
+                        loaded.config.strategy.parameters.all_symbols(),
+                    ),
                 )),
                 None => client,
             }

@@ -48,6 +48,7 @@ impl MarketData for Fixed {
                     day_volume: None,
                     mark: None,
                     history_basis: d("1"),
+                    previous_close: None,
                 })
             })
             .collect()

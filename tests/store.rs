@@ -183,3 +183,32 @@ fn import_then_export_gives_back_the_bundled_files() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("(store)"), "{stdout}");
 }
+
+#[test]
+fn on_a_split_morning_the_previous_close_sends_the_run_back_to_schwab_for_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeSchwab::start(FIRST.0, "2025-06-10T19:55:00Z", 20_000.0, &[], "A-store-6");
+    let config = config_for(dir.path(), &fake, "2025-06-09T22:00:00Z", "A-store-6");
+    let (code, stdout, stderr) =
+        common::run_live(&config, "2025-06-09T22:00:00Z", &["data", "update"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    history_requests(&fake);
+    // Overnight Schwab adjusts TQQQ for a 2:1 split: its closePrice is half the stored close.
+    fake.split("TQQQ", 2.0);
+    let config = config_for(dir.path(), &fake, "2025-06-10T19:55:00Z", "A-store-6");
+    let (code, stdout, stderr) =
+        common::run_live(&config, "2025-06-10T19:55:00Z", &["trade", "--plan-only"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let requests = history_requests(&fake);
+    assert_eq!(
+        requests.len(),
+        2,
+        "the overlap, then TQQQ whole: {requests:?}"
+    );
+    assert!(requests.iter().all(|(s, _)| s == "TQQQ"), "{requests:?}");
+    let rewrites = jutsu::storage::store::BarStore::open(&dir.path().join("state/bars.sqlite"))
+        .unwrap()
+        .rewrites()
+        .unwrap();
+    assert_eq!(rewrites.len(), 1, "{rewrites:?}");
+}

@@ -125,6 +125,7 @@ impl MarketData for LocalMarketData {
                     day_volume: Decimal::from_f64_retain(bar.volume).map(|v| v / factor),
                     mark: None,
                     history_basis: factor,
+                    previous_close: None,
                 })
             })
             .collect()

@@ -63,23 +63,34 @@ pub fn last_complete_session(now: DateTime<Utc>) -> NaiveDate {
     }
 }
 
+/// How [`sync`] treats what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Fetch what is missing (nothing when the store is current), with the overlap check.
+    Missing,
+    /// Check the overlap even when the store is current (the source's previous close
+    /// disagrees with the stored one: it may have rewritten its history).
+    Recheck,
+    /// Fetch everything from `from` again.
+    Force,
+}
+
 /// Brings `symbol` in `store` up to the last complete session from `source`. `from`
-/// (history start, or `data update --from`) is where a first fetch begins; `force` fetches
-/// from there again whatever is stored.
+/// (history start, or `data update --from`) is where a first (or forced) fetch begins.
 pub fn sync(
     store: &mut BarStore,
     source: &dyn MarketData,
     symbol: &str,
-    (from, force): (NaiveDate, bool),
+    (from, mode): (NaiveDate, Mode),
     now: DateTime<Utc>,
 ) -> crate::error::Result<Synced> {
     let last = store.last_date(symbol)?;
-    let Some(last) = last.filter(|_| !force) else {
+    let Some(last) = last.filter(|_| mode != Mode::Force) else {
         let bars = source.daily_bars(symbol, from)?;
-        store.put(symbol, &bars, now, force)?;
+        store.put(symbol, &bars, now, mode == Mode::Force)?;
         return Ok(Synced::First(bars.len()));
     };
-    if last >= last_complete_session(now) {
+    if last >= last_complete_session(now) && mode == Mode::Missing {
         return Ok(Synced::Current);
     }
     let stored = store.bars(symbol, NaiveDate::MIN)?;
@@ -112,22 +123,62 @@ pub struct StoredMarketData {
     store: Mutex<BarStore>,
     clock: Arc<dyn Clock + Send + Sync>,
     from: NaiveDate,
+    /// Symbols whose stored last close disagrees with the source's previous close, found
+    /// by one quote request before the first history read (None: not looked yet).
+    suspect: Mutex<Option<Vec<String>>>,
+    symbols: Vec<String>,
 }
 
+/// How far the source's previous close may be from the stored close of that session
+/// before the stored history is checked again (prices are rounded differently by sources).
+const CLOSE_TOLERANCE: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(5, 0, 0, false, 3);
+
 impl StoredMarketData {
-    /// `source` through `store`; a first fetch starts at `from`.
+    /// `source` through `store` for `symbols`; a first fetch starts at `from`.
     pub fn new(
         source: Arc<dyn MarketData + Send + Sync>,
         store: BarStore,
         clock: Arc<dyn Clock + Send + Sync>,
-        from: NaiveDate,
+        (from, symbols): (NaiveDate, Vec<String>),
     ) -> Self {
         StoredMarketData {
             source,
             store: Mutex::new(store),
             clock,
             from,
+            suspect: Mutex::new(None),
+            symbols,
         }
+    }
+
+    /// Whether `symbol`'s stored history must be checked again: on the first history read,
+    /// one quote request compares each symbol's previous close (Schwab's `closePrice`, on
+    /// today's basis) with the stored close of that session. A split adjusted overnight
+    /// shows here before any bar is used. A source without previous closes, or a failed
+    /// request, suspects nothing (the quote checks still guard the run).
+    fn suspect(&self, store: &BarStore, symbol: &str) -> bool {
+        let mut suspect = self.suspect.lock().unwrap_or_else(|p| p.into_inner());
+        let list = suspect.get_or_insert_with(|| {
+            let Ok(quotes) = self.source.quotes(&self.symbols) else {
+                return Vec::new();
+            };
+            let last = last_complete_session(self.clock.now_utc());
+            quotes
+                .into_iter()
+                .filter(|q| {
+                    let Some(previous) = q.previous_close else {
+                        return false;
+                    };
+                    let stored = store
+                        .bars(&q.symbol, last)
+                        .ok()
+                        .and_then(|b| b.last().map(|b| b.close));
+                    stored.is_some_and(|c| ((c - previous) / previous).abs() > CLOSE_TOLERANCE)
+                })
+                .map(|q| q.symbol)
+                .collect()
+        });
+        list.iter().any(|s| s == symbol)
     }
 }
 
@@ -135,14 +186,21 @@ impl MarketData for StoredMarketData {
     fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         let storage = |e: crate::error::Error| BrokerError::Storage(e.to_string());
+        let mode = match self.suspect(&store, symbol) {
+            true => Mode::Recheck,
+            false => Mode::Missing,
+        };
         let synced = sync(
             &mut store,
             self.source.as_ref(),
             symbol,
-            (self.from.min(since), false),
+            (self.from.min(since), mode),
             self.clock.now_utc(),
         )
         .map_err(storage)?;
+        if matches!(synced, Synced::Rewritten { .. }) {
+            tracing::warn!(target: crate::report::RUN, symbol, "bar store: {}", synced.describe());
+        }
         tracing::debug!(symbol, "bar store: {}", synced.describe());
         let now = self.clock.now_utc();
         let last = last_complete_session(now);

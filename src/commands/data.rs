@@ -44,14 +44,12 @@ fn update(loaded: &Loaded, from: Option<NaiveDate>, clock: SharedClock) -> Resul
     let _lock = RunLock::acquire(&paths.lock_file(), "data update")?;
     let client = sources::schwab_client(loaded, clock.clone())?;
     let start = from.unwrap_or(loaded.config.data.history_start);
+    let mode = match from {
+        Some(_) => crate::brokers::stored::Mode::Force,
+        None => crate::brokers::stored::Mode::Missing,
+    };
     for symbol in loaded.config.strategy.parameters.all_symbols() {
-        let synced = sync(
-            &mut store,
-            &client,
-            &symbol,
-            (start, from.is_some()),
-            clock.now_utc(),
-        )?;
+        let synced = sync(&mut store, &client, &symbol, (start, mode), clock.now_utc())?;
         let last = store
             .last_date(&symbol)?
             .map_or("-".into(), |d| d.to_string());

@@ -32,6 +32,10 @@ pub struct Quote {
     /// the splits still to come.
     #[serde(default = "one")]
     pub history_basis: Decimal,
+    /// The broker's close of the previous session, on today's basis (Schwab's
+    /// `closePrice`), when it gives one.
+    #[serde(default)]
+    pub previous_close: Option<Decimal>,
 }
 
 fn one() -> Decimal {
@@ -324,6 +328,7 @@ mod tests {
             day_volume: None,
             mark: None,
             history_basis: Decimal::ONE,
+            previous_close: None,
         }
     }
 

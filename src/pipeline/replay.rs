@@ -102,6 +102,7 @@ fn recorded_quotes(ledger: &Ledger) -> Vec<Quote> {
             day_volume: volume(symbol),
             mark: None,
             history_basis: ledger.basis_of(symbol),
+            previous_close: None,
         })
         .collect()
 }

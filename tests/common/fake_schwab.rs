@@ -878,8 +878,13 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 } else {
                     s
                 };
+                // Schwab's closePrice: the previous session's close, on today's basis.
+                let previous = w.candles.get(s).and_then(|text| {
+                    let v: Value = serde_json::from_str(text).ok()?;
+                    v["candles"].as_array()?.last()?["close"].as_f64()
+                });
                 let mut quote = json!({"lastPrice": close, "bidPrice": bid, "askPrice": ask,
-                    "mark": close, "quoteTime": time, "totalVolume": volume});
+                    "mark": close, "quoteTime": time, "totalVolume": volume, "closePrice": previous});
                 if let Some(Value::Object(fields)) = w.faults.quote_override.get(s) {
                     for (k, v) in fields {
                         quote[k] = v.clone();

@@ -271,6 +271,7 @@ struct QuoteBlock {
     quote_time: Option<i64>,
     trade_time: Option<i64>,
     total_volume: Option<f64>,
+    close_price: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -338,6 +339,7 @@ pub fn parse_quotes(value: Value, symbols: &[String]) -> Result<Vec<Quote>, Stri
             day_volume: volume,
             mark: positive(money(q.mark, "mark", PRICE_LIMIT)?),
             history_basis: Decimal::ONE,
+            previous_close: positive(money(q.close_price, "closePrice", PRICE_LIMIT)?),
         });
     }
     Ok(out)
