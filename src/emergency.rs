@@ -522,14 +522,9 @@ fn record_state(
     clock: &dyn Clock,
 ) -> crate::error::Result<State> {
     let path = paths.state_file();
-    let mut state = match State::load(&path) {
-        Ok(
-            crate::storage::fsutil::Sealed::Good(s)
-            | crate::storage::fsutil::Sealed::Restored { value: s, .. },
-        ) => s,
-        Ok(crate::storage::fsutil::Sealed::Missing) => State::empty(request.mode, clock.now_utc()),
-        Err(e) => return Err(e),
-    };
+    let mut state = State::load(&path)?
+        .into_value()
+        .unwrap_or_else(|| State::empty(request.mode, clock.now_utc()));
     state.positions = whole_positions(after, &request.legs)
         .map_err(crate::domain::journal::JournalError::from)?;
     state.set_targets(&request.legs, [Decimal::ZERO; LEGS]);

@@ -23,7 +23,7 @@ use crate::brokers::{
 };
 use crate::clock::Clock;
 use crate::domain::events::{Actions, CashFlow, FlowKind, Split};
-use crate::domain::portfolio::Costs;
+use crate::domain::portfolio::{round_cents, Costs};
 use crate::storage::fsutil;
 
 /// Backups kept of the account file.
@@ -121,11 +121,6 @@ pub struct SimSplit {
     pub after: Decimal,
 }
 
-/// Money rounded to the cent, half away from zero, as a broker credits it.
-fn to_cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-}
-
 impl SimAccount {
     /// Reads an account file (checksum verified, a damaged file restored from its backup).
     pub fn read(path: &std::path::Path) -> Result<Self, BrokerError> {
@@ -201,7 +196,7 @@ impl SimAccount {
                     self.credit(CashFlow {
                         date: day,
                         kind: FlowKind::Dividend,
-                        amount: to_cents(held * dividend.per_share),
+                        amount: round_cents(held * dividend.per_share),
                         symbol: Some(dividend.symbol.clone()),
                         description: format!("{} x {} per share", held, dividend.per_share),
                     });
@@ -231,7 +226,7 @@ impl SimAccount {
             self.credit(CashFlow {
                 date: split.date,
                 kind: FlowKind::CashInLieu,
-                amount: to_cents(fraction * split.close),
+                amount: round_cents(fraction * split.close),
                 symbol: Some(split.symbol.clone()),
                 description: format!("{fraction} share(s) at {}", split.close),
             });
@@ -256,7 +251,7 @@ impl SimAccount {
             return Err(format!(
                 "withdrawing {} but the simulated account holds {} in cash: sell first, or withdraw less",
                 -amount,
-                to_cents(self.cash)
+                round_cents(self.cash)
             ));
         }
         let (kind, words) = match amount > Decimal::ZERO {

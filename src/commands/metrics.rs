@@ -15,7 +15,7 @@ use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::metrics::{render, Family};
 use crate::error::{exit, Result};
 use crate::sources::SharedClock;
-use crate::storage::fsutil::{self, Sealed};
+use crate::storage::fsutil;
 use crate::storage::state::{State, StatePaths};
 
 /// What a command's last run came to, kept between commands (`state/metrics-runs.json`) so
@@ -33,9 +33,7 @@ struct LastRun {
 pub(super) fn outcome_of_code(code: u8) -> &'static str {
     match code {
         exit::OK => "OK",
-        exit::FAILURE => "FAILED",
         exit::USAGE => "USAGE",
-        exit::PREFLIGHT => "FAILED",
         exit::INCOMPLETE => "INCOMPLETE",
         exit::HALTED => "HALTED",
         _ => "FAILED",
@@ -131,10 +129,11 @@ fn account_families(paths: &StatePaths, mode: Mode) -> Vec<Family> {
         .iter()
         .filter_map(|p| Ledger::load(p).ok().flatten())
         .collect();
-    let positions = match State::load(&paths.state_file()) {
-        Ok(Sealed::Good(s) | Sealed::Restored { value: s, .. }) => s.positions,
-        _ => BTreeMap::new(),
-    };
+    let positions = State::load(&paths.state_file())
+        .ok()
+        .and_then(|s| s.into_value())
+        .map(|s| s.positions)
+        .unwrap_or_default();
     let mut shares = Family::new("jutsu_position_shares", "Shares held after the last run.");
     for (symbol, n) in &positions {
         shares = shares.sample(&[("mode", m), ("symbol", symbol)], n);

@@ -206,11 +206,9 @@ pub(super) fn resume(loaded: &Loaded) -> Result<u8> {
         "halt flag cleared (it said: {}); the next `jutsu trade` runs",
         why.trim()
     );
-    let state = State::load(&paths.state_file());
-    if let Ok(
-        crate::storage::fsutil::Sealed::Good(s)
-        | crate::storage::fsutil::Sealed::Restored { value: s, .. },
-    ) = state
+    if let Some(s) = State::load(&paths.state_file())
+        .ok()
+        .and_then(|s| s.into_value())
     {
         if s.last_outcome.as_deref() == Some(emergency::REASON) {
             println!(

@@ -11,7 +11,6 @@ use crate::config::{Loaded, Mode};
 use crate::domain::portfolio::cents;
 use crate::error::{exit, Error, Result};
 use crate::sources::{self, SharedClock};
-use crate::storage::fsutil;
 use crate::storage::lock::RunLock;
 use crate::storage::state::StatePaths;
 
@@ -26,6 +25,8 @@ pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Re
             args.amount
         )));
     }
+    // The audit row says when it was done; the flow is dated by --as-of.
+    let done_at = clock.now_utc();
     let clock = dated(args, clock);
     let paths = StatePaths::new(loaded, Mode::Paper);
     let _lock = RunLock::acquire(&paths.lock_file(), "sim")?;
@@ -42,15 +43,11 @@ pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Re
         flow.date,
         cents(cash)
     );
-    fsutil::append_csv(
-        &paths.shared.join("audit.csv"),
-        &["time", "action", "file", "detail"],
-        [[
-            Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            format!("sim {verb}"),
-            sources::sim_account_path(loaded).display().to_string(),
-            detail.clone(),
-        ]],
+    paths.audit(
+        done_at,
+        &format!("sim {verb}"),
+        &sources::sim_account_path(loaded),
+        &detail,
     )?;
     tracing::info!(target: crate::report::RUN, "simulated account: {detail}");
     println!("simulated account: {detail}");

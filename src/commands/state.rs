@@ -94,17 +94,7 @@ pub(super) fn run(action: &StateAction, loaded: &Loaded, clock: SharedClock) -> 
         )
     };
     let verb = if accept { "accept" } else { "restore" };
-    let audit = paths.shared.join("audit.csv");
-    fsutil::append_csv(
-        &audit,
-        &["time", "action", "file", "detail"],
-        [[
-            clock.now_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            verb.to_string(),
-            path.display().to_string(),
-            detail.clone(),
-        ]],
-    )?;
+    let audit = paths.audit(clock.now_utc(), verb, &path, &detail)?;
     tracing::warn!(file = %path.display(), "state {verb}: {detail}");
     println!(
         "{}: {detail} (recorded in {})",
@@ -152,10 +142,9 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
         .map_err(crate::domain::journal::JournalError::from)?;
     let marks = price_marks(data.as_ref(), &positions, at)?;
     let file = paths.state_file();
-    let mut state = match State::load(&file)? {
-        fsutil::Sealed::Good(s) | fsutil::Sealed::Restored { value: s, .. } => s,
-        fsutil::Sealed::Missing => State::empty(mode, clock.now_utc()),
-    };
+    let mut state = State::load(&file)?
+        .into_value()
+        .unwrap_or_else(|| State::empty(mode, clock.now_utc()));
     let before = std::mem::replace(&mut state.positions, positions.clone());
     state.marks = marks;
     state.adopted = Some(crate::storage::state::Adoption {
@@ -171,16 +160,7 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
         crate::pipeline::describe_positions(&positions),
         crate::pipeline::describe_positions(&before)
     );
-    fsutil::append_csv(
-        &paths.shared.join("audit.csv"),
-        &["time", "action", "file", "detail"],
-        [[
-            clock.now_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "adopt".to_string(),
-            file.display().to_string(),
-            detail.clone(),
-        ]],
-    )?;
+    paths.audit(clock.now_utc(), "adopt", &file, &detail)?;
     tracing::warn!(target: crate::report::RUN, file = %file.display(), "{detail}");
     println!("{}: {detail}", file.display());
     Ok(exit::OK)

@@ -10,7 +10,6 @@ use crate::domain::summary::{self as run_summary, RunFacts};
 use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
 use crate::sources::SharedClock;
-use crate::storage::fsutil::Sealed;
 use crate::storage::ledger::equity_record;
 use crate::storage::state::{State, StatePaths};
 
@@ -43,8 +42,17 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     let alerter = Alerter::new(&config.alerts, secrets, clock.as_ref());
     let mut failures: Vec<AlertFailure> = alerter.ping(Ping::Start, "").into_iter().collect();
     let summary = pipeline::trade(loaded, &options, clock.clone());
-    if alerter.any() && config.alerts.notify.wants(outcome_of(&summary)) {
-        failures.extend(alerter.send(&alert_of(&summary, loaded, mode)));
+    let ledger = summary
+        .ledger
+        .as_deref()
+        .and_then(|path| Ledger::load(path).ok().flatten());
+    if alerter.any()
+        && config
+            .alerts
+            .notify
+            .wants(outcome_of(&summary, ledger.as_ref()))
+    {
+        failures.extend(alerter.send(&alert_of(&summary, ledger.as_ref(), loaded, mode)));
     }
     let end = if summary.code == exit::OK {
         Ping::Success
@@ -65,14 +73,9 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
 
 /// A run for `alerts.notify`: it traded when its journal holds an order that reached the
 /// broker; a problem is a non-zero exit, a critical run or a warning line.
-fn outcome_of(summary: &RunSummary) -> Outcome {
-    let traded = summary
-        .ledger
-        .as_deref()
-        .and_then(|path| Ledger::load(path).ok().flatten())
-        .is_some_and(|l| l.anything_sent());
+fn outcome_of(summary: &RunSummary, ledger: Option<&Ledger>) -> Outcome {
     Outcome {
-        traded,
+        traded: ledger.is_some_and(|l| l.anything_sent()),
         problem: summary.code != exit::OK || summary.critical || warned(summary),
         validation: false,
     }
@@ -86,16 +89,11 @@ fn warned(summary: &RunSummary) -> bool {
 }
 
 /// The run's alert: the summary (from its journal and the state it left) over the checklist.
-fn alert_of(summary: &RunSummary, loaded: &Loaded, mode: Mode) -> Alert {
-    let ledger = summary
-        .ledger
-        .as_deref()
-        .and_then(|path| Ledger::load(path).ok().flatten());
+fn alert_of(summary: &RunSummary, ledger: Option<&Ledger>, loaded: &Loaded, mode: Mode) -> Alert {
     let paths = StatePaths::new(loaded, mode);
-    let state = match State::load(&paths.state_file()) {
-        Ok(Sealed::Good(s) | Sealed::Restored { value: s, .. }) => Some(s),
-        _ => None,
-    };
+    let state = State::load(&paths.state_file())
+        .ok()
+        .and_then(|s| s.into_value());
     let date = summary.session.unwrap_or(summary.today);
     let previous_equity = equity_record(&paths.ledger_files(), date)
         .ok()
@@ -105,7 +103,7 @@ fn alert_of(summary: &RunSummary, loaded: &Loaded, mode: Mode) -> Alert {
         outcome: summary.outcome,
         code: summary.code,
         failed_stage: summary.failed_stage,
-        ledger: ledger.as_ref(),
+        ledger,
         positions: state.as_ref().map_or(&no_positions, |s| &s.positions),
         targets: state
             .as_ref()

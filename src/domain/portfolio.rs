@@ -62,10 +62,13 @@ impl Side {
 /// Money to the cent as text: rounded half away from zero first (formatting a decimal with
 /// `{:.2}` alone cuts the digits off instead).
 pub fn cents(amount: Decimal) -> String {
-    format!(
-        "{:.2}",
-        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-    )
+    format!("{:.2}", round_cents(amount))
+}
+
+/// Money rounded to the cent, half away from zero (as printed, and as a broker credits a
+/// dividend or cash in lieu).
+pub fn round_cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// Commission and slippage.

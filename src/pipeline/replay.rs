@@ -64,19 +64,19 @@ fn history_before(loaded: &Loaded, session: NaiveDate) -> Result<History> {
                 .into(),
         ));
     }
-    let mut history = History::default();
-    for symbol in symbols {
-        let bars = match &store {
-            Some(store) => store.bars(&symbol, c.data.history_start)?,
-            None => {
-                crate::storage::bars::load_csv(&loaded.data_dir().join(format!("{symbol}.csv")))?
-                    .into_iter()
-                    .filter(|b| b.date >= c.data.history_start)
-                    .collect()
+    let mut history = match &store {
+        Some(store) => {
+            let mut history = History::default();
+            for symbol in symbols {
+                let bars = store.bars(&symbol, c.data.history_start)?;
+                history.series.insert(symbol, bars);
             }
-        };
-        let before: Vec<_> = bars.into_iter().filter(|b| b.date < session).collect();
-        history.series.insert(symbol, before);
+            history
+        }
+        None => History::load_dir(&loaded.data_dir(), &symbols)?,
+    };
+    for bars in history.series.values_mut() {
+        bars.retain(|b| b.date >= c.data.history_start && b.date < session);
     }
     Ok(history)
 }

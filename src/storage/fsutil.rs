@@ -210,6 +210,16 @@ pub enum Sealed<T> {
     },
 }
 
+impl<T> Sealed<T> {
+    /// The value read, good or restored from a backup; `None` when there is no file.
+    pub fn into_value(self) -> Option<T> {
+        match self {
+            Sealed::Missing => None,
+            Sealed::Good(value) | Sealed::Restored { value, .. } => Some(value),
+        }
+    }
+}
+
 fn seal_text<T: serde::Serialize>(value: &T) -> Result<String> {
     let mut json =
         serde_json::to_value(value).map_err(|e| Error::Other(format!("encoding: {e}")))?;

@@ -23,10 +23,7 @@ impl Ledger {
     /// Reads a ledger; `None` when absent. A damaged one is restored from its backup when
     /// possible (a warning is logged), else it is an error.
     pub fn load(path: &Path) -> Result<Option<Self>> {
-        Ok(match Self::load_checked(path)? {
-            Sealed::Missing => None,
-            Sealed::Good(l) | Sealed::Restored { value: l, .. } => Some(l),
-        })
+        Ok(Self::load_checked(path)?.into_value())
     }
 
     /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps

@@ -100,6 +100,30 @@ impl StatePaths {
     pub fn lock_file(&self) -> PathBuf {
         self.shared.join("jutsu.lock")
     }
+
+    /// Appends one row to `audit.csv` (`time,action,file,detail`), the record of every
+    /// hand-made change to the books (`state accept|restore|adopt`, `sim deposit|withdraw`);
+    /// returns the file.
+    pub fn audit(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        file: &Path,
+        detail: &str,
+    ) -> Result<PathBuf> {
+        let audit = self.shared.join("audit.csv");
+        fsutil::append_csv(
+            &audit,
+            &["time", "action", "file", "detail"],
+            [[
+                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                action.to_string(),
+                file.display().to_string(),
+                detail.to_string(),
+            ]],
+        )?;
+        Ok(audit)
+    }
 }
 
 /// The state file.
