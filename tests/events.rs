@@ -183,3 +183,19 @@ fn a_share_change_no_split_explains_stops_and_adopt_lets_the_next_run_go_on() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("broker matches the state"), "{stdout}");
 }
+
+#[test]
+fn transactions_schwab_cannot_list_cost_a_warning_not_the_run() {
+    let (account, fake) = two_sessions();
+    fake.cash_transaction("DIVIDEND_OR_INTEREST", 12.34, None);
+    // The transactions endpoint answers 500 on every try.
+    fake.faults(|f| f.fail.push(("transactions".into(), 500, 100)));
+    let (code, stdout, stderr) = next_run(&account, &fake);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the account's cash movements since 2025-06-10 could not be read"),
+        "{stdout}"
+    );
+    assert!(account.ledger(NEXT.0).flows.is_empty());
+    assert!(stdout.contains("broker matches the state"), "{stdout}");
+}
