@@ -91,10 +91,13 @@ impl ExitPlan {
                 value: p.market_value,
             };
             if !ours(&p.symbol) {
-                plan.keep.push((
-                    holding,
-                    "not a strategy symbol (--all-positions sells it)".into(),
-                ));
+                let why = match p.not_equity() {
+                    Some(why) => format!("not a strategy symbol; {why}"),
+                    None => "not a strategy symbol (--all-positions sells it)".into(),
+                };
+                plan.keep.push((holding, why));
+            } else if let Some(why) = p.not_equity() {
+                plan.keep.push((holding, why));
             } else if p.quantity < Decimal::ONE {
                 plan.keep.push((
                     holding,
@@ -398,7 +401,8 @@ fn keep_books(
 }
 
 /// Whole shares (and shorts) of the exit's symbols still held. A fraction (a split's or a
-/// reinvested dividend's) cannot be sold through the API and is only reported.
+/// reinvested dividend's) and a holding that is not an equity (a money-market fund, an
+/// option) cannot be sold by an equity order: they are only reported, with what to do.
 fn still_held(request: &ExitRequest, after: &Account, out: &mut Lines) -> Vec<String> {
     let remaining = ExitPlan::of(after, &[], &request.legs, request.all_positions);
     let mut left: Vec<String> = remaining
@@ -407,8 +411,18 @@ fn still_held(request: &ExitRequest, after: &Account, out: &mut Lines) -> Vec<St
         .map(|h| format!("{} {}", h.quantity.normalize(), h.symbol))
         .collect();
     let ours = |symbol: &str| request.all_positions || request.legs.iter().any(|l| l == symbol);
-    for (h, _) in remaining.keep.iter().filter(|(h, _)| ours(&h.symbol)) {
-        if h.quantity > Decimal::ZERO {
+    for (h, why) in remaining.keep.iter().filter(|(h, _)| ours(&h.symbol)) {
+        let foreign = after
+            .positions
+            .iter()
+            .any(|p| p.symbol == h.symbol && p.not_equity().is_some());
+        if foreign {
+            out.say(format!(
+                "{}: {} not sold: {why}",
+                h.symbol,
+                h.quantity.normalize()
+            ));
+        } else if h.quantity > Decimal::ZERO {
             out.say(format!(
                 "{}: {} share left, a fraction the API cannot sell: sell it in the Schwab app",
                 h.symbol,
@@ -596,6 +610,42 @@ impl Lines {
         crate::report::say(&line);
         self.0.push(line);
     }
+}
+
+/// In a cash account, the sells of `plan` that would be good-faith violations: shares
+/// bought today while a sale of today (whose proceeds settle the next business day)
+/// paid for them. `today` holds the broker's orders entered today. Schwab accepts such a
+/// sell and restricts the account after repeated violations, so the exit only warns.
+pub fn good_faith_warnings(account: &Account, today: &[Order], plan: &ExitPlan) -> Vec<String> {
+    if account.kind != crate::domain::market::AccountKind::Cash {
+        return Vec::new();
+    }
+    let sold_today = today
+        .iter()
+        .any(|o| o.side == Side::Sell && o.filled_quantity > Decimal::ZERO);
+    if !sold_today {
+        return Vec::new();
+    }
+    plan.sell
+        .iter()
+        .filter_map(|h| {
+            let bought: Decimal = today
+                .iter()
+                .filter(|o| o.symbol == h.symbol && o.side == Side::Buy)
+                .map(|o| o.filled_quantity)
+                .sum();
+            (bought > Decimal::ZERO).then(|| {
+                format!(
+                    "WARNING: this is a cash account and {} {} were bought today with the \
+                     unsettled proceeds of today's sales (they settle the next business day): \
+                     selling them before then is a good-faith violation, and Schwab restricts \
+                     the account after repeated ones",
+                    bought.normalize(),
+                    h.symbol
+                )
+            })
+        })
+        .collect()
 }
 
 /// Reads what the exit needs to plan: the account and its open orders.

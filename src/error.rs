@@ -84,7 +84,7 @@ impl Error {
             Error::Config { .. }
             | Error::Usage(_)
             | Error::Domain(_)
-            | Error::Broker(BrokerError::BadData(_)) => exit::USAGE,
+            | Error::Broker(BrokerError::BadData(_) | BrokerError::Setup(_)) => exit::USAGE,
             Error::Locked(_) | Error::Corrupt { .. } | Error::HandEdited { .. } => exit::PREFLIGHT,
             Error::Io { .. } | Error::Broker(_) | Error::Journal(_) | Error::Other(_) => {
                 exit::FAILURE
@@ -155,4 +155,9 @@ pub enum BrokerError {
     /// A local data file has a bad row or cannot be read (a usage problem: exit 2).
     #[error("{0}")]
     BadData(String),
+    /// The configuration does not say enough to use the broker (several linked accounts
+    /// and no `schwab.account_number`): a usage problem, exit 2, before any request on an
+    /// account.
+    #[error("{0}")]
+    Setup(String),
 }

@@ -19,8 +19,60 @@ use crate::error::{Error, Result};
 /// A shareable clock.
 pub type SharedClock = Arc<dyn Clock + Send + Sync>;
 
-/// The Schwab client of this configuration (app key and secret from the environment).
-pub fn schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<SchwabClient> {
+/// Live trading needs live quotes: with the effective `mode` live (the file's or
+/// `--mode`'s) and `data.source: local`, every command stops here, before any request
+/// (exit 2). Orders at the bundled closes would be placed at prices of another day.
+pub fn refuse_live_on_local_bars(loaded: &Loaded, mode: Mode) -> Result<()> {
+    if mode != Mode::Live || loaded.config.data.source != DataSource::Local {
+        return Ok(());
+    }
+    Err(Error::Config {
+        path: loaded.path.clone(),
+        problems: vec![
+            "data.source is local (the bundled bars) but the mode is live: live orders need \
+             live quotes. Set data.source: schwab for live trading, or run with --mode paper \
+             or --mode dry_run"
+                .into(),
+        ],
+    })
+}
+
+/// The clients made in this process, by app, token file, endpoints and clock.
+type ClientKey = (String, std::path::PathBuf, String, String, usize);
+
+/// One Schwab client per app in a process: the market-data and the trader side of a run
+/// share its token cache (one refresh, one token file write) and its 120-a-minute request
+/// limit, which Schwab counts per app, not per connection.
+static CLIENTS: std::sync::Mutex<Vec<(ClientKey, Arc<SchwabClient>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The Schwab client of this configuration (app key and secret from the environment),
+/// shared by every caller of this process with the same app, token file and clock.
+pub fn schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<Arc<SchwabClient>> {
+    let c = &loaded.config;
+    let env = |name: &str| std::env::var(name).ok();
+    let app_key = c
+        .schwab_secrets(&env)
+        .map(|(key, _)| key.expose().to_string())
+        .unwrap_or_default();
+    let key: ClientKey = (
+        app_key,
+        loaded.resolve(&c.schwab.token_file),
+        c.schwab.trader_base_url.clone(),
+        c.schwab.marketdata_base_url.clone(),
+        Arc::as_ptr(&clock) as *const () as usize,
+    );
+    let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(Arc::clone(client));
+    }
+    let client = Arc::new(new_schwab_client(loaded, clock)?);
+    clients.push((key, Arc::clone(&client)));
+    Ok(client)
+}
+
+/// A new Schwab client of this configuration.
+fn new_schwab_client(loaded: &Loaded, clock: SharedClock) -> Result<SchwabClient> {
     let c = &loaded.config;
     let env = |name: &str| std::env::var(name).ok();
     let (app_key, app_secret) = c.schwab_secrets(&env).map_err(|problems| Error::Config {
@@ -87,8 +139,7 @@ pub fn market_data(
     Ok(match loaded.config.data.source {
         DataSource::Local => Arc::new(local_data(loaded, as_of)?),
         DataSource::Schwab => {
-            let client: Arc<dyn MarketData + Send + Sync> =
-                Arc::new(schwab_client(loaded, clock.clone())?);
+            let client: Arc<dyn MarketData + Send + Sync> = schwab_client(loaded, clock.clone())?;
             match bar_store(loaded)? {
                 Some(store) => Arc::new(StoredMarketData::new(
                     client,
@@ -129,6 +180,7 @@ pub fn broker(
     prices: Arc<dyn MarketData + Send + Sync>,
     clock: SharedClock,
 ) -> Result<Box<dyn Broker>> {
+    refuse_live_on_local_bars(loaded, mode)?;
     if !simulated(loaded, mode) {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }
@@ -175,6 +227,7 @@ pub fn account_read_only(
     clock: SharedClock,
 ) -> Result<crate::brokers::Account> {
     let c = &loaded.config;
+    refuse_live_on_local_bars(loaded, mode)?;
     if !simulated(loaded, mode) {
         return Ok(schwab_client(loaded, clock)?.account()?);
     }

@@ -49,6 +49,9 @@ impl MarketData for Fixed {
                     mark: None,
                     history_basis: d("1"),
                     previous_close: None,
+                    security_status: None,
+                    realtime: true,
+                    no_bid_ask: false,
                 })
             })
             .collect()

@@ -46,10 +46,11 @@ pub trait Broker {
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError>;
     /// Asks to cancel an order (it may still fill; re-read it).
     fn cancel_order(&self, id: &str) -> Result<(), BrokerError>;
-    /// Cash that moved without a trade after `since` (a New York date) up to today:
-    /// dividends, interest, deposits, withdrawals, cash in lieu. A broker that keeps no such
-    /// record finds none.
-    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+    /// Cash that moved without a trade after the instant `since` (the last run's read of
+    /// them) up to now: dividends, interest, deposits, withdrawals, cash in lieu. A flow
+    /// the broker dates only by day counts from the day after `since`'s New York date. A
+    /// broker that keeps no such record finds none.
+    fn cash_flows(&self, since: DateTime<Utc>) -> Result<Vec<CashFlow>, BrokerError> {
         let _ = since;
         Ok(Vec::new())
     }
@@ -58,6 +59,34 @@ pub trait Broker {
     fn preview_order(&self, order: &OrderRequest) -> Result<Preview, BrokerError> {
         let _ = order;
         Ok(Preview::default())
+    }
+}
+
+/// A shared broker is a broker (one Schwab client serves the market data and the account).
+impl<T: Broker + ?Sized> Broker for std::sync::Arc<T> {
+    fn account(&self) -> Result<Account, BrokerError> {
+        (**self).account()
+    }
+    fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
+        (**self).open_orders()
+    }
+    fn place_order(&self, order: &OrderRequest) -> Result<Placement, BrokerError> {
+        (**self).place_order(order)
+    }
+    fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        (**self).order(id)
+    }
+    fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
+        (**self).orders_since(since)
+    }
+    fn cancel_order(&self, id: &str) -> Result<(), BrokerError> {
+        (**self).cancel_order(id)
+    }
+    fn cash_flows(&self, since: DateTime<Utc>) -> Result<Vec<CashFlow>, BrokerError> {
+        (**self).cash_flows(since)
+    }
+    fn preview_order(&self, order: &OrderRequest) -> Result<Preview, BrokerError> {
+        (**self).preview_order(order)
     }
 }
 

@@ -199,6 +199,8 @@ impl SimAccount {
                         amount: round_cents(held * dividend.per_share),
                         symbol: Some(dividend.symbol.clone()),
                         description: format!("{} x {} per share", held, dividend.per_share),
+                        time: None,
+                        id: None,
                     });
                 }
             }
@@ -229,6 +231,8 @@ impl SimAccount {
                 amount: round_cents(fraction * split.close),
                 symbol: Some(split.symbol.clone()),
                 description: format!("{fraction} share(s) at {}", split.close),
+                time: None,
+                id: None,
             });
         }
     }
@@ -238,9 +242,15 @@ impl SimAccount {
         self.flows.push(flow);
     }
 
-    /// Pays `amount` in (positive) or takes it out (negative) on `date`, recorded as a
-    /// deposit or a withdrawal. A withdrawal larger than the cash is refused.
-    pub fn transfer(&mut self, amount: Decimal, date: NaiveDate) -> Result<CashFlow, String> {
+    /// Pays `amount` in (positive) or takes it out (negative) at `at` (New York date
+    /// `date`), recorded as a deposit or a withdrawal. A withdrawal larger than the cash is
+    /// refused. It is posted after the account's last fill, as a bank posts a transfer made
+    /// after the day's trades, so the next run lists it.
+    pub fn transfer(
+        &mut self,
+        amount: Decimal,
+        (date, at): (NaiveDate, DateTime<Utc>),
+    ) -> Result<CashFlow, String> {
         if amount == Decimal::ZERO {
             return Err("an amount of 0 moves nothing".into());
         }
@@ -258,12 +268,20 @@ impl SimAccount {
             true => (FlowKind::Deposit, "deposit (jutsu sim deposit)"),
             false => (FlowKind::Withdrawal, "withdrawal (jutsu sim withdraw)"),
         };
+        let after_fills = self
+            .fills
+            .iter()
+            .map(|f| f.time + chrono::Duration::seconds(1))
+            .max();
+        let posted = after_fills.map_or(at, |t| t.max(at));
         let flow = CashFlow {
             date,
             kind,
             amount,
             symbol: None,
             description: words.into(),
+            time: Some(posted),
+            id: Some(format!("sim-{}", self.flows.len() + 1)),
         };
         self.credit(flow.clone());
         Ok(flow)
@@ -343,7 +361,7 @@ impl SimBroker {
     pub fn transfer(&self, amount: Decimal) -> Result<CashFlow, BrokerError> {
         let mut account = self.lock();
         let flow = account
-            .transfer(amount, self.clock.today_et())
+            .transfer(amount, (self.clock.today_et(), self.clock.now_utc()))
             .map_err(BrokerError::Rejected)?;
         self.save(&account)?;
         Ok(flow)
@@ -453,6 +471,8 @@ pub fn account_of(account: &SimAccount, prices: &dyn MarketData) -> Result<Accou
                 quantity: *quantity,
                 average_price: None,
                 market_value: Some(market_value),
+                asset_type: None,
+                instrument_type: None,
             }
         })
         .collect();
@@ -461,6 +481,7 @@ pub fn account_of(account: &SimAccount, prices: &dyn MarketData) -> Result<Accou
         cash: account.cash,
         buying_power: account.cash,
         liquidation_value: value,
+        kind: crate::domain::market::AccountKind::Unknown,
     })
 }
 
@@ -469,13 +490,20 @@ impl Broker for SimBroker {
         account_of(&self.lock().clone(), self.prices.as_ref())
     }
 
-    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+    fn cash_flows(&self, since: DateTime<Utc>) -> Result<Vec<CashFlow>, BrokerError> {
         let today = self.clock.today_et();
+        let since_day = since
+            .with_timezone(&chrono_tz::America::New_York)
+            .date_naive();
+        // A transfer has its instant; a corporate action only its session.
         Ok(self
             .lock()
             .flows
             .iter()
-            .filter(|f| f.date > since && f.date <= today)
+            .filter(|f| match f.time {
+                Some(t) => t > since && t <= self.clock.now_utc(),
+                None => f.date > since_day && f.date <= today,
+            })
             .cloned()
             .collect())
     }
@@ -524,6 +552,7 @@ impl Broker for SimBroker {
             average_fill_price: None,
             status: OrderStatus::Open("QUEUED".into()),
             entered_time: Some(self.clock.now_utc()),
+            instruction: None,
         };
         if faults.reject_symbols.contains(&request.symbol) {
             order.status = OrderStatus::Rejected(format!(

@@ -53,6 +53,11 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         );
     }
 
+    let trades_at_schwab = c.mode == Mode::Live
+        || (c.mode == Mode::DryRun && c.data.source == DataSource::Schwab);
+    if trades_at_schwab {
+        linked_accounts(loaded, clock.clone())?;
+    }
     let broker = sources::broker(loaded, c.mode, Arc::clone(&data), clock)?;
     let account = broker.account()?;
     match c.mode {
@@ -83,4 +88,32 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     }
     println!("OK");
     Ok(exit::OK)
+}
+
+/// Every account linked to the Schwab login, masked, with its type, and the one jutsu uses
+/// marked. With several and no `schwab.account_number`, the list is shown and the command
+/// stops (exit 2) before any request on an account.
+fn linked_accounts(loaded: &Loaded, clock: SharedClock) -> Result<()> {
+    let client = sources::schwab_client(loaded, clock)?;
+    let list = client.account_numbers()?;
+    let kinds = client.linked_accounts().unwrap_or_default();
+    let chosen = client.chosen_account();
+    println!("  accounts      {} linked to this login", list.len());
+    for a in &list {
+        let kind = kinds
+            .iter()
+            .find(|k| k.number == a.account_number)
+            .and_then(|k| k.kind.clone())
+            .unwrap_or_else(|| "type not given".into());
+        let used = match &chosen {
+            Ok(c) if c.account_number == a.account_number => "  <- used",
+            _ => "",
+        };
+        println!(
+            "    {:<9} {kind}{used}",
+            crate::brokers::schwab::masked(&a.account_number)
+        );
+    }
+    chosen?;
+    Ok(())
 }

@@ -94,12 +94,13 @@ fn reading(cli: &Cli, path: &Path) -> Result<Loaded> {
 }
 
 /// The configuration with `--mode` in place of its own mode, for commands that read a mode's
-/// files.
-fn with_mode(mut loaded: Loaded, mode: Option<crate::cli::ModeArg>) -> Loaded {
+/// files. Live mode on the bundled bars is refused here, as everywhere.
+fn with_mode(mut loaded: Loaded, mode: Option<crate::cli::ModeArg>) -> Result<Loaded> {
     if let Some(mode) = mode {
         loaded.config.mode = mode.into();
     }
-    loaded
+    crate::sources::refuse_live_on_local_bars(&loaded, loaded.config.mode)?;
+    Ok(loaded)
 }
 
 /// Shell completions or the man page, on stdout.
@@ -120,6 +121,7 @@ fn trade_command(cli: &Cli, path: &Path, args: &crate::cli::TradeArgs) -> Result
     let env = |name: &str| std::env::var(name).ok();
     let mode = args.mode.map(crate::config::Mode::from);
     let loaded = cfg::load_with_secrets(path, mode, &env)?;
+    crate::sources::refuse_live_on_local_bars(&loaded, mode.unwrap_or(loaded.config.mode))?;
     logging::init(
         cli.log_format,
         cli.verbose,
@@ -141,7 +143,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
         }
         Command::Replay { session, mode } => {
-            replay(&with_mode(reading(&cli, &path)?, *mode), *session)
+            replay(&with_mode(reading(&cli, &path)?, *mode)?, *session)
         }
         Command::Data { action } => data::run(action, &acting(&cli, &path)?, system_clock()),
         Command::Calendar(args) => {
@@ -168,7 +170,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         | Command::State { .. }
         | Command::Sim { .. } => acting_command(&cli, &path),
         Command::Health { json, mode } => health::health(
-            &with_mode(reading(&cli, &path)?, *mode),
+            &with_mode(reading(&cli, &path)?, *mode)?,
             *json,
             system_clock(),
         ),
@@ -178,7 +180,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             mode,
             as_of,
         } => {
-            let loaded = with_mode(reading(&cli, &path)?, *mode);
+            let loaded = with_mode(reading(&cli, &path)?, *mode)?;
             let clock = status::clock_for(&loaded, *as_of, system_clock())?;
             match *watch {
                 true => watch::run(&loaded, clock),
@@ -192,7 +194,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             html,
             mode,
         } => report::run(
-            &with_mode(reading(&cli, &path)?, *mode),
+            &with_mode(reading(&cli, &path)?, *mode)?,
             *from,
             *to,
             csv.as_ref(),
@@ -206,7 +208,7 @@ fn acting_command(cli: &Cli, path: &Path) -> Result<u8> {
     let loaded = acting(cli, path)?;
     match &cli.command {
         Command::Validate { date, mode } => {
-            let loaded = with_mode(loaded, *mode);
+            let loaded = with_mode(loaded, *mode)?;
             acted(&loaded, None, "validate", |l| {
                 validate::run(*date, l, system_clock())
             })

@@ -26,6 +26,7 @@ macro_rules! say {
 /// before the confirmation question.
 pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedClock) -> Result<u8> {
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
+    sources::refuse_live_on_local_bars(loaded, mode)?;
     let paths = StatePaths::new(loaded, mode);
     let _lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
     let as_of = sources::quote_instant(loaded, clock.as_ref())?;
@@ -45,6 +46,20 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     let (account, open) = emergency::survey(broker.as_ref())?;
     let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
     let broker_name = show_plan(loaded, mode, &account, &plan);
+    if account.kind == crate::domain::market::AccountKind::Cash {
+        let midnight = clock
+            .today_et()
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        let today = match midnight {
+            Some(t) => broker.orders_since(t)?,
+            None => Vec::new(),
+        };
+        for warning in emergency::good_faith_warnings(&account, &today, &plan) {
+            say!("  {warning}");
+        }
+    }
     if mode == Mode::DryRun {
         say!(
             "DRY RUN: nothing was canceled or sent, and trading is not halted \

@@ -117,7 +117,7 @@ fn target(loaded: &Loaded, args: &StateFileArgs) -> PathBuf {
 
 /// `jutsu state adopt --reason R`: the broker's positions of the strategy's symbols become
 /// the state's, each with its price mark, after trades made by hand. The targets of the last
-/// rebalance stay: the next run plans from the adopted positions toward them.
+/// rebalance stay, and the next run rebalances from the adopted positions toward them.
 fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> Result<u8> {
     let reason = args.reason.trim();
     if reason.is_empty() {
@@ -152,6 +152,8 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
         reason: reason.to_string(),
         before: before.clone(),
     });
+    // The next run rebalances from the adopted positions toward the targets.
+    state.rebalance_due = Some(reason.to_string());
     state.updated_at = clock.now_utc();
     State::backup(&file)?;
     state.save(&file)?;

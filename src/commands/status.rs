@@ -360,10 +360,12 @@ fn preview(
     let d = crate::domain::backtest::decide_day(&history, today, &bars, &settings)
         .ok()?
         .decision?;
+    let prices = legs.clone().map(|s| market.last(&s));
     let reconciled = Reconciled {
         account: account.clone(),
         positions: crate::pipeline::whole_positions(account, legs).ok()?,
-        prices: legs.clone().map(|s| market.last(&s)),
+        fraction_value: crate::pipeline::fractions(account, legs, &prices).0,
+        prices,
     };
     let (input, _) = plan_input(c, c.mode, &d, state, legs, &reconciled);
     let plan = crate::domain::plan::plan(&input);

@@ -116,6 +116,10 @@ pub struct Execution {
     pub max_buying_power_pct: Decimal,
     /// Orders smaller than this percentage of equity are dropped, except full exits.
     pub min_trade_pct: Decimal,
+    /// Cash moved without a trade since the last rebalance (deposits, withdrawals,
+    /// dividends) by more than this percentage of equity makes the next run rebalance to
+    /// the current targets; 0 turns it off. The default is the strategy's own threshold.
+    pub rebalance_on_flow_pct: Decimal,
     /// Slippage (percent, adverse only) that logs a warning.
     pub slippage_warn_pct: Decimal,
     /// Slippage that logs an error.
@@ -165,6 +169,7 @@ impl Default for Execution {
             max_quote_age_s: 120,
             max_buying_power_pct: Decimal::new(98, 0),
             min_trade_pct: Decimal::new(5, 0),
+            rebalance_on_flow_pct: Decimal::new(25, 1),
             slippage_warn_pct: Decimal::new(3, 1),
             slippage_error_pct: Decimal::new(5, 1),
             slippage_abort_pct: Decimal::new(10, 1),
@@ -329,6 +334,13 @@ impl Execution {
             &mut out,
             &format!("{prefix}.min_trade_pct"),
             self.min_trade_pct,
+            Decimal::ZERO,
+            hundred,
+        );
+        pct_in(
+            &mut out,
+            &format!("{prefix}.rebalance_on_flow_pct"),
+            self.rebalance_on_flow_pct,
             Decimal::ZERO,
             hundred,
         );

@@ -191,6 +191,14 @@ pub struct CashFlow {
     /// The broker's words or id.
     #[serde(default)]
     pub description: String,
+    /// When the broker posted it, when it says (a dividend posted the evening after a run
+    /// belongs to the next run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The broker's id of the transaction, when it has one (windows that overlap list it
+    /// once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[cfg(test)]

@@ -300,6 +300,10 @@ pub struct Ledger {
     /// withdrawals, cash in lieu), as the broker reported it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flows: Vec<crate::domain::events::CashFlow>,
+    /// The instant up to which the broker's cash movements were read (the next run reads
+    /// from there), when they could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows_through: Option<DateTime<Utc>>,
     /// The decision.
     pub decision: Option<Decision>,
     /// The plan.
@@ -334,6 +338,7 @@ impl Ledger {
             history_digest: None,
             splits: Vec::new(),
             flows: Vec::new(),
+            flows_through: None,
             decision: None,
             plan: None,
             orders: Vec::new(),

@@ -36,6 +36,20 @@ pub struct Quote {
     /// `closePrice`), when it gives one.
     #[serde(default)]
     pub previous_close: Option<Decimal>,
+    /// The broker's trading status of the security (Schwab's `securityStatus`: `Normal`,
+    /// `Halted`, ...), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_status: Option<String>,
+    /// False when the broker flags the quote as delayed (Schwab's `realtime: false`).
+    #[serde(default = "yes")]
+    pub realtime: bool,
+    /// The broker reported both a bid and an ask of 0: no market is being made (a halt).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_bid_ask: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> Decimal {
@@ -72,6 +86,60 @@ pub struct Position {
     pub average_price: Option<Decimal>,
     /// Market value, when known.
     pub market_value: Option<Decimal>,
+    /// The broker's asset type (Schwab's `instrument.assetType`: `EQUITY`,
+    /// `COLLECTIVE_INVESTMENT`, `MUTUAL_FUND`, `OPTION`, ...); `None` from the simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_type: Option<String>,
+    /// The broker's finer type (`instrument.type`: `EXCHANGE_TRADED_FUND`, ...), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument_type: Option<String>,
+}
+
+impl Position {
+    /// Why the position cannot be sold as an equity order, or `None` when it can: stocks and
+    /// exchange-traded funds can; money-market and mutual funds, options, bonds and the rest
+    /// cannot (the broker refuses them sent as `EQUITY`).
+    pub fn not_equity(&self) -> Option<String> {
+        let asset = self.asset_type.as_deref().unwrap_or("EQUITY");
+        let kind = self.instrument_type.as_deref();
+        let exchange_traded = matches!(
+            kind,
+            Some("EXCHANGE_TRADED_FUND" | "CLOSED_END_FUND" | "UNIT_INVESTMENT_TRUST")
+        );
+        // Mutual-fund tickers (SWVXX, VFIAX) are five letters ending in X.
+        let fund_ticker = self.symbol.len() == 5
+            && self.symbol.ends_with('X')
+            && self.symbol.chars().all(|c| c.is_ascii_uppercase());
+        let what = match asset {
+            "EQUITY" => return None,
+            "COLLECTIVE_INVESTMENT" if exchange_traded => return None,
+            "COLLECTIVE_INVESTMENT" if kind.is_none() && !fund_ticker => return None,
+            "COLLECTIVE_INVESTMENT" | "MUTUAL_FUND" => "a fund traded through Schwab's fund orders",
+            "CASH_EQUIVALENT" => "a money-market or sweep holding",
+            "OPTION" => "an option",
+            "FIXED_INCOME" => "a bond or CD",
+            _ => "not an equity",
+        };
+        let kind = kind.map_or(String::new(), |k| format!(" {k}"));
+        Some(format!("{what} ({asset}{kind}), not sold by an equity order: sell it in the Schwab app or at schwab.com"))
+    }
+
+    /// The fraction of a share in the position (a reinvested dividend), if any.
+    pub fn fraction(&self) -> Decimal {
+        self.quantity - self.quantity.trunc()
+    }
+}
+
+/// The kind of account, as the broker says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum AccountKind {
+    /// A margin account.
+    Margin,
+    /// A cash account (IRAs are cash accounts): sale proceeds settle the next business day.
+    Cash,
+    /// Not said (the simulator).
+    #[default]
+    Unknown,
 }
 
 /// The account as the broker reports it.
@@ -85,6 +153,9 @@ pub struct Account {
     pub buying_power: Decimal,
     /// Total account value.
     pub liquidation_value: Decimal,
+    /// Margin or cash.
+    #[serde(default)]
+    pub kind: AccountKind,
 }
 
 impl Account {
@@ -144,7 +215,8 @@ impl OrderStatus {
     }
 }
 
-/// An order as the broker reports it.
+/// An order as the broker reports it. A multi-leg or conditional order (OCO, TRIGGER,
+/// an option spread) is reported as one `Order` per leg, each with the order's id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// The broker's id.
@@ -163,6 +235,10 @@ pub struct Order {
     pub status: OrderStatus,
     /// When the order was entered.
     pub entered_time: Option<DateTime<Utc>>,
+    /// The broker's instruction when it is not a plain BUY or SELL (`BUY_TO_OPEN`,
+    /// `SELL_SHORT_EXEMPT`, `EXCHANGE`, ...): an order jutsu never sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
 }
 
 /// What placing an order gave.
@@ -260,6 +336,28 @@ pub fn quote_problems(
     let s = &quote.symbol;
     let last = quote.last;
     let mut out = Vec::new();
+    if let Some(status) = quote
+        .security_status
+        .as_deref()
+        .filter(|st| !st.eq_ignore_ascii_case("normal"))
+    {
+        out.push(format!(
+            "{s} is not trading normally (Schwab's securityStatus is {status}): no order on a \
+             halted or suspended security; run again once it trades"
+        ));
+    }
+    if quote.no_bid_ask {
+        out.push(format!(
+            "{s} quote has a bid and an ask of 0 (last {last}, likely the previous close): \
+             no market is being made, the security may be halted; run again once it trades"
+        ));
+    }
+    if !quote.realtime {
+        out.push(format!(
+            "{s} quote is delayed (Schwab's realtime is false): jutsu trades only on real-time \
+             quotes; check the app's market-data entitlement in Schwab's developer portal"
+        ));
+    }
     if let (Some(bid), Some(ask)) = (quote.bid, quote.ask) {
         if ask < bid {
             out.push(format!("{s} quote is crossed: bid {bid} > ask {ask}"));
@@ -329,6 +427,9 @@ mod tests {
             mark: None,
             history_basis: Decimal::ONE,
             previous_close: None,
+            security_status: Some("Normal".into()),
+            realtime: true,
+            no_bid_ask: false,
         }
     }
 
@@ -392,6 +493,71 @@ mod tests {
         };
         let gap = quote_problems(&marked, None, &limits());
         assert!(gap[0].contains("the mark 80 differ by 1.81%"), "{gap:?}");
+    }
+
+    #[test]
+    fn a_halted_a_marketless_or_a_delayed_quote_is_refused() {
+        let halted = Quote {
+            security_status: Some("Halted".into()),
+            ..quote("78.55", "78.54", "78.56")
+        };
+        let found = quote_problems(&halted, None, &limits());
+        assert!(found[0].contains("TQQQ is not trading normally"), "{found:?}");
+        // Bid and ask of 0 are not prices: the parser drops them and flags the quote.
+        let dark = Quote {
+            bid: None,
+            ask: None,
+            no_bid_ask: true,
+            ..quote("78.55", "78.54", "78.56")
+        };
+        let found = quote_problems(&dark, None, &limits());
+        assert!(found[0].contains("a bid and an ask of 0"), "{found:?}");
+        let delayed = Quote {
+            realtime: false,
+            ..quote("78.55", "78.54", "78.56")
+        };
+        let found = quote_problems(&delayed, None, &limits());
+        assert!(found[0].contains("quote is delayed"), "{found:?}");
+        // No status at all (the simulator, local bars): nothing to say.
+        let plain = Quote {
+            security_status: None,
+            ..quote("78.55", "78.54", "78.56")
+        };
+        assert!(quote_problems(&plain, None, &limits()).is_empty());
+    }
+
+    #[test]
+    fn equities_and_etfs_sell_as_equity_funds_and_options_do_not() {
+        let position = |symbol: &str, asset: Option<&str>, kind: Option<&str>| Position {
+            symbol: symbol.into(),
+            quantity: d("10"),
+            average_price: None,
+            market_value: None,
+            asset_type: asset.map(String::from),
+            instrument_type: kind.map(String::from),
+        };
+        assert_eq!(position("AAPL", Some("EQUITY"), None).not_equity(), None);
+        let etf = position("TQQQ", Some("COLLECTIVE_INVESTMENT"), Some("EXCHANGE_TRADED_FUND"));
+        assert_eq!(etf.not_equity(), None);
+        assert_eq!(position("TQQQ", None, None).not_equity(), None);
+        assert_eq!(
+            position("QQQ", Some("COLLECTIVE_INVESTMENT"), None).not_equity(),
+            None
+        );
+        for (symbol, asset, kind) in [
+            ("SWVXX", Some("MUTUAL_FUND"), None),
+            ("SWVXX", Some("COLLECTIVE_INVESTMENT"), None),
+            ("SWVXX", Some("COLLECTIVE_INVESTMENT"), Some("MUTUAL_FUND")),
+            ("SWVXX", Some("CASH_EQUIVALENT"), Some("MONEY_MARKET_FUND")),
+            ("TQQQ  261218C00050000", Some("OPTION"), None),
+        ] {
+            let why = position(symbol, asset, kind).not_equity();
+            assert!(why.is_some_and(|w| w.contains("not sold by an equity order")), "{symbol} {asset:?}");
+        }
+        assert_eq!(position("TQQQ", None, None).fraction(), d("0"));
+        let mut drip = position("TQQQ", None, None);
+        drip.quantity = d("100.4172");
+        assert_eq!(drip.fraction(), d("0.4172"));
     }
 
     #[test]

@@ -64,9 +64,10 @@ pub fn flow_totals(ledgers: &[Ledger]) -> [Decimal; 4] {
 
 /// Rows from the completed ledgers (ascending by session), with the backtest's values after
 /// the same sessions when given. Returns are time-weighted: a deposit or withdrawal recorded
-/// in a run's ledger happened before the run, so the day's return is `after / (previous +
-/// flow) - 1`; the drawdown and the tracking use the chained returns, and the backtest's
-/// value is shown as if it had received the same flows on the same days.
+/// in a run's ledger arrived after the previous valuation and sat in cash until this one,
+/// so the day's return is `(after - flow) / previous - 1` (exact, since idle cash earns
+/// nothing); the drawdown and the tracking use the chained returns, and the backtest's
+/// value is shown as if it had received the same flows in cash on the same days.
 pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<SessionRow> {
     let mut out: Vec<SessionRow> = Vec::new();
     let start = ledgers.first().and_then(|l| l.equity_before);
@@ -83,11 +84,13 @@ pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<Sessio
             true => Decimal::ZERO,
             false => external_flow(l),
         };
-        let previous = out.last().map_or(before, |r| r.equity) + flow;
+        // A flow arrived before this valuation and sat in cash (idle cash earns nothing):
+        // it is taken out of the value it is in, exactly.
+        let previous = out.last().map_or(before, |r| r.equity);
         let day = if previous.is_zero() {
             Decimal::ZERO
         } else {
-            after / previous - Decimal::ONE
+            (after - flow) / previous - Decimal::ONE
         };
         growth *= Decimal::ONE + day;
         peak = peak.max(growth);
@@ -103,7 +106,7 @@ pub fn rows(ledgers: &[Ledger], backtest: &[(NaiveDate, Decimal)]) -> Vec<Sessio
             .map(|(_, v)| *v);
         let backtest_equity = raw.map(|bt| {
             let value = match scaled {
-                Some((prev_bt, prev)) if !prev_bt.is_zero() => (prev + flow) * bt / prev_bt,
+                Some((prev_bt, prev)) if !prev_bt.is_zero() => prev * bt / prev_bt + flow,
                 _ => bt,
             };
             scaled = Some((bt, value));

@@ -22,6 +22,13 @@ pub enum Trigger {
     TargetChanged(Decimal),
     /// The broker's share counts differ from those recorded after the last rebalance.
     PositionsDrifted(Vec<String>),
+    /// The positions were adopted from the broker (`jutsu state adopt`, with its reason):
+    /// every leg goes back to its target from them.
+    Adopted(String),
+    /// Cash moved without a trade since the last rebalance (a deposit, a withdrawal,
+    /// dividends) by this many percent of equity, over `execution.rebalance_on_flow_pct`:
+    /// the money is invested (or raised) at the current targets.
+    CashMoved(Decimal),
 }
 
 impl Trigger {
@@ -31,6 +38,30 @@ impl Trigger {
             Trigger::FirstRun => "first run",
             Trigger::TargetChanged(_) => "target change",
             Trigger::PositionsDrifted(_) => "drift",
+            Trigger::Adopted(_) => "adopted positions",
+            Trigger::CashMoved(_) => "cash moved",
+        }
+    }
+
+    /// Why it trades, in a sentence for the checklist, when the reason is not the
+    /// strategy's own (the decision is the same; only share counts change).
+    pub fn explain(&self) -> Option<String> {
+        match self {
+            Trigger::Adopted(reason) => Some(format!(
+                "rebalancing to the current targets from the positions adopted by `jutsu state \
+                 adopt` ({reason})"
+            )),
+            Trigger::CashMoved(pct) => Some(format!(
+                "rebalancing to the current targets: cash moved by {}% of equity since the last \
+                 rebalance (deposits, withdrawals, dividends), over \
+                 execution.rebalance_on_flow_pct",
+                pct.round_dp(2).normalize()
+            )),
+            Trigger::PositionsDrifted(symbols) => Some(format!(
+                "rebalancing: the broker's share counts differ from the last rebalance's ({})",
+                symbols.join(", ")
+            )),
+            Trigger::FirstRun | Trigger::TargetChanged(_) => None,
         }
     }
 }
@@ -99,6 +130,15 @@ pub struct PlanInput {
     pub max_buying_power_pct: Decimal,
     /// Orders under this percentage of equity are dropped, except full exits.
     pub min_trade_pct: Decimal,
+    /// The broker's cash right after the last executed rebalance, when recorded.
+    pub rebalance_cash: Option<Decimal>,
+    /// Cash moved since then by more than this percentage of equity rebalances (0: never).
+    pub rebalance_on_flow_pct: Decimal,
+    /// The reason of a `jutsu state adopt` not yet followed by a rebalance.
+    pub rebalance_due: Option<String>,
+    /// The value of what the broker holds of the strategy's symbols beyond whole shares
+    /// (fractions from reinvested dividends): counted in equity, never traded.
+    pub fraction_value: Decimal,
 }
 
 /// The plan.
@@ -129,8 +169,8 @@ fn price_of(input: &PlanInput, symbol: &str) -> Option<Decimal> {
 /// Decides whether to trade and sizes the orders.
 pub fn plan(input: &PlanInput) -> Plan {
     let account = account_of(input);
-    let equity = account.value(|s| price_of(input, s));
-    let (trigger, remembered) = trigger_of(input, &account);
+    let equity = account.value(|s| price_of(input, s)) + input.fraction_value;
+    let (trigger, remembered) = trigger_of(input, &account, equity);
     let (validated, intents) = emit_orders(&input.weights, &remembered, equity, &input.prices);
     let mut result = Plan {
         trigger: trigger.clone(),
@@ -142,8 +182,9 @@ pub fn plan(input: &PlanInput) -> Plan {
     };
     let intents = match trigger {
         None => return result,
-        // Drift: every leg goes back to its target, reductions first, from the holdings.
-        Some(Trigger::PositionsDrifted(_)) => {
+        // Drift, an adoption or moved cash: every leg goes back to its target, reductions
+        // first, from the holdings (a withdrawal that needs cash sells pro rata).
+        Some(Trigger::PositionsDrifted(_) | Trigger::Adopted(_) | Trigger::CashMoved(_)) => {
             let held: [i64; LEGS] = std::array::from_fn(|l| account.quantity(&input.symbols[l]));
             drift_intents(&validated, &held, &input.prices, equity)
         }
@@ -166,8 +207,13 @@ fn account_of(input: &PlanInput) -> Portfolio {
 }
 
 /// Why the plan trades (none: it does not), and the targets it trades from: a first run,
-/// targets that moved past the threshold, or holdings that differ from the recorded ones.
-fn trigger_of(input: &PlanInput, account: &Portfolio) -> (Option<Trigger>, [Decimal; LEGS]) {
+/// targets that moved past the threshold, holdings that differ from the recorded ones,
+/// an adoption, or cash that moved since the last rebalance.
+fn trigger_of(
+    input: &PlanInput,
+    account: &Portfolio,
+    equity: Decimal,
+) -> (Option<Trigger>, [Decimal; LEGS]) {
     let Some(remembered) = input.remembered else {
         return (Some(Trigger::FirstRun), [Decimal::ZERO; LEGS]);
     };
@@ -184,11 +230,24 @@ fn trigger_of(input: &PlanInput, account: &Portfolio) -> (Option<Trigger>, [Deci
             .collect(),
         None => Vec::new(),
     };
-    if drifted.is_empty() {
-        (None, remembered)
-    } else {
-        (Some(Trigger::PositionsDrifted(drifted)), remembered)
+    if !drifted.is_empty() {
+        return (Some(Trigger::PositionsDrifted(drifted)), remembered);
     }
+    if let Some(reason) = &input.rebalance_due {
+        return (Some(Trigger::Adopted(reason.clone())), remembered);
+    }
+    (cash_moved(input, equity).map(Trigger::CashMoved), remembered)
+}
+
+/// The cash moved since the last rebalance in percent of equity, when it is over
+/// `rebalance_on_flow_pct` (and that is not 0).
+fn cash_moved(input: &PlanInput, equity: Decimal) -> Option<Decimal> {
+    let at_rebalance = input.rebalance_cash?;
+    if input.rebalance_on_flow_pct <= Decimal::ZERO || equity <= Decimal::ZERO {
+        return None;
+    }
+    let moved = (input.cash - at_rebalance).abs() / equity * Decimal::ONE_HUNDRED;
+    (moved > input.rebalance_on_flow_pct).then_some(moved)
 }
 
 /// Every leg back to its validated target: the legs above it (or to close) first.
@@ -265,7 +324,7 @@ fn size_orders(
             continue;
         };
         let held = sim.quantity(symbol);
-        let pv = sim.value(prices) + reserve;
+        let pv = sim.value(prices) + reserve + input.fraction_value;
         let (side, n) = match shares_for_target(intent.target, held, p, pv, sim.cash, &input.costs)
         {
             Sizing::None => continue,
@@ -634,7 +693,87 @@ mod tests {
             },
             max_buying_power_pct: d("100"),
             min_trade_pct: d("0"),
+            rebalance_cash: None,
+            rebalance_on_flow_pct: d("2.5"),
+            rebalance_due: None,
+            fraction_value: d("0"),
         }
+    }
+
+    /// A settled account: 40 TQQQ and 16 QQQ at the targets 20 / 80, with `cash` and the
+    /// cash left by the last rebalance.
+    fn settled(cash: &str, at_rebalance: &str) -> PlanInput {
+        let mut i = input(
+            ["0.2", "0.8", "0", "0", "0"],
+            Some(["0.2", "0.8", "0", "0", "0"]),
+        );
+        i.positions = BTreeMap::from([("TQQQ".into(), 40), ("QQQ".into(), 16)]);
+        i.recorded_positions = Some(i.positions.clone());
+        i.cash = d(cash);
+        i.buying_power = d(cash);
+        i.rebalance_cash = Some(d(at_rebalance));
+        i
+    }
+
+    fn orders_of(p: &Plan) -> Vec<(String, Side, i64)> {
+        p.orders
+            .iter()
+            .map(|o| (o.symbol.clone(), o.side, o.quantity))
+            .collect()
+    }
+
+    #[test]
+    fn a_deposit_over_the_flow_threshold_is_invested_at_the_targets() {
+        // 10 000 in positions and 2 000 deposited: 16.7 % of 12 000 moved.
+        let p = plan(&settled("2010", "10"));
+        let Some(Trigger::CashMoved(pct)) = p.trigger.clone() else {
+            panic!("{:?}", p.trigger);
+        };
+        assert_eq!(pct.round_dp(2), d("16.65"));
+        assert!(p.trigger.as_ref().unwrap().explain().unwrap().contains("cash moved by 16.65%"));
+        // 20 % of 12 010 in TQQQ at 50 (48 shares) and 80 % in QQQ at 500 (19): buys of
+        // both, in proportion to the targets.
+        assert_eq!(
+            orders_of(&p),
+            vec![("TQQQ".into(), Side::Buy, 8), ("QQQ".into(), Side::Buy, 3)]
+        );
+        // Under the threshold (1 % of equity), nothing is traded.
+        let small = plan(&settled("110", "10"));
+        assert_eq!(small.trigger, None);
+        // The threshold at 0 turns the rule off.
+        let mut off = settled("2010", "10");
+        off.rebalance_on_flow_pct = d("0");
+        assert_eq!(plan(&off).trigger, None);
+        // No cash recorded at the last rebalance (a state from before the rule): nothing.
+        let mut unknown = settled("2010", "10");
+        unknown.rebalance_cash = None;
+        assert_eq!(plan(&unknown).trigger, None);
+    }
+
+    #[test]
+    fn a_withdrawal_that_needs_cash_sells_every_leg_pro_rata() {
+        // 1 500 withdrawn from 1 600 of cash after margin use left the cash at -1 400.
+        let p = plan(&settled("-1400", "100"));
+        assert!(matches!(p.trigger, Some(Trigger::CashMoved(_))), "{:?}", p.trigger);
+        let orders = orders_of(&p);
+        assert!(orders.iter().all(|(_, side, _)| *side == Side::Sell), "{orders:?}");
+        assert_eq!(orders.len(), 2, "both legs give up their share: {orders:?}");
+        // Whole shares nearest the targets: what is still borrowed is under one QQQ share.
+        assert!(p.projected.cash > d("-500"), "{:?}", p.projected);
+        assert!(p.projected.cash > d("-1400") + d("1000"), "{:?}", p.projected);
+    }
+
+    #[test]
+    fn an_adoption_rebalances_from_the_adopted_positions() {
+        // A manual sale of 20 TQQQ, adopted: the state records what the broker holds.
+        let mut i = settled("1010", "10");
+        i.positions = BTreeMap::from([("TQQQ".into(), 20), ("QQQ".into(), 16)]);
+        i.recorded_positions = Some(i.positions.clone());
+        i.rebalance_cash = Some(d("1010"));
+        i.rebalance_due = Some("sold 20 TQQQ by hand".into());
+        let p = plan(&i);
+        assert_eq!(p.trigger, Some(Trigger::Adopted("sold 20 TQQQ by hand".into())));
+        assert_eq!(orders_of(&p), vec![("TQQQ".into(), Side::Buy, 20)]);
     }
 
     #[test]

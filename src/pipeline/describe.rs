@@ -37,7 +37,8 @@ pub(super) fn describe_plan(plan: &Plan) -> String {
             match t {
                 plan::Trigger::TargetChanged(d) => format!(", change {:.3}", d),
                 plan::Trigger::PositionsDrifted(s) => format!(": {}", s.join(", ")),
-                plan::Trigger::FirstRun => String::new(),
+                plan::Trigger::CashMoved(pct) => format!(", {}% of equity", pct.round_dp(2)),
+                plan::Trigger::Adopted(_) | plan::Trigger::FirstRun => String::new(),
             },
             plan.orders.len(),
             crate::domain::portfolio::cents(plan.equity)

@@ -56,7 +56,7 @@ use planning::Planned;
 pub use preflight::as_of_clock;
 use preflight::{Preflight, Session};
 pub use reconcile::Reconciled;
-pub(crate) use reconcile::{describe_positions, settle_entries, whole_positions};
+pub(crate) use reconcile::{describe_positions, fractions, settle_entries, whole_positions};
 use stop::Stop;
 
 /// Free disk space needed to run.

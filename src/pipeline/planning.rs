@@ -46,6 +46,10 @@ pub fn plan_input(
         costs,
         max_buying_power_pct: c.execution.max_buying_power_pct,
         min_trade_pct: c.execution.min_trade_pct,
+        rebalance_cash: state.and_then(|s| s.rebalance_cash),
+        rebalance_on_flow_pct: c.execution.rebalance_on_flow_pct,
+        rebalance_due: state.and_then(|s| s.rebalance_due.clone()),
+        fraction_value: reconciled.fraction_value,
     };
     (input, costs)
 }
@@ -113,6 +117,9 @@ impl Run<'_> {
     }
 
     fn show_plan(&self, plan: &Plan) {
+        if let Some(why) = plan.trigger.as_ref().and_then(|t| t.explain()) {
+            self.report.detail(&why);
+        }
         for o in &plan.orders {
             self.report.detail(&format!(
                 "{} {} {} at ~{} (target {:.1}%){}",

@@ -13,6 +13,40 @@ pub struct Reconciled {
     pub positions: BTreeMap<String, Shares>,
     /// The last price of each leg.
     pub prices: [Option<Decimal>; LEGS],
+    /// The value of the fractions of a share held beyond the whole shares (reinvested
+    /// dividends): counted in equity, never traded.
+    pub fraction_value: Decimal,
+}
+
+/// The value at `prices` of what `account` holds of the strategy's symbols beyond whole
+/// shares, and a line naming each fraction.
+pub(crate) fn fractions(
+    account: &Account,
+    legs: &[String; LEGS],
+    prices: &[Option<Decimal>; LEGS],
+) -> (Decimal, Vec<String>) {
+    let mut value = Decimal::ZERO;
+    let mut lines = Vec::new();
+    for p in &account.positions {
+        let Some(leg) = legs.iter().position(|l| *l == p.symbol) else {
+            continue;
+        };
+        let fraction = p.fraction();
+        if fraction <= Decimal::ZERO {
+            continue;
+        }
+        let worth = fraction * prices[leg].unwrap_or_default();
+        value += worth;
+        lines.push(format!(
+            "{} {} shares: {} of a share (a reinvested dividend?) worth {} counts in equity; \
+             orders stay whole shares",
+            p.symbol,
+            p.quantity.normalize(),
+            fraction.normalize(),
+            cents(worth)
+        ));
+    }
+    (value, lines)
 }
 
 impl Run<'_> {
@@ -60,29 +94,32 @@ impl Run<'_> {
             self.adopt_splits(session, journal, &splits)?;
         }
         let prices = market.prices(legs);
+        let (fraction_value, named) = fractions(&account, legs, &prices);
+        for line in &named {
+            self.report.detail(line);
+        }
         let (mark, summary) = self.reconcile(session, &positions, &account, &prices)?;
         self.record(journal, mark, "reconcile", summary, t)?;
         Ok(Reconciled {
             account,
             positions,
             prices,
+            fraction_value,
         })
     }
 
-    /// The cash that moved without a trade since the state's last run, named and recorded
-    /// in the ledger. It changes cash and equity, never the share comparison. A broker that
-    /// cannot say costs a warning, not the run.
+    /// The cash that moved without a trade since the last completed run read it, named and
+    /// recorded in the ledger with the instant read up to (the next run starts there: a
+    /// dividend posted the evening after a run is not lost). It changes cash and equity,
+    /// never the share comparison. A broker that cannot say costs a warning, not the run.
     fn cash_flows(
         &self,
         session: &Session,
         journal: &mut Journal,
         broker: &dyn Broker,
     ) -> Result<(), Stop> {
-        let since = session
-            .state
-            .as_ref()
-            .and_then(|s| s.last_session)
-            .unwrap_or_else(|| calendar::previous_session(session.today));
+        let since = flows_since(session.state.as_ref(), session.today);
+        let read_at = self.clock.now_utc();
         let flows = match broker.cash_flows(since) {
             Ok(flows) => flows,
             Err(e) => {
@@ -95,7 +132,19 @@ impl Run<'_> {
         for f in &flows {
             self.report.detail(&describe_flow(f));
         }
-        journal.update(|ledger| ledger.flows = flows)?;
+        // A resumed run of the session adds what is new to what the earlier run listed.
+        journal.update(|ledger| {
+            for f in flows {
+                let known = ledger.flows.iter().any(|g| match (&g.id, &f.id) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => *g == f,
+                });
+                if !known {
+                    ledger.flows.push(f);
+                }
+            }
+            ledger.flows_through = Some(read_at);
+        })?;
         Ok(())
     }
 
@@ -349,6 +398,19 @@ pub(crate) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
         .map(|(s, q)| format!("{q} {s}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Where the reading of cash movements starts: where the last completed run stopped
+/// reading, else (a state written before that was recorded) the instant the state was
+/// written, else (a first run) the start of `today` in New York.
+pub(crate) fn flows_since(state: Option<&State>, today: NaiveDate) -> DateTime<Utc> {
+    match state {
+        Some(s) => s.flows_through.unwrap_or(s.updated_at),
+        None => today
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
+            .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
+    }
 }
 
 /// `dividend TQQQ +12.34 on 2025-12-23 (120 x 0.1028 per share)`.

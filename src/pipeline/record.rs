@@ -27,7 +27,8 @@ impl Run<'_> {
         let t = Instant::now();
         let after = broker.account()?;
         journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
-        self.record_state(session, plan, (&after, market), executed)?;
+        let flows_through = journal.ledger().flows_through;
+        self.record_state(session, plan, (&after, market), (executed, flows_through))?;
         crate::fault::kill_point("after-state");
         let rows = self.trade_rows(journal, &reason, &planned.costs);
         let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
@@ -60,7 +61,7 @@ impl Run<'_> {
         session: &Session,
         plan: &Plan,
         (after, market): (&Account, &Market),
-        executed: bool,
+        (executed, flows_through): (bool, Option<DateTime<Utc>>),
     ) -> Result<(), Stop> {
         let mode = self.options.mode;
         let mut new_state = session
@@ -77,6 +78,17 @@ impl Run<'_> {
             } else {
                 plan.projected.positions.clone()
             };
+            new_state.rebalance_due = None;
+        }
+        // The cash a rebalance left is where moved cash is measured from. A rebalance for
+        // moved cash whose orders were all too small keeps counting from the old mark.
+        let cash_only = matches!(plan.trigger, Some(plan::Trigger::CashMoved(_)));
+        let rebalanced = plan.trigger.is_some() && !(cash_only && plan.orders.is_empty());
+        if executed && (rebalanced || new_state.rebalance_cash.is_none()) {
+            new_state.rebalance_cash = Some(after.cash);
+        }
+        if flows_through.is_some() {
+            new_state.flows_through = flows_through;
         }
         // Every position's price now, for the next run's split check.
         new_state.marks = new_state

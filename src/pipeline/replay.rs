@@ -103,6 +103,9 @@ fn recorded_quotes(ledger: &Ledger) -> Vec<Quote> {
             mark: None,
             history_basis: ledger.basis_of(symbol),
             previous_close: None,
+            security_status: None,
+            realtime: true,
+            no_bid_ask: false,
         })
         .collect()
 }

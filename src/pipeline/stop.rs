@@ -114,7 +114,9 @@ impl From<crate::brokers::BrokerError> for Stop {
     fn from(e: crate::brokers::BrokerError) -> Self {
         match e {
             // A bad row in the local bars is the user's file to fix (exit 2 everywhere).
-            crate::brokers::BrokerError::BadData(_) => Stop::usage(e.to_string()),
+            crate::brokers::BrokerError::BadData(_) | crate::brokers::BrokerError::Setup(_) => {
+                Stop::usage(e.to_string())
+            }
             _ => Stop::preflight(e.to_string()),
         }
     }

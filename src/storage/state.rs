@@ -150,6 +150,19 @@ pub struct State {
     /// The last time the broker's positions were adopted as the state (`jutsu state adopt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<Adoption>,
+    /// The broker's cash right after the last executed rebalance: cash that moved since
+    /// (a deposit, a withdrawal, dividends) is invested once it passes
+    /// `execution.rebalance_on_flow_pct` of equity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_cash: Option<Decimal>,
+    /// Set by `jutsu state adopt`: the next run rebalances to the targets from the adopted
+    /// positions (the reason is said in its checklist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_due: Option<String>,
+    /// The instant up to which the last completed run read the broker's cash movements: the
+    /// next run reads from there, so that nothing posted between two runs is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows_through: Option<DateTime<Utc>>,
     /// The last session a run completed.
     pub last_session: Option<NaiveDate>,
     /// How that run ended.
@@ -180,6 +193,9 @@ impl State {
             positions: BTreeMap::new(),
             marks: BTreeMap::new(),
             adopted: None,
+            rebalance_cash: None,
+            rebalance_due: None,
+            flows_through: None,
             last_session: None,
             last_outcome: None,
             updated_at: now,

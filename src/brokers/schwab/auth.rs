@@ -340,18 +340,25 @@ fn token_error<RE: std::error::Error + 'static>(
             endpoint,
             message: inner.to_string(),
         },
-        // A gateway's page (HTML, plain text) is not Schwab's token service answering.
-        RequestTokenError::Parse(_, body)
-            if (400..500).contains(&status) && status != 429 && !looks_like_a_page(&body) =>
-        {
-            BrokerError::Auth(format!("{refused} (HTTP {status}: {})", excerpt(&body)))
-        }
+        // Anything that is not an OAuth answer (an edge's HTML or plain-text page, an
+        // empty body, JSON of another shape) is not Schwab's token service judging the
+        // login: an outage, retried like one.
         RequestTokenError::Parse(_, body) => BrokerError::Http {
             endpoint,
             status,
-            message: excerpt(&body),
+            message: if body.is_empty() {
+                "an empty answer".into()
+            } else {
+                excerpt(&body)
+            },
         },
-        RequestTokenError::Other(message) => BrokerError::Invalid { endpoint, message },
+        // The oauth2 crate's word for an answer it could not take (an empty error body on a
+        // 502, say): an outage too, never a verdict on the login.
+        RequestTokenError::Other(message) => BrokerError::Http {
+            endpoint,
+            status,
+            message,
+        },
     }
 }
 
@@ -360,10 +367,6 @@ fn token_error<RE: std::error::Error + 'static>(
 /// the credentials.
 pub fn is_outage(e: &BrokerError) -> bool {
     matches!(e, BrokerError::Transport { .. } | BrokerError::Http { .. })
-}
-
-fn looks_like_a_page(body: &[u8]) -> bool {
-    !String::from_utf8_lossy(body).trim_start().starts_with('{')
 }
 
 /// The start of a response body, on one line, for error messages.

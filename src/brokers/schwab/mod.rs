@@ -128,8 +128,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How far back Schwab lists orders (`fromEnteredTime`): a GTC order entered earlier that
+/// still works is invisible to the API.
+pub const ORDER_LOOKBACK_DAYS: i64 = 60;
+
+/// The longest window of one transactions request: Schwab's docs say a year, schwab-py's
+/// say 60 days; longer gaps are read in windows of this size.
+pub const TRANSACTION_WINDOW_DAYS: i64 = 60;
+
 /// The last four characters of an account number, for messages.
-fn masked(number: &str) -> String {
+pub fn masked(number: &str) -> String {
     let tail: String = number
         .chars()
         .rev()
@@ -261,7 +269,7 @@ impl SchwabClient {
             |attempt| match call() {
                 Ok(value) => Attempt::Done(value),
                 Err(e) if retryable(&e) => {
-                    let wait = self.backoff(attempt, None);
+                    let wait = self.backoff(attempt);
                     tracing::warn!(error = %e, attempt, ?wait, "{what}");
                     Attempt::Again { error: e, wait }
                 }
@@ -279,21 +287,44 @@ impl SchwabClient {
         }
     }
 
-    fn backoff(&self, attempt: u32, response: Option<&Response>) -> Duration {
+    /// The wait before retry `attempt`: exponential with jitter, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
         let policy = self.settings.retry;
-        let retry_after = response
-            .and_then(|r| r.headers().get(reqwest::header::RETRY_AFTER))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
         let exp = policy
             .base_delay
             .saturating_mul(2u32.saturating_pow(attempt))
             .min(policy.max_delay);
         let jitter = rand::rng().random_range(0.5..=1.0);
-        retry_after
-            .map(|r| r.min(policy.max_delay))
-            .unwrap_or_else(|| exp.mul_f64(jitter))
+        exp.mul_f64(jitter)
+    }
+
+    /// How long a `Retry-After` may make this client wait: until a minute before today's
+    /// close while the market is open (a trade must finish in its session), two minutes
+    /// otherwise.
+    fn retry_after_slack(&self) -> Duration {
+        let now = self.clock.now_utc();
+        let today = self.clock.today_et();
+        match crate::domain::calendar::session_hours(today) {
+            Some(h) if now < h.close => (h.close.with_timezone(&Utc) - now - chrono::Duration::minutes(1))
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+            _ => Duration::from_secs(120),
+        }
+    }
+
+    /// A throttled or failing answer's `Retry-After` (seconds, or an HTTP date).
+    fn retry_after(&self, response: &Response) -> Option<Duration> {
+        let text = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim();
+        if let Ok(seconds) = text.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
+        Some((at - self.clock.now_utc()).to_std().unwrap_or(Duration::ZERO))
     }
 
     /// Sends one request. Reads (`retry` true) are retried on 429, 5xx and transport
@@ -366,7 +397,7 @@ impl SchwabClient {
                         },
                     },
                 };
-                let wait = self.backoff(attempt, None);
+                let wait = self.backoff(attempt);
                 return Some(Attempt::Again { error, wait });
             }
         };
@@ -388,7 +419,9 @@ impl SchwabClient {
             return None;
         }
         let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-        let wait = self.backoff(attempt, Some(&response));
+        let asked = self.retry_after(&response);
+        let wait = asked.unwrap_or_else(|| self.backoff(attempt));
+        let slack = self.retry_after_slack();
         let message = model::error_message(&response.bytes().unwrap_or_default());
         let error = SendError::Broker(if status == StatusCode::UNAUTHORIZED {
             BrokerError::Auth(format!(
@@ -398,9 +431,22 @@ impl SchwabClient {
             BrokerError::Http {
                 endpoint: endpoint.to_string(),
                 status: status.as_u16(),
-                message,
+                message: message.clone(),
             }
         });
+        if transient && retries_left && asked.is_some_and(|a| a > slack) {
+            // Schwab asks for a longer pause than the run can afford: say so now.
+            return Some(Attempt::Fail(SendError::Broker(BrokerError::Http {
+                endpoint: endpoint.to_string(),
+                status: status.as_u16(),
+                message: format!(
+                    "{message}; Schwab asks to wait {} s (Retry-After), longer than the {} s \
+                     this run can wait",
+                    wait.as_secs(),
+                    slack.as_secs()
+                ),
+            })));
+        }
         Some(if transient {
             tracing::warn!(endpoint, %status, attempt, ?wait, "transient error{then}");
             Attempt::Again { error, wait }
@@ -431,36 +477,84 @@ impl SchwabClient {
         }
     }
 
+    /// Every account linked to this login (`GET /accounts/accountNumbers`), in Schwab's
+    /// order, which is not documented.
+    pub fn account_numbers(&self) -> Result<Vec<model::AccountNumber>, BrokerError> {
+        let endpoint = "GET /accounts/accountNumbers";
+        let url = format!("{}/accounts/accountNumbers", self.trader());
+        serde_json::from_value(self.get_json(endpoint, &url, &[])?)
+            .map_err(|e| Self::invalid(endpoint)(e.to_string()))
+    }
+
+    /// The number and type of every linked account (`GET /accounts`, no positions), for
+    /// messages; `None` when Schwab does not say.
+    pub fn linked_accounts(&self) -> Option<Vec<model::LinkedAccount>> {
+        let endpoint = "GET /accounts";
+        let url = format!("{}/accounts", self.trader());
+        let value = self.get_json(endpoint, &url, &[]).ok()?;
+        model::parse_linked_accounts(value).ok()
+    }
+
+    /// `****1234 (MARGIN), ****5678 (CASH)`: the linked accounts, masked, with their types
+    /// when Schwab gives them.
+    pub fn describe_accounts(&self, list: &[model::AccountNumber]) -> String {
+        let kinds = self.linked_accounts().unwrap_or_default();
+        list.iter()
+            .map(|a| {
+                let kind = kinds
+                    .iter()
+                    .find(|k| k.number == a.account_number)
+                    .and_then(|k| k.kind.clone())
+                    .map_or(String::new(), |k| format!(" ({k})"));
+                format!("{}{kind}", masked(&a.account_number))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The account this client trades: `schwab.account_number`, or the only linked one.
+    /// With several linked accounts and none named, nothing is asked of any account: the
+    /// error lists them and names the key to set (exit 2).
+    pub fn chosen_account(&self) -> Result<model::AccountNumber, BrokerError> {
+        let list = self.account_numbers()?;
+        let chosen = match &self.settings.account_number {
+            Some(number) => list.iter().find(|a| &a.account_number == number).ok_or_else(|| {
+                BrokerError::Setup(format!(
+                    "account {} (schwab.account_number) is not linked to this login; linked: {}. \
+                     Set schwab.account_number to one of them, or log in again with \
+                     `jutsu auth login` and tick it",
+                    masked(number),
+                    self.describe_accounts(&list)
+                ))
+            })?,
+            None if list.len() > 1 => {
+                return Err(BrokerError::Setup(format!(
+                    "{} accounts are linked to this Schwab login: {}. Schwab lists them in no \
+                     documented order, so jutsu does not guess: set schwab.account_number in \
+                     the configuration to the plain number of the account to trade (`jutsu \
+                     hello` lists them)",
+                    list.len(),
+                    self.describe_accounts(&list)
+                )))
+            }
+            None => list
+                .first()
+                .ok_or_else(|| BrokerError::Setup("no account is linked to this Schwab login: log in again with `jutsu auth login` and tick the account to trade".into()))?,
+        };
+        Ok(model::AccountNumber {
+            account_number: chosen.account_number.clone(),
+            hash_value: chosen.hash_value.clone(),
+        })
+    }
+
     /// The account hash used in URLs (looked up once).
     pub fn account_hash(&self) -> Result<String, BrokerError> {
         if let Some(hash) = lock(&self.account_hash).clone() {
             return Ok(hash);
         }
-        let endpoint = "GET /accounts/accountNumbers";
-        let url = format!("{}/accounts/accountNumbers", self.trader());
-        let list: Vec<model::AccountNumber> =
-            serde_json::from_value(self.get_json(endpoint, &url, &[])?)
-                .map_err(|e| Self::invalid(endpoint)(e.to_string()))?;
-        let chosen = match &self.settings.account_number {
-            Some(number) => list
-                .iter()
-                .find(|a| &a.account_number == number)
-                .ok_or_else(|| {
-                    BrokerError::Auth(format!(
-                        "account {} is not linked to this login (linked: {})",
-                        masked(number),
-                        list.iter()
-                            .map(|a| masked(&a.account_number))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })?,
-            None => list
-                .first()
-                .ok_or_else(|| BrokerError::Auth("no account is linked to this login".into()))?,
-        };
+        let chosen = self.chosen_account()?;
         *lock(&self.account_hash) = Some(chosen.hash_value.clone());
-        Ok(chosen.hash_value.clone())
+        Ok(chosen.hash_value)
     }
 
     fn trader(&self) -> &str {
@@ -477,6 +571,40 @@ impl SchwabClient {
         let url = format!("{}/markets/equity", self.marketdata());
         let value = self.get_json(endpoint, &url, &[("date", date.to_string())])?;
         model::parse_market_hours(value).map_err(Self::invalid(endpoint))
+    }
+
+    /// Trust but verify: the id in a `Location` header is checked on a first read of the
+    /// order against what was sent (symbol, side, quantity). An order that does not match,
+    /// or cannot be read, is an unknown outcome, settled by listing orders: someone else's
+    /// order is never recorded as ours.
+    fn confirm_placed(&self, sent: &OrderRequest, id: String) -> Placement {
+        let order = match self.order(&id) {
+            Ok(order) => order,
+            Err(e) => {
+                return Placement::Unknown(format!(
+                    "order {id} (from the Location header) could not be read to confirm it: {e}"
+                ))
+            }
+        };
+        let same = order.symbol == sent.symbol
+            && order.side == sent.side
+            && order.quantity == Decimal::from(sent.quantity);
+        if same {
+            return Placement::Placed(id);
+        }
+        tracing::warn!(
+            order = %id,
+            "the Location header names an order that is not the one sent"
+        );
+        Placement::Unknown(format!(
+            "the Location header named order {id}, which is {} {} {}, not the {} {} {} sent",
+            order.side.as_str(),
+            order.quantity.normalize(),
+            order.symbol,
+            sent.side.as_str(),
+            sent.quantity,
+            sent.symbol
+        ))
     }
 
     fn order_body(order: &OrderRequest) -> Value {
@@ -533,7 +661,8 @@ impl Broker for SchwabClient {
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
-        let since = self.clock.now_utc() - chrono::Duration::days(2);
+        // As far back as Schwab lists: a GTC order of three weeks ago still works.
+        let since = self.clock.now_utc() - chrono::Duration::days(ORDER_LOOKBACK_DAYS);
         Ok(self
             .orders_since(since)?
             .into_iter()
@@ -558,7 +687,7 @@ impl Broker for SchwabClient {
                     .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
                     .map(String::from);
                 Ok(match id {
-                    Some(id) => Placement::Placed(id),
+                    Some(id) => self.confirm_placed(order, id),
                     None => Placement::Unknown(format!(
                         "Schwab answered {} without an order id (no Location header)",
                         response.status().as_u16()
@@ -612,7 +741,9 @@ impl Broker for SchwabClient {
     fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
         let endpoint = "GET /accounts/{hash}/orders";
         let url = format!("{}/accounts/{}/orders", self.trader(), self.account_hash()?);
-        let to = self.clock.now_utc() + chrono::Duration::days(1);
+        let now = self.clock.now_utc();
+        let since = since.max(now - chrono::Duration::days(ORDER_LOOKBACK_DAYS));
+        let to = now + chrono::Duration::days(1);
         let value = self.get_json(
             endpoint,
             &url,
@@ -625,14 +756,23 @@ impl Broker for SchwabClient {
         let Value::Array(items) = value else {
             return Err(Self::invalid(endpoint)("not a list of orders".into()));
         };
-        items
-            .into_iter()
-            .map(model::parse_order)
-            .collect::<Result<_, _>>()
-            .map_err(Self::invalid(endpoint))
+        let (orders, skipped) = model::parse_order_list(items);
+        for what in &skipped {
+            tracing::warn!(endpoint, "an order of the account could not be read: {what}");
+        }
+        for o in orders.iter().filter(|o| o.instruction.is_some()) {
+            tracing::debug!(
+                endpoint,
+                order = %o.id,
+                symbol = %o.symbol,
+                instruction = o.instruction.as_deref().unwrap_or(""),
+                "an order jutsu does not place"
+            );
+        }
+        Ok(orders)
     }
 
-    fn cash_flows(&self, since: NaiveDate) -> Result<Vec<CashFlow>, BrokerError> {
+    fn cash_flows(&self, since: DateTime<Utc>) -> Result<Vec<CashFlow>, BrokerError> {
         let endpoint = "GET /accounts/{hash}/transactions";
         let url = format!(
             "{}/accounts/{}/transactions",
@@ -640,33 +780,44 @@ impl Broker for SchwabClient {
             self.account_hash()?
         );
         let now = self.clock.now_utc();
-        // The day after `since`, from midnight in New York; Schwab takes a year at most.
-        let start = (since + chrono::Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| {
-                t.and_local_timezone(chrono_tz::America::New_York)
-                    .earliest()
-            })
-            .map_or(now, |t| t.with_timezone(&Utc))
-            .max(now - chrono::Duration::days(364));
-        let value = self.get_json(
-            endpoint,
-            &url,
-            &[
-                ("startDate", schwab_time(start)),
-                ("endDate", schwab_time(now)),
-                ("types", model::CASH_TRANSACTION_TYPES.into()),
-            ],
-        )?;
-        let Value::Array(items) = value else {
-            return Err(Self::invalid(endpoint)("not a list of transactions".into()));
-        };
-        let mut flows = Vec::new();
-        for item in items {
-            flows.extend(model::parse_cash_flow(item).map_err(Self::invalid(endpoint))?);
+        // From the last run's instant (a dividend posted the evening after it counts), in
+        // windows Schwab accepts, a year back at most.
+        let mut start = since.max(now - chrono::Duration::days(364));
+        let mut flows: Vec<CashFlow> = Vec::new();
+        while start < now {
+            let end = (start + chrono::Duration::days(TRANSACTION_WINDOW_DAYS)).min(now);
+            let value = self.get_json(
+                endpoint,
+                &url,
+                &[
+                    ("startDate", schwab_time(start)),
+                    ("endDate", schwab_time(end)),
+                    ("types", model::CASH_TRANSACTION_TYPES.into()),
+                ],
+            )?;
+            let Value::Array(items) = value else {
+                return Err(Self::invalid(endpoint)("not a list of transactions".into()));
+            };
+            for item in items {
+                let Some(flow) = model::parse_cash_flow(item).map_err(Self::invalid(endpoint))?
+                else {
+                    continue;
+                };
+                let seen = flow.id.is_some() && flows.iter().any(|f| f.id == flow.id);
+                if !seen {
+                    flows.push(flow);
+                }
+            }
+            start = end;
         }
-        flows.retain(|f| f.date > since);
-        flows.sort_by_key(|f| f.date);
+        let since_day = since
+            .with_timezone(&chrono_tz::America::New_York)
+            .date_naive();
+        flows.retain(|f| match f.time {
+            Some(t) => t > since,
+            None => f.date > since_day,
+        });
+        flows.sort_by_key(|f| (f.date, f.time));
         Ok(flows)
     }
 

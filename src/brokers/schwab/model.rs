@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::brokers::{Account, Finding, Order, OrderStatus, Position, Preview, Quote, Side};
+use crate::domain::market::AccountKind;
 use crate::domain::bars::Bar;
 use crate::domain::events::{CashFlow, FlowKind};
 use crate::domain::strategy::decimal_from_f64;
@@ -28,7 +29,7 @@ const PRICE_LIMIT: f64 = 1e9;
 const QUANTITY_LIMIT: f64 = 1e12;
 
 /// `GET /accounts/accountNumbers` element.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountNumber {
     /// Plain account number.
@@ -41,6 +42,9 @@ pub struct AccountNumber {
 #[serde(rename_all = "camelCase", default)]
 struct Instrument {
     symbol: Option<String>,
+    asset_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -66,6 +70,9 @@ struct Balances {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct SecuritiesAccount {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    account_number: Option<String>,
     positions: Option<Vec<PositionDto>>,
     current_balances: Option<Balances>,
     initial_balances: Option<Balances>,
@@ -104,6 +111,11 @@ pub fn parse_account(value: Value) -> Result<Account, String> {
          the holdings are unknown",
     )?;
     let mut positions = Vec::new();
+    let kind = match acct.kind.as_deref() {
+        Some("CASH") => AccountKind::Cash,
+        Some("MARGIN") => AccountKind::Margin,
+        _ => AccountKind::Unknown,
+    };
     for p in listed {
         let symbol = p
             .instrument
@@ -124,6 +136,8 @@ pub fn parse_account(value: Value) -> Result<Account, String> {
             quantity,
             average_price: money(p.average_price, "averagePrice", PRICE_LIMIT)?,
             market_value: money(p.market_value, "marketValue", PRICE_LIMIT * QUANTITY_LIMIT)?,
+            asset_type: p.instrument.asset_type,
+            instrument_type: p.instrument.kind,
         });
     }
     let limit = 1e13;
@@ -138,12 +152,38 @@ pub fn parse_account(value: Value) -> Result<Account, String> {
         cash,
         buying_power: money(buying_power, "buyingPower", limit)?.unwrap_or(cash),
         liquidation_value,
+        kind,
     })
+}
+
+/// One linked account as `GET /accounts` describes it: its plain number and its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccount {
+    /// The plain account number.
+    pub number: String,
+    /// `MARGIN` or `CASH` (IRAs are cash accounts), when said.
+    pub kind: Option<String>,
+}
+
+/// Parses `GET /accounts` (every linked account, without positions) into numbers and types.
+pub fn parse_linked_accounts(value: Value) -> Result<Vec<LinkedAccount>, String> {
+    let list: Vec<AccountDto> = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    Ok(list
+        .into_iter()
+        .filter_map(|a| {
+            let acct = a.securities_account;
+            Some(LinkedAccount {
+                number: acct.account_number?,
+                kind: acct.kind,
+            })
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct ExecutionLeg {
+    leg_id: Option<i64>,
     quantity: Option<f64>,
     price: Option<f64>,
 }
@@ -158,6 +198,7 @@ struct Activity {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct Leg {
+    leg_id: Option<i64>,
     instruction: Option<String>,
     quantity: Option<f64>,
     instrument: Instrument,
@@ -174,6 +215,8 @@ struct OrderDto {
     entered_time: Option<String>,
     order_leg_collection: Vec<Leg>,
     order_activity_collection: Vec<Activity>,
+    /// OCO and TRIGGER strategies carry their orders here, often with no legs of their own.
+    child_order_strategies: Vec<Value>,
 }
 
 /// Parses a Trader timestamp: `2025-06-10T13:45:02+0000`, or RFC 3339.
@@ -201,64 +244,148 @@ pub fn order_status(status: &str, description: Option<&str>) -> OrderStatus {
     }
 }
 
-/// Parses an Order object. The average fill price is the quantity-weighted mean over the
-/// legs of `FILL` executions only (a cancel adds a zero-price `CANCELED` activity).
+/// The side of an instruction, and the instruction itself when it is not a plain BUY or
+/// SELL. Every instruction of Schwab's list has a side: buys open or close a long or
+/// cover a short; sells, short sales and fund exchanges give shares up.
+fn side_of(instruction: Option<&str>) -> Result<(Side, Option<String>), String> {
+    let text = instruction.ok_or("a leg has no instruction")?;
+    let side = match text {
+        "BUY" | "BUY_TO_COVER" | "BUY_TO_OPEN" | "BUY_TO_CLOSE" => Side::Buy,
+        "SELL" | "SELL_SHORT" | "SELL_SHORT_EXEMPT" | "SELL_TO_OPEN" | "SELL_TO_CLOSE"
+        | "EXCHANGE" => Side::Sell,
+        other if other.starts_with("BUY") => Side::Buy,
+        other if other.starts_with("SELL") => Side::Sell,
+        other => return Err(format!("unknown instruction {other:?}")),
+    };
+    let foreign = !matches!(text, "BUY" | "SELL");
+    Ok((side, foreign.then(|| text.to_string())))
+}
+
+/// Parses one Order object of a single leg (what jutsu places, and what `GET
+/// .../orders/{id}` answers for it). The average fill price is the quantity-weighted mean
+/// over the legs of `FILL` executions only (a cancel adds a zero-price `CANCELED` activity).
 pub fn parse_order(value: Value) -> Result<Order, String> {
     let dto: OrderDto = serde_json::from_value(value).map_err(|e| e.to_string())?;
     let id = dto.order_id.ok_or("an order has no orderId")?;
-    let leg = dto
-        .order_leg_collection
-        .first()
-        .ok_or_else(|| format!("order {id} has no legs"))?;
-    let symbol = leg
-        .instrument
-        .symbol
-        .clone()
-        .ok_or_else(|| format!("order {id} has no symbol"))?;
-    let side = match leg.instruction.as_deref() {
-        Some("BUY") | Some("BUY_TO_COVER") => Side::Buy,
-        Some("SELL") | Some("SELL_SHORT") => Side::Sell,
-        other => return Err(format!("order {id}: unknown instruction {other:?}")),
-    };
-    let quantity = money(dto.quantity.or(leg.quantity), "quantity", QUANTITY_LIMIT)?
-        .ok_or_else(|| format!("order {id} has no quantity"))?;
-    let mut filled = Decimal::ZERO;
-    let mut notional = Decimal::ZERO;
-    for activity in &dto.order_activity_collection {
-        if activity.execution_type.as_deref() != Some("FILL") {
-            continue;
-        }
-        for leg in &activity.execution_legs {
-            let q = money(leg.quantity, "execution quantity", QUANTITY_LIMIT)?.unwrap_or_default();
-            let p = money(leg.price, "execution price", PRICE_LIMIT)?.unwrap_or_default();
-            if q < Decimal::ZERO || p <= Decimal::ZERO {
-                return Err(format!("order {id}: execution of {q} at {p}"));
-            }
-            filled += q;
-            notional += q * p;
-        }
-    }
-    let reported =
-        money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?.unwrap_or_default();
-    if quantity <= Decimal::ZERO || reported < Decimal::ZERO || filled > quantity {
+    if dto.order_leg_collection.is_empty() {
         return Err(format!(
-            "order {id}: quantity {quantity}, filled {reported} / executions {filled}"
+            "order {id} has no legs of its own ({} child order(s)): not an order jutsu placed",
+            dto.child_order_strategies.len()
         ));
     }
+    let mut legs = order_legs(&dto, id)?;
+    Ok(legs.remove(0))
+}
+
+/// Parses `GET .../orders`: every order of the account in the window, whatever it is.
+/// OCO and TRIGGER strategies are walked down their `childOrderStrategies`; a multi-leg
+/// order gives one [`Order`] per leg. An element that cannot be read is skipped and
+/// described in the second list, so that one odd order never hides the others.
+pub fn parse_order_list(items: Vec<Value>) -> (Vec<Order>, Vec<String>) {
+    let mut orders = Vec::new();
+    let mut skipped = Vec::new();
+    let mut stack: Vec<Value> = items.into_iter().rev().collect();
+    while let Some(item) = stack.pop() {
+        let dto: OrderDto = match serde_json::from_value(item) {
+            Ok(dto) => dto,
+            Err(e) => {
+                skipped.push(format!("an order that is not an Order object ({e})"));
+                continue;
+            }
+        };
+        stack.extend(dto.child_order_strategies.iter().rev().cloned());
+        if dto.order_leg_collection.is_empty() {
+            continue;
+        }
+        let Some(id) = dto.order_id else {
+            skipped.push("an order without orderId".into());
+            continue;
+        };
+        match order_legs(&dto, id) {
+            Ok(legs) => orders.extend(legs),
+            Err(e) => skipped.push(format!("order {id}: {e}")),
+        }
+    }
+    (orders, skipped)
+}
+
+/// One [`Order`] per leg of an order with legs.
+fn order_legs(dto: &OrderDto, id: i64) -> Result<Vec<Order>, String> {
     let status = dto
         .status
+        .as_deref()
         .ok_or_else(|| format!("order {id} has no status"))?;
-    Ok(Order {
-        id: id.to_string(),
-        symbol,
-        side,
-        quantity,
-        // When filledQuantity and the executions disagree (status lag), trust the larger.
-        filled_quantity: filled.max(reported),
-        average_fill_price: (!filled.is_zero()).then(|| notional / filled),
-        status: order_status(&status, dto.status_description.as_deref()),
-        entered_time: dto.entered_time.as_deref().and_then(parse_trader_time),
-    })
+    let single = dto.order_leg_collection.len() == 1;
+    let mut out = Vec::with_capacity(dto.order_leg_collection.len());
+    for leg in &dto.order_leg_collection {
+        let symbol = leg
+            .instrument
+            .symbol
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("order {id} has a leg without a symbol"))?;
+        let (side, instruction) =
+            side_of(leg.instruction.as_deref()).map_err(|e| format!("order {id}: {e}"))?;
+        // A single leg's size is the order's; each leg of a multi-leg order has its own.
+        let size = if single {
+            dto.quantity.or(leg.quantity)
+        } else {
+            leg.quantity
+        };
+        let quantity = money(size, "quantity", QUANTITY_LIMIT)?
+            .ok_or_else(|| format!("order {id} has no quantity"))?;
+        let (filled, notional) = executions(dto, id, (leg.leg_id, single))?;
+        let reported = match single {
+            true => money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?
+                .unwrap_or_default(),
+            false => Decimal::ZERO,
+        };
+        if quantity <= Decimal::ZERO || reported < Decimal::ZERO || filled > quantity {
+            return Err(format!(
+                "order {id}: quantity {quantity}, filled {reported} / executions {filled}"
+            ));
+        }
+        out.push(Order {
+            id: id.to_string(),
+            symbol,
+            side,
+            quantity,
+            // When filledQuantity and the executions disagree (status lag), trust the larger.
+            filled_quantity: filled.max(reported).min(quantity),
+            average_fill_price: (!filled.is_zero()).then(|| notional / filled),
+            status: order_status(status, dto.status_description.as_deref()),
+            entered_time: dto.entered_time.as_deref().and_then(parse_trader_time),
+            instruction,
+        });
+    }
+    Ok(out)
+}
+
+/// The shares filled and their notional over the `FILL` executions of one leg (`leg_id`;
+/// every execution leg of a single-leg order).
+fn executions(
+    dto: &OrderDto,
+    id: i64,
+    (leg_id, single): (Option<i64>, bool),
+) -> Result<(Decimal, Decimal), String> {
+    let mut filled = Decimal::ZERO;
+    let mut notional = Decimal::ZERO;
+    let fills = dto
+        .order_activity_collection
+        .iter()
+        .filter(|a| a.execution_type.as_deref() == Some("FILL"))
+        .flat_map(|a| &a.execution_legs)
+        .filter(|l| single || (l.leg_id.is_some() && l.leg_id == leg_id));
+    for leg in fills {
+        let q = money(leg.quantity, "execution quantity", QUANTITY_LIMIT)?.unwrap_or_default();
+        let p = money(leg.price, "execution price", PRICE_LIMIT)?.unwrap_or_default();
+        if q < Decimal::ZERO || p <= Decimal::ZERO {
+            return Err(format!("order {id}: execution of {q} at {p}"));
+        }
+        filled += q;
+        notional += q * p;
+    }
+    Ok((filled, notional))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -272,12 +399,14 @@ struct QuoteBlock {
     trade_time: Option<i64>,
     total_volume: Option<f64>,
     close_price: Option<f64>,
+    security_status: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct QuoteEntry {
     symbol: Option<String>,
+    realtime: Option<bool>,
     quote: Option<QuoteBlock>,
 }
 
@@ -327,19 +456,24 @@ pub fn parse_quotes(value: Value, symbols: &[String]) -> Result<Vec<Quote>, Stri
             .single()
             .ok_or_else(|| format!("{symbol}: quoteTime {millis} is not a time"))?;
         let volume = money(q.total_volume, "totalVolume", QUANTITY_LIMIT)?;
+        let bid = money(q.bid_price, "bidPrice", PRICE_LIMIT)?;
+        let ask = money(q.ask_price, "askPrice", PRICE_LIMIT)?;
         if volume.is_some_and(|v| v < Decimal::ZERO) {
             return Err(format!("{symbol}: negative totalVolume"));
         }
         out.push(Quote {
             symbol: symbol.clone(),
             last,
-            bid: positive(money(q.bid_price, "bidPrice", PRICE_LIMIT)?),
-            ask: positive(money(q.ask_price, "askPrice", PRICE_LIMIT)?),
+            bid: positive(bid),
+            ask: positive(ask),
             time,
             day_volume: volume,
             mark: positive(money(q.mark, "mark", PRICE_LIMIT)?),
             history_basis: Decimal::ONE,
             previous_close: positive(money(q.close_price, "closePrice", PRICE_LIMIT)?),
+            security_status: q.security_status,
+            realtime: entry.realtime != Some(false),
+            no_bid_ask: bid == Some(Decimal::ZERO) && ask == Some(Decimal::ZERO),
         });
     }
     Ok(out)
@@ -603,11 +737,17 @@ pub fn parse_cash_flow(value: Value) -> Result<Option<CashFlow>, String> {
         .filter_map(|i| i.instrument.as_ref())
         .filter(|i| i.asset_type.as_deref() != Some("CURRENCY"))
         .find_map(|i| i.symbol.clone());
+    let id = t.activity_id.as_ref().map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
     Ok(Some(CashFlow {
         date,
         kind,
         amount,
         symbol,
         description: t.description.unwrap_or(t.kind),
+        time: t.time.as_deref().and_then(parse_trader_time),
+        id,
     }))
 }
