@@ -28,6 +28,7 @@ fn live_env(server: &Server, token_age_s: i64) -> Env {
         format!(
             "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n\
              schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n\
+             \x20 account_number: \"31415926\"\n\
              \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
              \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n"
         ),
@@ -95,6 +96,11 @@ fn hello_against_schwab_shows_token_quotes_and_account() {
         .match_query(Matcher::Any)
         .with_body(fixture("trader/account_margin_with_positions.json"))
         .create();
+    server
+        .mock("GET", "/trader/v1/accounts")
+        .match_query(Matcher::Any)
+        .with_body(fixture("trader/accounts_all_with_positions.json"))
+        .create();
     let env = live_env(&server, 2 * 86_400);
     let (code, stdout, stderr) = run(cmd(&env).arg("hello"));
     assert_eq!(code, 0, "{stderr}");
@@ -102,6 +108,10 @@ fn hello_against_schwab_shows_token_quotes_and_account() {
         stdout.contains("120.0 h left on the refresh token"),
         "{stdout}"
     );
+    // Both linked accounts, masked, with their types; the configured one marked.
+    assert!(stdout.contains("accounts      2 linked to this login"), "{stdout}");
+    assert!(stdout.contains("****5926  MARGIN  <- used"), "{stdout}");
+    assert!(stdout.contains("****2818  CASH\n"), "{stdout}");
     assert!(
         stdout.contains("QQQ   last     527.42  bid     527.41  ask     527.43"),
         "{stdout}"

@@ -193,7 +193,7 @@ fn transactions_schwab_cannot_list_cost_a_warning_not_the_run() {
     let (code, stdout, stderr) = next_run(&account, &fake);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains("the account's cash movements since 2025-06-10 could not be read"),
+        stdout.contains("the account's cash movements since 2025-06-10 15:55 ET could not be read"),
         "{stdout}"
     );
     assert!(account.ledger(NEXT.0).flows.is_empty());

@@ -983,10 +983,20 @@ fn f44_an_emergency_exit_sells_the_strategy_only_and_keeps_the_books() {
     )
     .unwrap();
     assert_eq!(state["positions"], serde_json::json!({}));
-    // --all-positions sells the rest too.
+    // --all-positions sells the stock too; the sweep fund is not an equity: it is named
+    // as not sold, with what to do, and never sent as one.
     let (code, stdout, _) = c.exit_with(&["--confirm", "--all-positions"], &[]);
     assert_eq!(code, 0, "{stdout}");
-    assert!(c.fake.positions().is_empty(), "{:?}", c.fake.positions());
+    assert_eq!(
+        c.fake.positions(),
+        [("SWVXX".to_string(), 1500)].into(),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SWVXX: 1500 not sold: a money-market or sweep holding"),
+        "{stdout}"
+    );
+    assert!(c.fake.world.lock().unwrap().refused_posts.is_empty());
     c.assert_trades_once();
 }
 

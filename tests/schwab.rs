@@ -56,7 +56,8 @@ fn setup_with(created: i64, expires_at: i64) -> Setup {
         trader_base_url: format!("{url}/trader/v1"),
         marketdata_base_url: format!("{url}/marketdata/v1"),
         token_file: token_path.clone(),
-        account_number: None,
+        // The fixture links a brokerage account and an IRA: one must be named.
+        account_number: Some("31415926".into()),
         retry: RetryPolicy {
             max_retries: 3,
             base_delay: Duration::from_millis(1),
@@ -532,7 +533,7 @@ fn orders_since_sends_utc_times_with_millis_and_z() {
         .mock("GET", format!("/trader/v1/accounts/{HASH}/orders").as_str())
         .match_query(Matcher::UrlEncoded(
             "fromEnteredTime".into(),
-            "2025-06-08T15:02:14.000Z".into(),
+            "2025-04-11T15:02:14.000Z".into(),
         ))
         .with_body(fixture("trader/orders_list.json"))
         .create();
@@ -952,7 +953,7 @@ fn client_at(base: &str, timeout: Duration) -> (SchwabClient, tempfile::TempDir)
         trader_base_url: format!("{base}/trader/v1"),
         marketdata_base_url: format!("{base}/marketdata/v1"),
         token_file: token_path,
-        account_number: None,
+        account_number: Some("31415926".into()),
         retry: RetryPolicy {
             max_retries: 2,
             base_delay: Duration::from_millis(1),

@@ -384,26 +384,47 @@ fn plan_only_writes_the_plan_and_a_later_run_still_trades() {
 
 #[test]
 fn as_of_is_refused_in_live_mode() {
-    let env = Env::new("");
-    let mut cmd = jutsu();
-    cmd.env("SCHWAB_APP_KEY", "key-for-the-test")
-        .env("SCHWAB_APP_SECRET", "secret-for-the-test")
-        .args([
-            "-c",
-            env.config.to_str().unwrap(),
-            "trade",
-            "--mode",
-            "live",
-            "--as-of",
-            "2025-12-12",
-        ]);
-    let (code, stdout, stderr) = run(&mut cmd);
+    // A live configuration on Schwab data (nothing listens there: no request is made).
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::live_config(dir.path(), "http://127.0.0.1:9", "", "", "");
+    let (code, stdout, stderr) = run(jutsu()
+        .env("T_APP_KEY", "key-for-the-test")
+        .env("T_APP_SECRET", "secret-for-the-test")
+        .args(["-c", config.to_str().unwrap(), "trade", "--as-of", "2025-12-12"]));
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
         stdout.contains("--as-of is refused in live mode: live orders happen now"),
         "{stdout}"
     );
+    assert!(!dir.path().join("state/state.json").exists());
+}
+
+#[test]
+fn live_mode_on_the_bundled_bars_is_refused_by_every_command() {
+    // The shipped configuration trades on local bars: `--mode live` would place real
+    // orders at CSV closes. Every command refuses it before any request, naming the key.
+    let env = Env::new("");
+    let args: [&[&str]; 5] = [
+        &["trade", "--mode", "live"],
+        &["emergency-exit", "--mode", "live", "--confirm"],
+        &["status", "--mode", "live"],
+        &["health", "--mode", "live"],
+        &["report", "--mode", "live"],
+    ];
+    for a in args {
+        let (code, stdout, stderr) = run(jutsu()
+            .env("SCHWAB_APP_KEY", "key-for-the-test")
+            .env("SCHWAB_APP_SECRET", "secret-for-the-test")
+            .args(["-c", env.config.to_str().unwrap()])
+            .args(a));
+        assert_eq!(code, 2, "{a:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("data.source is local (the bundled bars) but the mode is live"),
+            "{a:?}: {stdout}{stderr}"
+        );
+    }
     assert!(!env.path("state/state.json").exists());
+    assert!(!env.path("state/halt").exists(), "the exit did nothing");
 }
 
 fn exit_cmd(env: &Env, extra: &[&str]) -> (i32, String, String) {

@@ -46,20 +46,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     let (account, open) = emergency::survey(broker.as_ref())?;
     let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
     let broker_name = show_plan(loaded, mode, &account, &plan);
-    if account.kind == crate::domain::market::AccountKind::Cash {
-        let midnight = clock
-            .today_et()
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
-            .map(|t| t.with_timezone(&chrono::Utc));
-        let today = match midnight {
-            Some(t) => broker.orders_since(t)?,
-            None => Vec::new(),
-        };
-        for warning in emergency::good_faith_warnings(&account, &today, &plan) {
-            say!("  {warning}");
-        }
-    }
+    warn_good_faith(broker.as_ref(), clock.as_ref(), &account, &plan)?;
     if mode == Mode::DryRun {
         say!(
             "DRY RUN: nothing was canceled or sent, and trading is not halted \
@@ -117,6 +104,32 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     );
     super::send_alert(loaded, clock.as_ref(), &alert);
     Ok(code)
+}
+
+/// In a cash account, warns (before the question) of each sell that would be a good-faith
+/// violation: shares bought today with the unsettled proceeds of today's sales.
+fn warn_good_faith(
+    broker: &dyn crate::brokers::Broker,
+    clock: &dyn crate::clock::Clock,
+    account: &crate::brokers::Account,
+    plan: &ExitPlan,
+) -> Result<()> {
+    if account.kind != crate::domain::market::AccountKind::Cash {
+        return Ok(());
+    }
+    let midnight = clock
+        .today_et()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let today = match midnight {
+        Some(t) => broker.orders_since(t)?,
+        None => Vec::new(),
+    };
+    for warning in emergency::good_faith_warnings(account, &today, plan) {
+        say!("  {warning}");
+    }
+    Ok(())
 }
 
 /// Prints the account and every cancel, sell and position left; returns the account's name.

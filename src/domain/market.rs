@@ -336,28 +336,7 @@ pub fn quote_problems(
     let s = &quote.symbol;
     let last = quote.last;
     let mut out = Vec::new();
-    if let Some(status) = quote
-        .security_status
-        .as_deref()
-        .filter(|st| !st.eq_ignore_ascii_case("normal"))
-    {
-        out.push(format!(
-            "{s} is not trading normally (Schwab's securityStatus is {status}): no order on a \
-             halted or suspended security; run again once it trades"
-        ));
-    }
-    if quote.no_bid_ask {
-        out.push(format!(
-            "{s} quote has a bid and an ask of 0 (last {last}, likely the previous close): \
-             no market is being made, the security may be halted; run again once it trades"
-        ));
-    }
-    if !quote.realtime {
-        out.push(format!(
-            "{s} quote is delayed (Schwab's realtime is false): jutsu trades only on real-time \
-             quotes; check the app's market-data entitlement in Schwab's developer portal"
-        ));
-    }
+    out.extend(trading_problems(quote));
     if let (Some(bid), Some(ask)) = (quote.bid, quote.ask) {
         if ask < bid {
             out.push(format!("{s} quote is crossed: bid {bid} > ask {ask}"));
@@ -404,6 +383,37 @@ pub fn quote_problems(
                 limits.max_move_pct
             ));
         }
+    }
+    out
+}
+
+/// Why `quote` says its security is not trading: a status other than Normal, a bid and an
+/// ask of 0 (no market), or a delayed quote.
+fn trading_problems(quote: &Quote) -> Vec<String> {
+    let s = &quote.symbol;
+    let last = quote.last;
+    let mut out = Vec::new();
+    if let Some(status) = quote
+        .security_status
+        .as_deref()
+        .filter(|st| !st.eq_ignore_ascii_case("normal"))
+    {
+        out.push(format!(
+            "{s} is not trading normally (Schwab's securityStatus is {status}): no order on a \
+             halted or suspended security; run again once it trades"
+        ));
+    }
+    if quote.no_bid_ask {
+        out.push(format!(
+            "{s} quote has a bid and an ask of 0 (last {last}, likely the previous close): \
+             no market is being made, the security may be halted; run again once it trades"
+        ));
+    }
+    if !quote.realtime {
+        out.push(format!(
+            "{s} quote is delayed (Schwab's realtime is false): jutsu trades only on real-time \
+             quotes; check the app's market-data entitlement in Schwab's developer portal"
+        ));
     }
     out
 }

@@ -124,7 +124,11 @@ impl Run<'_> {
             Ok(flows) => flows,
             Err(e) => {
                 self.report.warn(&format!(
-                    "the account's cash movements since {since} could not be read ({e});                      they are not in this run's ledger"
+                    "the account's cash movements since {} could not be read ({e}); they are not in \
+                     this run's ledger (the next run reads them again)",
+                    since
+                        .with_timezone(&chrono_tz::America::New_York)
+                        .format("%Y-%m-%d %H:%M ET")
                 ));
                 return Ok(());
             }

@@ -35,6 +35,10 @@ pub struct FakeOrder {
     pub cancel_fills_in: Option<usize>,
     /// A limit order's price.
     pub limit: Option<f64>,
+    /// When it was entered (epoch ms): lists honour `fromEnteredTime` and `toEnteredTime`.
+    pub entered_ms: i64,
+    /// `DAY` or `GOOD_TILL_CANCEL`.
+    pub duration: String,
 }
 
 /// Failure switches.
@@ -92,6 +96,14 @@ pub struct Faults {
     pub quote_override: BTreeMap<String, Value>,
     /// previewOrder rejects orders for this symbol with this (rule, message).
     pub preview_reject: Option<(String, String, String)>,
+    /// The token endpoint answers with these statuses and an empty body, in turn (an
+    /// edge's 502 or 503).
+    pub token_fail_empty: Vec<u16>,
+    /// Fields of a symbol's quote entry replaced (e.g. `{"realtime": false}`).
+    pub entry_override: BTreeMap<String, Value>,
+    /// The next N order POSTs answer with a Location naming another order (the account's
+    /// first order).
+    pub location_other: usize,
 }
 
 /// The fake's whole state.
@@ -120,6 +132,21 @@ pub struct World {
     pub transaction_queries: Vec<(Option<String>, Option<String>)>,
     /// The symbol and `startDate` (epoch ms) of each price-history request.
     pub history_requests: Vec<(String, i64)>,
+    /// Every account linked to the login: (plain number, hash, MARGIN or CASH). The first
+    /// is the account the fake keeps; the others answer as empty accounts.
+    pub accounts: Vec<(String, String, String)>,
+    /// Requests on an account (a path under `/accounts/{hash}`), by path.
+    pub account_requests: Vec<String>,
+    /// Orders in Schwab's shapes that jutsu never placed (options, OCO and TRIGGER
+    /// strategies, ...), listed by `GET .../orders` when their `enteredTime` is in the
+    /// window; a child order can be canceled.
+    pub foreign_orders: Vec<Value>,
+    /// Asset type and `instrument.type` of holdings, by symbol, when not an ETF.
+    pub instrument_types: BTreeMap<String, String>,
+    /// The `fromEnteredTime` of each order-list request (epoch ms).
+    pub order_list_from: Vec<i64>,
+    /// Order POSTs refused because the instrument is not an equity.
+    pub refused_posts: Vec<String>,
 }
 
 /// Moves `quantity` of an order into the account at the order's price.
@@ -176,6 +203,7 @@ impl FakeSchwab {
         access: &str,
     ) -> Self {
         let mut world = World {
+            accounts: vec![("31415926".into(), HASH.into(), "MARGIN".into())],
             cash,
             positions: positions.iter().map(|(s, q)| (s.to_string(), *q)).collect(),
             valid_tokens: vec![access.to_string()],
@@ -282,6 +310,7 @@ impl FakeSchwab {
         let mut w = self.world.lock().unwrap();
         let id = 1_005_000_000_000 + w.orders.len() as u64;
         let price = w.prices[symbol].0;
+        let now_ms = w.now_ms;
         w.orders.push(FakeOrder {
             id,
             symbol: symbol.into(),
@@ -294,8 +323,78 @@ impl FakeSchwab {
             lag: 0,
             cancel_fills_in: None,
             limit: None,
+            entered_ms: now_ms,
+            duration: "DAY".into(),
         });
         id
+    }
+
+    /// A good-till-canceled order entered `days_ago` days before now, still `status`.
+    pub fn old_order(
+        &self,
+        symbol: &str,
+        instruction: &str,
+        quantity: f64,
+        days_ago: i64,
+        status: &str,
+    ) -> u64 {
+        let id = self.working_order(symbol, instruction, quantity);
+        let mut w = self.world.lock().unwrap();
+        let o = w.orders.last_mut().unwrap();
+        o.entered_ms -= days_ago * 86_400_000;
+        o.duration = "GOOD_TILL_CANCEL".into();
+        o.status = status.into();
+        id
+    }
+
+    /// Links another account to the login (`CASH` or `MARGIN`).
+    pub fn link_account(&self, number: &str, hash: &str, kind: &str) {
+        let mut w = self.world.lock().unwrap();
+        w.accounts.push((number.into(), hash.into(), kind.into()));
+    }
+
+    /// The kept account's type: `CASH` (balances without buying power) or `MARGIN`.
+    pub fn account_type(&self, kind: &str) {
+        self.world.lock().unwrap().accounts[0].2 = kind.into();
+    }
+
+    /// An order in Schwab's shape that jutsu never placed (its `enteredTime` decides
+    /// whether a list shows it).
+    pub fn foreign_order(&self, order: Value) {
+        self.world.lock().unwrap().foreign_orders.push(order);
+    }
+
+    /// A holding of another asset type (`MUTUAL_FUND`, `OPTION`, `EQUITY`, ...) with its
+    /// `instrument.type` when given: an order sending it as `EQUITY` is refused unless it
+    /// is an equity or an ETF.
+    pub fn hold_instrument(
+        &self,
+        symbol: &str,
+        quantity: f64,
+        price: f64,
+        (asset, kind): (&str, Option<&str>),
+    ) {
+        self.hold(symbol, quantity, price);
+        let mut w = self.world.lock().unwrap();
+        w.asset_types.insert(symbol.into(), asset.into());
+        if let Some(kind) = kind {
+            w.instrument_types.insert(symbol.into(), kind.into());
+        }
+    }
+
+    /// Cash posted at `time` (RFC 3339), with its transaction, as [`Self::cash_transaction`].
+    pub fn cash_transaction_at(&self, kind: &str, amount: f64, time: &str) {
+        let t = chrono::DateTime::parse_from_rfc3339(time).unwrap();
+        let mut w = self.world.lock().unwrap();
+        w.cash += amount;
+        let id = 80_000 + w.transactions.len();
+        w.transactions.push(json!({
+            "activityId": id, "type": kind, "status": "VALID",
+            "time": t.format("%Y-%m-%dT%H:%M:%S+0000").to_string(),
+            "tradeDate": t.with_timezone(&chrono_tz::America::New_York).format("%Y-%m-%dT04:00:00+0000").to_string(),
+            "netAmount": amount,
+            "transferItems": [{"instrument": {"symbol": "CURRENCY_USD", "assetType": "CURRENCY"}, "amount": amount}]
+        }));
     }
 
     /// A split of `symbol` effective before this session, as Schwab shows it: the shares
@@ -441,10 +540,47 @@ fn respond(mut stream: TcpStream, status: u16, headers: &[(&str, String)], body:
 }
 
 fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| v.replace("%2C", ","))
-    })
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A Trader time parameter (`2025-06-10T19:55:00.000Z`) in epoch ms.
+fn query_time(query: &str, key: &str) -> Option<i64> {
+    let text = query_param(query, key)?;
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// An order's `enteredTime` (`+0000` form) in epoch ms.
+fn entered_ms(order: &Value) -> i64 {
+    order["enteredTime"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+/// The order with `id` among `orders` and their child strategies.
+fn find_foreign(orders: &mut [Value], id: u64) -> Option<&mut Value> {
+    for o in orders.iter_mut() {
+        if o["orderId"].as_u64() == Some(id) {
+            return Some(o);
+        }
+        if let Some(children) = o["childOrderStrategies"].as_array_mut() {
+            if let Some(found) = find_foreign(children, id) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn ms_to_trader(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S+0000")
+        .to_string()
 }
 
 fn order_json(o: &FakeOrder) -> Value {
@@ -470,7 +606,8 @@ fn order_json(o: &FakeOrder) -> Value {
                                "executionLegs": [{"quantity": o.filled, "price": o.price}]}));
     }
     let mut order = json!({"orderId": o.id, "status": o.status, "quantity": o.quantity, "filledQuantity": o.filled,
-           "orderType": "MARKET", "enteredTime": "2025-06-10T19:55:01+0000",
+           "orderType": "MARKET", "enteredTime": ms_to_trader(o.entered_ms), "duration": o.duration,
+           "session": "NORMAL", "orderStrategyType": "SINGLE", "accountNumber": 31415926,
            "statusDescription": if o.status == "REJECTED" { "rejected by the fake broker" } else { "" },
            "orderLegCollection": [{"instruction": o.instruction, "quantity": o.quantity,
                                    "instrument": {"symbol": o.symbol, "assetType": "EQUITY"}}],
@@ -504,6 +641,11 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         if w.faults.token_drop > 0 {
             w.faults.token_drop -= 1;
             return; // the connection closes without an answer
+        }
+        if !w.faults.token_fail_empty.is_empty() {
+            let status = w.faults.token_fail_empty.remove(0);
+            drop(w);
+            return respond(stream, status, &[], "");
         }
         if !w.faults.token_fail.is_empty() {
             let status = w.faults.token_fail.remove(0);
@@ -554,6 +696,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         );
     }
     w.authorised_requests += 1;
+    if req.path.starts_with("/trader/v1/accounts/") && req.path != "/trader/v1/accounts/accountNumbers" {
+        w.account_requests.push(req.path.clone());
+    }
     if let Some(limit) = w.faults.expire_token_after {
         if w.authorised_requests > limit {
             w.valid_tokens.retain(|t| *t != bearer);
@@ -599,30 +744,58 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
     let orders_path = format!("/trader/v1/accounts/{HASH}/orders");
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/trader/v1/accounts/accountNumbers") => {
+            let list: Vec<Value> = w
+                .accounts
+                .iter()
+                .map(|(number, hash, _)| json!({"accountNumber": number, "hashValue": hash}))
+                .collect();
             drop(w);
-            respond(
-                stream,
-                200,
-                &[],
-                &json!([{"accountNumber": "31415926", "hashValue": HASH}]).to_string(),
-            )
+            respond(stream, 200, &[], &Value::Array(list).to_string())
+        }
+        ("GET", "/trader/v1/accounts") => {
+            let list: Vec<Value> = w
+                .accounts
+                .iter()
+                .map(|(number, _, kind)| json!({"securitiesAccount": {"type": kind, "accountNumber": number,
+                    "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}}))
+                .collect();
+            drop(w);
+            respond(stream, 200, &[], &Value::Array(list).to_string())
         }
         ("GET", p) if p == format!("/trader/v1/accounts/{HASH}") => {
+            let etf = |s: &str| !w.asset_types.contains_key(s);
             let positions: Vec<Value> = w
                 .positions
                 .iter()
                 .filter(|(_, q)| **q > 0.0)
-                .map(|(s, q)| json!({"longQuantity": q, "shortQuantity": 0.0, "marketValue": q * w.prices[s].0,
-                                     "instrument": {"assetType": w.asset_types.get(s).map_or("COLLECTIVE_INVESTMENT", String::as_str), "symbol": s}}))
+                .map(|(s, q)| {
+                    let mut instrument = json!({"assetType": w.asset_types.get(s).map_or("COLLECTIVE_INVESTMENT", String::as_str), "symbol": s});
+                    if etf(s) {
+                        instrument["type"] = json!("EXCHANGE_TRADED_FUND");
+                    } else if let Some(kind) = w.instrument_types.get(s) {
+                        instrument["type"] = json!(kind);
+                    }
+                    json!({"longQuantity": q, "shortQuantity": 0.0, "marketValue": q * w.prices[s].0,
+                           "instrument": instrument})
+                })
                 .collect();
             let value = w.cash
                 + w.positions
                     .iter()
                     .map(|(s, q)| q * w.prices[s].0)
                     .sum::<f64>();
-            let mut body = json!({"securitiesAccount": {"type": "MARGIN", "accountNumber": "31415926", "positions": positions,
-                "currentBalances": {"cashBalance": (w.cash * 100.0).round() / 100.0, "buyingPower": w.cash * 2.0,
-                                    "liquidationValue": (value * 100.0).round() / 100.0}}});
+            let kind = w.accounts[0].2.clone();
+            let cash = (w.cash * 100.0).round() / 100.0;
+            let liquidation = (value * 100.0).round() / 100.0;
+            // A cash account has no buying power: it trades its available cash.
+            let balances = if kind == "CASH" {
+                json!({"cashBalance": cash, "cashAvailableForTrading": cash, "totalCash": cash,
+                       "unsettledCash": 0.0, "liquidationValue": liquidation})
+            } else {
+                json!({"cashBalance": cash, "buyingPower": w.cash * 2.0, "liquidationValue": liquidation})
+            };
+            let mut body = json!({"securitiesAccount": {"type": kind, "accountNumber": "31415926", "positions": positions,
+                "currentBalances": balances}});
             if w.faults.omit_positions {
                 body["securitiesAccount"]
                     .as_object_mut()
@@ -633,9 +806,40 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             respond(stream, 200, &[], &body.to_string())
         }
         ("GET", p) if p == orders_path => {
-            let body = Value::Array(w.orders.iter().map(order_json).collect()).to_string();
+            // Both times are required; Schwab lists at most 60 days back.
+            let (Some(from), Some(to)) = (
+                query_time(&req.query, "fromEnteredTime"),
+                query_time(&req.query, "toEnteredTime"),
+            ) else {
+                drop(w);
+                return respond(stream, 400, &[], r#"{"message":"fromEnteredTime and toEnteredTime are required in yyyy-MM-dd'T'HH:mm:ss.SSSZ"}"#);
+            };
+            w.order_list_from.push(from);
+            if from < w.now_ms - 60 * 86_400_000 - 3_600_000 {
+                drop(w);
+                return respond(stream, 400, &[], r#"{"message":"fromEnteredTime must be within 60 days from today"}"#);
+            }
+            let within = |ms: i64| ms >= from && ms <= to;
+            let mut list: Vec<Value> = w
+                .orders
+                .iter()
+                .filter(|o| within(o.entered_ms))
+                .map(order_json)
+                .collect();
+            list.extend(
+                w.foreign_orders
+                    .iter()
+                    .filter(|o| within(entered_ms(o)))
+                    .cloned(),
+            );
             drop(w);
-            respond(stream, 200, &[], &body)
+            respond(stream, 200, &[], &Value::Array(list).to_string())
+        }
+        ("GET", p) if p.starts_with("/trader/v1/accounts/") && !p.contains(HASH) => {
+            // Another linked account: empty.
+            drop(w);
+            respond(stream, 200, &[], &json!({"securitiesAccount": {"type": "CASH", "positions": [],
+                "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}}).to_string())
         }
         ("POST", p) if p == format!("/trader/v1/accounts/{HASH}/previewOrder") => {
             w.previews += 1;
@@ -679,6 +883,24 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .to_string();
             let instruction = leg["instruction"].as_str().unwrap_or("").to_string();
             let quantity = leg["quantity"].as_f64().unwrap_or(0.0);
+            // A fund or an option sent as EQUITY is refused, as Schwab does.
+            let asset = w.asset_types.get(&symbol).cloned();
+            let kind = w.instrument_types.get(&symbol).cloned();
+            let equity_like = match asset.as_deref() {
+                None | Some("EQUITY") => true,
+                Some("COLLECTIVE_INVESTMENT") => kind.as_deref() == Some("EXCHANGE_TRADED_FUND"),
+                _ => false,
+            };
+            if leg["instrument"]["assetType"] == "EQUITY" && !equity_like {
+                w.refused_posts.push(symbol.clone());
+                drop(w);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    &format!(r#"{{"message":"Order rejected: {symbol} is not an equity","errors":["The instrument type does not match the security"]}}"#),
+                );
+            }
             let quote = w.prices.get(&symbol).map_or(0.0, |p| p.0);
             let market = if instruction == "BUY" {
                 quote * (1.0 + w.faults.buy_premium)
@@ -715,6 +937,8 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 lag: w.faults.status_lag_reads,
                 cancel_fills_in: None,
                 limit,
+                entered_ms: w.now_ms,
+                duration: body["duration"].as_str().unwrap_or("DAY").to_string(),
             };
             let rejected = w.faults.reject_symbol.as_deref() == Some(symbol.as_str());
             w.orders.push(order);
@@ -731,6 +955,11 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             }
             let lose = w.faults.post_timeouts > 0;
             let no_location = w.faults.post_no_location > 0;
+            let other = w.faults.location_other > 0 && !lose && !no_location;
+            if other {
+                w.faults.location_other -= 1;
+            }
+            let named = if other { w.orders[0].id } else { id };
             if lose {
                 w.faults.post_timeouts -= 1;
             } else if no_location {
@@ -747,7 +976,7 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             } else {
                 vec![(
                     "location",
-                    format!("https://api.schwabapi.com{orders_path}/{id}"),
+                    format!("https://api.schwabapi.com{orders_path}/{named}"),
                 )]
             };
             respond(stream, 201, &headers, "")
@@ -777,7 +1006,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                     }
                 }
             }
-            let body = index.map(|i| order_json(&w.orders[i]));
+            let body = index.map(|i| order_json(&w.orders[i])).or_else(|| {
+                find_foreign(&mut w.foreign_orders, id).map(|o| o.clone())
+            });
             drop(w);
             match body {
                 Some(b) => respond(stream, 200, &[], &b.to_string()),
@@ -795,6 +1026,18 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 w.faults.cancel_fills_after_reads,
                 w.faults.cancel_never_settles,
             );
+            if let Some(foreign) = find_foreign(&mut w.foreign_orders, id) {
+                let live = !["FILLED", "CANCELED", "REJECTED", "EXPIRED", "REPLACED"]
+                    .contains(&foreign["status"].as_str().unwrap_or(""));
+                if live {
+                    foreign["status"] = json!("CANCELED");
+                }
+                drop(w);
+                return match live {
+                    true => respond(stream, 200, &[], ""),
+                    false => respond(stream, 400, &[], r#"{"message":"The order cannot be canceled in its current state"}"#),
+                };
+            }
             let Some(o) = w.orders.iter_mut().find(|o| o.id == id) else {
                 drop(w);
                 return respond(stream, 404, &[], r#"{"message":"Order not found"}"#);
@@ -825,11 +1068,30 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 drop(w);
                 return respond(stream, 400, &[], r#"{"message":"types is required"}"#);
             };
+            let (Some(from), Some(to)) = (
+                query_time(&req.query, "startDate"),
+                query_time(&req.query, "endDate"),
+            ) else {
+                drop(w);
+                return respond(stream, 400, &[], r#"{"message":"startDate and endDate are required"}"#);
+            };
+            if to - from > 365 * 86_400_000 {
+                drop(w);
+                return respond(stream, 400, &[], r#"{"message":"the date range may not exceed one year"}"#);
+            }
             let wanted: Vec<&str> = types.split(',').collect();
+            // Listed by the instant Schwab posted them.
             let list: Vec<Value> = w
                 .transactions
                 .iter()
                 .filter(|t| wanted.contains(&t["type"].as_str().unwrap_or("")))
+                .filter(|t| {
+                    let at = t["time"]
+                        .as_str()
+                        .and_then(|x| chrono::DateTime::parse_from_str(x, "%Y-%m-%dT%H:%M:%S%z").ok())
+                        .map_or(0, |x| x.timestamp_millis());
+                    at >= from && at <= to
+                })
                 .cloned()
                 .collect();
             drop(w);
@@ -884,16 +1146,21 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                     v["candles"].as_array()?.last()?["close"].as_f64()
                 });
                 let mut quote = json!({"lastPrice": close, "bidPrice": bid, "askPrice": ask,
-                    "mark": close, "quoteTime": time, "totalVolume": volume, "closePrice": previous});
+                    "mark": close, "quoteTime": time, "totalVolume": volume, "closePrice": previous,
+                    "securityStatus": "Normal"});
                 if let Some(Value::Object(fields)) = w.faults.quote_override.get(s) {
                     for (k, v) in fields {
                         quote[k] = v.clone();
                     }
                 }
-                map.insert(
-                    s.to_string(),
-                    json!({"assetMainType": "EQUITY", "symbol": label, "quote": quote}),
-                );
+                let mut entry = json!({"assetMainType": "EQUITY", "assetSubType": "ETF",
+                    "quoteType": "NBBO", "realtime": true, "symbol": label, "quote": quote});
+                if let Some(Value::Object(fields)) = w.faults.entry_override.get(s) {
+                    for (k, v) in fields {
+                        entry[k] = v.clone();
+                    }
+                }
+                map.insert(s.to_string(), entry);
             }
             drop(w);
             respond(stream, 200, &[], &Value::Object(map).to_string())

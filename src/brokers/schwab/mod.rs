@@ -418,41 +418,52 @@ impl SchwabClient {
         if status == StatusCode::UNAUTHORIZED && may_refresh {
             return None;
         }
+        Some(self.failed_answer(endpoint, response, (attempt, retries_left)))
+    }
+
+    /// What an error answer means: a 429 or a 5xx is worth another attempt after its
+    /// `Retry-After` (when the run can wait that long) or the backoff; any other status is
+    /// final.
+    fn failed_answer(
+        &self,
+        endpoint: &str,
+        response: Response,
+        (attempt, retries_left): (u32, bool),
+    ) -> Attempt<Response, SendError> {
+        let status = response.status();
+        let then = if retries_left { ", retrying" } else { "" };
         let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
         let asked = self.retry_after(&response);
         let wait = asked.unwrap_or_else(|| self.backoff(attempt));
         let slack = self.retry_after_slack();
         let message = model::error_message(&response.bytes().unwrap_or_default());
-        let error = SendError::Broker(if status == StatusCode::UNAUTHORIZED {
-            BrokerError::Auth(format!(
+        let http = |message: String| BrokerError::Http {
+            endpoint: endpoint.to_string(),
+            status: status.as_u16(),
+            message,
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            return Attempt::Fail(SendError::Broker(BrokerError::Auth(format!(
                 "Schwab refuses the access token even after a refresh ({message})"
-            ))
-        } else {
-            BrokerError::Http {
-                endpoint: endpoint.to_string(),
-                status: status.as_u16(),
-                message: message.clone(),
-            }
-        });
-        if transient && retries_left && asked.is_some_and(|a| a > slack) {
-            // Schwab asks for a longer pause than the run can afford: say so now.
-            return Some(Attempt::Fail(SendError::Broker(BrokerError::Http {
-                endpoint: endpoint.to_string(),
-                status: status.as_u16(),
-                message: format!(
-                    "{message}; Schwab asks to wait {} s (Retry-After), longer than the {} s \
-                     this run can wait",
-                    wait.as_secs(),
-                    slack.as_secs()
-                ),
-            })));
+            ))));
         }
-        Some(if transient {
-            tracing::warn!(endpoint, %status, attempt, ?wait, "transient error{then}");
-            Attempt::Again { error, wait }
-        } else {
-            Attempt::Fail(error)
-        })
+        if !transient {
+            return Attempt::Fail(SendError::Broker(http(message)));
+        }
+        if retries_left && asked.is_some_and(|a| a > slack) {
+            // Schwab asks for a longer pause than the run can afford: say so now.
+            return Attempt::Fail(SendError::Broker(http(format!(
+                "{message}; Schwab asks to wait {} s (Retry-After), longer than the {} s this \
+                 run can wait",
+                wait.as_secs(),
+                slack.as_secs()
+            ))));
+        }
+        tracing::warn!(endpoint, %status, attempt, ?wait, "transient error{then}");
+        Attempt::Again {
+            error: SendError::Broker(http(message)),
+            wait,
+        }
     }
 
     fn get_json(
@@ -520,7 +531,7 @@ impl SchwabClient {
         let chosen = match &self.settings.account_number {
             Some(number) => list.iter().find(|a| &a.account_number == number).ok_or_else(|| {
                 BrokerError::Setup(format!(
-                    "account {} (schwab.account_number) is not linked to this login; linked: {}. \
+                    "account {} is not linked to this login (schwab.account_number); linked: {}. \
                      Set schwab.account_number to one of them, or log in again with \
                      `jutsu auth login` and tick it",
                     masked(number),
@@ -574,16 +585,16 @@ impl SchwabClient {
     }
 
     /// Trust but verify: the id in a `Location` header is checked on a first read of the
-    /// order against what was sent (symbol, side, quantity). An order that does not match,
-    /// or cannot be read, is an unknown outcome, settled by listing orders: someone else's
-    /// order is never recorded as ours.
+    /// order against what was sent (symbol, side, quantity). An order that does not match
+    /// is an unknown outcome, settled by listing orders: someone else's order is never
+    /// recorded as ours. One that cannot be read now is taken as placed and followed.
     fn confirm_placed(&self, sent: &OrderRequest, id: String) -> Placement {
         let order = match self.order(&id) {
             Ok(order) => order,
+            // Nothing says the id is wrong: it is followed (and read again) as placed.
             Err(e) => {
-                return Placement::Unknown(format!(
-                    "order {id} (from the Location header) could not be read to confirm it: {e}"
-                ))
+                tracing::warn!(order = %id, error = %e, "the placed order could not be read to confirm it");
+                return Placement::Placed(id);
             }
         };
         let same = order.symbol == sent.symbol
