@@ -109,7 +109,10 @@ fn hello_against_schwab_shows_token_quotes_and_account() {
         "{stdout}"
     );
     // Both linked accounts, masked, with their types; the configured one marked.
-    assert!(stdout.contains("accounts      2 linked to this login"), "{stdout}");
+    assert!(
+        stdout.contains("accounts      2 linked to this login"),
+        "{stdout}"
+    );
     assert!(stdout.contains("****5926  MARGIN  <- used"), "{stdout}");
     assert!(stdout.contains("****2818  CASH\n"), "{stdout}");
     assert!(

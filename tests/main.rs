@@ -6,6 +6,7 @@
 
 mod common;
 
+mod accounts;
 mod alerts;
 mod as_traded;
 mod calendar;

@@ -390,7 +390,13 @@ fn as_of_is_refused_in_live_mode() {
     let (code, stdout, stderr) = run(jutsu()
         .env("T_APP_KEY", "key-for-the-test")
         .env("T_APP_SECRET", "secret-for-the-test")
-        .args(["-c", config.to_str().unwrap(), "trade", "--as-of", "2025-12-12"]));
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "trade",
+            "--as-of",
+            "2025-12-12",
+        ]));
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
         stdout.contains("--as-of is refused in live mode: live orders happen now"),

@@ -126,9 +126,9 @@ impl MarketData for LocalMarketData {
                     mark: None,
                     history_basis: factor,
                     previous_close: None,
-            security_status: None,
-            realtime: true,
-            no_bid_ask: false,
+                    security_status: None,
+                    realtime: true,
+                    no_bid_ask: false,
                 })
             })
             .collect()

@@ -49,7 +49,13 @@ fn update(loaded: &Loaded, from: Option<NaiveDate>, clock: SharedClock) -> Resul
         None => crate::brokers::stored::Mode::Missing,
     };
     for symbol in loaded.config.strategy.parameters.all_symbols() {
-        let synced = sync(&mut store, client.as_ref(), &symbol, (start, mode), clock.now_utc())?;
+        let synced = sync(
+            &mut store,
+            client.as_ref(),
+            &symbol,
+            (start, mode),
+            clock.now_utc(),
+        )?;
         let last = store
             .last_date(&symbol)?
             .map_or("-".into(), |d| d.to_string());

@@ -53,8 +53,8 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         );
     }
 
-    let trades_at_schwab = c.mode == Mode::Live
-        || (c.mode == Mode::DryRun && c.data.source == DataSource::Schwab);
+    let trades_at_schwab =
+        c.mode == Mode::Live || (c.mode == Mode::DryRun && c.data.source == DataSource::Schwab);
     if trades_at_schwab {
         linked_accounts(loaded, clock.clone())?;
     }

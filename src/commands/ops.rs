@@ -120,7 +120,10 @@ fn warn_good_faith(
     let midnight = clock
         .today_et()
         .and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
+        .and_then(|t| {
+            t.and_local_timezone(chrono_tz::America::New_York)
+                .earliest()
+        })
         .map(|t| t.with_timezone(&chrono::Utc));
     let today = match midnight {
         Some(t) => broker.orders_since(t)?,

@@ -512,7 +512,10 @@ mod tests {
             ..quote("78.55", "78.54", "78.56")
         };
         let found = quote_problems(&halted, None, &limits());
-        assert!(found[0].contains("TQQQ is not trading normally"), "{found:?}");
+        assert!(
+            found[0].contains("TQQQ is not trading normally"),
+            "{found:?}"
+        );
         // Bid and ask of 0 are not prices: the parser drops them and flags the quote.
         let dark = Quote {
             bid: None,
@@ -547,7 +550,11 @@ mod tests {
             instrument_type: kind.map(String::from),
         };
         assert_eq!(position("AAPL", Some("EQUITY"), None).not_equity(), None);
-        let etf = position("TQQQ", Some("COLLECTIVE_INVESTMENT"), Some("EXCHANGE_TRADED_FUND"));
+        let etf = position(
+            "TQQQ",
+            Some("COLLECTIVE_INVESTMENT"),
+            Some("EXCHANGE_TRADED_FUND"),
+        );
         assert_eq!(etf.not_equity(), None);
         assert_eq!(position("TQQQ", None, None).not_equity(), None);
         assert_eq!(
@@ -562,7 +569,10 @@ mod tests {
             ("TQQQ  261218C00050000", Some("OPTION"), None),
         ] {
             let why = position(symbol, asset, kind).not_equity();
-            assert!(why.is_some_and(|w| w.contains("not sold by an equity order")), "{symbol} {asset:?}");
+            assert!(
+                why.is_some_and(|w| w.contains("not sold by an equity order")),
+                "{symbol} {asset:?}"
+            );
         }
         assert_eq!(position("TQQQ", None, None).fraction(), d("0"));
         let mut drip = position("TQQQ", None, None);

@@ -236,7 +236,10 @@ fn trigger_of(
     if let Some(reason) = &input.rebalance_due {
         return (Some(Trigger::Adopted(reason.clone())), remembered);
     }
-    (cash_moved(input, equity).map(Trigger::CashMoved), remembered)
+    (
+        cash_moved(input, equity).map(Trigger::CashMoved),
+        remembered,
+    )
 }
 
 /// The cash moved since the last rebalance in percent of equity, when it is over
@@ -730,7 +733,13 @@ mod tests {
             panic!("{:?}", p.trigger);
         };
         assert_eq!(pct.round_dp(2), d("16.65"));
-        assert!(p.trigger.as_ref().unwrap().explain().unwrap().contains("cash moved by 16.65%"));
+        assert!(p
+            .trigger
+            .as_ref()
+            .unwrap()
+            .explain()
+            .unwrap()
+            .contains("cash moved by 16.65%"));
         // 20 % of 12 010 in TQQQ at 50 (48 shares) and 80 % in QQQ at 500 (19): buys of
         // both, in proportion to the targets.
         assert_eq!(
@@ -754,13 +763,24 @@ mod tests {
     fn a_withdrawal_that_needs_cash_sells_every_leg_pro_rata() {
         // 1 500 withdrawn from 1 600 of cash after margin use left the cash at -1 400.
         let p = plan(&settled("-1400", "100"));
-        assert!(matches!(p.trigger, Some(Trigger::CashMoved(_))), "{:?}", p.trigger);
+        assert!(
+            matches!(p.trigger, Some(Trigger::CashMoved(_))),
+            "{:?}",
+            p.trigger
+        );
         let orders = orders_of(&p);
-        assert!(orders.iter().all(|(_, side, _)| *side == Side::Sell), "{orders:?}");
+        assert!(
+            orders.iter().all(|(_, side, _)| *side == Side::Sell),
+            "{orders:?}"
+        );
         assert_eq!(orders.len(), 2, "both legs give up their share: {orders:?}");
         // Whole shares nearest the targets: what is still borrowed is under one QQQ share.
         assert!(p.projected.cash > d("-500"), "{:?}", p.projected);
-        assert!(p.projected.cash > d("-1400") + d("1000"), "{:?}", p.projected);
+        assert!(
+            p.projected.cash > d("-1400") + d("1000"),
+            "{:?}",
+            p.projected
+        );
     }
 
     #[test]
@@ -772,7 +792,10 @@ mod tests {
         i.rebalance_cash = Some(d("1010"));
         i.rebalance_due = Some("sold 20 TQQQ by hand".into());
         let p = plan(&i);
-        assert_eq!(p.trigger, Some(Trigger::Adopted("sold 20 TQQQ by hand".into())));
+        assert_eq!(
+            p.trigger,
+            Some(Trigger::Adopted("sold 20 TQQQ by hand".into()))
+        );
         assert_eq!(orders_of(&p), vec![("TQQQ".into(), Side::Buy, 20)]);
     }
 

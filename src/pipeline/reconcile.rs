@@ -412,7 +412,10 @@ pub(crate) fn flows_since(state: Option<&State>, today: NaiveDate) -> DateTime<U
         Some(s) => s.flows_through.unwrap_or(s.updated_at),
         None => today
             .and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).earliest())
+            .and_then(|t| {
+                t.and_local_timezone(chrono_tz::America::New_York)
+                    .earliest()
+            })
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
     }
 }

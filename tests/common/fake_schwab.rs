@@ -696,7 +696,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         );
     }
     w.authorised_requests += 1;
-    if req.path.starts_with("/trader/v1/accounts/") && req.path != "/trader/v1/accounts/accountNumbers" {
+    if req.path.starts_with("/trader/v1/accounts/")
+        && req.path != "/trader/v1/accounts/accountNumbers"
+    {
         w.account_requests.push(req.path.clone());
     }
     if let Some(limit) = w.faults.expire_token_after {
@@ -756,8 +758,10 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
             let list: Vec<Value> = w
                 .accounts
                 .iter()
-                .map(|(number, _, kind)| json!({"securitiesAccount": {"type": kind, "accountNumber": number,
-                    "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}}))
+                .map(|(number, _, kind)| {
+                    json!({"securitiesAccount": {"type": kind, "accountNumber": number,
+                    "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}})
+                })
                 .collect();
             drop(w);
             respond(stream, 200, &[], &Value::Array(list).to_string())
@@ -812,12 +816,22 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 query_time(&req.query, "toEnteredTime"),
             ) else {
                 drop(w);
-                return respond(stream, 400, &[], r#"{"message":"fromEnteredTime and toEnteredTime are required in yyyy-MM-dd'T'HH:mm:ss.SSSZ"}"#);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    r#"{"message":"fromEnteredTime and toEnteredTime are required in yyyy-MM-dd'T'HH:mm:ss.SSSZ"}"#,
+                );
             };
             w.order_list_from.push(from);
             if from < w.now_ms - 60 * 86_400_000 - 3_600_000 {
                 drop(w);
-                return respond(stream, 400, &[], r#"{"message":"fromEnteredTime must be within 60 days from today"}"#);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    r#"{"message":"fromEnteredTime must be within 60 days from today"}"#,
+                );
             }
             let within = |ms: i64| ms >= from && ms <= to;
             let mut list: Vec<Value> = w
@@ -838,8 +852,14 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         ("GET", p) if p.starts_with("/trader/v1/accounts/") && !p.contains(HASH) => {
             // Another linked account: empty.
             drop(w);
-            respond(stream, 200, &[], &json!({"securitiesAccount": {"type": "CASH", "positions": [],
-                "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}}).to_string())
+            respond(
+                stream,
+                200,
+                &[],
+                &json!({"securitiesAccount": {"type": "CASH", "positions": [],
+                "currentBalances": {"cashBalance": 0.0, "liquidationValue": 0.0}}})
+                .to_string(),
+            )
         }
         ("POST", p) if p == format!("/trader/v1/accounts/{HASH}/previewOrder") => {
             w.previews += 1;
@@ -898,7 +918,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                     stream,
                     400,
                     &[],
-                    &format!(r#"{{"message":"Order rejected: {symbol} is not an equity","errors":["The instrument type does not match the security"]}}"#),
+                    &format!(
+                        r#"{{"message":"Order rejected: {symbol} is not an equity","errors":["The instrument type does not match the security"]}}"#
+                    ),
                 );
             }
             let quote = w.prices.get(&symbol).map_or(0.0, |p| p.0);
@@ -1006,9 +1028,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                     }
                 }
             }
-            let body = index.map(|i| order_json(&w.orders[i])).or_else(|| {
-                find_foreign(&mut w.foreign_orders, id).map(|o| o.clone())
-            });
+            let body = index
+                .map(|i| order_json(&w.orders[i]))
+                .or_else(|| find_foreign(&mut w.foreign_orders, id).map(|o| o.clone()));
             drop(w);
             match body {
                 Some(b) => respond(stream, 200, &[], &b.to_string()),
@@ -1035,7 +1057,12 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 drop(w);
                 return match live {
                     true => respond(stream, 200, &[], ""),
-                    false => respond(stream, 400, &[], r#"{"message":"The order cannot be canceled in its current state"}"#),
+                    false => respond(
+                        stream,
+                        400,
+                        &[],
+                        r#"{"message":"The order cannot be canceled in its current state"}"#,
+                    ),
                 };
             }
             let Some(o) = w.orders.iter_mut().find(|o| o.id == id) else {
@@ -1073,11 +1100,21 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 query_time(&req.query, "endDate"),
             ) else {
                 drop(w);
-                return respond(stream, 400, &[], r#"{"message":"startDate and endDate are required"}"#);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    r#"{"message":"startDate and endDate are required"}"#,
+                );
             };
             if to - from > 365 * 86_400_000 {
                 drop(w);
-                return respond(stream, 400, &[], r#"{"message":"the date range may not exceed one year"}"#);
+                return respond(
+                    stream,
+                    400,
+                    &[],
+                    r#"{"message":"the date range may not exceed one year"}"#,
+                );
             }
             let wanted: Vec<&str> = types.split(',').collect();
             // Listed by the instant Schwab posted them.
@@ -1088,7 +1125,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 .filter(|t| {
                     let at = t["time"]
                         .as_str()
-                        .and_then(|x| chrono::DateTime::parse_from_str(x, "%Y-%m-%dT%H:%M:%S%z").ok())
+                        .and_then(|x| {
+                            chrono::DateTime::parse_from_str(x, "%Y-%m-%dT%H:%M:%S%z").ok()
+                        })
                         .map_or(0, |x| x.timestamp_millis());
                     at >= from && at <= to
                 })

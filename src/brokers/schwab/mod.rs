@@ -305,9 +305,11 @@ impl SchwabClient {
         let now = self.clock.now_utc();
         let today = self.clock.today_et();
         match crate::domain::calendar::session_hours(today) {
-            Some(h) if now < h.close => (h.close.with_timezone(&Utc) - now - chrono::Duration::minutes(1))
-                .to_std()
-                .unwrap_or(Duration::ZERO),
+            Some(h) if now < h.close => {
+                (h.close.with_timezone(&Utc) - now - chrono::Duration::minutes(1))
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            }
             _ => Duration::from_secs(120),
         }
     }
@@ -324,7 +326,11 @@ impl SchwabClient {
             return Some(Duration::from_secs(seconds));
         }
         let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
-        Some((at - self.clock.now_utc()).to_std().unwrap_or(Duration::ZERO))
+        Some(
+            (at - self.clock.now_utc())
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        )
     }
 
     /// Sends one request. Reads (`retry` true) are retried on 429, 5xx and transport
@@ -769,7 +775,10 @@ impl Broker for SchwabClient {
         };
         let (orders, skipped) = model::parse_order_list(items);
         for what in &skipped {
-            tracing::warn!(endpoint, "an order of the account could not be read: {what}");
+            tracing::warn!(
+                endpoint,
+                "an order of the account could not be read: {what}"
+            );
         }
         for o in orders.iter().filter(|o| o.instruction.is_some()) {
             tracing::debug!(

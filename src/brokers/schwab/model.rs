@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::brokers::{Account, Finding, Order, OrderStatus, Position, Preview, Quote, Side};
-use crate::domain::market::AccountKind;
 use crate::domain::bars::Bar;
 use crate::domain::events::{CashFlow, FlowKind};
+use crate::domain::market::AccountKind;
 use crate::domain::strategy::decimal_from_f64;
 
 /// A JSON number as a decimal: finite, and within `limit` in absolute value.
@@ -336,8 +336,9 @@ fn order_legs(dto: &OrderDto, id: i64) -> Result<Vec<Order>, String> {
             .ok_or_else(|| format!("order {id} has no quantity"))?;
         let (filled, notional) = executions(dto, id, (leg.leg_id, single))?;
         let reported = match single {
-            true => money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?
-                .unwrap_or_default(),
+            true => {
+                money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?.unwrap_or_default()
+            }
             false => Decimal::ZERO,
         };
         if quantity <= Decimal::ZERO || reported < Decimal::ZERO || filled > quantity {
