@@ -700,3 +700,93 @@ fn paper_after_an_adopt_following_a_manual_sale_the_next_run_buys_back() {
         "bought back toward the target: {held} -> {back}"
     );
 }
+
+/// A client of the fake at [`NOW`], as the binary builds it (account named).
+fn client_of(a: &Live) -> jutsu::brokers::schwab::SchwabClient {
+    use jutsu::brokers::schwab::auth::OAuthSettings;
+    use jutsu::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
+    let settings = SchwabSettings {
+        oauth: OAuthSettings {
+            base_url: format!("{}/v1/oauth", a.fake.url),
+            callback_url: "https://127.0.0.1:8182".into(),
+            app_key: jutsu::secret::Secret::new("APPKEY0123456789".into()),
+            app_secret: jutsu::secret::Secret::new("APPSECRET0123456".into()),
+        },
+        trader_base_url: format!("{}/trader/v1", a.fake.url),
+        marketdata_base_url: format!("{}/marketdata/v1", a.fake.url),
+        token_file: a.dir.path().join("state/token.json"),
+        account_number: Some("31415926".into()),
+        retry: RetryPolicy {
+            max_retries: 1,
+            base_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(5),
+        },
+        requests_per_minute: 120,
+        timeout: std::time::Duration::from_secs(2),
+    };
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    SchwabClient::new(settings, std::sync::Arc::new(jutsu::clock::FixedClock(now))).unwrap()
+}
+
+#[test]
+fn a_long_gap_between_runs_is_read_in_windows_schwab_accepts_and_nothing_is_dropped() {
+    use jutsu::brokers::Broker;
+    let a = live("");
+    // A dividend 80 days ago, a deposit 10 days ago, one the evening before.
+    a.fake
+        .cash_transaction_at("DIVIDEND_OR_INTEREST", 12.5, "2025-03-22T15:00:00Z");
+    a.fake
+        .cash_transaction_at("ACH_RECEIPT", 1000.0, "2025-05-31T14:00:00Z");
+    a.fake
+        .cash_transaction_at("ACH_RECEIPT", 250.0, "2025-06-09T23:30:00Z");
+    let since = chrono::DateTime::parse_from_rfc3339("2025-03-12T19:55:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let flows = client_of(&a).cash_flows(since).unwrap();
+    let amounts: Vec<String> = flows.iter().map(|f| f.amount.to_string()).collect();
+    assert_eq!(amounts, ["12.5", "1000", "250"], "{flows:?}");
+    let queries = a.fake.world.lock().unwrap().transaction_queries.clone();
+    assert_eq!(queries.len(), 2, "90 days in two windows: {queries:?}");
+    assert_eq!(queries[0].1.as_deref(), Some("2025-03-12T19:55:00.000Z"));
+    assert_eq!(queries[1].1.as_deref(), Some("2025-05-11T19:55:00.000Z"));
+    // From the evening after the last run: the 19:30 deposit of 06-09 only.
+    let evening = chrono::DateTime::parse_from_rfc3339("2025-06-09T19:55:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let flows = client_of(&a).cash_flows(evening).unwrap();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0].date.to_string(), "2025-06-09");
+}
+
+#[test]
+fn the_market_data_and_the_trader_side_share_one_client_per_app() {
+    let a = live("");
+    // A run whose access token needs refreshing: one refresh serves both sides.
+    let b = live_with("", 100);
+    let (code, stdout, _) = b.run(&["trade"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(b.fake.world.lock().unwrap().token_grants, 1);
+    // In one process, the same configuration and clock give the same client (the app's
+    // key and secret read from variables every process has).
+    let text = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("T_APP_KEY", "PATH")
+        .replace("T_APP_SECRET", "HOME");
+    let config = a.dir.path().join("shared.yaml");
+    std::fs::write(&config, text).unwrap();
+    let loaded = jutsu::config::load(&config).unwrap();
+    let clock: jutsu::sources::SharedClock = std::sync::Arc::new(jutsu::clock::FixedClock(
+        chrono::DateTime::parse_from_rfc3339(NOW)
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    ));
+    let one = jutsu::sources::schwab_client(&loaded, clock.clone()).unwrap();
+    let two = jutsu::sources::schwab_client(&loaded, clock.clone()).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&one, &two));
+    // Another clock (another command in this process) gets its own.
+    let other: jutsu::sources::SharedClock = std::sync::Arc::new(jutsu::clock::SystemClock);
+    let three = jutsu::sources::schwab_client(&loaded, other).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&one, &three));
+}

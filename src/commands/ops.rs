@@ -32,17 +32,7 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     let as_of = sources::quote_instant(loaded, clock.as_ref())?;
     let data = sources::market_data(loaded, clock.clone(), as_of)?;
     let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
-    let request = ExitRequest {
-        mode,
-        legs: loaded
-            .config
-            .strategy
-            .parameters
-            .traded_symbols()
-            .map(String::from),
-        all_positions: args.all_positions,
-        polls: loaded.config.execution.order_timeout_s.max(1) as u32,
-    };
+    let request = exit_request(loaded, args, mode);
     let (account, open) = emergency::survey(broker.as_ref())?;
     let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
     let broker_name = show_plan(loaded, mode, &account, &plan);
@@ -104,6 +94,21 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     );
     super::send_alert(loaded, clock.as_ref(), &alert);
     Ok(code)
+}
+
+/// What the exit is asked to do, from the configuration and the command line.
+fn exit_request(loaded: &Loaded, args: &ExitArgs, mode: Mode) -> ExitRequest {
+    ExitRequest {
+        mode,
+        legs: loaded
+            .config
+            .strategy
+            .parameters
+            .traded_symbols()
+            .map(String::from),
+        all_positions: args.all_positions,
+        polls: loaded.config.execution.order_timeout_s.max(1) as u32,
+    }
 }
 
 /// In a cash account, warns (before the question) of each sell that would be a good-faith

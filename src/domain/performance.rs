@@ -201,3 +201,102 @@ pub fn table(rows: &[SessionRow]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+    use crate::domain::events::{CashFlow, FlowKind};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn ledger(day: &str, before: &str, after: &str, flows: &[(&str, FlowKind)]) -> Ledger {
+        let session: NaiveDate = day.parse().unwrap();
+        let mut l = Ledger::new(session, Mode::Paper, chrono::DateTime::UNIX_EPOCH);
+        l.equity_before = Some(d(before));
+        l.equity_after = Some(d(after));
+        l.flows = flows
+            .iter()
+            .map(|(amount, kind)| CashFlow {
+                date: session,
+                kind: *kind,
+                amount: d(amount),
+                symbol: None,
+                description: String::new(),
+                time: None,
+                id: None,
+            })
+            .collect();
+        l
+    }
+
+    #[test]
+    fn a_flow_that_sat_in_cash_is_taken_out_at_the_valuation_it_arrived_before() {
+        // 10 000 invested gains 1 % while a deposit of 1 000 sits in cash: the day is +1 %,
+        // exactly, not 11 100 / 11 000 - 1 = 0.909 %.
+        let rows = rows(
+            &[
+                ledger("2025-12-10", "10000", "10000", &[]),
+                ledger(
+                    "2025-12-11",
+                    "11000",
+                    "11100",
+                    &[("1000", FlowKind::Deposit)],
+                ),
+                ledger(
+                    "2025-12-12",
+                    "10100",
+                    "9595",
+                    &[("-1000", FlowKind::Withdrawal)],
+                ),
+            ],
+            &[],
+        );
+        assert_eq!(rows[1].return_pct, d("1"));
+        // 1 000 of the 11 100 was idle cash that left; the 10 100 invested fell 5 % to
+        // 9 595: the day is (9 595 + 1 000) / 11 100 - 1.
+        assert_eq!(rows[2].return_pct, d("-4.5495"));
+        // A dividend is a return: it stays in.
+        let with_dividend = rows_of_dividend();
+        assert_eq!(with_dividend[1].return_pct, d("1"));
+    }
+
+    fn rows_of_dividend() -> Vec<SessionRow> {
+        rows(
+            &[
+                ledger("2025-12-10", "10000", "10000", &[]),
+                ledger(
+                    "2025-12-11",
+                    "10100",
+                    "10100",
+                    &[("100", FlowKind::Dividend)],
+                ),
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn the_backtest_column_receives_the_same_flow_in_cash() {
+        let rows = rows(
+            &[
+                ledger("2025-12-10", "10000", "10000", &[]),
+                ledger(
+                    "2025-12-11",
+                    "11000",
+                    "11100",
+                    &[("1000", FlowKind::Deposit)],
+                ),
+            ],
+            &[
+                ("2025-12-10".parse().unwrap(), d("10000")),
+                ("2025-12-11".parse().unwrap(), d("10100")),
+            ],
+        );
+        // Up 1 %, plus the deposit in cash.
+        assert_eq!(rows[1].backtest_equity, Some(d("11100")));
+        assert_eq!(rows[1].tracking_pct, Some(d("0")));
+    }
+}
