@@ -790,3 +790,28 @@ fn the_market_data_and_the_trader_side_share_one_client_per_app() {
     let three = jutsu::sources::schwab_client(&loaded, other).unwrap();
     assert!(!std::sync::Arc::ptr_eq(&one, &three));
 }
+
+#[test]
+fn a_429_is_retried_after_its_retry_after_unless_the_run_cannot_wait_that_long() {
+    // Two throttled quote reads asking for 20 s each: honoured (the run has 4 minutes).
+    let a = live("");
+    a.fake.faults(|f| {
+        f.fail.push(("/marketdata/v1/quotes".into(), 429, 2));
+        f.retry_after = Some(20);
+    });
+    let (code, stdout, stderr) = a.run(&["trade"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Asking for ten minutes at 15:55: more than the run can wait; named, nothing sent.
+    let b = live("");
+    b.fake.faults(|f| {
+        f.fail.push(("/marketdata/v1/quotes".into(), 429, 1));
+        f.retry_after = Some(600);
+    });
+    let (code, stdout, stderr) = b.run(&["trade"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Schwab asks to wait 600 s (Retry-After), longer than the 240 s this run can wait"),
+        "{stdout}"
+    );
+    assert_eq!(b.posts(), 0);
+}

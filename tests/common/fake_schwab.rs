@@ -104,6 +104,8 @@ pub struct Faults {
     /// The next N order POSTs answer with a Location naming another order (the account's
     /// first order).
     pub location_other: usize,
+    /// A `Retry-After` header (seconds) on the answers of `fail`.
+    pub retry_after: Option<u64>,
 }
 
 /// The fake's whole state.
@@ -722,11 +724,16 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
     {
         w.faults.fail[i].2 -= 1;
         let status = w.faults.fail[i].1;
+        let headers: Vec<(&str, String)> = w
+            .faults
+            .retry_after
+            .map(|s| vec![("retry-after", s.to_string())])
+            .unwrap_or_default();
         drop(w);
         return respond(
             stream,
             status,
-            &[],
+            &headers,
             r#"{"errors":[{"status":"500","title":"Internal Server Error"}]}"#,
         );
     }
