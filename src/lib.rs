@@ -13,7 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
-pub mod emergency;
+
 pub mod error;
 pub mod fault;
 pub mod logging;

@@ -181,6 +181,11 @@ pub fn broker(
     clock: SharedClock,
 ) -> Result<Box<dyn Broker>> {
     refuse_live_on_local_bars(loaded, mode)?;
+    if mode == Mode::DryRun && !simulated(loaded, mode) {
+        return Ok(Box::new(crate::brokers::ReadOnly(schwab_client(
+            loaded, clock,
+        )?)));
+    }
     if !simulated(loaded, mode) {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }

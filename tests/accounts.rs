@@ -249,7 +249,10 @@ fn orders_jutsu_never_placed_do_not_fail_the_list_and_are_named_at_v() {
     }
     // The plan went through: TMF sold (whole shares only), TQQQ and QQQ bought.
     let ledger = a.ledger();
-    assert!(ledger.orders.iter().all(|o| o.state == OrderState::Filled));
+    assert!(ledger
+        .orders
+        .iter()
+        .all(|o| *o.state() == OrderState::Filled));
     let tmf = ledger.orders.iter().find(|o| o.symbol == "TMF").unwrap();
     assert_eq!(tmf.quantity, 650);
     // None of the foreign orders was touched.
@@ -538,7 +541,10 @@ fn a_location_naming_another_order_is_settled_by_listing_never_recorded_as_ours(
         .filter_map(|o| o.broker_id.clone())
         .collect();
     assert_eq!(ids, ours);
-    assert!(ledger.orders.iter().all(|o| o.state == OrderState::Filled));
+    assert!(ledger
+        .orders
+        .iter()
+        .all(|o| *o.state() == OrderState::Filled));
     assert_eq!(a.posts(), 3, "nothing sent twice");
 }
 
@@ -810,7 +816,9 @@ fn a_429_is_retried_after_its_retry_after_unless_the_run_cannot_wait_that_long()
     let (code, stdout, stderr) = b.run(&["trade"]);
     assert_eq!(code, 3, "{stdout}{stderr}");
     assert!(
-        stdout.contains("Schwab asks to wait 600 s (Retry-After), longer than the 240 s this run can wait"),
+        stdout.contains(
+            "Schwab asks to wait 600 s (Retry-After), longer than the 240 s this run can wait"
+        ),
         "{stdout}"
     );
     assert_eq!(b.posts(), 0);

@@ -225,7 +225,7 @@ impl Case {
             let q: i64 = o.filled.trunc().to_string().parse().unwrap();
             let sign = if o.side.as_str() == "BUY" { 1 } else { -1 };
             *expected.entry(o.symbol.clone()).or_default() += sign * q;
-            if !o.state.is_final() {
+            if !o.state().is_final() {
                 *open.entry(o.symbol.clone()).or_default() += o.quantity - q;
             }
         }
@@ -471,7 +471,7 @@ fn f14_a_rejected_order_stops_with_the_reason_and_the_ledger_says_what_is_missin
     assert!(ledger
         .orders
         .iter()
-        .any(|o| o.symbol == "QQQ" && o.state == OrderState::Rejected));
+        .any(|o| o.symbol == "QQQ" && *o.state() == OrderState::Rejected));
     c.assert_no_duplicate();
     c.assert_ledger_explains_broker();
 }
@@ -529,7 +529,10 @@ fn f19_killed_after_journaling_but_before_sending_the_first_order() {
     let c = kill_and_rerun("before-send");
     let ledger = c.ledger().unwrap();
     assert!(
-        ledger.orders.iter().any(|o| o.state == OrderState::NotSent),
+        ledger
+            .orders
+            .iter()
+            .any(|o| *o.state() == OrderState::NotSent),
         "the unsent order is marked NOT_SENT"
     );
 }
@@ -729,7 +732,7 @@ fn f33_an_order_still_live_after_the_cancel_stops_the_run_and_a_rerun_settles_it
     assert_eq!(c.fake.orders().len(), 1, "{:?}", c.fake.orders());
     let ledger = c.ledger().unwrap();
     assert_eq!(
-        ledger.orders[0].state,
+        *ledger.orders[0].state(),
         OrderState::Submitted,
         "a live order is not final"
     );
@@ -870,7 +873,7 @@ fn f40_a_429_on_an_order_means_nothing_was_placed() {
     );
     c.assert_nothing_sent();
     let ledger = c.ledger().unwrap();
-    assert_eq!(ledger.orders[0].state, OrderState::NotSent);
+    assert_eq!(*ledger.orders[0].state(), OrderState::NotSent);
     // The next run trades the day once.
     let (code, stdout, _) = c.trade();
     assert_eq!(code, 0, "{stdout}");
@@ -969,7 +972,7 @@ fn f44_an_emergency_exit_sells_the_strategy_only_and_keeps_the_books() {
     assert!(exit
         .orders
         .iter()
-        .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
+        .all(|o| *o.state() == OrderState::Filled && o.broker_id.is_some()));
     let rows = c.trades_csv();
     assert_eq!(
         rows.iter()

@@ -111,7 +111,7 @@ fn first_run_buys_the_targets_and_prints_the_whole_day() {
     assert!(ledger
         .orders
         .iter()
-        .all(|o| o.state == OrderState::Filled && o.broker_id.is_some()));
+        .all(|o| *o.state() == OrderState::Filled && o.broker_id.is_some()));
     let rows = trades_csv(&env);
     assert_eq!(rows[0], jutsu::storage::trades::HEADER.join(","));
     assert_eq!(rows.len(), 3);
@@ -220,7 +220,9 @@ fn partial_fills_are_retried_a_bounded_number_of_times_then_reported() {
         .filter(|o| o.symbol == "TQQQ")
         .collect();
     assert_eq!(tqqq.len(), 4);
-    assert!(tqqq.iter().all(|o| o.state == OrderState::PartiallyFilled));
+    assert!(tqqq
+        .iter()
+        .all(|o| *o.state() == OrderState::PartiallyFilled));
     assert_eq!(
         tqqq.iter().map(|o| o.quantity).collect::<Vec<_>>(),
         [37, 19, 10, 5]
@@ -497,7 +499,7 @@ fn emergency_exit_keeps_the_books_and_resume_leads_to_a_normal_run() {
         .unwrap();
     assert_eq!(exit.status, RunStatus::Done);
     assert_eq!(exit.orders.len(), 2);
-    assert!(exit.orders.iter().all(|o| o.state == OrderState::Filled));
+    assert!(exit.orders.iter().all(|o| *o.state() == OrderState::Filled));
     // One row per fill in trades.csv, reason emergency-exit.
     let rows = common::read_csv(&env.path("logs/trades.csv"));
     let exits: Vec<_> = rows

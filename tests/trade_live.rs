@@ -67,7 +67,7 @@ fn live_run_sends_exactly_the_plan_sells_first_and_ends_matching_the_broker() {
     // The ledger's journal is what the broker did.
     assert_eq!(ledger.orders.len(), orders.len());
     for (entry, order) in ledger.orders.iter().zip(orders.iter()) {
-        assert_eq!(entry.state, OrderState::Filled);
+        assert_eq!(*entry.state(), OrderState::Filled);
         assert_eq!(
             entry.broker_id.as_deref(),
             Some(order.id.to_string().as_str())

@@ -90,18 +90,58 @@ impl<T: Broker + ?Sized> Broker for std::sync::Arc<T> {
     }
 }
 
-/// Follows an order for up to `polls` reads until it is final; one still live then is
-/// canceled and followed again. A cancel is only a request: the order passes through
-/// PENDING_CANCEL and may still fill, so the order returned is the broker's last word, and
-/// may still be live (the caller must not send anything beside it).
+/// A broker that only reads: what a dry run on Schwab data gets, so that "a dry run sends
+/// nothing" is a type, not the order of the stages. Every order, cancel and preview is
+/// refused before it leaves the process.
+pub struct ReadOnly<B>(pub B);
+
+impl<B: Broker> ReadOnly<B> {
+    fn refused(what: &str) -> BrokerError {
+        BrokerError::Rejected(format!("dry run: jutsu sends no {what} in dry_run mode"))
+    }
+}
+
+impl<B: Broker> Broker for ReadOnly<B> {
+    fn account(&self) -> Result<Account, BrokerError> {
+        self.0.account()
+    }
+    fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
+        self.0.open_orders()
+    }
+    fn place_order(&self, _: &OrderRequest) -> Result<Placement, BrokerError> {
+        Err(Self::refused("order"))
+    }
+    fn order(&self, id: &str) -> Result<Order, BrokerError> {
+        self.0.order(id)
+    }
+    fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<Order>, BrokerError> {
+        self.0.orders_since(since)
+    }
+    fn cancel_order(&self, _: &str) -> Result<(), BrokerError> {
+        Err(Self::refused("cancel"))
+    }
+    fn cash_flows(&self, since: DateTime<Utc>) -> Result<Vec<CashFlow>, BrokerError> {
+        self.0.cash_flows(since)
+    }
+    fn preview_order(&self, _: &OrderRequest) -> Result<Preview, BrokerError> {
+        Err(Self::refused("order preview"))
+    }
+}
+
+/// Follows an order for up to `timeout` (a read every second) until it is final; one still
+/// live then is canceled and followed again. A cancel is only a request: the order passes
+/// through PENDING_CANCEL and may still fill, so the order returned is the broker's last
+/// word, and may still be live (the caller must not send anything beside it). A zero
+/// timeout reads once before the cancel.
 pub fn follow_order(
     broker: &dyn Broker,
     clock: &dyn Clock,
     id: &str,
-    polls: u32,
+    timeout: std::time::Duration,
 ) -> Result<Order, BrokerError> {
     let read = || broker.order(id);
     let is_final = |o: &Order| o.status.is_final();
+    let polls = u32::try_from(timeout.as_millis() / POLL_INTERVAL.as_millis()).unwrap_or(u32::MAX);
     let order = clock::poll(clock, POLL_INTERVAL, polls, read, is_final)?;
     if order.status.is_final() {
         return Ok(order);

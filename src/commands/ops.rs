@@ -8,9 +8,11 @@ use crate::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::portfolio::cents;
-use crate::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::error::{exit, Error, Result};
+use crate::pipeline::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
+use crate::pipeline::Stop;
 use crate::sources::{self, SharedClock};
+use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
 
@@ -107,7 +109,7 @@ fn exit_request(loaded: &Loaded, args: &ExitArgs, mode: Mode) -> ExitRequest {
             .traded_symbols()
             .map(String::from),
         all_positions: args.all_positions,
-        polls: loaded.config.execution.order_timeout_s.max(1) as u32,
+        timeout: loaded.config.execution.order_timeout(),
     }
 }
 
@@ -205,14 +207,16 @@ fn stopped(ledger_path: &std::path::Path, e: &Error) -> (u8, &'static str, Strin
             "nothing was sent".into()
         }
     ));
-    if let Ok(Some(mut ledger)) = Ledger::load(ledger_path) {
-        ledger.status = if sent {
-            RunStatus::Incomplete
-        } else {
-            RunStatus::Failed
-        };
-        ledger.message = Some(message.clone());
-        if let Err(e) = ledger.save(ledger_path) {
+    if let Ok(Some(mut journal)) = Journal::resume(ledger_path.to_path_buf()) {
+        let recorded = journal.update(|ledger| {
+            ledger.status = if sent {
+                RunStatus::Incomplete
+            } else {
+                RunStatus::Failed
+            };
+            ledger.message = Some(message.clone());
+        });
+        if let Err(e) = recorded {
             say!(
                 "warning: could not record the stop in {}: {e}",
                 ledger_path.display()
@@ -220,11 +224,8 @@ fn stopped(ledger_path: &std::path::Path, e: &Error) -> (u8, &'static str, Strin
         }
     }
     say!("{message}");
-    let code = if sent {
-        exit::INCOMPLETE
-    } else {
-        exit::PREFLIGHT
-    };
+    // The run's own rule: once anything may have been sent, a stop is incomplete.
+    let code = Stop::preflight(message.clone()).given_sent(sent).code();
     (code, "STOPPED", message)
 }
 

@@ -138,7 +138,7 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
         .parameters
         .traded_symbols()
         .map(String::from);
-    let positions = crate::pipeline::whole_positions(&account, &legs)
+    let positions = crate::domain::reconcile::whole_positions(&account, &legs)
         .map_err(crate::domain::journal::JournalError::from)?;
     let marks = price_marks(data.as_ref(), &positions, at)?;
     let file = paths.state_file();
@@ -159,8 +159,8 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
     state.save(&file)?;
     let detail = format!(
         "adopted the broker's positions: {} (the state had {}): {reason}",
-        crate::pipeline::describe_positions(&positions),
-        crate::pipeline::describe_positions(&before)
+        crate::domain::reconcile::describe_positions(&positions),
+        crate::domain::reconcile::describe_positions(&before)
     );
     paths.audit(clock.now_utc(), "adopt", &file, &detail)?;
     tracing::warn!(target: crate::report::RUN, file = %file.display(), "{detail}");

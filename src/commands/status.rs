@@ -360,14 +360,16 @@ fn preview(
     let d = crate::domain::backtest::decide_day(&history, today, &bars, &settings)
         .ok()?
         .decision?;
-    let prices = legs.clone().map(|s| market.last(&s));
+    // The run's own reconciliation: a split is recognised here as the run recognises it.
+    let seen = crate::pipeline::observe(state, legs, account, (&history, &market.quotes)).ok()?;
+    let state = crate::pipeline::with_splits(state, &seen);
     let reconciled = Reconciled {
         account: account.clone(),
-        positions: crate::pipeline::whole_positions(account, legs).ok()?,
-        fraction_value: crate::pipeline::fractions(account, legs, &prices).0,
-        prices,
+        prices: legs.clone().map(|s| market.last(&s)),
+        fraction_value: seen.fractions.0,
+        positions: seen.positions,
     };
-    let (input, _) = plan_input(c, c.mode, &d, state, legs, &reconciled);
+    let (input, _) = plan_input(c, c.mode, &d, state.as_ref(), legs, &reconciled);
     let plan = crate::domain::plan::plan(&input);
     let t_norm = d.t_norm.to_f64().unwrap_or(f64::NAN);
     let mut weights: Vec<(String, f64)> = legs
@@ -399,7 +401,7 @@ fn last_run(paths: &StatePaths) -> Option<LastRun> {
     let path = paths.ledger_files().pop()?;
     let ledger = Ledger::load(&path).ok()??;
     let sent = |o: &&crate::domain::journal::LedgerOrder| {
-        o.state != crate::domain::journal::OrderState::NotSent
+        *o.state() != crate::domain::journal::OrderState::NotSent
     };
     Some(LastRun {
         session: ledger.session,

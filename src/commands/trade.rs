@@ -10,7 +10,7 @@ use crate::domain::summary::{self as run_summary, RunFacts};
 use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
 use crate::sources::SharedClock;
-use crate::storage::ledger::equity_record;
+use crate::storage::ledger::{equity_record, Journal};
 use crate::storage::state::{State, StatePaths};
 
 pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
@@ -141,10 +141,11 @@ fn record_failures(summary: &RunSummary, failures: &[AlertFailure]) {
         );
     }
     let Some(path) = &summary.ledger else { return };
-    match Ledger::load(path) {
-        Ok(Some(mut ledger)) => {
-            ledger.alert_failures.extend(failures.iter().cloned());
-            if let Err(e) = ledger.save(path) {
+    match Journal::resume(path.clone()) {
+        Ok(Some(mut journal)) => {
+            let recorded =
+                journal.update(|ledger| ledger.alert_failures.extend(failures.iter().cloned()));
+            if let Err(e) = recorded {
                 println!("warning: could not record the alert failure in the ledger: {e}");
             }
         }

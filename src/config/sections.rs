@@ -163,6 +163,14 @@ pub enum OrderKind {
     Limit,
 }
 
+impl Execution {
+    /// How long an order is followed before it is canceled (`order_timeout_s`, one second
+    /// at least).
+    pub fn order_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.order_timeout_s.max(1))
+    }
+}
+
 impl Default for Execution {
     fn default() -> Self {
         Execution {

@@ -67,7 +67,7 @@ impl OrderState {
         use OrderEvent::{AnswerLost, NeverPlaced, Placed, Reported};
         use OrderState::*;
         let next = match (self, event) {
-            (Pending | Unknown, Placed) => Submitted,
+            (Pending | Unknown, Placed(_)) => Submitted,
             (Pending, AnswerLost) => Unknown,
             (Pending | Unknown, NeverPlaced) => NotSent,
             (Submitted, Reported(r)) if r.rejected => Rejected,
@@ -102,8 +102,9 @@ pub struct Report {
 /// What happens to a journal entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderEvent {
-    /// The broker has the order (it answered with its id, or it was found there).
-    Placed,
+    /// The broker has the order under this id (it answered with it, or it was found
+    /// there).
+    Placed(String),
     /// The answer to the placement was lost: the order may be in.
     AnswerLost,
     /// The broker holds no such order (refused at placement, or never sent).
@@ -154,7 +155,7 @@ pub struct LedgerOrder {
     /// Reference price (ask for buys, bid for sells, else last).
     pub reference_price: Decimal,
     /// State.
-    pub state: OrderState,
+    state: OrderState,
     /// The broker's id.
     pub broker_id: Option<String>,
     /// Shares filled.
@@ -200,9 +201,31 @@ impl LedgerOrder {
         }
     }
 
-    /// Moves the entry's state by `event` (see [`OrderState::transition`]).
+    /// An entry for an order found only at the broker (a rebuilt journal): SUBMITTED with
+    /// its id, sized as the broker says, with no reference price to measure against.
+    pub fn found_at_broker(seq: usize, order: &Order, note: &str) -> Result<Self, JournalError> {
+        let mut entry = LedgerOrder::pending(
+            seq,
+            (&order.symbol, order.side, whole_shares(order.quantity)?),
+            order.average_fill_price.unwrap_or_default(),
+            order.entered_time.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            Some(note.to_string()),
+        );
+        entry.sent_at = order.entered_time;
+        entry.intended = None;
+        entry.apply(OrderEvent::Placed(order.id.clone()))?;
+        Ok(entry)
+    }
+
+    /// Where the entry stands. Only [`LedgerOrder::apply`] moves it.
+    pub fn state(&self) -> &OrderState {
+        &self.state
+    }
+
+    /// Moves the entry's state by `event` (see [`OrderState::transition`]); a placement
+    /// records the broker's id with it.
     pub fn apply(&mut self, event: OrderEvent) -> Result<(), JournalError> {
-        self.state = self
+        let next = self
             .state
             .transition(&event)
             .map_err(|source| JournalError::Illegal {
@@ -210,6 +233,10 @@ impl LedgerOrder {
                 symbol: self.symbol.clone(),
                 source,
             })?;
+        if let OrderEvent::Placed(id) = event {
+            self.broker_id = Some(id);
+        }
+        self.state = next;
         Ok(())
     }
 
@@ -396,7 +423,7 @@ mod tests {
     #[test]
     fn an_order_moves_from_pending_to_its_end_and_never_back() {
         let s = OrderState::Pending;
-        let s = s.transition(&OrderEvent::Placed).unwrap();
+        let s = s.transition(&OrderEvent::Placed("1005".into())).unwrap();
         assert_eq!(s, OrderState::Submitted);
         // Part-filled and still working (or pending cancel): not final.
         assert_eq!(
@@ -428,7 +455,7 @@ mod tests {
             OrderState::NotSent,
         ] {
             for event in [
-                OrderEvent::Placed,
+                OrderEvent::Placed("1005".into()),
                 OrderEvent::AnswerLost,
                 OrderEvent::NeverPlaced,
                 report(10, false),
@@ -455,7 +482,9 @@ mod tests {
             OrderState::Unknown
         );
         assert_eq!(
-            OrderState::Unknown.transition(&OrderEvent::Placed).unwrap(),
+            OrderState::Unknown
+                .transition(&OrderEvent::Placed("1005".into()))
+                .unwrap(),
             OrderState::Submitted
         );
         assert_eq!(

@@ -17,6 +17,7 @@ pub mod page;
 pub mod performance;
 pub mod plan;
 pub mod portfolio;
+pub mod reconcile;
 pub mod statistics;
 pub mod strategy;
 pub mod summary;

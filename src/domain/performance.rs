@@ -205,8 +205,8 @@ pub fn table(rows: &[SessionRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Mode;
     use crate::domain::events::{CashFlow, FlowKind};
+    use crate::domain::Mode;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

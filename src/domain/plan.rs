@@ -298,6 +298,20 @@ fn phased(intents: Vec<OrderIntent>, remembered: &[Decimal; LEGS]) -> Vec<(Phase
         .collect()
 }
 
+/// The buying power held back: `100 - max_buying_power_pct` percent of the cash (or of
+/// the buying power, when smaller), never below zero. The one rule for the planner and for
+/// the fresh look at the account before each buy.
+pub fn reserve(buying_power: Decimal, cash: Decimal, max_buying_power_pct: Decimal) -> Decimal {
+    let keep = Decimal::ONE_HUNDRED - max_buying_power_pct;
+    (buying_power.min(cash) * keep / Decimal::ONE_HUNDRED).max(Decimal::ZERO)
+}
+
+/// What a buy may spend now: the cash (or buying power, when smaller) less the reserve.
+pub fn spendable(buying_power: Decimal, cash: Decimal, max_buying_power_pct: Decimal) -> Decimal {
+    let reserve = reserve(buying_power, cash, max_buying_power_pct);
+    (cash.min(buying_power) - reserve).max(Decimal::ZERO)
+}
+
 /// Sizes each intent in whole shares on a copy of the account, in order, dropping (with
 /// the reason) what has no quote, is under the minimum trade or does not fit.
 fn size_orders(
@@ -308,9 +322,7 @@ fn size_orders(
 ) {
     let prices = |s: &str| price_of(input, s);
     // Buying power held back; it still counts in the value the targets apply to.
-    let keep = Decimal::ONE_HUNDRED - input.max_buying_power_pct;
-    let reserve =
-        (input.buying_power.min(input.cash) * keep / Decimal::ONE_HUNDRED).max(Decimal::ZERO);
+    let reserve = reserve(input.buying_power, input.cash, input.max_buying_power_pct);
     let mut sim = account.clone();
     sim.cash -= reserve;
     let min_notional = result.equity * input.min_trade_pct / Decimal::ONE_HUNDRED;

@@ -41,7 +41,7 @@ fn order_line(o: &LedgerOrder) -> String {
     let slip = o.slippage_pct.map_or(String::new(), |s| {
         format!(" (slippage {:.3}%)", s.round_dp(3))
     });
-    match &o.state {
+    match &o.state() {
         OrderState::Filled => format!("{what} filled{price}{slip}"),
         OrderState::PartiallyFilled => format!("{what}: {} filled{price}{slip}", o.filled),
         state => format!("{what}: {state:?}, {} filled", o.filled),

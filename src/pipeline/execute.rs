@@ -24,7 +24,7 @@ impl Run<'_> {
         let orders = &journal.ledger().orders;
         let filled = orders
             .iter()
-            .filter(|o| o.state == OrderState::Filled)
+            .filter(|o| *o.state() == OrderState::Filled)
             .count();
         let summary = format!("{} order(s) sent, {filled} filled", orders.len());
         let mark = if outcome.is_ok() {
@@ -64,11 +64,11 @@ impl Run<'_> {
                         quantity = quantity.min(held);
                     }
                     Side::Buy => {
-                        let keep = Decimal::ONE_HUNDRED - c.execution.max_buying_power_pct;
-                        let reserve =
-                            account.buying_power.min(account.cash) * keep / Decimal::ONE_HUNDRED;
-                        let available =
-                            (account.cash.min(account.buying_power) - reserve).max(Decimal::ZERO);
+                        let available = plan::spendable(
+                            account.buying_power,
+                            account.cash,
+                            c.execution.max_buying_power_pct,
+                        );
                         let unit = reference * (Decimal::ONE + costs.slippage)
                             + costs.commission_per_share;
                         let affordable = if unit > Decimal::ZERO {
@@ -202,51 +202,28 @@ impl Run<'_> {
         let retry = (attempt > 0).then(|| format!("retry {attempt} of the unfilled remainder"));
         let note = [retry, previewed].into_iter().flatten().collect::<Vec<_>>();
         let seq = journal.ledger().orders.len();
-        let entry = LedgerOrder {
-            intended: Some(intended),
-            ..LedgerOrder::pending(
-                seq,
-                (&planned.symbol, planned.side, quantity),
-                reference,
-                self.clock.now_utc(),
-                (!note.is_empty()).then(|| note.join("; ")),
-            )
+        let mut entry = LedgerOrder::pending(
+            seq,
+            (&planned.symbol, planned.side, quantity),
+            reference,
+            self.clock.now_utc(),
+            (!note.is_empty()).then(|| note.join("; ")),
+        );
+        entry.intended = Some(intended);
+        let outgoing = send::Outgoing {
+            entry,
+            request: &request,
+            since,
+            kill: send::TRADE,
         };
-        journal.update(|l| l.put(&entry))?;
-        crate::fault::kill_point("before-send");
-        let placed = broker.place_order(&request);
-        crate::fault::kill_point("after-send");
-        let id = self.placed_id(journal, broker, (&entry, &request), placed, since)?;
-        let mut e = entry.clone();
-        e.apply(OrderEvent::Placed)?;
-        e.broker_id = Some(id.clone());
-        journal.update(|l| l.put(&e))?;
-
+        let mut e = placed(send::send_journaled(journal, broker, outgoing)?, &request)?;
+        let id = e.broker_id.clone().unwrap_or_default();
         let order = self.follow(broker, &id)?;
         let filled = whole_shares(order.filled_quantity)?;
         e.record_report(&order)?;
         let slippage = e.slippage_pct;
         journal.update(|l| l.put(&e))?;
-        if !order.status.is_final() {
-            // A cancel is only a request: while the order lives, it may still fill, so no
-            // remainder is sent beside it.
-            return Err(Stop::incomplete(format!(
-                "{} {quantity} {}: order {id} is still live at the broker ({:?}, {} filled) after \
-                 the cancel request; nothing more is sent for {} while it lives",
-                request.side.as_str(),
-                request.symbol,
-                order.status,
-                order.filled_quantity,
-                request.symbol
-            )));
-        }
-        if let OrderStatus::Rejected(why) = &order.status {
-            return Err(Stop::incomplete(format!(
-                "{} {quantity} {} was rejected: {why}",
-                request.side.as_str(),
-                request.symbol
-            )));
-        }
+        ended(&request, &id, &order)?;
         if let Some(slip) = slippage {
             let fill = order.average_fill_price.unwrap_or_default();
             self.check_slippage(&request, filled, (reference, fill), slip)?;
@@ -301,54 +278,6 @@ impl Run<'_> {
         Ok(Some(format!("preview: {}", list.join("; "))))
     }
 
-    /// The broker's id of a placed order. A lost answer is settled by listing the broker's
-    /// orders, never by sending again; a refusal means nothing was placed. Either way the
-    /// journal says so before the run stops.
-    fn placed_id(
-        &mut self,
-        journal: &mut Journal,
-        broker: &dyn Broker,
-        (entry, request): (&LedgerOrder, &OrderRequest),
-        placed: Result<Placement, crate::brokers::BrokerError>,
-        since: DateTime<Utc>,
-    ) -> Result<String, Stop> {
-        let quantity = request.quantity;
-        match placed {
-            Ok(Placement::Placed(id)) => Ok(id),
-            Ok(Placement::Unknown(why)) => {
-                let listed = broker.orders_since(since)?;
-                let claimed = journal.ledger().claimed_ids();
-                if let Some(order) = entry.find_in(&listed, &claimed) {
-                    return Ok(order.id.clone());
-                }
-                let mut e = entry.clone();
-                e.apply(OrderEvent::AnswerLost)?;
-                e.note = Some(why.clone());
-                journal.update(|l| l.put(&e))?;
-                Err(Stop::incomplete(format!(
-                    "{} {quantity} {}: outcome unknown ({why}) and not found among the broker's \
-                     orders; check the account before running again",
-                    request.side.as_str(),
-                    request.symbol
-                )))
-            }
-            Err(e) => {
-                // Refused at placement (a 4xx such as a 429 or a validation error, or no
-                // connection): the broker holds no such order.
-                let mut refused = entry.clone();
-                refused.apply(OrderEvent::NeverPlaced)?;
-                refused.note = Some(format!("refused at placement, nothing placed: {e}"));
-                journal.update(|l| l.put(&refused))?;
-                // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
-                Err(Stop::preflight(format!(
-                    "{} {quantity} {}: {e}",
-                    request.side.as_str(),
-                    request.symbol
-                )))
-            }
-        }
-    }
-
     /// Stage 8 for one fill: adverse slippage against the reference, reported at the warn
     /// and error levels; at the abort level no further order is sent.
     fn check_slippage(
@@ -390,9 +319,55 @@ impl Run<'_> {
         broker: &dyn Broker,
         id: &str,
     ) -> Result<crate::brokers::Order, Stop> {
-        let polls = self.loaded.config.execution.order_timeout_s.max(1) as u32;
-        Ok(follow_order(broker, self.clock.as_ref(), id, polls)?)
+        Ok(follow_order(
+            broker,
+            self.clock.as_ref(),
+            id,
+            self.loaded.config.execution.order_timeout(),
+        )?)
     }
+}
+
+/// The journal entry of an order the broker has; a lost answer (not found at the broker)
+/// or a refusal stops the run.
+fn placed(settled: send::Settled, request: &OrderRequest) -> Result<LedgerOrder, Stop> {
+    let what = format!(
+        "{} {} {}",
+        request.side.as_str(),
+        request.quantity,
+        request.symbol
+    );
+    match settled {
+        send::Settled::Placed(entry) => Ok(entry),
+        send::Settled::Lost(_, why) => Err(Stop::incomplete(format!(
+            "{what}: outcome unknown ({why}) and not found among the broker's orders; check \
+             the account before running again"
+        ))),
+        // Nothing placed: exit 3, unless earlier orders went out (the rule in Stop).
+        send::Settled::Refused(_, e) => Err(Stop::preflight(format!("{what}: {e}"))),
+    }
+}
+
+/// An order followed to its end: one still live (a cancel is only a request: it may still
+/// fill, so nothing is sent beside it) or rejected stops the run.
+fn ended(request: &OrderRequest, id: &str, order: &crate::brokers::Order) -> Result<(), Stop> {
+    let what = format!(
+        "{} {} {}",
+        request.side.as_str(),
+        request.quantity,
+        request.symbol
+    );
+    if !order.status.is_final() {
+        return Err(Stop::incomplete(format!(
+            "{what}: order {id} is still live at the broker ({:?}, {} filled) after the cancel \
+             request; nothing more is sent for {} while it lives",
+            order.status, order.filled_quantity, request.symbol
+        )));
+    }
+    if let OrderStatus::Rejected(why) = &order.status {
+        return Err(Stop::incomplete(format!("{what} was rejected: {why}")));
+    }
+    Ok(())
 }
 
 /// One plan line as this run sends it: `intended` is what the line trades in this run after
@@ -405,36 +380,4 @@ pub(super) struct Line<'p> {
     pub(super) intended: i64,
     pub(super) reference: Decimal,
     pub(super) attempt: u32,
-}
-
-/// What is left of `plan` after the orders in `journal`: each planned order less the shares
-/// already filled for its symbol and side. Once a plan line was sent, its size is what was
-/// sent after the buying-power cap (`intended`), so a resumed run ends where an uninterrupted
-/// one would and never tops a capped order up.
-pub(super) fn remainder(plan: &Plan, journal: &[LedgerOrder]) -> Plan {
-    let mut left = plan.clone();
-    left.orders = plan
-        .orders
-        .iter()
-        .filter_map(|o| {
-            let sent: Vec<&LedgerOrder> = journal
-                .iter()
-                .filter(|j| j.symbol == o.symbol && j.side == o.side)
-                .filter(|j| j.state != OrderState::NotSent)
-                .collect();
-            let filled: Decimal = sent.iter().map(|j| j.filled).sum();
-            let size = sent
-                .iter()
-                .filter_map(|j| j.intended)
-                .max()
-                .map_or(o.quantity, |intended| intended.min(o.quantity));
-            // A journal filled beyond any share count would have failed when recorded.
-            let remaining = size - whole_shares(filled).unwrap_or(Shares::MAX);
-            (remaining > 0).then(|| PlannedOrder {
-                quantity: remaining,
-                ..o.clone()
-            })
-        })
-        .collect();
-    left
 }

@@ -11,17 +11,14 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use crate::brokers::{
-    follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Placement,
-    Quote,
+    follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Quote,
 };
 use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode, OrderKind};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar::{self, DayKind};
-use crate::domain::journal::{
-    JournalError, Ledger, LedgerOrder, OrderEvent, OrderState, RunStatus, StageRecord,
-};
+use crate::domain::journal::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
 use crate::domain::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
 use crate::domain::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
 use crate::domain::strategy::{Decision, LEGS};
@@ -36,6 +33,7 @@ use crate::storage::trades::{self, TradeRow};
 
 mod decide;
 mod describe;
+pub mod emergency;
 mod execute;
 mod fetch;
 mod files;
@@ -45,19 +43,19 @@ mod preflight;
 mod reconcile;
 mod record;
 pub mod replay;
+mod send;
 mod stop;
 
+use crate::domain::reconcile::{remainder, whole_positions};
 use describe::{describe_decision, describe_plan};
-use execute::remainder;
 pub use fetch::synthetic_bars;
 use fetch::Market;
 pub use planning::plan_input;
 use planning::Planned;
 pub use preflight::as_of_clock;
 use preflight::{Preflight, Session};
-pub use reconcile::Reconciled;
-pub(crate) use reconcile::{describe_positions, fractions, settle_entries, whole_positions};
-use stop::Stop;
+pub use reconcile::{observe, with_splits, Reconciled};
+pub(crate) use stop::Stop;
 
 /// Free disk space needed to run.
 const MIN_FREE_BYTES: u64 = 50 * 1024 * 1024;
@@ -241,14 +239,14 @@ impl Run<'_> {
         let unsettled: Vec<String> = ledger
             .orders
             .iter()
-            .filter(|o| !o.state.is_final())
+            .filter(|o| !o.state().is_final())
             .map(|o| {
                 format!(
                     "{} {} {} ({:?}{})",
                     o.side.as_str(),
                     o.quantity,
                     o.symbol,
-                    o.state,
+                    o.state(),
                     o.broker_id
                         .as_deref()
                         .map_or(String::new(), |id| format!(", order {id}"))

@@ -2,8 +2,10 @@
 //! the broker's positions are compared with what the state recorded.
 
 use super::*;
-use crate::domain::events::{recognise_split, CashFlow, FlowKind, FoundSplit};
+use crate::domain::events::{CashFlow, FlowKind};
 use crate::domain::portfolio::cents;
+use crate::domain::reconcile::{describe_positions, settle_entries, Reconciliation, Recorded};
+use crate::domain::{self};
 
 /// What the broker holds once earlier orders of the session are settled.
 pub struct Reconciled {
@@ -18,35 +20,30 @@ pub struct Reconciled {
     pub fraction_value: Decimal,
 }
 
-/// The value at `prices` of what `account` holds of the strategy's symbols beyond whole
-/// shares, and a line naming each fraction.
-pub(crate) fn fractions(
-    account: &Account,
+/// The broker's `account` against the state's record, with the run's history and quotes:
+/// the one reconciliation `trade` and `status` share (see [`crate::domain::reconcile`]).
+pub fn observe(
+    state: Option<&State>,
     legs: &[String; LEGS],
-    prices: &[Option<Decimal>; LEGS],
-) -> (Decimal, Vec<String>) {
-    let mut value = Decimal::ZERO;
-    let mut lines = Vec::new();
-    for p in &account.positions {
-        let Some(leg) = legs.iter().position(|l| *l == p.symbol) else {
-            continue;
-        };
-        let fraction = p.fraction();
-        if fraction <= Decimal::ZERO {
-            continue;
-        }
-        let worth = fraction * prices[leg].unwrap_or_default();
-        value += worth;
-        lines.push(format!(
-            "{} {} shares: {} of a share (a reinvested dividend?) worth {} counts in equity; \
-             orders stay whole shares",
-            p.symbol,
-            p.quantity.normalize(),
-            fraction.normalize(),
-            cents(worth)
-        ));
+    account: &Account,
+    (history, quotes): (&History, &[Quote]),
+) -> Result<Reconciliation, TooManyShares> {
+    let recorded = state.map(|s| Recorded {
+        positions: &s.positions,
+        marks: &s.marks,
+    });
+    domain::reconcile::reconcile(legs, account, recorded, (history, quotes))
+}
+
+/// The state as the run sees it after the splits `seen` found (in memory: the trade run
+/// saves it, `status` only previews with it).
+pub fn with_splits(state: Option<&State>, seen: &Reconciliation) -> Option<State> {
+    let mut state = state.cloned()?;
+    if let (false, Some((positions, marks))) = (seen.splits.is_empty(), &seen.recorded) {
+        state.positions = positions.clone();
+        state.marks = marks.clone();
     }
-    (value, lines)
+    Some(state)
 }
 
 impl Run<'_> {
@@ -86,25 +83,27 @@ impl Run<'_> {
                     .join(", ")
             )));
         }
-        let positions = whole_positions(&account, legs)?;
         journal.update(|ledger| ledger.equity_before = Some(account.liquidation_value))?;
         self.cash_flows(session, journal, broker)?;
-        let splits = self.splits(session, &positions, market);
-        if !splits.is_empty() {
-            self.adopt_splits(session, journal, &splits)?;
+        let seen = observe(
+            session.state.as_ref(),
+            legs,
+            &account,
+            (&market.history, &market.quotes),
+        )?;
+        if !seen.splits.is_empty() {
+            self.adopt_splits(session, journal, &seen)?;
         }
-        let prices = market.prices(legs);
-        let (fraction_value, named) = fractions(&account, legs, &prices);
-        for line in &named {
+        for line in &seen.fractions.1 {
             self.report.detail(line);
         }
-        let (mark, summary) = self.reconcile(session, &positions, &account, &prices)?;
+        let (mark, summary) = self.judge(session, &seen, &account)?;
         self.record(journal, mark, "reconcile", summary, t)?;
         Ok(Reconciled {
+            prices: market.prices(legs),
+            fraction_value: seen.fractions.0,
+            positions: seen.positions,
             account,
-            positions,
-            prices,
-            fraction_value,
         })
     }
 
@@ -152,119 +151,71 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The share changes since the state's record that are splits: an exact ratio of the
-    /// recorded shares, confirmed by the as-traded price against the split-adjusted history.
-    fn splits(
-        &self,
-        session: &Session,
-        positions: &BTreeMap<String, Shares>,
-        market: &Market,
-    ) -> Vec<FoundSplit> {
-        let Some(state) = &session.state else {
-            return Vec::new();
-        };
-        session
-            .legs
-            .iter()
-            .filter_map(|symbol| {
-                let recorded = state.positions.get(symbol).copied().unwrap_or(0);
-                let held = positions.get(symbol).copied().unwrap_or(0);
-                if recorded == held {
-                    return None;
-                }
-                let ratio = state.marks.get(symbol).and_then(|mark| {
-                    let bars = market.history.bars(symbol);
-                    let i = bars.binary_search_by_key(&mark.date, |b| b.date).ok()?;
-                    let basis = market
-                        .quote(symbol)
-                        .map_or(Decimal::ONE, |q| q.history_basis);
-                    let close = bars[i].close * basis;
-                    (close > Decimal::ZERO).then(|| mark.price / close)
-                });
-                recognise_split(symbol, recorded, held, ratio)
-            })
-            .collect()
-    }
-
-    /// Names each split, records it in the ledger and adjusts the recorded positions (and
-    /// their price marks), so that neither this run nor the next takes it for drift. No
-    /// order is sent because of a split.
+    /// Names each split, records it in the ledger and saves the state with the record
+    /// adjusted (positions and price marks), so that neither this run nor the next takes it
+    /// for drift. No order is sent because of a split.
     fn adopt_splits(
         &self,
         session: &mut Session,
         journal: &mut Journal,
-        splits: &[FoundSplit],
+        seen: &Reconciliation,
     ) -> Result<(), Stop> {
-        let Some(state) = session.state.as_mut() else {
+        let Some(mut state) = with_splits(session.state.as_ref(), seen) else {
             return Ok(());
         };
-        for split in splits {
+        for split in &seen.splits {
             self.report.detail(&split.describe());
-            state.positions.insert(split.symbol.clone(), split.after);
-            if let Some(mark) = state.marks.get_mut(&split.symbol) {
-                mark.price /= split.ratio;
-            }
         }
         state.updated_at = self.clock.now_utc();
         state.save(&self.paths.state_file())?;
-        journal.update(|ledger| ledger.splits = splits.to_vec())?;
+        session.state = Some(state);
+        journal.update(|ledger| ledger.splits = seen.splits.clone())?;
         Ok(())
     }
 
-    pub(super) fn reconcile(
+    /// The verdict on the share comparison: a first run, a match, or drift (a warning, or
+    /// over `risk.max_drift_pct` of equity a stop, unless the last run was incomplete).
+    fn judge(
         &self,
         session: &Session,
-        positions: &BTreeMap<String, i64>,
+        seen: &Reconciliation,
         account: &Account,
-        prices: &[Option<Decimal>; LEGS],
     ) -> Result<(Mark, String), Stop> {
-        let legs = &session.legs;
+        let holds = describe_positions(&seen.positions);
         let Some(state) = session
             .state
             .as_ref()
-            .filter(|s| s.targets_of(legs).is_some())
+            .filter(|s| s.targets_of(&session.legs).is_some())
         else {
             return Ok((
                 Mark::Ok,
                 format!(
-                    "first run: the broker holds {} with {} cash",
-                    describe_positions(positions),
+                    "first run: the broker holds {holds} with {} cash",
                     cents(account.cash)
                 ),
             ));
         };
-        let mut differences = Vec::new();
-        let mut drift_value = Decimal::ZERO;
-        for (leg, symbol) in legs.iter().enumerate() {
-            let recorded = state.positions.get(symbol).copied().unwrap_or(0);
-            let held = positions.get(symbol).copied().unwrap_or(0);
-            if recorded != held {
-                differences.push(format!("{symbol} {recorded} -> {held}"));
-                drift_value +=
-                    Decimal::from((held - recorded).abs()) * prices[leg].unwrap_or_default();
-            }
-        }
+        let differences = &seen.drift.differences;
         if differences.is_empty() {
             return Ok((
                 Mark::Ok,
                 format!(
-                    "broker matches the state: {}, cash {}",
-                    describe_positions(positions),
+                    "broker matches the state: {holds}, cash {}",
                     cents(account.cash)
                 ),
             ));
         }
-        let equity = account.liquidation_value.max(Decimal::ONE);
-        let drift_pct = drift_value / equity * Decimal::ONE_HUNDRED;
+        let drift_pct = seen.drift.pct_of(account.liquidation_value);
         let explained = state.last_outcome.as_deref() == Some("incomplete")
             || session.resumed
             || session.rebuilt_journal;
         let limit = self.loaded.config.risk.max_drift_pct;
         if drift_pct > limit && !explained {
             return Err(Stop::preflight(format!(
-                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), over risk.max_drift_pct {limit}, \
-                 and no split explains it: manual trades? Review them, then run `jutsu state adopt --reason \"...\"` \
-                 to take the broker's positions as the state (or raise risk.max_drift_pct for one run)",
+                "the broker's positions differ from the state by {drift_pct:.2}% of equity ({}), \
+                 over risk.max_drift_pct {limit}, and no split explains it: manual trades? Review \
+                 them, then run `jutsu state adopt --reason \"...\"` to take the broker's \
+                 positions as the state (or raise risk.max_drift_pct for one run)",
                 differences.join(", ")
             )));
         }
@@ -311,21 +262,11 @@ impl Run<'_> {
         if rebuilt {
             for o in listed.iter().filter(|o| !claimed.contains(&o.id)) {
                 let order = self.follow(broker, &o.id)?;
-                let mut entry = LedgerOrder {
-                    seq: entries.len(),
-                    symbol: o.symbol.clone(),
-                    side: o.side,
-                    quantity: whole_shares(o.quantity)?,
-                    reference_price: order.average_fill_price.unwrap_or_default(),
-                    state: OrderState::Submitted,
-                    broker_id: Some(o.id.clone()),
-                    filled: Decimal::ZERO,
-                    average_price: None,
-                    slippage_pct: None,
-                    sent_at: o.entered_time,
-                    note: Some("found at the broker (the ledger was rebuilt)".into()),
-                    intended: None,
-                };
+                let mut entry = LedgerOrder::found_at_broker(
+                    entries.len(),
+                    o,
+                    "found at the broker (the ledger was rebuilt)",
+                )?;
                 entry.record_report(&order)?;
                 // Found only at the broker: no reference price is known to measure against.
                 entry.slippage_pct = None;
@@ -338,70 +279,6 @@ impl Run<'_> {
             "earlier orders settled with the broker: {settled} found, {not_sent} never placed; nothing resent"
         ))
     }
-}
-
-/// Settles the unfinished entries of a journal with the broker, sending nothing: each entry
-/// not known to be final is looked up (by its id, else by symbol, side and quantity among
-/// `listed`, the broker's orders entered since the run began, each claimed once) and
-/// followed with `follow`; one the broker never received becomes NOT_SENT. Returns how many
-/// were found and how many were never placed.
-pub(crate) fn settle_entries<E: From<JournalError>>(
-    journal: &mut [LedgerOrder],
-    listed: &[crate::brokers::Order],
-    claimed: &mut Vec<String>,
-    mut follow: impl FnMut(&str) -> Result<crate::brokers::Order, E>,
-) -> Result<(usize, usize), E> {
-    let (mut settled, mut not_sent) = (0, 0);
-    for entry in journal.iter_mut().filter(|o| !o.state.is_final()) {
-        let found = match &entry.broker_id {
-            Some(id) => Some(id.clone()),
-            None => entry.find_in(listed, claimed).map(|o| o.id.clone()),
-        };
-        match found {
-            Some(id) => {
-                claimed.push(id.clone());
-                let order = follow(&id)?;
-                if entry.state != OrderState::Submitted {
-                    entry.apply(OrderEvent::Placed)?;
-                }
-                entry.broker_id = Some(id);
-                entry.record_report(&order)?;
-                settled += 1;
-            }
-            None => {
-                entry.apply(OrderEvent::NeverPlaced)?;
-                entry.note = Some("not found at the broker: it was never placed".into());
-                not_sent += 1;
-            }
-        }
-    }
-    Ok((settled, not_sent))
-}
-
-/// The broker's whole shares of each strategy symbol held.
-pub(crate) fn whole_positions(
-    account: &Account,
-    legs: &[String; LEGS],
-) -> Result<BTreeMap<String, Shares>, TooManyShares> {
-    let mut out = BTreeMap::new();
-    for s in legs {
-        let q = whole_shares(account.quantity(s))?;
-        if q != 0 {
-            out.insert(s.clone(), q);
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn describe_positions(positions: &BTreeMap<String, i64>) -> String {
-    if positions.is_empty() {
-        return "no positions".into();
-    }
-    positions
-        .iter()
-        .map(|(s, q)| format!("{q} {s}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Where the reading of cash movements starts: where the last completed run stopped

@@ -27,8 +27,8 @@ impl Ledger {
     }
 
     /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps
-    /// no backups: no run will change it again.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// no backups: no run will change it again. Only [`Journal`] writes a ledger.
+    fn save(&self, path: &Path) -> Result<()> {
         fsutil::write_sealed(path, self)?;
         if self.status == RunStatus::Done {
             fsutil::remove_backups(path, BACKUPS)?;
@@ -55,6 +55,12 @@ impl Journal {
     pub fn open(ledger: Ledger, path: PathBuf) -> Result<Self> {
         ledger.save(&path)?;
         Ok(Journal { ledger, path })
+    }
+
+    /// The ledger at `path` taken up again as it is on disk (nothing is written); `None`
+    /// when there is none.
+    pub fn resume(path: PathBuf) -> Result<Option<Self>> {
+        Ok(Ledger::load(&path)?.map(|ledger| Journal { ledger, path }))
     }
 
     /// The ledger as it is on disk.

@@ -80,7 +80,7 @@ pub fn rows_of(
     ledger
         .orders
         .iter()
-        .filter(|o| o.filled > Decimal::ZERO && o.state.is_final())
+        .filter(|o| o.filled > Decimal::ZERO && o.state().is_final())
         .map(|o| {
             let fill = o.average_price.unwrap_or_default();
             TradeRow {

@@ -15,16 +15,19 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::brokers::{
-    follow_order, Account, Broker, BrokerError, Order, OrderRequest, OrderType, Placement, Side,
+    follow_order, Account, Broker, BrokerError, Order, OrderRequest, OrderType, Side,
 };
 use crate::clock::Clock;
 use crate::config::Mode;
-use crate::domain::journal::{Ledger, LedgerOrder, OrderEvent, RunStatus};
+use crate::domain::journal::{Ledger, LedgerOrder, RunStatus};
 use crate::domain::portfolio::cents;
 use crate::domain::portfolio::whole_shares;
+use crate::domain::reconcile::{settle_entries, whole_positions};
 use crate::domain::strategy::LEGS;
-use crate::pipeline::{settle_entries, whole_positions};
+use crate::storage::ledger::Journal;
 use crate::storage::state::{State, StatePaths};
+
+use super::send::{self, Outgoing, Settled};
 
 /// The `reason` of the exit's rows in trades.csv.
 pub const REASON: &str = "emergency-exit";
@@ -38,8 +41,8 @@ pub struct ExitRequest {
     pub legs: [String; LEGS],
     /// Sell every position the broker reports, not only the strategy's.
     pub all_positions: bool,
-    /// Reads of an order before it is canceled (`execution.order_timeout_s`).
-    pub polls: u32,
+    /// How long an order is followed before it is canceled (`execution.order_timeout_s`).
+    pub timeout: std::time::Duration,
 }
 
 /// A position the exit sells or leaves.
@@ -172,45 +175,48 @@ pub fn execute(
     let mut out = Lines::default();
     State::backup(&files.paths.state_file())?;
     let path = files.paths.exit_ledger(session);
-    let mut ledger = open_ledger(&path, request, clock, session, &mut out)?;
+    let mut journal = open_journal(&path, request, clock, session, &mut out)?;
     // Orders of an earlier, interrupted exit: find each at the broker and follow it.
-    if ledger.orders.iter().any(|o| !o.state.is_final()) {
-        let (found, never) = settle_ledger(&mut ledger, broker, clock, request.polls)?;
-        ledger.save(&path)?;
+    if journal
+        .ledger()
+        .orders
+        .iter()
+        .any(|o| !o.state().is_final())
+    {
+        let (found, never) = settle_journal(&mut journal, broker, clock, request.timeout)?;
         out.say(format!(
             "earlier exit orders settled: {found} found at the broker, {never} never placed"
         ));
     }
-    let blocked = cancel_open(plan, &ledger, broker, clock, &mut out);
-    sell_holdings(
-        request,
-        plan,
-        &blocked,
-        (broker, clock),
-        (&mut ledger, &path),
-        &mut out,
-    )?;
-    let flat = keep_books(
-        request,
-        files,
-        (broker, clock),
-        (&mut ledger, &path),
-        &blocked,
-        &mut out,
-    )?;
+    let ctx = ExitCtx {
+        broker,
+        clock,
+        journal: &mut journal,
+    };
+    let blocked = cancel_open(plan, &ctx, &mut out);
+    let mut ctx = ctx;
+    sell_holdings(request, plan, &blocked, &mut ctx, &mut out)?;
+    let flat = keep_books(request, files, &blocked, &mut ctx, &mut out)?;
     State::backup(&files.paths.state_file())?;
     close_session_ledger(files, session, broker, clock)?;
     Ok(ExitOutcome { flat, lines: out.0 })
 }
 
-/// This session's exit ledger: an earlier, interrupted exit's taken up again, or a new one.
-fn open_ledger(
+/// What the steps of an exit share: the broker, the clock and the exit's journal.
+struct ExitCtx<'a> {
+    broker: &'a dyn Broker,
+    clock: &'a dyn Clock,
+    journal: &'a mut Journal,
+}
+
+/// This session's exit journal: an earlier, interrupted exit's taken up again, or a new one.
+fn open_journal(
     path: &Path,
     request: &ExitRequest,
     clock: &dyn Clock,
     session: NaiveDate,
     out: &mut Lines,
-) -> crate::error::Result<Ledger> {
+) -> crate::error::Result<Journal> {
     let mut ledger = match Ledger::load(path)? {
         Some(mut earlier) => {
             out.say(format!(
@@ -223,23 +229,17 @@ fn open_ledger(
         None => Ledger::new(session, request.mode, clock.now_utc()),
     };
     ledger.message = Some("emergency exit under way".into());
-    ledger.save(path)?;
-    Ok(ledger)
+    Journal::open(ledger, path.to_path_buf())
 }
 
 /// Cancels the open orders and follows each cancel to its end (a canceled order may still
 /// fill). Returns the symbols that must not be sold now: an order for them is still live
 /// (or could not be read), here or in the earlier exit's journal.
-fn cancel_open(
-    plan: &ExitPlan,
-    ledger: &Ledger,
-    broker: &dyn Broker,
-    clock: &dyn Clock,
-    out: &mut Lines,
-) -> Vec<String> {
+fn cancel_open(plan: &ExitPlan, ctx: &ExitCtx<'_>, out: &mut Lines) -> Vec<String> {
+    let (broker, clock, ledger) = (ctx.broker, ctx.clock, ctx.journal.ledger());
     let mut blocked: Vec<String> = Vec::new();
     for o in &plan.cancel {
-        match follow_order(broker, clock, &o.id, 0) {
+        match follow_order(broker, clock, &o.id, std::time::Duration::ZERO) {
             Ok(order) if order.status.is_final() => out.say(format!(
                 "order {} ({} {} {}): {:?}, {} filled",
                 o.id,
@@ -270,12 +270,12 @@ fn cancel_open(
             }
         }
     }
-    for o in ledger.orders.iter().filter(|o| !o.state.is_final()) {
+    for o in ledger.orders.iter().filter(|o| !o.state().is_final()) {
         blocked.push(o.symbol.clone());
         out.say(format!(
             "an earlier exit order for {} ({:?}{}) is still live: {} is not sold again",
             o.symbol,
-            o.state,
+            o.state(),
             o.broker_id
                 .as_deref()
                 .map_or(String::new(), |id| format!(", order {id}")),
@@ -291,12 +291,11 @@ fn sell_holdings(
     request: &ExitRequest,
     plan: &ExitPlan,
     blocked: &[String],
-    (broker, clock): (&dyn Broker, &dyn Clock),
-    (ledger, path): (&mut Ledger, &Path),
+    ctx: &mut ExitCtx<'_>,
     out: &mut Lines,
 ) -> crate::error::Result<()> {
-    let account = broker.account()?;
-    let since = clock.now_utc() - chrono::Duration::minutes(1);
+    let account = ctx.broker.account()?;
+    let since = ctx.clock.now_utc() - chrono::Duration::minutes(1);
     let now_held = ExitPlan::of(&account, &[], &request.legs, request.all_positions);
     for holding in now_held
         .sell
@@ -325,16 +324,9 @@ fn sell_holdings(
             symbol: &holding.symbol,
             shares,
             reference,
-        };
-        sell(
-            ledger,
-            path,
-            (broker, clock),
-            request.polls,
-            &order,
             since,
-            out,
-        )?;
+        };
+        sell(ctx, request.timeout, &order, out)?;
     }
     Ok(())
 }
@@ -344,19 +336,23 @@ fn sell_holdings(
 fn keep_books(
     request: &ExitRequest,
     files: &ExitFiles<'_>,
-    (broker, clock): (&dyn Broker, &dyn Clock),
-    (ledger, path): (&mut Ledger, &Path),
     blocked: &[String],
+    ctx: &mut ExitCtx<'_>,
     out: &mut Lines,
 ) -> crate::error::Result<bool> {
-    let after = broker.account()?;
+    let after = ctx.broker.account()?;
     let rows = crate::storage::trades::append_new(
         &files.trades_csv,
-        crate::storage::trades::rows_of(ledger, REASON, files.commission_per_share),
+        crate::storage::trades::rows_of(ctx.journal.ledger(), REASON, files.commission_per_share),
     )?;
-    let state = record_state(files.paths, request, &after, clock)?;
+    let state = record_state(files.paths, request, &after, ctx.clock)?;
     let left = still_held(request, &after, out);
-    let unsettled = ledger.orders.iter().any(|o| !o.state.is_final());
+    let unsettled = ctx
+        .journal
+        .ledger()
+        .orders
+        .iter()
+        .any(|o| !o.state().is_final());
     let flat = left.is_empty() && !unsettled && blocked.is_empty();
     out.say(format!(
         "recorded: {} fill(s) in {}, state {} ({} of the strategy's symbols held)",
@@ -389,14 +385,15 @@ fn keep_books(
         )
     };
     out.say(verdict.clone());
-    ledger.status = if flat {
-        RunStatus::Done
-    } else {
-        RunStatus::Incomplete
-    };
-    ledger.message = Some(verdict);
-    ledger.equity_after = Some(after.liquidation_value);
-    ledger.save(path)?;
+    ctx.journal.update(|ledger| {
+        ledger.status = if flat {
+            RunStatus::Done
+        } else {
+            RunStatus::Incomplete
+        };
+        ledger.message = Some(verdict);
+        ledger.equity_after = Some(after.liquidation_value);
+    })?;
     Ok(flat)
 }
 
@@ -445,85 +442,72 @@ struct Sell<'a> {
     shares: u64,
     /// The broker's price of the position (market value per share), for slippage.
     reference: Decimal,
+    /// A lost answer is looked for among the orders entered since then.
+    since: chrono::DateTime<chrono::Utc>,
 }
 
-/// Sends one market sell, journaled before it is sent, and follows it.
+/// Sends one market sell through the one journaled send, and follows it.
 fn sell(
-    ledger: &mut Ledger,
-    path: &std::path::Path,
-    (broker, clock): (&dyn Broker, &dyn Clock),
-    polls: u32,
+    ctx: &mut ExitCtx<'_>,
+    timeout: std::time::Duration,
     order: &Sell<'_>,
-    since: chrono::DateTime<chrono::Utc>,
     out: &mut Lines,
 ) -> crate::error::Result<()> {
     let Sell {
         symbol,
         shares,
         reference,
+        since,
     } = *order;
     let quantity = i64::try_from(shares)
         .map_err(|_| crate::error::Error::Other(format!("{shares} shares of {symbol}")))?;
-    let mut entry = LedgerOrder::pending(
-        ledger.orders.len(),
+    let entry = LedgerOrder::pending(
+        ctx.journal.ledger().orders.len(),
         (symbol, Side::Sell, quantity),
         reference,
-        clock.now_utc(),
+        ctx.clock.now_utc(),
         Some("emergency exit".into()),
     );
-    ledger.put(&entry);
-    ledger.save(path)?;
-    crate::fault::kill_point("exit-before-send");
     let request = OrderRequest {
         symbol: symbol.to_string(),
         side: Side::Sell,
         quantity: shares,
         order_type: OrderType::Market,
     };
-    let placed = broker.place_order(&request);
-    crate::fault::kill_point("exit-after-send");
-    let id = match placed {
-        Ok(Placement::Placed(id)) => Some(id),
-        Ok(Placement::Unknown(why)) => {
-            let listed = broker.orders_since(since)?;
-            let found = entry.find_in(&listed, &ledger.claimed_ids()).cloned();
-            if found.is_none() {
-                entry.apply(OrderEvent::AnswerLost)?;
-                entry.note = Some(why.clone());
-                out.say(format!(
-                    "SELL {shares} {symbol}: outcome unknown ({why}) and not found among the \
-                     broker's orders yet; the next exit settles it before selling again"
-                ));
-            }
-            found.map(|o| o.id)
+    let outgoing = Outgoing {
+        entry,
+        request: &request,
+        since,
+        kill: send::EXIT,
+    };
+    let mut entry = match send::send_journaled(ctx.journal, ctx.broker, outgoing)? {
+        Settled::Placed(entry) => entry,
+        Settled::Lost(_, why) => {
+            out.say(format!(
+                "SELL {shares} {symbol}: outcome unknown ({why}) and not found among the \
+                 broker's orders yet; the next exit settles it before selling again"
+            ));
+            return Ok(());
         }
-        Err(e) => {
-            entry.apply(OrderEvent::NeverPlaced)?;
-            entry.note = Some(format!("refused at placement, nothing placed: {e}"));
+        Settled::Refused(_, e) => {
             out.say(format!(
                 "SELL {shares} {symbol}: refused, nothing placed ({e})"
             ));
-            None
+            return Ok(());
         }
     };
-    if let Some(id) = id {
-        entry.broker_id = Some(id.clone());
-        entry.apply(OrderEvent::Placed)?;
-        ledger.put(&entry);
-        ledger.save(path)?;
-        let order = follow_order(broker, clock, &id, polls)?;
-        entry.record_report(&order)?;
-        out.say(format!(
-            "SELL {shares} {symbol}: order {id} {:?}, {} filled{}",
-            order.status,
-            order.filled_quantity.normalize(),
-            order
-                .average_fill_price
-                .map_or(String::new(), |p| format!(" at {}", p.normalize()))
-        ));
-    }
-    ledger.put(&entry);
-    ledger.save(path)?;
+    let id = entry.broker_id.clone().unwrap_or_default();
+    let order = follow_order(ctx.broker, ctx.clock, &id, timeout)?;
+    entry.record_report(&order)?;
+    ctx.journal.update(|l| l.put(&entry))?;
+    out.say(format!(
+        "SELL {shares} {symbol}: order {id} {:?}, {} filled{}",
+        order.status,
+        order.filled_quantity.normalize(),
+        order
+            .average_fill_price
+            .map_or(String::new(), |p| format!(" at {}", p.normalize()))
+    ));
     Ok(())
 }
 
@@ -558,16 +542,21 @@ fn close_session_ledger(
     broker: &dyn Broker,
     clock: &dyn Clock,
 ) -> crate::error::Result<()> {
-    let path = files.paths.ledger(session);
-    let Some(mut ledger) = Ledger::load(&path)? else {
+    let Some(mut journal) = Journal::resume(files.paths.ledger(session))? else {
         return Ok(());
     };
-    if ledger.status == RunStatus::Done {
+    if journal.ledger().status == RunStatus::Done {
         return Ok(());
     }
-    if ledger.orders.iter().any(|o| !o.state.is_final()) {
-        settle_ledger(&mut ledger, broker, clock, 0)?;
+    if journal
+        .ledger()
+        .orders
+        .iter()
+        .any(|o| !o.state().is_final())
+    {
+        settle_journal(&mut journal, broker, clock, std::time::Duration::ZERO)?;
     }
+    let ledger = journal.ledger();
     let reason = ledger
         .plan
         .as_ref()
@@ -576,29 +565,33 @@ fn close_session_ledger(
         .to_string();
     crate::storage::trades::append_new(
         &files.trades_csv,
-        crate::storage::trades::rows_of(&ledger, &reason, files.commission_per_share),
+        crate::storage::trades::rows_of(ledger, &reason, files.commission_per_share),
     )?;
-    ledger.status = RunStatus::Done;
-    ledger.message = Some(format!(
+    let message = format!(
         "ended by the emergency exit at {} (its open orders were canceled, the positions sold)",
         clock.now_et().format("%H:%M ET")
-    ));
-    ledger.save(&path)
+    );
+    journal.update(|ledger| {
+        ledger.status = RunStatus::Done;
+        ledger.message = Some(message);
+    })
 }
 
-/// Settles a ledger's unfinished entries with the broker's orders entered since it began,
-/// following each found order for up to `polls` reads; returns (found, never placed).
-fn settle_ledger(
-    ledger: &mut Ledger,
+/// Settles a journal's unfinished entries with the broker's orders entered since it began,
+/// following each found order for up to `timeout`; returns (found, never placed).
+fn settle_journal(
+    journal: &mut Journal,
     broker: &dyn Broker,
     clock: &dyn Clock,
-    polls: u32,
+    timeout: std::time::Duration,
 ) -> crate::error::Result<(usize, usize)> {
-    let listed = broker.orders_since(ledger.started_at - chrono::Duration::minutes(1))?;
-    let mut claimed = ledger.claimed_ids();
-    settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
-        Ok(follow_order(broker, clock, id, polls)?)
-    })
+    let listed = broker.orders_since(journal.ledger().started_at - chrono::Duration::minutes(1))?;
+    let mut claimed = journal.ledger().claimed_ids();
+    journal.update(|ledger| {
+        settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
+            Ok(follow_order(broker, clock, id, timeout)?)
+        })
+    })?
 }
 
 /// Lines printed as they happen and kept for the alert.
