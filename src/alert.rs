@@ -12,9 +12,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message as Email, SmtpTransport, Transport};
 use serde::Serialize;
 
-use crate::clock::{self, Attempt, Clock};
 use crate::config::{Alerts, Mode, Secrets, SmtpSecurity, WebhookFormat};
-use crate::secret::Secret;
+use crate::support::clock::{self, Attempt, Clock};
+use crate::support::secret::Secret;
 
 /// Attempts per channel.
 const ATTEMPTS: u32 = 3;
@@ -117,7 +117,7 @@ impl Alert {
             out.push_str("Checklist\n");
             out.push_str(details.join("\n").trim_matches('\n'));
         }
-        crate::secret::redact(&out)
+        crate::support::secret::redact(&out)
     }
 }
 
@@ -292,7 +292,7 @@ impl<'a> Alerter<'a> {
                     .http
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                    .body(crate::secret::redact(log)),
+                    .body(crate::support::secret::redact(log)),
             };
             let response = request.send().map_err(|e| e.without_url().to_string())?;
             match response.status() {
@@ -310,7 +310,7 @@ impl<'a> Alerter<'a> {
         let outcome = clock::retry(self.clock, ATTEMPTS - 1, |n| match attempt() {
             Ok(()) => Attempt::Done(()),
             Err(e) => Attempt::Again {
-                error: crate::secret::redact(&e),
+                error: crate::support::secret::redact(&e),
                 wait: Duration::from_secs(2u64.pow(n)),
             },
         });

@@ -715,8 +715,8 @@ fn client_of(a: &Live) -> jutsu::brokers::schwab::SchwabClient {
         oauth: OAuthSettings {
             base_url: format!("{}/v1/oauth", a.fake.url),
             callback_url: "https://127.0.0.1:8182".into(),
-            app_key: jutsu::secret::Secret::new("APPKEY0123456789".into()),
-            app_secret: jutsu::secret::Secret::new("APPSECRET0123456".into()),
+            app_key: jutsu::support::secret::Secret::new("APPKEY0123456789".into()),
+            app_secret: jutsu::support::secret::Secret::new("APPSECRET0123456".into()),
         },
         trader_base_url: format!("{}/trader/v1", a.fake.url),
         marketdata_base_url: format!("{}/marketdata/v1", a.fake.url),
@@ -733,7 +733,11 @@ fn client_of(a: &Live) -> jutsu::brokers::schwab::SchwabClient {
     let now = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .with_timezone(&chrono::Utc);
-    SchwabClient::new(settings, std::sync::Arc::new(jutsu::clock::FixedClock(now))).unwrap()
+    SchwabClient::new(
+        settings,
+        std::sync::Arc::new(jutsu::support::clock::FixedClock(now)),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -783,17 +787,19 @@ fn the_market_data_and_the_trader_side_share_one_client_per_app() {
     let config = a.dir.path().join("shared.yaml");
     std::fs::write(&config, text).unwrap();
     let loaded = jutsu::config::load(&config).unwrap();
-    let clock: jutsu::sources::SharedClock = std::sync::Arc::new(jutsu::clock::FixedClock(
-        chrono::DateTime::parse_from_rfc3339(NOW)
-            .unwrap()
-            .with_timezone(&chrono::Utc),
-    ));
-    let one = jutsu::sources::schwab_client(&loaded, clock.clone()).unwrap();
-    let two = jutsu::sources::schwab_client(&loaded, clock.clone()).unwrap();
+    let clock: jutsu::brokers::sources::SharedClock =
+        std::sync::Arc::new(jutsu::support::clock::FixedClock(
+            chrono::DateTime::parse_from_rfc3339(NOW)
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        ));
+    let one = jutsu::brokers::sources::schwab_client(&loaded, clock.clone()).unwrap();
+    let two = jutsu::brokers::sources::schwab_client(&loaded, clock.clone()).unwrap();
     assert!(std::sync::Arc::ptr_eq(&one, &two));
     // Another clock (another command in this process) gets its own.
-    let other: jutsu::sources::SharedClock = std::sync::Arc::new(jutsu::clock::SystemClock);
-    let three = jutsu::sources::schwab_client(&loaded, other).unwrap();
+    let other: jutsu::brokers::sources::SharedClock =
+        std::sync::Arc::new(jutsu::support::clock::SystemClock);
+    let three = jutsu::brokers::sources::schwab_client(&loaded, other).unwrap();
     assert!(!std::sync::Arc::ptr_eq(&one, &three));
 }
 

@@ -72,7 +72,8 @@ fn paper_as_traded_from_2023_06_to_2025_12_meets_every_split_and_dividend_to_the
             as_of: Some((*day, None)),
             plan_only: false,
         };
-        let clock: jutsu::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
+        let clock: jutsu::brokers::sources::SharedClock =
+            Arc::new(jutsu::support::clock::SystemClock);
         let summary = pipeline::trade(&loaded, &options, clock);
         assert_eq!(summary.code, 0, "{day}:\n{}", summary.transcript);
         transcripts.insert(*day, summary.transcript);
@@ -80,7 +81,8 @@ fn paper_as_traded_from_2023_06_to_2025_12_meets_every_split_and_dividend_to_the
 
     // The recomputation: cash and shares from the fills, the splits and the dividends.
     let account =
-        jutsu::brokers::sim::SimAccount::read(&jutsu::sources::sim_account_path(&loaded)).unwrap();
+        jutsu::brokers::sim::SimAccount::read(&jutsu::brokers::sources::sim_account_path(&loaded))
+            .unwrap();
     let actions = actions();
     let splits: Vec<(NaiveDate, String, Decimal)> = actions
         .iter()

@@ -112,20 +112,150 @@ fn the_top_level_modules_depend_on_each_other_without_a_cycle() {
     }
     let stuck: BTreeMap<_, _> = graph.iter().filter(|(g, _)| !done.contains(*g)).collect();
     assert!(stuck.is_empty(), "modules in a cycle: {stuck:#?}");
-    // The layers the README names, bottom first.
-    let position = |g: &str| order.iter().position(|x| x == g).unwrap();
-    for (lower, upper) in [
-        ("domain", "config"),
-        ("config", "storage"),
-        ("storage", "brokers"),
-        ("brokers", "pipeline"),
-        ("pipeline", "commands"),
-    ] {
-        assert!(
-            position(lower) < position(upper),
-            "{lower} must sit below {upper}: {order:?}"
-        );
+    assert!(order.len() > 5, "{order:?}");
+}
+
+/// The top-level modules in the order `src/lib.rs` declares them: the layers, bottom first.
+fn declared_layers() -> Vec<String> {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    lib.lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_string())
+        .collect()
+}
+
+#[test]
+fn every_module_uses_only_the_layers_declared_before_it() {
+    let layers = declared_layers();
+    assert_eq!(
+        layers,
+        ["domain", "support", "config", "storage", "brokers", "alert", "pipeline", "commands"],
+        "src/lib.rs lists the layers bottom first"
+    );
+    let graph = graph();
+    let mut problems = Vec::new();
+    for (module, deps) in &graph {
+        let Some(at) = layers.iter().position(|l| l == module) else {
+            problems.push(format!("{module} is not a declared layer"));
+            continue;
+        };
+        for dep in deps {
+            match layers.iter().position(|l| l == dep) {
+                Some(d) if d < at => {}
+                _ => problems.push(format!("{module} uses {dep}, which is not below it")),
+            }
+        }
     }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Inside the shell's bottom and its run, the same rule: the emergency exit and the trade
+    // stages share the one journaled send and the core's reconciliation.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let exit = std::fs::read_to_string(src.join("pipeline/emergency.rs")).unwrap();
+    assert!(exit.contains("send::send_journaled") && exit.contains("domain::reconcile"));
+    for file in sources(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if text.contains("place_order(") && !rel.starts_with("brokers") {
+            assert_eq!(
+                rel, "pipeline/send.rs",
+                "only the journaled send places orders"
+            );
+        }
+    }
+}
+
+/// Parameters of every `fn` in `text` that are anonymous tuples (`(a, b): (A, B)`, or a
+/// parameter typed as a tuple): a context that should have a name.
+fn tuple_parameters(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("fn ") {
+        let after = &rest[i + 3..];
+        rest = after;
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let Some(open) = after.find('(') else { break };
+        // Only a signature: the name, maybe generics, then the parameter list.
+        if !after[name.len()..open].trim().is_empty()
+            && !after[name.len()..open].trim().starts_with('<')
+        {
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut params = String::new();
+        let bytes: Vec<char> = after[open..].chars().collect();
+        for (k, c) in bytes.iter().enumerate() {
+            match c {
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '<' => depth += 1,
+                '>' if k > 0 && bytes[k - 1] != '-' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                break;
+            }
+            params.push(*c);
+        }
+        let mut level = 0i32;
+        let mut current = String::new();
+        let mut parts = Vec::new();
+        let chars: Vec<char> = params.chars().skip(1).collect();
+        for (k, c) in chars.iter().enumerate() {
+            match c {
+                '(' | '[' | '<' => level += 1,
+                ')' | ']' => level -= 1,
+                '>' if k > 0 && chars[k - 1] != '-' => level -= 1,
+                _ => {}
+            }
+            if *c == ',' && level == 0 {
+                parts.push(std::mem::take(&mut current));
+            } else {
+                current.push(*c);
+            }
+        }
+        parts.push(current);
+        for p in parts {
+            let p = p.trim();
+            let ty = p.split_once(':').map(|(_, t)| t.trim());
+            if p.starts_with('(') || ty.is_some_and(|t| t.starts_with('(') && t != "()") {
+                out.push(format!(
+                    "fn {name}: {}",
+                    p.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_takes_an_anonymous_tuple_for_a_context() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for file in sources(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for p in tuple_parameters(&text) {
+            found.push(format!("{}: {p}", file.display()));
+        }
+    }
+    assert!(found.is_empty(), "name these contexts: {found:#?}");
+}
+
+#[test]
+fn the_tuple_scanner_sees_a_tuple_parameter_and_nothing_else() {
+    let text = "fn a(x: u8, (b, c): (u8, u8)) {}\nfn d(f: impl Fn(&str) -> u8, y: Vec<(u8, u8)>) {}\nfn e(z: (u8, u8)) {}\n";
+    assert_eq!(
+        tuple_parameters(text),
+        ["fn a: (b, c): (u8, u8)", "fn e: z: (u8, u8)"]
+    );
 }
 
 #[test]

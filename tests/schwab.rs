@@ -13,8 +13,8 @@ use jutsu::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
 use jutsu::brokers::{
     Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Side,
 };
-use jutsu::clock::FixedClock;
-use jutsu::secret::Secret;
+use jutsu::support::clock::FixedClock;
+use jutsu::support::secret::Secret;
 use mockito::{Matcher, Server, ServerGuard};
 use rust_decimal::Decimal;
 

@@ -10,9 +10,9 @@ use jutsu::brokers::sim::{Faults, SimBroker};
 use jutsu::brokers::{
     Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Quote, Side,
 };
-use jutsu::clock::FixedClock;
 use jutsu::config::LocalQuote;
 use jutsu::domain::portfolio::Costs;
+use jutsu::support::clock::FixedClock;
 use rust_decimal::Decimal;
 
 fn d(x: &str) -> Decimal {

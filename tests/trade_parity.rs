@@ -56,7 +56,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     let reference = backtest::run(&history, &settings).unwrap();
 
     let paths = jutsu::storage::state::StatePaths::new(&loaded, Mode::Paper);
-    let account_path = jutsu::sources::sim_account_path(&loaded);
+    let account_path = jutsu::brokers::sources::sim_account_path(&loaded);
     let legs = params.traded_symbols();
     let mut compared = 0;
     let mut trading_days = 0;
@@ -66,7 +66,8 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
             as_of: Some((day.date, None)),
             plan_only: false,
         };
-        let clock: jutsu::sources::SharedClock = Arc::new(jutsu::clock::SystemClock);
+        let clock: jutsu::brokers::sources::SharedClock =
+            Arc::new(jutsu::support::clock::SystemClock);
         let code = pipeline::trade(&loaded, &options, clock).code;
         assert_eq!(code, 0, "{}", day.date);
 

@@ -5,11 +5,11 @@
 pub mod local_data;
 pub mod schwab;
 pub mod sim;
+pub mod sources;
 pub mod stored;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::clock::{self, Clock};
 use crate::domain::bars::Bar;
 pub use crate::domain::events::CashFlow;
 pub use crate::domain::market::{
@@ -17,7 +17,8 @@ pub use crate::domain::market::{
     Quote,
 };
 pub use crate::domain::portfolio::Side;
-pub use crate::error::BrokerError;
+use crate::support::clock::{self, Clock};
+pub use crate::support::error::BrokerError;
 
 /// Reads of an order after a cancel request before it is reported as still live.
 const CANCEL_POLLS: u32 = 10;

@@ -21,10 +21,10 @@ use crate::brokers::{
     Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderStatus, OrderType,
     Placement, Position, Side,
 };
-use crate::clock::Clock;
 use crate::domain::events::{Actions, CashFlow, FlowKind, Split};
 use crate::domain::portfolio::{round_cents, Costs};
 use crate::storage::fsutil;
+use crate::support::clock::Clock;
 
 /// Backups kept of the account file.
 const BACKUPS: usize = 3;
@@ -242,15 +242,12 @@ impl SimAccount {
         self.flows.push(flow);
     }
 
-    /// Pays `amount` in (positive) or takes it out (negative) at `at` (New York date
-    /// `date`), recorded as a deposit or a withdrawal. A withdrawal larger than the cash is
+    /// Pays `amount` in (positive) or takes it out (negative) at `at` (dated by its New
+    /// York day), recorded as a deposit or a withdrawal. A withdrawal larger than the cash is
     /// refused. It is posted after the account's last fill, as a bank posts a transfer made
     /// after the day's trades, so the next run lists it.
-    pub fn transfer(
-        &mut self,
-        amount: Decimal,
-        (date, at): (NaiveDate, DateTime<Utc>),
-    ) -> Result<CashFlow, String> {
+    pub fn transfer(&mut self, amount: Decimal, at: DateTime<Utc>) -> Result<CashFlow, String> {
+        let date = at.with_timezone(&chrono_tz::America::New_York).date_naive();
         if amount == Decimal::ZERO {
             return Err("an amount of 0 moves nothing".into());
         }
@@ -361,7 +358,7 @@ impl SimBroker {
     pub fn transfer(&self, amount: Decimal) -> Result<CashFlow, BrokerError> {
         let mut account = self.lock();
         let flow = account
-            .transfer(amount, (self.clock.today_et(), self.clock.now_utc()))
+            .transfer(amount, self.clock.now_utc())
             .map_err(BrokerError::Rejected)?;
         self.save(&account)?;
         Ok(flow)

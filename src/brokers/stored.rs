@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::brokers::{BrokerError, MarketData, Quote};
-use crate::clock::Clock;
 use crate::domain::bars::{rewrite_of, Bar};
 use crate::domain::calendar;
 use crate::storage::store::{BarStore, Rewrite};
+use crate::support::clock::Clock;
 
 /// Stored bars fetched again and compared at each update.
 const OVERLAP: usize = 5;
@@ -81,9 +81,10 @@ pub fn sync(
     store: &mut BarStore,
     source: &dyn MarketData,
     symbol: &str,
-    (from, mode): (NaiveDate, Mode),
+    from: NaiveDate,
+    mode: Mode,
     now: DateTime<Utc>,
-) -> crate::error::Result<Synced> {
+) -> crate::support::error::Result<Synced> {
     let last = store.last_date(symbol)?;
     let Some(last) = last.filter(|_| mode != Mode::Force) else {
         let bars = source.daily_bars(symbol, from)?;
@@ -139,7 +140,8 @@ impl StoredMarketData {
         source: Arc<dyn MarketData + Send + Sync>,
         store: BarStore,
         clock: Arc<dyn Clock + Send + Sync>,
-        (from, symbols): (NaiveDate, Vec<String>),
+        from: NaiveDate,
+        symbols: Vec<String>,
     ) -> Self {
         StoredMarketData {
             source,
@@ -185,7 +187,7 @@ impl StoredMarketData {
 impl MarketData for StoredMarketData {
     fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let storage = |e: crate::error::Error| BrokerError::Storage(e.to_string());
+        let storage = |e: crate::support::error::Error| BrokerError::Storage(e.to_string());
         let mode = match self.suspect(&store, symbol) {
             true => Mode::Recheck,
             false => Mode::Missing,
@@ -194,12 +196,13 @@ impl MarketData for StoredMarketData {
             &mut store,
             self.source.as_ref(),
             symbol,
-            (self.from.min(since), mode),
+            self.from.min(since),
+            mode,
             self.clock.now_utc(),
         )
         .map_err(storage)?;
         if matches!(synced, Synced::Rewritten { .. }) {
-            tracing::warn!(target: crate::report::RUN, symbol, "bar store: {}", synced.describe());
+            tracing::warn!(target: crate::support::report::RUN, symbol, "bar store: {}", synced.describe());
         }
         tracing::debug!(symbol, "bar store: {}", synced.describe());
         let now = self.clock.now_utc();

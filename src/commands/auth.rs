@@ -4,10 +4,10 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use crate::brokers::schwab::auth::{self, TokenFile};
-use crate::cli::AuthAction;
+use crate::brokers::sources::{self, SharedClock};
+use crate::commands::cli::AuthAction;
 use crate::config::Loaded;
-use crate::error::{exit, Error, Result};
-use crate::sources::{self, SharedClock};
+use crate::support::error::{exit, Error, Result};
 
 /// Below this many hours left on the refresh token, `auth status` exits non-zero.
 const STATUS_MIN_HOURS: i64 = 24;
@@ -38,7 +38,11 @@ pub(super) fn run(action: &AuthAction, loaded: &Loaded, clock: SharedClock) -> R
 /// Hours left on the tokens; exit 1, and a CRITICAL alert on the configured channels, when
 /// the refresh token is expired, has under 24 h left, or ends before the next scheduled run
 /// (with a margin): a Sunday timer running this reaches the user before Monday fails.
-fn status(loaded: &Loaded, token_path: &Path, clock: &dyn crate::clock::Clock) -> Result<u8> {
+fn status(
+    loaded: &Loaded,
+    token_path: &Path,
+    clock: &dyn crate::support::clock::Clock,
+) -> Result<u8> {
     let token = TokenFile::load(token_path)?;
     let now = clock.now_utc().timestamp();
     let left = token.refresh_seconds_left(now);
@@ -79,7 +83,11 @@ fn status(loaded: &Loaded, token_path: &Path, clock: &dyn crate::clock::Clock) -
 }
 
 /// Why the login will not do, if it will not: under 24 h left, or it ends before the next run.
-fn login_problem(loaded: &Loaded, clock: &dyn crate::clock::Clock, left: i64) -> Option<String> {
+fn login_problem(
+    loaded: &Loaded,
+    clock: &dyn crate::support::clock::Clock,
+    left: i64,
+) -> Option<String> {
     let now = clock.now_et();
     let ends = now + chrono::Duration::seconds(left);
     let minutes = loaded.config.schedule.minutes_before_close;

@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
-use crate::cli::BacktestArgs;
+use crate::commands::cli::BacktestArgs;
 use crate::config::Loaded;
 use crate::domain::backtest::{self, Settings};
 use crate::domain::bars::History;
 use crate::domain::statistics::{DayStat, Statistics};
-use crate::error::{exit, Error, Result};
 use crate::storage::fsutil;
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let started = Instant::now();

@@ -4,11 +4,11 @@ use std::io::Write;
 
 use chrono::Duration;
 
-use crate::cli::{CalendarArgs, CalendarFormat};
-use crate::clock::Clock;
+use crate::commands::cli::{CalendarArgs, CalendarFormat};
 use crate::config::Config;
 use crate::domain::calendar;
-use crate::error::{exit, Error, Result};
+use crate::support::clock::Clock;
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(args: &CalendarArgs, config: &Config, clock: &dyn Clock) -> Result<u8> {
     let from = args.from.unwrap_or_else(|| clock.today_et());

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use crate::cli::ConfigAction;
+use crate::commands::cli::ConfigAction;
 use crate::config;
-use crate::error::{exit, Error, Result};
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
     let env = |name: &str| std::env::var(name).ok();

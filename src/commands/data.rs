@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::brokers::sources::{self, SharedClock};
 use crate::brokers::stored::sync;
-use crate::cli::DataAction;
+use crate::commands::cli::DataAction;
 use crate::config::Loaded;
 use crate::domain::bars::{big_moves, parse_rows, series_problems};
-use crate::error::{exit, Error, Result};
-use crate::sources::{self, SharedClock};
 use crate::storage::fsutil;
 use crate::storage::lock::RunLock;
 use crate::storage::state::StatePaths;
 use crate::storage::store::BarStore;
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(action: &DataAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     match action {
@@ -53,14 +53,15 @@ fn update(loaded: &Loaded, from: Option<NaiveDate>, clock: SharedClock) -> Resul
             &mut store,
             client.as_ref(),
             &symbol,
-            (start, mode),
+            start,
+            mode,
             clock.now_utc(),
         )?;
         let last = store
             .last_date(&symbol)?
             .map_or("-".into(), |d| d.to_string());
         println!("{symbol:<5} {} (last bar {last})", synced.describe());
-        tracing::info!(target: crate::report::RUN, symbol, "bar store: {}", synced.describe());
+        tracing::info!(target: crate::support::report::RUN, symbol, "bar store: {}", synced.describe());
     }
     println!("store {}", store.path().display());
     Ok(exit::OK)

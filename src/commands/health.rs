@@ -7,15 +7,15 @@ use serde::Serialize;
 
 use rust_decimal::Decimal;
 
+use crate::brokers::sources::SharedClock;
 use crate::config::{Loaded, Risk};
 use crate::domain::calendar;
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
-use crate::error::{exit, Error, Result};
-use crate::sources::SharedClock;
 use crate::storage::fsutil::Sealed;
 use crate::storage::lock;
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Error, Result};
 
 /// One line of the report.
 #[derive(Debug, Serialize)]

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use crate::brokers::schwab::auth::TokenFile;
+use crate::brokers::sources::{self, SharedClock};
 use crate::config::{DataSource, Loaded, Mode};
 use crate::domain::portfolio::cents;
-use crate::error::{exit, Result};
-use crate::sources::{self, SharedClock};
+use crate::support::error::{exit, Result};
 
 pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let c = &loaded.config;

@@ -10,13 +10,13 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::brokers::sources::SharedClock;
 use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::metrics::{render, Family};
-use crate::error::{exit, Result};
-use crate::sources::SharedClock;
 use crate::storage::fsutil;
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Result};
 
 /// What a command's last run came to, kept between commands (`state/metrics-runs.json`) so
 /// that the file shows every command, not only the last one.
@@ -42,19 +42,24 @@ pub(super) fn outcome_of_code(code: u8) -> &'static str {
 
 /// Writes the textfile after `command` ran in `mode` with `code` and `outcome`, when
 /// `metrics.textfile` is set. A failure is printed; it never changes the command's exit code.
-pub(super) fn record(
-    loaded: &Loaded,
-    mode: Mode,
-    command: &str,
-    (code, outcome): (u8, &str),
-    clock: &SharedClock,
-) {
+/// A command that ran: its name, its exit code and its outcome word.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ran<'a> {
+    /// `trade`, `validate`, ...
+    pub(super) command: &'a str,
+    /// The exit code.
+    pub(super) code: u8,
+    /// OK, FAILED, ...
+    pub(super) outcome: &'a str,
+}
+
+pub(super) fn record(loaded: &Loaded, mode: Mode, ran: Ran<'_>, clock: &SharedClock) {
     let Some(file) = &loaded.config.metrics.textfile else {
         return;
     };
     let file = loaded.resolve(file);
-    if let Err(e) = write(loaded, mode, &file, command, (code, outcome), clock) {
-        crate::report::say(&format!(
+    if let Err(e) = write(loaded, mode, &file, ran, clock) {
+        crate::support::report::say(&format!(
             "warning: the metrics file {} was not written: {e}",
             file.display()
         ));
@@ -65,8 +70,11 @@ fn write(
     loaded: &Loaded,
     mode: Mode,
     file: &Path,
-    command: &str,
-    (code, outcome): (u8, &str),
+    Ran {
+        command,
+        code,
+        outcome,
+    }: Ran<'_>,
     clock: &SharedClock,
 ) -> Result<()> {
     let paths = StatePaths::new(loaded, mode);
@@ -84,8 +92,8 @@ fn write(
         outcome: outcome.into(),
     });
     runs.sort_by(|a, b| (&a.command, &a.mode).cmp(&(&b.command, &b.mode)));
-    let json =
-        serde_json::to_vec_pretty(&runs).map_err(|e| crate::error::Error::Other(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&runs)
+        .map_err(|e| crate::support::error::Error::Other(e.to_string()))?;
     fsutil::write_atomic(&runs_file, &json, false)?;
     let mut families = command_families(&runs);
     families.extend(account_families(&paths, mode));

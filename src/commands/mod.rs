@@ -3,6 +3,7 @@
 mod auth;
 mod backtest;
 mod calendar;
+pub mod cli;
 mod config;
 mod data;
 mod health;
@@ -23,10 +24,10 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::commands::cli::{Cli, Command};
 use crate::config::{self as cfg, Loaded};
-use crate::error::{exit, Result};
-use crate::logging;
+use crate::support::error::{exit, Result};
+use crate::support::logging;
 
 /// Runs the command line and returns the process exit code. Errors are printed here, once,
 /// with secrets redacted.
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> u8 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            let text = crate::secret::redact(&format!("error: {e}"));
+            let text = crate::support::secret::redact(&format!("error: {e}"));
             let _ = writeln!(std::io::stderr(), "{text}");
             e.exit_code()
         }
@@ -63,15 +64,17 @@ fn load_or_default(path: &Path, explicit: bool) -> Result<Loaded> {
 /// The clock of a real run: the operating system's. Test builds (the `test-hooks` feature)
 /// also take `JUTSU_NOW` (RFC 3339) to fix it, for commands that have no `--as-of`; a build
 /// without the feature never reads it.
-fn system_clock() -> crate::sources::SharedClock {
+fn system_clock() -> crate::brokers::sources::SharedClock {
     #[cfg(feature = "test-hooks")]
     if let Some(t) = std::env::var("JUTSU_NOW")
         .ok()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
     {
-        return std::sync::Arc::new(crate::clock::FixedClock(t.with_timezone(&chrono::Utc)));
+        return std::sync::Arc::new(crate::support::clock::FixedClock(
+            t.with_timezone(&chrono::Utc),
+        ));
     }
-    std::sync::Arc::new(crate::clock::SystemClock)
+    std::sync::Arc::new(crate::support::clock::SystemClock)
 }
 
 /// Loads the configuration for a command that acts, with daily log files.
@@ -95,11 +98,11 @@ fn reading(cli: &Cli, path: &Path) -> Result<Loaded> {
 
 /// The configuration with `--mode` in place of its own mode, for commands that read a mode's
 /// files. Live mode on the bundled bars is refused here, as everywhere.
-fn with_mode(mut loaded: Loaded, mode: Option<crate::cli::ModeArg>) -> Result<Loaded> {
+fn with_mode(mut loaded: Loaded, mode: Option<crate::commands::cli::ModeArg>) -> Result<Loaded> {
     if let Some(mode) = mode {
         loaded.config.mode = mode.into();
     }
-    crate::sources::refuse_live_on_local_bars(&loaded, loaded.config.mode)?;
+    crate::brokers::sources::refuse_live_on_local_bars(&loaded, loaded.config.mode)?;
     Ok(loaded)
 }
 
@@ -111,17 +114,20 @@ fn generated(command: &Command) -> Result<u8> {
         }
         _ => clap_mangen::Man::new(Cli::command())
             .render(&mut std::io::stdout())
-            .map_err(|e| crate::error::Error::io("writing", "stdout", e))?,
+            .map_err(|e| crate::support::error::Error::io("writing", "stdout", e))?,
     }
     Ok(exit::OK)
 }
 
 /// `jutsu trade`: it needs its secrets, and a missing one is listed with the file's problems.
-fn trade_command(cli: &Cli, path: &Path, args: &crate::cli::TradeArgs) -> Result<u8> {
+fn trade_command(cli: &Cli, path: &Path, args: &crate::commands::cli::TradeArgs) -> Result<u8> {
     let env = |name: &str| std::env::var(name).ok();
     let mode = args.mode.map(crate::config::Mode::from);
     let loaded = cfg::load_with_secrets(path, mode, &env)?;
-    crate::sources::refuse_live_on_local_bars(&loaded, mode.unwrap_or(loaded.config.mode))?;
+    crate::brokers::sources::refuse_live_on_local_bars(
+        &loaded,
+        mode.unwrap_or(loaded.config.mode),
+    )?;
     logging::init(
         cli.log_format,
         cli.verbose,
@@ -137,7 +143,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Completions { .. } | Command::Man => generated(&cli.command),
         Command::Schedule {
-            action: crate::cli::ScheduleAction::Crontab { zone, dir },
+            action: crate::commands::cli::ScheduleAction::Crontab { zone, dir },
         } => {
             let loaded = load_or_default(&path, explicit)?;
             schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
@@ -149,7 +155,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Calendar(args) => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
             let loaded = load_or_default(&path, explicit)?;
-            calendar::run(args, &loaded.config, &crate::clock::SystemClock)
+            calendar::run(args, &loaded.config, &crate::support::clock::SystemClock)
         }
         Command::Config { action } => {
             logging::init(cli.log_format, cli.verbose, cli.quiet, None);
@@ -288,13 +294,22 @@ fn acted(
     };
     let mode = mode.unwrap_or(loaded.config.mode);
     let outcome = metrics::outcome_of_code(code);
-    metrics::record(loaded, mode, command, (code, outcome), &system_clock());
+    let ran = metrics::Ran {
+        command,
+        code,
+        outcome,
+    };
+    metrics::record(loaded, mode, ran, &system_clock());
     result
 }
 
 /// Sends `alert` on every configured channel; a channel that fails is named on stdout (the
 /// command's own outcome does not change).
-fn send_alert(loaded: &Loaded, clock: &dyn crate::clock::Clock, alert: &crate::alert::Alert) {
+fn send_alert(
+    loaded: &Loaded,
+    clock: &dyn crate::support::clock::Clock,
+    alert: &crate::alert::Alert,
+) {
     let env = |name: &str| std::env::var(name).ok();
     let secrets = loaded.config.secrets(&env).unwrap_or_default();
     let alerter = crate::alert::Alerter::new(&loaded.config.alerts, secrets, clock);
@@ -302,7 +317,7 @@ fn send_alert(loaded: &Loaded, clock: &dyn crate::clock::Clock, alert: &crate::a
         return;
     }
     for f in alerter.send(alert) {
-        crate::report::say(&format!(
+        crate::support::report::say(&format!(
             "warning: the {} alert was not delivered: {}",
             f.channel, f.error
         ));

@@ -4,22 +4,22 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::alert::{Alert, Level};
-use crate::cli::ExitArgs;
+use crate::brokers::sources::{self, SharedClock};
+use crate::commands::cli::ExitArgs;
 use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::portfolio::cents;
-use crate::error::{exit, Error, Result};
 use crate::pipeline::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
 use crate::pipeline::Stop;
-use crate::sources::{self, SharedClock};
 use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Error, Result};
 
-/// A non-panicking `println!` (see [`crate::report::say`]).
+/// A non-panicking `println!` (see [`crate::support::report::say`]).
 macro_rules! say {
     ($($arg:tt)*) => {
-        crate::report::say(&format!($($arg)*))
+        crate::support::report::say(&format!($($arg)*))
     };
 }
 
@@ -117,7 +117,7 @@ fn exit_request(loaded: &Loaded, args: &ExitArgs, mode: Mode) -> ExitRequest {
 /// violation: shares bought today with the unsettled proceeds of today's sales.
 fn warn_good_faith(
     broker: &dyn crate::brokers::Broker,
-    clock: &dyn crate::clock::Clock,
+    clock: &dyn crate::support::clock::Clock,
     account: &crate::brokers::Account,
     plan: &ExitPlan,
 ) -> Result<()> {
@@ -198,7 +198,7 @@ fn stopped(ledger_path: &std::path::Path, e: &Error) -> (u8, &'static str, Strin
         .ok()
         .flatten()
         .is_some_and(|l| l.anything_sent());
-    let message = crate::secret::redact(&format!(
+    let message = crate::support::secret::redact(&format!(
         "the emergency exit stopped: {e}; {}; trading stays halted. Run \
          `jutsu emergency-exit` again: it settles what was sent before selling anything",
         if sent {

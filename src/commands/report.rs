@@ -11,9 +11,9 @@ use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::portfolio::cents;
 use crate::domain::statistics::{self, DayStat, FillStat, Statistics};
 use crate::domain::{page, performance, DomainError};
-use crate::error::{exit, Error, Result};
 use crate::storage::fsutil;
 use crate::storage::state::StatePaths;
+use crate::support::error::{exit, Error, Result};
 
 /// The ledgers of the completed runs between `from` and `to`, by session.
 fn completed_runs(

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use crate::config::Loaded;
 use crate::domain::calendar;
-use crate::error::{exit, Error, Result};
+use crate::support::error::{exit, Error, Result};
 
 /// Minutes before the run instant a start is placed: the run waits for its instant.
 const LEAD_MINUTES: u32 = 5;
@@ -28,8 +28,7 @@ pub(super) fn crontab(
     };
     let s = &loaded.config.schedule;
     let last = NaiveDate::from_ymd_opt(today.year() + 10, 12, 31).unwrap_or(today);
-    let times =
-        calendar::local_fire_times(zone, (today, last), s.minutes_before_close, LEAD_MINUTES);
+    let times = calendar::local_fire_times(zone, today, last, s.minutes_before_close, LEAD_MINUTES);
     println!("# jutsu for a cron in {zone} ({source}), from `jutsu schedule crontab`.");
     println!(
         "# The run is {} minutes before the close in New York (15:55, 12:55 on early closes).",

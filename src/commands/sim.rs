@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::cli::{SimAction, TransferArgs};
+use crate::brokers::sources::{self, SharedClock};
+use crate::commands::cli::{SimAction, TransferArgs};
 use crate::config::{Loaded, Mode};
 use crate::domain::portfolio::cents;
-use crate::error::{exit, Error, Result};
-use crate::sources::{self, SharedClock};
 use crate::storage::lock::RunLock;
 use crate::storage::state::StatePaths;
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let (args, sign, verb) = match action {
@@ -49,7 +49,7 @@ pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Re
         &sources::sim_account_path(loaded),
         &detail,
     )?;
-    tracing::info!(target: crate::report::RUN, "simulated account: {detail}");
+    tracing::info!(target: crate::support::report::RUN, "simulated account: {detail}");
     println!("simulated account: {detail}");
     Ok(exit::OK)
 }
@@ -65,7 +65,7 @@ fn dated(args: &TransferArgs, clock: SharedClock) -> SharedClock {
         .and_then(|t| t.and_local_timezone(chrono_tz::America::New_York).single())
         .map(|t| t.with_timezone(&Utc));
     match noon {
-        Some(t) => Arc::new(crate::clock::FixedClock(t)),
+        Some(t) => Arc::new(crate::support::clock::FixedClock(t)),
         None => clock,
     }
 }

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::brokers::sim::SimAccount;
-use crate::cli::{StateAction, StateFileArgs};
+use crate::brokers::sources::SharedClock;
+use crate::commands::cli::{StateAction, StateFileArgs};
 use crate::config::Loaded;
 use crate::domain::journal::Ledger;
-use crate::error::{exit, Error, Result};
-use crate::sources::SharedClock;
 use crate::storage::fsutil;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Error, Result};
 
 /// Backups looked at by `restore` (the most any sealed file keeps).
 const BACKUPS: usize = 5;
@@ -118,7 +118,11 @@ fn target(loaded: &Loaded, args: &StateFileArgs) -> PathBuf {
 /// `jutsu state adopt --reason R`: the broker's positions of the strategy's symbols become
 /// the state's, each with its price mark, after trades made by hand. The targets of the last
 /// rebalance stay, and the next run rebalances from the adopted positions toward them.
-fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> Result<u8> {
+fn adopt(
+    loaded: &Loaded,
+    args: &crate::commands::cli::AdoptArgs,
+    clock: SharedClock,
+) -> Result<u8> {
     let reason = args.reason.trim();
     if reason.is_empty() {
         return Err(Error::Usage(
@@ -128,9 +132,9 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
     let paths = StatePaths::new(loaded, mode);
     let _lock = RunLock::acquire(&paths.lock_file(), "state adopt")?;
-    let at = crate::sources::quote_instant(loaded, clock.as_ref())?;
-    let data = crate::sources::market_data(loaded, clock.clone(), at)?;
-    let broker = crate::sources::broker(loaded, mode, data.clone(), clock.clone())?;
+    let at = crate::brokers::sources::quote_instant(loaded, clock.as_ref())?;
+    let data = crate::brokers::sources::market_data(loaded, clock.clone(), at)?;
+    let broker = crate::brokers::sources::broker(loaded, mode, data.clone(), clock.clone())?;
     let account = broker.account()?;
     let legs = loaded
         .config
@@ -163,7 +167,7 @@ fn adopt(loaded: &Loaded, args: &crate::cli::AdoptArgs, clock: SharedClock) -> R
         crate::domain::reconcile::describe_positions(&before)
     );
     paths.audit(clock.now_utc(), "adopt", &file, &detail)?;
-    tracing::warn!(target: crate::report::RUN, file = %file.display(), "{detail}");
+    tracing::warn!(target: crate::support::report::RUN, file = %file.display(), "{detail}");
     println!("{}: {detail}", file.display());
     Ok(exit::OK)
 }

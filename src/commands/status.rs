@@ -9,19 +9,19 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::brokers::sources::{self, SharedClock};
 use crate::brokers::{Account, MarketData, Quote};
-use crate::cli::AsOf;
+use crate::commands::cli::AsOf;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::domain::bars::History;
 use crate::domain::calendar;
 use crate::domain::journal::Ledger;
 use crate::domain::portfolio::cents;
 use crate::domain::strategy::{weight_f64, LEGS};
-use crate::error::{exit, Error, Result};
 use crate::pipeline::{plan_input, synthetic_bars, Reconciled};
-use crate::sources::{self, SharedClock};
 use crate::storage::fsutil::Sealed;
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Error, Result};
 
 /// One position against its target.
 #[derive(Debug, Clone, Serialize)]
@@ -361,7 +361,11 @@ fn preview(
         .ok()?
         .decision?;
     // The run's own reconciliation: a split is recognised here as the run recognises it.
-    let seen = crate::pipeline::observe(state, legs, account, (&history, &market.quotes)).ok()?;
+    let view = crate::domain::reconcile::MarketView {
+        history: &history,
+        quotes: &market.quotes,
+    };
+    let seen = crate::pipeline::observe(state, legs, account, view).ok()?;
     let state = crate::pipeline::with_splits(state, &seen);
     let reconciled = Reconciled {
         account: account.clone(),

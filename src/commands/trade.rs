@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 
 use crate::alert::{Alert, AlertFailure, Alerter, Level, Ping};
-use crate::cli::TradeArgs;
+use crate::brokers::sources::SharedClock;
+use crate::commands::cli::TradeArgs;
 use crate::config::{Loaded, Mode, Outcome};
 use crate::domain::journal::Ledger;
 use crate::domain::summary::{self as run_summary, RunFacts};
-use crate::error::{exit, Error, Result};
 use crate::pipeline::{self, RunSummary, TradeOptions};
-use crate::sources::SharedClock;
 use crate::storage::ledger::{equity_record, Journal};
 use crate::storage::state::{State, StatePaths};
+use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
@@ -30,7 +30,7 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     // Every line this run logs carries its mode; the first says what starts.
     let _span = tracing::info_span!("trade", mode = mode.as_str()).entered();
     tracing::info!(
-        target: crate::report::RUN,
+        target: crate::support::report::RUN,
         version = env!("CARGO_PKG_VERSION"),
         as_of = %args.as_of.map_or("now".to_string(), |a| match a.time {
             Some(t) => format!("{}T{}", a.date, t.format("%H:%M")),
@@ -61,13 +61,12 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     };
     failures.extend(alerter.ping(end, &summary.transcript));
     record_failures(&summary, &failures);
-    super::metrics::record(
-        loaded,
-        mode,
-        "trade",
-        (summary.code, summary.outcome),
-        &clock,
-    );
+    let ran = super::metrics::Ran {
+        command: "trade",
+        code: summary.code,
+        outcome: summary.outcome,
+    };
+    super::metrics::record(loaded, mode, ran, &clock);
     Ok(summary.code)
 }
 

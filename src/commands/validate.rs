@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::alert::{Alert, Level};
+use crate::brokers::sources::{self, SharedClock};
 use crate::config::{DataSource, Loaded};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar;
 use crate::domain::journal::Ledger;
 use crate::domain::validate::{self, Rolling, Validation, Verdict};
-use crate::error::{exit, Error, Result};
-use crate::sources::{self, SharedClock};
 use crate::storage::state::StatePaths;
 use crate::storage::validation;
+use crate::support::error::{exit, Error, Result};
 
 /// Validates one session (the last closed one by default), appends the row to
 /// `logs/validation.csv`, prints the comparison and alerts; exit 1 on RED or NO_RUN.
@@ -84,7 +84,7 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
 fn session_to_validate(
     date: Option<NaiveDate>,
     loaded: &Loaded,
-    clock: &dyn crate::clock::Clock,
+    clock: &dyn crate::support::clock::Clock,
 ) -> Result<(NaiveDate, calendar::SessionHours)> {
     let now = clock.now_utc();
     let session = match date {

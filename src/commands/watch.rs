@@ -14,10 +14,10 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::status::{self, Market, Snapshot};
+use crate::brokers::sources::SharedClock;
 use crate::config::Loaded;
 use crate::domain::portfolio::cents;
-use crate::error::{exit, Error, Result};
-use crate::sources::SharedClock;
+use crate::support::error::{exit, Error, Result};
 
 /// Runs the view until the user quits.
 pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
@@ -46,7 +46,7 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
                     snapshot = s;
                     problem = None;
                 }
-                Err(e) => problem = Some(crate::secret::redact(&e.to_string())),
+                Err(e) => problem = Some(crate::support::secret::redact(&e.to_string())),
             }
         }
         let beat = started.elapsed().as_secs();

@@ -26,8 +26,8 @@ pub use self::sections::{
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
-use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::support::error::{Error, Result};
+use crate::support::secret::Secret;
 
 /// The default configuration file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/jutsu.yaml";

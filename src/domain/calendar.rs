@@ -281,7 +281,8 @@ pub fn login_ends_before(login_ends: DateTime<Tz>, run: DateTime<Tz>) -> bool {
 /// for each offset between them; jutsu itself decides which start is the run.
 pub fn local_fire_times(
     zone: Tz,
-    (first, last): (NaiveDate, NaiveDate),
+    first: NaiveDate,
+    last: NaiveDate,
     minutes_before_close: u32,
     lead_minutes: u32,
 ) -> std::collections::BTreeMap<NaiveTime, std::collections::BTreeSet<u32>> {

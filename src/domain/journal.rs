@@ -179,7 +179,9 @@ impl LedgerOrder {
     /// The entry written just before an order is sent (PENDING: it may reach the broker).
     pub fn pending(
         seq: usize,
-        (symbol, side, quantity): (&str, Side, Shares),
+        symbol: &str,
+        side: Side,
+        quantity: Shares,
         reference_price: Decimal,
         now: DateTime<Utc>,
         note: Option<String>,
@@ -206,7 +208,9 @@ impl LedgerOrder {
     pub fn found_at_broker(seq: usize, order: &Order, note: &str) -> Result<Self, JournalError> {
         let mut entry = LedgerOrder::pending(
             seq,
-            (&order.symbol, order.side, whole_shares(order.quantity)?),
+            &order.symbol,
+            order.side,
+            whole_shares(order.quantity)?,
             order.average_fill_price.unwrap_or_default(),
             order.entered_time.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             Some(note.to_string()),

@@ -40,6 +40,15 @@ pub struct Recorded<'a> {
     pub marks: &'a BTreeMap<String, PriceMark>,
 }
 
+/// The market a reconciliation reads: the split-adjusted history and the run's quotes.
+#[derive(Debug, Clone, Copy)]
+pub struct MarketView<'a> {
+    /// Daily bars (split-adjusted) up to the previous session.
+    pub history: &'a History,
+    /// The run's quotes (as traded, with their basis).
+    pub quotes: &'a [Quote],
+}
+
 /// The broker's account seen against the record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconciliation {
@@ -78,8 +87,9 @@ pub fn reconcile(
     legs: &[String; LEGS],
     account: &Account,
     recorded: Option<Recorded<'_>>,
-    (history, quotes): (&History, &[Quote]),
+    market: MarketView<'_>,
 ) -> Result<Reconciliation, TooManyShares> {
+    let quotes = market.quotes;
     let positions = whole_positions(account, legs)?;
     let prices: [Option<Decimal>; LEGS] = legs
         .clone()
@@ -94,7 +104,7 @@ pub fn reconcile(
             fractions,
         });
     };
-    let splits = find_splits(legs, &positions, record, (history, quotes));
+    let splits = find_splits(legs, &positions, record, market);
     let (mut after, mut marks) = (record.positions.clone(), record.marks.clone());
     for split in &splits {
         after.insert(split.symbol.clone(), split.after);
@@ -119,7 +129,7 @@ fn find_splits(
     legs: &[String; LEGS],
     held: &BTreeMap<String, Shares>,
     record: Recorded<'_>,
-    (history, quotes): (&History, &[Quote]),
+    MarketView { history, quotes }: MarketView<'_>,
 ) -> Vec<FoundSplit> {
     legs.iter()
         .filter_map(|symbol| {
@@ -341,6 +351,10 @@ mod tests {
         }
     }
 
+    fn view<'a>(history: &'a History, quotes: &'a [Quote]) -> MarketView<'a> {
+        MarketView { history, quotes }
+    }
+
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
@@ -374,7 +388,7 @@ mod tests {
             &legs(),
             &a,
             Some(record),
-            (&history(Decimal::from(50)), &quotes),
+            view(&history(Decimal::from(50)), &quotes),
         )
         .unwrap();
         assert_eq!(r.splits.len(), 1);
@@ -388,7 +402,7 @@ mod tests {
             &legs(),
             &a,
             Some(record),
-            (&history(Decimal::from(100)), &quotes),
+            view(&history(Decimal::from(100)), &quotes),
         )
         .unwrap();
         assert!(r.splits.is_empty());
@@ -400,7 +414,7 @@ mod tests {
     fn a_fraction_is_named_and_counted_never_a_whole_share() {
         let a = account(&[("TMF", "650.4172".parse().unwrap())], Decimal::ZERO);
         let quotes = [quote("TMF", Decimal::from(40))];
-        let r = reconcile(&legs(), &a, None, (&History::default(), &quotes)).unwrap();
+        let r = reconcile(&legs(), &a, None, view(&History::default(), &quotes)).unwrap();
         assert_eq!(r.positions["TMF"], 650);
         assert_eq!(r.fractions.0, "16.688".parse::<Decimal>().unwrap());
         assert!(r.fractions.1[0].starts_with("TMF 650.4172 shares: 0.4172 of a share"));
@@ -431,7 +445,9 @@ mod tests {
     fn sent(symbol: &str, side: Side, quantity: i64, filled: i64, intended: i64) -> LedgerOrder {
         let mut e = LedgerOrder::pending(
             0,
-            (symbol, side, quantity),
+            symbol,
+            side,
+            quantity,
             Decimal::ONE,
             chrono::DateTime::UNIX_EPOCH,
             None,
@@ -469,7 +485,7 @@ mod tests {
             let with = account(&[("TQQQ", Decimal::from(held))], Decimal::from(cash));
             let r = |a: &Account| reconcile(
                 &legs(), a, Some(Recorded { positions: &record, marks: &marks }),
-                (&History::default(), &quotes),
+                view(&History::default(), &quotes),
             ).unwrap();
             prop_assert_eq!(r(&without).drift, r(&with).drift);
             prop_assert_eq!(r(&without).drift.differences.is_empty(), recorded == held);

@@ -17,7 +17,6 @@ use rust_decimal::Decimal;
 use crate::brokers::{
     follow_order, Account, Broker, BrokerError, Order, OrderRequest, OrderType, Side,
 };
-use crate::clock::Clock;
 use crate::config::Mode;
 use crate::domain::journal::{Ledger, LedgerOrder, RunStatus};
 use crate::domain::portfolio::cents;
@@ -26,6 +25,7 @@ use crate::domain::reconcile::{settle_entries, whole_positions};
 use crate::domain::strategy::LEGS;
 use crate::storage::ledger::Journal;
 use crate::storage::state::{State, StatePaths};
+use crate::support::clock::Clock;
 
 use super::send::{self, Outgoing, Settled};
 
@@ -171,7 +171,7 @@ pub fn execute(
     files: &ExitFiles<'_>,
     session: NaiveDate,
     plan: &ExitPlan,
-) -> crate::error::Result<ExitOutcome> {
+) -> crate::support::error::Result<ExitOutcome> {
     let mut out = Lines::default();
     State::backup(&files.paths.state_file())?;
     let path = files.paths.exit_ledger(session);
@@ -216,7 +216,7 @@ fn open_journal(
     clock: &dyn Clock,
     session: NaiveDate,
     out: &mut Lines,
-) -> crate::error::Result<Journal> {
+) -> crate::support::error::Result<Journal> {
     let mut ledger = match Ledger::load(path)? {
         Some(mut earlier) => {
             out.say(format!(
@@ -293,7 +293,7 @@ fn sell_holdings(
     blocked: &[String],
     ctx: &mut ExitCtx<'_>,
     out: &mut Lines,
-) -> crate::error::Result<()> {
+) -> crate::support::error::Result<()> {
     let account = ctx.broker.account()?;
     let since = ctx.clock.now_utc() - chrono::Duration::minutes(1);
     let now_held = ExitPlan::of(&account, &[], &request.legs, request.all_positions);
@@ -339,7 +339,7 @@ fn keep_books(
     blocked: &[String],
     ctx: &mut ExitCtx<'_>,
     out: &mut Lines,
-) -> crate::error::Result<bool> {
+) -> crate::support::error::Result<bool> {
     let after = ctx.broker.account()?;
     let rows = crate::storage::trades::append_new(
         &files.trades_csv,
@@ -452,7 +452,7 @@ fn sell(
     timeout: std::time::Duration,
     order: &Sell<'_>,
     out: &mut Lines,
-) -> crate::error::Result<()> {
+) -> crate::support::error::Result<()> {
     let Sell {
         symbol,
         shares,
@@ -460,10 +460,12 @@ fn sell(
         since,
     } = *order;
     let quantity = i64::try_from(shares)
-        .map_err(|_| crate::error::Error::Other(format!("{shares} shares of {symbol}")))?;
+        .map_err(|_| crate::support::error::Error::Other(format!("{shares} shares of {symbol}")))?;
     let entry = LedgerOrder::pending(
         ctx.journal.ledger().orders.len(),
-        (symbol, Side::Sell, quantity),
+        symbol,
+        Side::Sell,
+        quantity,
         reference,
         ctx.clock.now_utc(),
         Some("emergency exit".into()),
@@ -518,7 +520,7 @@ fn record_state(
     request: &ExitRequest,
     after: &Account,
     clock: &dyn Clock,
-) -> crate::error::Result<State> {
+) -> crate::support::error::Result<State> {
     let path = paths.state_file();
     let mut state = State::load(&path)?
         .into_value()
@@ -541,7 +543,7 @@ fn close_session_ledger(
     session: NaiveDate,
     broker: &dyn Broker,
     clock: &dyn Clock,
-) -> crate::error::Result<()> {
+) -> crate::support::error::Result<()> {
     let Some(mut journal) = Journal::resume(files.paths.ledger(session))? else {
         return Ok(());
     };
@@ -584,13 +586,16 @@ fn settle_journal(
     broker: &dyn Broker,
     clock: &dyn Clock,
     timeout: std::time::Duration,
-) -> crate::error::Result<(usize, usize)> {
+) -> crate::support::error::Result<(usize, usize)> {
     let listed = broker.orders_since(journal.ledger().started_at - chrono::Duration::minutes(1))?;
     let mut claimed = journal.ledger().claimed_ids();
     journal.update(|ledger| {
-        settle_entries::<crate::error::Error>(&mut ledger.orders, &listed, &mut claimed, |id| {
-            Ok(follow_order(broker, clock, id, timeout)?)
-        })
+        settle_entries::<crate::support::error::Error>(
+            &mut ledger.orders,
+            &listed,
+            &mut claimed,
+            |id| Ok(follow_order(broker, clock, id, timeout)?),
+        )
     })?
 }
 
@@ -600,7 +605,7 @@ struct Lines(Vec<String>);
 
 impl Lines {
     fn say(&mut self, line: String) {
-        crate::report::say(&line);
+        crate::support::report::say(&line);
         self.0.push(line);
     }
 }

@@ -19,7 +19,8 @@ impl Run<'_> {
             journal,
             broker,
             &planned.plan,
-            (&market.quotes, &planned.costs),
+            &market.quotes,
+            &planned.costs,
         );
         let orders = &journal.ledger().orders;
         let filled = orders
@@ -43,7 +44,8 @@ impl Run<'_> {
         journal: &mut Journal,
         broker: &dyn Broker,
         plan: &plan::Approved<Plan>,
-        (quotes, costs): (&[Quote], &Costs),
+        quotes: &[Quote],
+        costs: &Costs,
     ) -> Result<(), Stop> {
         let c = &self.loaded.config;
         let since = journal.ledger().started_at - chrono::Duration::minutes(1);
@@ -110,7 +112,7 @@ impl Run<'_> {
                 account = broker.account()?;
             }
             if phase == Phase::Reduce {
-                crate::fault::kill_point("after-sells");
+                crate::support::fault::kill_point("after-sells");
             }
         }
         Ok(())
@@ -204,7 +206,9 @@ impl Run<'_> {
         let seq = journal.ledger().orders.len();
         let mut entry = LedgerOrder::pending(
             seq,
-            (&planned.symbol, planned.side, quantity),
+            &planned.symbol,
+            planned.side,
+            quantity,
             reference,
             self.clock.now_utc(),
             (!note.is_empty()).then(|| note.join("; ")),
@@ -226,7 +230,7 @@ impl Run<'_> {
         ended(&request, &id, &order)?;
         if let Some(slip) = slippage {
             let fill = order.average_fill_price.unwrap_or_default();
-            self.check_slippage(&request, filled, (reference, fill), slip)?;
+            self.check_slippage(&request, filled, reference, fill, slip)?;
         }
         Ok(filled)
     }
@@ -284,7 +288,8 @@ impl Run<'_> {
         &self,
         request: &OrderRequest,
         filled: Shares,
-        (reference, fill): (Decimal, Decimal),
+        reference: Decimal,
+        fill: Decimal,
         slip: Decimal,
     ) -> Result<(), Stop> {
         let ex = &self.loaded.config.execution;

@@ -19,7 +19,7 @@ impl Run<'_> {
         for q in &market.quotes {
             let show = |p: Option<Decimal>| p.map_or("-".to_string(), |p| p.to_string());
             tracing::info!(
-                target: crate::report::RUN,
+                target: crate::support::report::RUN,
                 symbol = %q.symbol,
                 last = %q.last,
                 bid = %show(q.bid),

@@ -10,7 +10,7 @@ impl Run<'_> {
     pub(super) fn read_or_rebuild<T>(
         &self,
         path: &std::path::Path,
-        read: crate::error::Result<Sealed<T>>,
+        read: crate::support::error::Result<Sealed<T>>,
         rebuild: &str,
     ) -> Result<(Option<T>, bool), Stop> {
         match read {
@@ -28,7 +28,7 @@ impl Run<'_> {
                 ));
                 Ok((Some(value), false))
             }
-            Err(crate::error::Error::Corrupt { problem, .. }) => {
+            Err(crate::support::error::Error::Corrupt { problem, .. }) => {
                 let aside = set_aside(path)?;
                 self.report.warn(&format!(
                     "{} is damaged ({problem}) and has no good backup: moved to {aside}; {rebuild}",

@@ -10,10 +10,10 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use crate::brokers::sources::{self, SharedClock};
 use crate::brokers::{
     follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Quote,
 };
-use crate::clock::FixedClock;
 use crate::config::{DataSource, Loaded, Mode, OrderKind};
 use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
@@ -22,14 +22,14 @@ use crate::domain::journal::{Ledger, LedgerOrder, OrderState, RunStatus, StageRe
 use crate::domain::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
 use crate::domain::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
 use crate::domain::strategy::{Decision, LEGS};
-use crate::error::exit;
-use crate::report::{Mark, Report};
-use crate::sources::{self, SharedClock};
 use crate::storage::fsutil::Sealed;
 use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
 use crate::storage::trades::{self, TradeRow};
+use crate::support::clock::FixedClock;
+use crate::support::error::exit;
+use crate::support::report::{Mark, Report};
 
 mod decide;
 mod describe;

@@ -88,7 +88,7 @@ impl Run<'_> {
             }
         };
         self.record(journal, Mark::Ok, "plan", describe_plan(&plan), t)?;
-        crate::fault::kill_point("plan");
+        crate::support::fault::kill_point("plan");
         self.show_plan(&plan);
         Ok(Planned { plan, costs })
     }

@@ -100,7 +100,7 @@ impl Run<'_> {
         if let Err(stop) = self.record_preflight(&mut journal, &hours, today, &token_note, t) {
             return Err(self.close_stopped(&mut journal, stop));
         }
-        crate::fault::kill_point("preflight");
+        crate::support::fault::kill_point("preflight");
         let session = Session {
             today,
             hours,

@@ -4,7 +4,9 @@
 use super::*;
 use crate::domain::events::{CashFlow, FlowKind};
 use crate::domain::portfolio::cents;
-use crate::domain::reconcile::{describe_positions, settle_entries, Reconciliation, Recorded};
+use crate::domain::reconcile::{
+    describe_positions, settle_entries, MarketView, Reconciliation, Recorded,
+};
 use crate::domain::{self};
 
 /// What the broker holds once earlier orders of the session are settled.
@@ -26,13 +28,13 @@ pub fn observe(
     state: Option<&State>,
     legs: &[String; LEGS],
     account: &Account,
-    (history, quotes): (&History, &[Quote]),
+    market: MarketView<'_>,
 ) -> Result<Reconciliation, TooManyShares> {
     let recorded = state.map(|s| Recorded {
         positions: &s.positions,
         marks: &s.marks,
     });
-    domain::reconcile::reconcile(legs, account, recorded, (history, quotes))
+    domain::reconcile::reconcile(legs, account, recorded, market)
 }
 
 /// The state as the run sees it after the splits `seen` found (in memory: the trade run
@@ -65,7 +67,7 @@ impl Run<'_> {
             } else {
                 journal.ledger().started_at - chrono::Duration::minutes(1)
             };
-            let summary = self.settle(journal, broker, since, (legs, session.rebuilt_journal))?;
+            let summary = self.settle(journal, broker, since, legs, session.rebuilt_journal)?;
             self.record(journal, Mark::Warn, "settle", summary, t)?;
         }
         let account = broker.account()?;
@@ -89,7 +91,10 @@ impl Run<'_> {
             session.state.as_ref(),
             legs,
             &account,
-            (&market.history, &market.quotes),
+            MarketView {
+                history: &market.history,
+                quotes: &market.quotes,
+            },
         )?;
         if !seen.splits.is_empty() {
             self.adopt_splits(session, journal, &seen)?;
@@ -247,7 +252,8 @@ impl Run<'_> {
         journal: &mut Journal,
         broker: &dyn Broker,
         since: DateTime<Utc>,
-        (legs, rebuilt): (&[String; LEGS], bool),
+        legs: &[String; LEGS],
+        rebuilt: bool,
     ) -> Result<String, Stop> {
         let listed: Vec<crate::brokers::Order> = broker
             .orders_since(since)?

@@ -22,14 +22,14 @@ impl Run<'_> {
             .as_ref()
             .map_or("none", |t| t.reason())
             .to_string();
-        crate::fault::kill_point("before-record");
+        crate::support::fault::kill_point("before-record");
         self.stage = "record";
         let t = Instant::now();
         let after = broker.account()?;
         journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
         let flows_through = journal.ledger().flows_through;
-        self.record_state(session, plan, (&after, market), (executed, flows_through))?;
-        crate::fault::kill_point("after-state");
+        self.record_state(session, plan, &after, market, executed, flows_through)?;
+        crate::support::fault::kill_point("after-state");
         let rows = self.trade_rows(journal, &reason, &planned.costs);
         let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
         self.record(
@@ -60,8 +60,10 @@ impl Run<'_> {
         &self,
         session: &Session,
         plan: &Plan,
-        (after, market): (&Account, &Market),
-        (executed, flows_through): (bool, Option<DateTime<Utc>>),
+        after: &Account,
+        market: &Market,
+        executed: bool,
+        flows_through: Option<DateTime<Utc>>,
     ) -> Result<(), Stop> {
         let mode = self.options.mode;
         let mut new_state = session

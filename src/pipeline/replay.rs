@@ -12,8 +12,8 @@ use crate::domain::backtest;
 use crate::domain::bars::History;
 use crate::domain::journal::Ledger;
 use crate::domain::market::Quote;
-use crate::error::{Error, Result};
 use crate::storage::state::StatePaths;
+use crate::support::error::{Error, Result};
 
 /// One field of the decision, as recorded and as derived again.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ impl Replay {
 fn history_before(loaded: &Loaded, session: NaiveDate) -> Result<History> {
     let c = &loaded.config;
     let symbols = c.strategy.parameters.all_symbols();
-    let store = crate::sources::bar_store(loaded)?;
+    let store = crate::brokers::sources::bar_store(loaded)?;
     if store.is_none() && c.data.source == crate::config::DataSource::Schwab {
         return Err(Error::Usage(
             "the history of a run on Schwab data is not kept without a bar store: set \

@@ -62,12 +62,12 @@ pub(crate) fn send_journaled(
     journal: &mut Journal,
     broker: &dyn Broker,
     out: Outgoing<'_>,
-) -> crate::error::Result<Settled> {
+) -> crate::support::error::Result<Settled> {
     let mut entry = out.entry;
     journal.update(|l| l.put(&entry))?;
-    crate::fault::kill_point(out.kill.before);
+    crate::support::fault::kill_point(out.kill.before);
     let placed = broker.place_order(out.request);
-    crate::fault::kill_point(out.kill.after);
+    crate::support::fault::kill_point(out.kill.after);
     let settled = match placed {
         Ok(Placement::Placed(id)) => {
             entry.apply(OrderEvent::Placed(id))?;

@@ -1,7 +1,7 @@
 //! Why a trade run stopped, and the one rule that gives its exit code: once anything may
 //! have reached the broker, a stop is "incomplete" (exit 4), whatever stopped it.
 
-use crate::error::exit;
+use crate::support::error::exit;
 
 /// Why a run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +82,8 @@ impl Stop {
     }
 }
 
-impl From<crate::error::Error> for Stop {
-    fn from(e: crate::error::Error) -> Self {
+impl From<crate::support::error::Error> for Stop {
+    fn from(e: crate::support::error::Error) -> Self {
         match e.exit_code() {
             exit::USAGE => Stop::Usage(e.to_string()),
             // Any other failure of the run: nothing sent, unless the rule says otherwise.
@@ -136,7 +136,7 @@ mod tests {
             Stop::Halted("h".into()).given_sent(true).code(),
             exit::HALTED
         );
-        let e = crate::error::Error::Io {
+        let e = crate::support::error::Error::Io {
             action: "writing",
             path: "state.json".into(),
             source: std::io::Error::other("disk full"),

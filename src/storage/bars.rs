@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::domain::bars::{parse_csv, series_problems, Bar, History};
 use crate::domain::events::{Actions, Dividend, Split};
 use crate::domain::DomainError;
-use crate::error::Result;
+use crate::support::error::Result;
 
 /// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
 /// the line and the problem; so is a series with a session missing, a date that is not a

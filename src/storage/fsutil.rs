@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: readers see the old content or the new, never a
 /// mix. With `private`, the file is created with mode 0600.

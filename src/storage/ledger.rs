@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
-use crate::error::Result;
 use crate::storage::fsutil::{self, Sealed};
+use crate::support::error::Result;
 
 /// Backups kept of an open session's journal.
 const BACKUPS: usize = 2;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
 
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 /// A held lock; released when dropped.
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Loaded, Mode};
 use crate::domain::strategy::LEGS;
-use crate::error::Result;
 use crate::storage::fsutil::{self, Sealed};
+use crate::support::error::Result;
 
 /// The format written.
 const VERSION: u32 = 2;

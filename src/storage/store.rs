@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
 use crate::domain::bars::Bar;
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 /// A date as the store keys it: days from 0001-01-01 (the date text is kept beside it for
 /// people reading the file with `sqlite3`).

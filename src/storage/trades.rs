@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::config::Mode;
 use crate::domain::portfolio::{cents, Side};
-use crate::error::Result;
+use crate::support::error::Result;
 
 /// The header of trades.csv.
 pub const HEADER: [&str; 15] = [
@@ -206,8 +206,8 @@ impl CostBook {
     }
 }
 
-fn unreadable(path: &Path, e: csv::Error) -> crate::error::Error {
-    crate::error::Error::Other(format!(
+fn unreadable(path: &Path, e: csv::Error) -> crate::support::error::Error {
+    crate::support::error::Error::Other(format!(
         "reading {}: {e}; it must stay a CSV file with its header",
         path.display()
     ))
@@ -226,8 +226,9 @@ fn migrate(path: &Path) -> Result<()> {
         return Ok(());
     }
     let mut out = csv::Writer::from_writer(Vec::new());
-    let failed =
-        |e: csv::Error| crate::error::Error::Other(format!("rewriting {}: {e}", path.display()));
+    let failed = |e: csv::Error| {
+        crate::support::error::Error::Other(format!("rewriting {}: {e}", path.display()))
+    };
     out.write_record(HEADER).map_err(failed)?;
     for record in reader.records() {
         let record = record.map_err(|e| unreadable(path, e))?;
@@ -254,9 +255,9 @@ fn migrate(path: &Path) -> Result<()> {
     }
     let bytes = out
         .into_inner()
-        .map_err(|e| crate::error::Error::Other(e.to_string()))?;
+        .map_err(|e| crate::support::error::Error::Other(e.to_string()))?;
     let old = path.with_extension("csv.v1");
-    std::fs::copy(path, &old).map_err(|e| crate::error::Error::io("copying", &old, e))?;
+    std::fs::copy(path, &old).map_err(|e| crate::support::error::Error::io("copying", &old, e))?;
     crate::storage::fsutil::write_atomic(path, &bytes, false)?;
     tracing::warn!("{} was in the first format: rewritten with the New York time, commission and realized P&L columns (the original is {})", path.display(), old.display());
     Ok(())

@@ -5,8 +5,8 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use crate::domain::validate::{Row, Validation};
-use crate::error::{Error, Result};
 use crate::storage::fsutil;
+use crate::support::error::{Error, Result};
 
 /// The header of validation.csv.
 pub const HEADER: &str = "date,mode,verdict,logic_match_pct,max_drift_pct,drift,avg_fill_slippage_pct,cell_run,cell_close,rebalance_run,rebalance_close";

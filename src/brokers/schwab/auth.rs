@@ -17,8 +17,8 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use crate::brokers::BrokerError;
-use crate::secret::{self, Secret};
 use crate::storage::fsutil;
+use crate::support::secret::{self, Secret};
 
 /// Life of a refresh token from the interactive login.
 pub const REFRESH_TOKEN_LIFE_S: i64 = 7 * 24 * 3600;

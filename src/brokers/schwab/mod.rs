@@ -27,8 +27,8 @@ use crate::brokers::{
     Account, Broker, BrokerError, MarketData, Order, OrderRequest, OrderType, Placement, Preview,
     Quote, Side,
 };
-use crate::clock::{self, Attempt, Clock};
 use crate::domain::bars::Bar;
+use crate::support::clock::{self, Attempt, Clock};
 
 /// Backoff of retried reads.
 #[derive(Debug, Clone, Copy)]
@@ -349,8 +349,11 @@ impl SchwabClient {
         };
         let refreshed = std::cell::Cell::new(false);
         clock::retry(self.clock.as_ref(), max_retries, |attempt| loop {
-            let retries_left = attempt < max_retries;
-            let tried = self.send_once(endpoint, &build, (attempt, retries_left), !refreshed.get());
+            let this = Try {
+                attempt,
+                retries_left: attempt < max_retries,
+            };
+            let tried = self.send_once(endpoint, &build, this, !refreshed.get());
             if let Some(outcome) = tried {
                 return outcome;
             }
@@ -370,9 +373,13 @@ impl SchwabClient {
         &self,
         endpoint: &str,
         build: &impl Fn(&Client) -> RequestBuilder,
-        (attempt, retries_left): (u32, bool),
+        this: Try,
         may_refresh: bool,
     ) -> Option<Attempt<Response, SendError>> {
+        let Try {
+            attempt,
+            retries_left,
+        } = this;
         let then = if retries_left { ", retrying" } else { "" };
         let token = match self.access_token(false) {
             Ok(token) => token,
@@ -424,7 +431,7 @@ impl SchwabClient {
         if status == StatusCode::UNAUTHORIZED && may_refresh {
             return None;
         }
-        Some(self.failed_answer(endpoint, response, (attempt, retries_left)))
+        Some(self.failed_answer(endpoint, response, this))
     }
 
     /// What an error answer means: a 429 or a 5xx is worth another attempt after its
@@ -434,7 +441,10 @@ impl SchwabClient {
         &self,
         endpoint: &str,
         response: Response,
-        (attempt, retries_left): (u32, bool),
+        Try {
+            attempt,
+            retries_left,
+        }: Try,
     ) -> Attempt<Response, SendError> {
         let status = response.status();
         let then = if retries_left { ", retrying" } else { "" };
@@ -649,6 +659,13 @@ impl SchwabClient {
         }
         body
     }
+}
+
+/// One attempt of a request: its number (0 first) and whether another may follow.
+#[derive(Debug, Clone, Copy)]
+struct Try {
+    attempt: u32,
+    retries_left: bool,
 }
 
 /// A failed send: transport failures say whether the connection was never made.

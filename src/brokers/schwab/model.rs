@@ -334,7 +334,7 @@ fn order_legs(dto: &OrderDto, id: i64) -> Result<Vec<Order>, String> {
         };
         let quantity = money(size, "quantity", QUANTITY_LIMIT)?
             .ok_or_else(|| format!("order {id} has no quantity"))?;
-        let (filled, notional) = executions(dto, id, (leg.leg_id, single))?;
+        let (filled, notional) = executions(dto, id, leg.leg_id, single)?;
         let reported = match single {
             true => {
                 money(dto.filled_quantity, "filledQuantity", QUANTITY_LIMIT)?.unwrap_or_default()
@@ -367,7 +367,8 @@ fn order_legs(dto: &OrderDto, id: i64) -> Result<Vec<Order>, String> {
 fn executions(
     dto: &OrderDto,
     id: i64,
-    (leg_id, single): (Option<i64>, bool),
+    leg_id: Option<i64>,
+    single: bool,
 ) -> Result<(Decimal, Decimal), String> {
     let mut filled = Decimal::ZERO;
     let mut notional = Decimal::ZERO;

@@ -51,10 +51,10 @@ impl Report {
         // A closed pipe (`jutsu trade | head`) must not stop a run that is sending orders:
         // output errors are ignored.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", crate::secret::redact(&painted));
+        let _ = writeln!(out, "{}", crate::support::secret::redact(&painted));
         self.transcript
             .borrow_mut()
-            .push(crate::secret::redact(&plain));
+            .push(crate::support::secret::redact(&plain));
     }
 
     /// Everything written so far, uncoloured.
@@ -115,5 +115,9 @@ impl Report {
 /// Prints one line on stdout, redacted, ignoring a closed pipe: commands that move money use
 /// it, so that `| head` cannot panic them between two orders.
 pub fn say(line: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{}", crate::secret::redact(line));
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        crate::support::secret::redact(line)
+    );
 }

@@ -7,7 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Mode;
-use crate::logging::LogFormat;
+use crate::support::logging::LogFormat;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -11,7 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::secret::Redactor;
+use crate::support::secret::Redactor;
 
 /// Terminal and file log format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,12 +51,12 @@ fn filter(verbose: u8, quiet: u8) -> EnvFilter {
 /// Installs the global subscriber. With `logs_dir`, also writes daily files there: text
 /// lines in `jutsu.<date>.log`, or with `--log-format json` JSON lines in
 /// `jutsu.<date>.jsonl` (never the two in one file). The run's checklist lines (target
-/// [`crate::report::RUN`]) go to the file only: the terminal has them on stdout already.
+/// [`crate::support::report::RUN`]) go to the file only: the terminal has them on stdout already.
 /// A folder that cannot be created only costs the file log (a warning says so), never the
 /// run.
 pub fn init(format: LogFormat, verbose: u8, quiet: u8, logs_dir: Option<&Path>) {
     let stderr = Redacting(std::io::stderr);
-    let not_checklist = filter_fn(|meta| meta.target() != crate::report::RUN);
+    let not_checklist = filter_fn(|meta| meta.target() != crate::support::report::RUN);
     let terminal = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())

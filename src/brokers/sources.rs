@@ -12,9 +12,9 @@ use crate::brokers::schwab::{RetryPolicy, SchwabClient, SchwabSettings};
 use crate::brokers::sim::SimBroker;
 use crate::brokers::stored::StoredMarketData;
 use crate::brokers::{Broker, MarketData};
-use crate::clock::Clock;
 use crate::config::{DataSource, Loaded, Mode};
-use crate::error::{Error, Result};
+use crate::support::clock::Clock;
+use crate::support::error::{Error, Result};
 
 /// A shareable clock.
 pub type SharedClock = Arc<dyn Clock + Send + Sync>;
@@ -145,10 +145,8 @@ pub fn market_data(
                     client,
                     store,
                     clock,
-                    (
-                        loaded.config.data.history_start,
-                        loaded.config.strategy.parameters.all_symbols(),
-                    ),
+                    loaded.config.data.history_start,
+                    loaded.config.strategy.parameters.all_symbols(),
                 )),
                 None => client,
             }
