@@ -257,3 +257,69 @@ fn watch_off_a_terminal_refuses_with_a_clear_message() {
         "{stderr}"
     );
 }
+
+/// The orders `status` previews and `trade --plan-only` plans at `as_of` (`BUY 12 TQQQ`).
+fn preview_and_plan(config: &std::path::Path, as_of: &str) -> (Vec<String>, Vec<String>, String) {
+    let s = status_json(config, &["--as-of", as_of]);
+    let previewed: Vec<String> = s["preview"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    let (code, out, err) = common::run(common::jutsu().args([
+        "-c",
+        config.to_str().unwrap(),
+        "trade",
+        "--as-of",
+        as_of,
+        "--plan-only",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let planned: Vec<String> = out
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| (l.starts_with("BUY ") || l.starts_with("SELL ")) && l.contains(" at ~"))
+        .map(|l| l.split(" at ~").next().unwrap().to_string())
+        .collect();
+    (previewed, planned, out)
+}
+
+#[test]
+fn status_and_plan_only_plan_the_same_orders_on_a_split_day_and_on_a_deposit_day() {
+    // TQQQ split 2:1 before the session of 2025-11-20; the account held it the day before.
+    let (_dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    let (code, out, _) =
+        common::run(common::jutsu().args(["-c", cfg, "trade", "--as-of", "2025-11-18T15:55"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("TQQQ"),
+        "the account holds TQQQ before the split: {out}"
+    );
+    let (previewed, planned, out) = preview_and_plan(&config, "2025-11-20T15:55");
+    assert!(out.contains("TQQQ split 2:1"), "{out}");
+    assert_eq!(previewed, planned, "{out}");
+
+    // A deposit of a fifth of the account: both invest it the same way.
+    let (_dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        common::run(common::jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-10T15:55"])).0,
+        0
+    );
+    let (code, out, _) = common::run(common::jutsu().args([
+        "-c",
+        cfg,
+        "sim",
+        "deposit",
+        "2500",
+        "--as-of",
+        "2025-12-11",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let (previewed, planned, out) = preview_and_plan(&config, "2025-12-11T15:55");
+    assert!(out.contains("cash moved by"), "{out}");
+    assert!(!planned.is_empty(), "{out}");
+    assert_eq!(previewed, planned, "{out}");
+}

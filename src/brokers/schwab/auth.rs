@@ -1,20 +1,17 @@
 //! Schwab OAuth: the token file in schwab-py's format and the authorization-code and
-//! refresh grants (through the `oauth2` crate).
+//! refresh grants (the `oauth2` crate is kept behind [`super::oauth`]).
 //!
 //! The access token lives 30 minutes and is refreshed 5 minutes before it expires. The
 //! refresh token dies 7 days after the interactive login however often it is used, so its
 //! age is counted from `creation_timestamp`, which refreshes never change.
 
-use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
 
-use oauth2::basic::BasicClient;
-use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse,
-    RedirectUrl, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
-};
 use serde::{Deserialize, Serialize};
+
+use super::oauth;
+pub use super::oauth::authorize_url;
 
 use crate::brokers::BrokerError;
 use crate::storage::fsutil;
@@ -146,40 +143,6 @@ pub struct OAuthSettings {
     pub app_secret: Secret,
 }
 
-/// An oauth2 client with the authorize and token endpoints set.
-type ConfiguredClient = BasicClient<
-    oauth2::EndpointSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
->;
-
-fn oauth_client(s: &OAuthSettings) -> Result<ConfiguredClient, BrokerError> {
-    let bad = |what: &str, e: url::ParseError| BrokerError::Invalid {
-        endpoint: "oauth".into(),
-        message: format!("bad {what} URL: {e}"),
-    };
-    let base = s.base_url.trim_end_matches('/');
-    Ok(
-        BasicClient::new(ClientId::new(s.app_key.expose().to_string()))
-            .set_client_secret(ClientSecret::new(s.app_secret.expose().to_string()))
-            .set_auth_uri(
-                AuthUrl::new(format!("{base}/authorize")).map_err(|e| bad("authorize", e))?,
-            )
-            .set_token_uri(TokenUrl::new(format!("{base}/token")).map_err(|e| bad("token", e))?)
-            .set_redirect_uri(
-                RedirectUrl::new(s.callback_url.clone()).map_err(|e| bad("callback", e))?,
-            ),
-    )
-}
-
-/// The URL to open in a browser, and the state value the callback must carry back.
-pub fn authorize_url(s: &OAuthSettings) -> Result<(String, String), BrokerError> {
-    let (url, state) = oauth_client(s)?.authorize_url(CsrfToken::new_random).url();
-    Ok((url.to_string(), state.secret().clone()))
-}
-
 /// The authorization code from the URL the browser was sent to (URL-decoded), checking the
 /// state when one was sent.
 pub fn code_from_callback(
@@ -216,20 +179,8 @@ pub fn exchange_code(
     code: &str,
     now: i64,
 ) -> Result<TokenFile, BrokerError> {
-    let status = Cell::new(0u16);
-    let send = recording(http, &status);
-    let response = oauth_client(s)?
-        .exchange_code(AuthorizationCode::new(code.to_string()))
-        .request(&send)
-        .map_err(|e| {
-            token_error(
-                e,
-                status.get(),
-                "Schwab refused the authorization code (it is single-use and expires in about \
-                 30 seconds: paste the redirected URL at once)",
-            )
-        })?;
-    Ok(token_file(&response, now, None, now))
+    let granted = oauth::code_grant(s, http, code)?;
+    Ok(token_file(&granted, now, None, now))
 }
 
 /// Refreshes the access token, keeping the login time and any refresh token not replaced.
@@ -239,15 +190,9 @@ pub fn refresh(
     current: &TokenFile,
     now: i64,
 ) -> Result<TokenFile, BrokerError> {
-    let status = Cell::new(0u16);
-    let send = recording(http, &status);
-    let refresh = RefreshToken::new(current.token.refresh_token.clone());
-    let response = oauth_client(s)?
-        .exchange_refresh_token(&refresh)
-        .request(&send)
-        .map_err(|e| token_error(e, status.get(), "Schwab refused the refresh token"))?;
+    let granted = oauth::refresh_grant(s, http, &current.token.refresh_token)?;
     Ok(token_file(
-        &response,
+        &granted,
         current.creation_timestamp,
         Some(current),
         now,
@@ -255,17 +200,17 @@ pub fn refresh(
 }
 
 fn token_file(
-    response: &oauth2::basic::BasicTokenResponse,
+    granted: &oauth::Granted,
     creation_timestamp: i64,
     previous: Option<&TokenFile>,
     now: i64,
 ) -> TokenFile {
-    let expires_in = response
-        .expires_in()
+    let expires_in = granted
+        .expires_in
         .map_or(1800, |d| i64::try_from(d.as_secs()).unwrap_or(1800));
-    let refresh_token = response
-        .refresh_token()
-        .map(|r| r.secret().clone())
+    let refresh_token = granted
+        .refresh_token
+        .clone()
         .or_else(|| previous.map(|p| p.token.refresh_token.clone()))
         .unwrap_or_default();
     let file = TokenFile {
@@ -273,17 +218,9 @@ fn token_file(
         token: Token {
             expires_in: Some(expires_in),
             token_type: Some("Bearer".into()),
-            scope: response
-                .scopes()
-                .map(|s| {
-                    s.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .or_else(|| Some("api".into())),
+            scope: granted.scope.clone().or_else(|| Some("api".into())),
             refresh_token,
-            access_token: response.access_token().secret().clone(),
+            access_token: granted.access_token.clone(),
             id_token: previous.and_then(|p| p.token.id_token.clone()),
             expires_at: now + expires_in,
             extra: previous.map(|p| p.token.extra.clone()).unwrap_or_default(),
@@ -291,75 +228,6 @@ fn token_file(
     };
     file.register_secrets();
     file
-}
-
-/// Why the token endpoint could not be reached.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportFailure(String);
-
-/// A `SyncHttpClient` that remembers the HTTP status of the token endpoint's answer.
-fn recording<'a>(
-    http: &'a reqwest::blocking::Client,
-    status: &'a Cell<u16>,
-) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportFailure> + 'a {
-    move |request: HttpRequest| {
-        let response = oauth2::SyncHttpClient::call(http, request)
-            .map_err(|e| TransportFailure(e.to_string()))?;
-        status.set(response.status().as_u16());
-        Ok(response)
-    }
-}
-
-fn token_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
-    status: u16,
-    refused: &str,
-) -> BrokerError {
-    let endpoint = "POST /v1/oauth/token".to_string();
-    match e {
-        // An OAuth error body on a throttled or failing endpoint is an outage, not a verdict
-        // on the credentials.
-        RequestTokenError::ServerResponse(err) if status == 429 || status >= 500 => {
-            BrokerError::Http {
-                endpoint,
-                status,
-                message: err.error().to_string(),
-            }
-        }
-        RequestTokenError::ServerResponse(err) => {
-            let description = err.error_description().cloned().unwrap_or_default();
-            BrokerError::Auth(format!(
-                "{refused} ({}{}{})",
-                err.error(),
-                if description.is_empty() { "" } else { ": " },
-                description
-            ))
-        }
-        RequestTokenError::Request(inner) => BrokerError::Transport {
-            endpoint,
-            message: inner.to_string(),
-        },
-        // Anything that is not an OAuth answer (an edge's HTML or plain-text page, an
-        // empty body, JSON of another shape) is not Schwab's token service judging the
-        // login: an outage, retried like one.
-        RequestTokenError::Parse(_, body) => BrokerError::Http {
-            endpoint,
-            status,
-            message: if body.is_empty() {
-                "an empty answer".into()
-            } else {
-                excerpt(&body)
-            },
-        },
-        // The oauth2 crate's word for an answer it could not take (an empty error body on a
-        // 502, say): an outage too, never a verdict on the login.
-        RequestTokenError::Other(message) => BrokerError::Http {
-            endpoint,
-            status,
-            message,
-        },
-    }
 }
 
 /// True for a failure of the token endpoint that says nothing about the login: a 5xx, a

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod model;
+mod oauth;
 
 use crate::brokers::CashFlow;
 use std::collections::VecDeque;
