@@ -288,7 +288,11 @@ fn preview_and_plan(config: &std::path::Path, as_of: &str) -> (Vec<String>, Vec<
 #[test]
 fn status_and_plan_only_plan_the_same_orders_on_a_split_day_and_on_a_deposit_day() {
     // TQQQ split 2:1 before the session of 2025-11-20; the account held it the day before.
-    let (_dir, config) = common::paper_config("");
+    let actions = format!(
+        "sim:\n  actions_file: {}/data/actions.csv\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (_dir, config) = common::paper_config(&actions);
     let cfg = config.to_str().unwrap();
     let (code, out, _) =
         common::run(common::jutsu().args(["-c", cfg, "trade", "--as-of", "2025-11-18T15:55"]));
