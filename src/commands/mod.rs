@@ -10,6 +10,7 @@ mod health;
 mod hello;
 mod metrics;
 mod ops;
+mod replay;
 mod report;
 mod schedule;
 mod sim;
@@ -77,22 +78,77 @@ fn system_clock() -> crate::brokers::sources::SharedClock {
     std::sync::Arc::new(crate::support::clock::SystemClock)
 }
 
-/// Loads the configuration for a command that acts, with daily log files.
-fn acting(cli: &Cli, path: &Path) -> Result<Loaded> {
-    let loaded = cfg::load(path)?;
-    logging::init(
-        cli.log_format,
-        cli.verbose,
-        cli.quiet,
-        Some(&loaded.logs_dir()),
-    );
-    Ok(loaded)
+/// What a command needs before it runs: the configuration (or its defaults when the file
+/// may be absent), the secrets it names, and where its logs go. Declared once per command
+/// by [`needs`] and loaded once by [`prepare`].
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    /// Nothing: completions and the man page; `config` reads the file itself, to list
+    /// every problem of it.
+    Nothing,
+    /// The file when there is one, else the defaults; logs to the files or the terminal.
+    ConfigOrDefault { log_files: bool },
+    /// The file; logs to the files (a command that acts) or to the terminal (one that reads).
+    Config { log_files: bool },
+    /// The file and the secrets it needs in `mode`, checked together (`trade`).
+    ConfigAndSecrets { mode: Option<crate::config::Mode> },
 }
 
-/// Loads the configuration for a command that only reads, logging to the terminal.
-fn reading(cli: &Cli, path: &Path) -> Result<Loaded> {
-    let loaded = cfg::load(path)?;
-    logging::init(cli.log_format, cli.verbose, cli.quiet, None);
+/// What each command needs.
+fn needs(command: &Command) -> Needs {
+    match command {
+        Command::Completions { .. } | Command::Man | Command::Config { .. } => Needs::Nothing,
+        Command::Schedule { .. } | Command::Calendar(_) => {
+            Needs::ConfigOrDefault { log_files: false }
+        }
+        Command::Backtest(_) => Needs::ConfigOrDefault { log_files: true },
+        Command::Trade(args) => Needs::ConfigAndSecrets {
+            mode: args.mode.map(crate::config::Mode::from),
+        },
+        Command::Replay { .. }
+        | Command::Health { .. }
+        | Command::Status { .. }
+        | Command::Report { .. } => Needs::Config { log_files: false },
+        Command::Data { .. }
+        | Command::Validate { .. }
+        | Command::Hello
+        | Command::Auth { .. }
+        | Command::EmergencyExit(_)
+        | Command::Resume
+        | Command::State { .. }
+        | Command::Sim { .. } => Needs::Config { log_files: true },
+    }
+}
+
+/// Loads what `needs` asks for and sets up the logs; the defaults when nothing is needed.
+fn prepare(cli: &Cli, path: &Path, needs: Needs) -> Result<Loaded> {
+    let explicit = cli.config.is_some();
+    let loaded = match needs {
+        // The file is not read: `config check` lists its problems itself.
+        Needs::Nothing => Loaded {
+            config: cfg::Config::default(),
+            path: path.to_path_buf(),
+            base_dir: PathBuf::from("."),
+        },
+        Needs::ConfigOrDefault { .. } => load_or_default(path, explicit)?,
+        Needs::Config { .. } => cfg::load(path)?,
+        Needs::ConfigAndSecrets { mode } => {
+            let env = |name: &str| std::env::var(name).ok();
+            let loaded = cfg::load_with_secrets(path, mode, &env)?;
+            crate::brokers::sources::refuse_live_on_local_bars(
+                &loaded,
+                mode.unwrap_or(loaded.config.mode),
+            )?;
+            loaded
+        }
+    };
+    let log_files = match needs {
+        Needs::Nothing => false,
+        Needs::ConfigOrDefault { log_files } | Needs::Config { log_files } => log_files,
+        Needs::ConfigAndSecrets { .. } => true,
+    };
+    let logs = log_files.then(|| loaded.logs_dir());
+    logging::init(cli.log_format, cli.verbose, cli.quiet, logs.as_deref());
     Ok(loaded)
 }
 
@@ -119,75 +175,35 @@ fn generated(command: &Command) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// `jutsu trade`: it needs its secrets, and a missing one is listed with the file's problems.
-fn trade_command(cli: &Cli, path: &Path, args: &crate::commands::cli::TradeArgs) -> Result<u8> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mode = args.mode.map(crate::config::Mode::from);
-    let loaded = cfg::load_with_secrets(path, mode, &env)?;
-    crate::brokers::sources::refuse_live_on_local_bars(
-        &loaded,
-        mode.unwrap_or(loaded.config.mode),
-    )?;
-    logging::init(
-        cli.log_format,
-        cli.verbose,
-        cli.quiet,
-        Some(&loaded.logs_dir()),
-    );
-    trade::run(args, &loaded, system_clock())
-}
-
+/// One match: each command with what [`needs`] loaded for it. Commands that act write the
+/// metrics file after them ([`acted`]).
 fn dispatch(cli: Cli) -> Result<u8> {
+    use crate::config::Mode;
     let path = config_path(&cli);
-    let explicit = cli.config.is_some();
+    let loaded = prepare(&cli, &path, needs(&cli.command))?;
+    let clock = system_clock();
+    let l = &loaded;
     match &cli.command {
         Command::Completions { .. } | Command::Man => generated(&cli.command),
+        Command::Config { action } => config::run(action, &path),
         Command::Schedule {
             action: crate::commands::cli::ScheduleAction::Crontab { zone, dir },
-        } => {
-            let loaded = load_or_default(&path, explicit)?;
-            schedule::crontab(&loaded, zone.as_deref(), dir, system_clock().today_et())
-        }
-        Command::Replay { session, mode } => {
-            replay(&with_mode(reading(&cli, &path)?, *mode)?, *session)
-        }
-        Command::Data { action } => data::run(action, &acting(&cli, &path)?, system_clock()),
+        } => schedule::crontab(l, zone.as_deref(), dir, clock.today_et()),
         Command::Calendar(args) => {
-            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
-            let loaded = load_or_default(&path, explicit)?;
-            calendar::run(args, &loaded.config, &crate::support::clock::SystemClock)
+            calendar::run(args, &l.config, &crate::support::clock::SystemClock)
         }
-        Command::Config { action } => {
-            logging::init(cli.log_format, cli.verbose, cli.quiet, None);
-            config::run(action, &path)
-        }
-        Command::Backtest(args) => {
-            let loaded = load_or_default(&path, explicit)?;
-            let logs = loaded.logs_dir();
-            logging::init(cli.log_format, cli.verbose, cli.quiet, Some(&logs));
-            backtest::run(args, &loaded)
-        }
-        Command::Trade(args) => trade_command(&cli, &path, args),
-        Command::Validate { .. }
-        | Command::Hello
-        | Command::Auth { .. }
-        | Command::EmergencyExit(_)
-        | Command::Resume
-        | Command::State { .. }
-        | Command::Sim { .. } => acting_command(&cli, &path),
-        Command::Health { json, mode } => health::health(
-            &with_mode(reading(&cli, &path)?, *mode)?,
-            *json,
-            system_clock(),
-        ),
+        Command::Backtest(args) => backtest::run(args, l),
+        Command::Trade(args) => trade::run(args, l, clock),
+        Command::Replay { session, mode } => replay::run(&with_mode(loaded, *mode)?, *session),
+        Command::Health { json, mode } => health::health(&with_mode(loaded, *mode)?, *json, clock),
         Command::Status {
             json,
             watch,
             mode,
             as_of,
         } => {
-            let loaded = with_mode(reading(&cli, &path)?, *mode)?;
-            let clock = status::clock_for(&loaded, *as_of, system_clock())?;
+            let loaded = with_mode(loaded, *mode)?;
+            let clock = status::clock_for(&loaded, *as_of, clock)?;
             match *watch {
                 true => watch::run(&loaded, clock),
                 false => status::run(&loaded, *json, clock),
@@ -200,84 +216,33 @@ fn dispatch(cli: Cli) -> Result<u8> {
             html,
             mode,
         } => report::run(
-            &with_mode(reading(&cli, &path)?, *mode)?,
+            &with_mode(loaded, *mode)?,
             *from,
             *to,
             csv.as_ref(),
             html.as_ref(),
         ),
-    }
-}
-
-/// The commands that act besides `trade`: each writes the metrics file after it.
-fn acting_command(cli: &Cli, path: &Path) -> Result<u8> {
-    let loaded = acting(cli, path)?;
-    match &cli.command {
+        Command::Data { action } => data::run(action, l, clock),
         Command::Validate { date, mode } => {
             let loaded = with_mode(loaded, *mode)?;
             acted(&loaded, None, "validate", |l| {
-                validate::run(*date, l, system_clock())
+                validate::run(*date, l, clock)
             })
         }
-        Command::Hello => acted(&loaded, None, "hello", |l| hello::run(l, system_clock())),
-        Command::Auth { action } => acted(&loaded, None, "auth", |l| {
-            auth::run(action, l, system_clock())
-        }),
+        Command::Hello => acted(l, None, "hello", |l| hello::run(l, clock)),
+        Command::Auth { action } => acted(l, None, "auth", |l| auth::run(action, l, clock)),
         Command::EmergencyExit(args) => {
             let mode = args.mode.map(Into::into);
-            acted(&loaded, mode, "emergency-exit", |l| {
-                ops::emergency_exit(l, args, system_clock())
+            acted(l, mode, "emergency-exit", |l| {
+                ops::emergency_exit(l, args, clock)
             })
         }
-        Command::Resume => acted(&loaded, None, "resume", ops::resume),
-        Command::State { action } => acted(&loaded, None, "state", |l| {
-            state::run(action, l, system_clock())
-        }),
-        Command::Sim { action } => acted(&loaded, Some(crate::config::Mode::Paper), "sim", |l| {
-            sim::run(action, l, system_clock())
-        }),
-        _ => Ok(exit::USAGE),
-    }
-}
-
-/// `jutsu replay SESSION`: each field of the decision, recorded and replayed.
-fn replay(loaded: &Loaded, session: chrono::NaiveDate) -> Result<u8> {
-    let mode = loaded.config.mode;
-    let r = crate::pipeline::replay::replay(loaded, mode, session)?;
-    println!("replay of the {} run of {session}:", mode.as_str());
-    for f in &r.fields {
-        let mark = if f.recorded == f.replayed {
-            "="
-        } else {
-            "DIFFERS"
-        };
-        match f.recorded == f.replayed {
-            true => println!("  {:<10} {mark} {}", f.name, f.recorded),
-            false => println!(
-                "  {:<10} {mark}: recorded {}, replayed {}",
-                f.name, f.recorded, f.replayed
-            ),
+        Command::Resume => acted(l, None, "resume", ops::resume),
+        Command::State { action } => acted(l, None, "state", |l| state::run(action, l, clock)),
+        Command::Sim { action } => {
+            acted(l, Some(Mode::Paper), "sim", |l| sim::run(action, l, clock))
         }
     }
-    match r.same_history() {
-        Some(true) => println!("  history    = the same bars (digest {})", &r.digest[..16]),
-        Some(false) => println!(
-            "  history    DIFFERS: the run decided on other bars (digest {} then, {} now)",
-            r.recorded_digest.as_deref().map_or("", |d| &d[..16]),
-            &r.digest[..16]
-        ),
-        None => println!("  history    not recorded in this ledger (written before digests)"),
-    }
-    let same = r.same_decision() && r.same_history() != Some(false);
-    println!(
-        "{}",
-        if same {
-            "the same decision"
-        } else {
-            "NOT the same decision"
-        }
-    );
-    Ok(if same { exit::OK } else { exit::FAILURE })
 }
 
 /// Runs a command that acts and writes the metrics file after it, whatever its outcome.

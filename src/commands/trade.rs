@@ -64,7 +64,7 @@ pub(super) fn run(args: &TradeArgs, loaded: &Loaded, clock: SharedClock) -> Resu
     let ran = super::metrics::Ran {
         command: "trade",
         code: summary.code,
-        outcome: summary.outcome,
+        outcome: summary.outcome.as_str(),
     };
     super::metrics::record(loaded, mode, ran, &clock);
     Ok(summary.code)
@@ -81,10 +81,7 @@ fn outcome_of(summary: &RunSummary, ledger: Option<&Ledger>) -> Outcome {
 }
 
 fn warned(summary: &RunSummary) -> bool {
-    summary
-        .transcript
-        .lines()
-        .any(|l| l.trim_start().starts_with("warning:"))
+    summary.warnings > 0
 }
 
 /// The run's alert: the summary (from its journal and the state it left) over the checklist.
@@ -101,7 +98,7 @@ fn alert_of(summary: &RunSummary, ledger: Option<&Ledger>, loaded: &Loaded, mode
     let facts = RunFacts {
         outcome: summary.outcome,
         code: summary.code,
-        failed_stage: summary.failed_stage,
+        failed_stage: summary.failed_stage.map(pipeline::Stage::name),
         ledger,
         positions: state.as_ref().map_or(&no_positions, |s| &s.positions),
         targets: state

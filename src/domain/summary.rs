@@ -9,11 +9,44 @@ use rust_decimal::Decimal;
 use super::journal::{Ledger, LedgerOrder, OrderState};
 use super::portfolio::{cents, Shares};
 
+/// How a trade run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done (traded, or nothing needed).
+    Ok,
+    /// Nothing to do: not a session, or the session already done.
+    NoOp,
+    /// Stopped before anything was sent.
+    Failed,
+    /// Stopped after orders were sent: a human must look.
+    Incomplete,
+    /// The halt flag is set.
+    Halted,
+}
+
+impl Outcome {
+    /// The word alerts, metrics and the checklist use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "OK",
+            Outcome::NoOp => "NO-OP",
+            Outcome::Failed => "FAILED",
+            Outcome::Incomplete => "INCOMPLETE",
+            Outcome::Halted => "HALTED",
+        }
+    }
+
+    /// The run went through (with or without trading).
+    pub fn went_through(self) -> bool {
+        matches!(self, Outcome::Ok | Outcome::NoOp)
+    }
+}
+
 /// What a trade run's summary is made of.
 #[derive(Debug, Clone, Copy)]
 pub struct RunFacts<'a> {
-    /// OK, NO-OP, SKIPPED, FAILED, INCOMPLETE or HALTED.
-    pub outcome: &'a str,
+    /// How it ended.
+    pub outcome: Outcome,
     /// The exit code.
     pub code: u8,
     /// The stage that failed.
@@ -51,14 +84,14 @@ fn order_line(o: &LedgerOrder) -> String {
 /// The headline of a trade run: `OK: 2 orders filled`, `NO-OP`, `FAILED at preflight`.
 pub fn headline(f: &RunFacts) -> String {
     if let Some(stage) = f.failed_stage {
-        return format!("{} at {stage}", f.outcome);
+        return format!("{} at {stage}", f.outcome.as_str());
     }
     let orders = f.ledger.map_or(&[][..], |l| &l.orders[..]);
     let filled = orders.iter().filter(|o| o.filled > Decimal::ZERO).count();
     let mut text = match (orders.len(), f.outcome) {
-        (0, "OK") => "OK: nothing to trade".to_string(),
-        (0, outcome) => outcome.to_string(),
-        (n, outcome) => format!("{outcome}: {n} order(s), {filled} filled"),
+        (0, Outcome::Ok) => "OK: nothing to trade".to_string(),
+        (0, outcome) => outcome.as_str().to_string(),
+        (n, outcome) => format!("{}: {n} order(s), {filled} filled", outcome.as_str()),
     };
     if f.warned {
         text.push_str(", with warnings");
@@ -107,14 +140,14 @@ fn allocation(f: &RunFacts, ledger: &Ledger, equity: Decimal) -> Vec<String> {
 /// What to do, by outcome.
 fn advice(f: &RunFacts) -> &'static str {
     match f.outcome {
-        "OK" | "NO-OP" | "SKIPPED" if f.warned => {
+        o if o.went_through() && f.warned => {
             "What to do: read the warnings in the checklist below."
         }
-        "OK" | "NO-OP" | "SKIPPED" => "What to do: nothing.",
-        "HALTED" => {
+        o if o.went_through() => "What to do: nothing.",
+        Outcome::Halted => {
             "What to do: look at the account and the reason below; `jutsu resume` clears the halt."
         }
-        "INCOMPLETE" => {
+        Outcome::Incomplete => {
             "What to do: check the orders at the broker; the next run settles them before \
              anything else (do not trade by hand meanwhile)."
         }
@@ -174,7 +207,7 @@ mod tests {
             ("TQQQ".to_string(), dec("0.2")),
         ]);
         let facts = RunFacts {
-            outcome: "OK",
+            outcome: Outcome::Ok,
             code: 0,
             failed_stage: None,
             ledger: Some(&ledger),
@@ -203,7 +236,7 @@ mod tests {
     #[test]
     fn a_failure_names_its_stage_and_says_what_to_do() {
         let facts = RunFacts {
-            outcome: "FAILED",
+            outcome: Outcome::Failed,
             code: 3,
             failed_stage: Some("preflight"),
             ledger: None,

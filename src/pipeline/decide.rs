@@ -11,7 +11,7 @@ impl Run<'_> {
         market: &Market,
         today_bars: &[(String, Bar)],
     ) -> Result<Decision, Stop> {
-        self.stage = "decide";
+        self.stage = Stage::Decide;
         let t = Instant::now();
         let settings = self.loaded.config.backtest_settings(session.today);
         let record = backtest::decide_day(&market.history, session.today, today_bars, &settings)?;
@@ -24,7 +24,6 @@ impl Run<'_> {
         self.record(
             journal,
             Mark::Ok,
-            "decide",
             describe_decision(&decision, &session.legs),
             t,
         )?;

@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// What stages 7 and 8 leave: the stop that ended the sending early, if one did (the
+/// record stage writes what happened either way, then the run stops with it).
+pub(super) struct Executed {
+    pub(super) stopped: Option<Stop>,
+}
+
 impl Run<'_> {
     /// Stages 7 and 8: send the plan and check the fills. The outcome is returned, not
     /// raised: the record stage writes what happened either way.
@@ -12,8 +18,8 @@ impl Run<'_> {
         broker: &dyn Broker,
         planned: &Planned,
         market: &Market,
-    ) -> Result<Result<(), Stop>, Stop> {
-        self.stage = "execute";
+    ) -> Result<Executed, Stop> {
+        self.stage = Stage::Execute;
         let t = Instant::now();
         let outcome = self.execute_plan(
             journal,
@@ -33,8 +39,10 @@ impl Run<'_> {
         } else {
             Mark::Fail
         };
-        self.record(journal, mark, "execute", summary, t)?;
-        Ok(outcome)
+        self.record(journal, mark, summary, t)?;
+        Ok(Executed {
+            stopped: outcome.err(),
+        })
     }
 
     /// Sends the plan: reductions, then a fresh look at the account, then increases. Every

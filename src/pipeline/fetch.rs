@@ -12,7 +12,7 @@ impl Run<'_> {
         session: &Session,
         journal: &mut Journal,
     ) -> Result<(Data, Market), Stop> {
-        self.stage = "fetch";
+        self.stage = Stage::Fetch;
         let t = Instant::now();
         let data = sources::market_data(self.loaded, self.clock.clone(), self.clock.now_utc())?;
         let market = self.fetch(data.as_ref(), session.today)?;
@@ -51,7 +51,6 @@ impl Run<'_> {
         self.record(
             journal,
             Mark::Ok,
-            "fetch",
             format!(
                 "{} bars of {signal} to {}, {} quotes",
                 bars.len(),
@@ -70,7 +69,7 @@ impl Run<'_> {
         journal: &mut Journal,
         market: &Market,
     ) -> Result<Vec<(String, Bar)>, Stop> {
-        self.stage = "synthetic bar";
+        self.stage = Stage::SyntheticBar;
         let t = Instant::now();
         let today_bars = synthetic_bars(&market.quotes, session.today);
         let signal = &self.loaded.config.strategy.parameters.signal_symbol;
@@ -78,7 +77,6 @@ impl Run<'_> {
         self.record(
             journal,
             Mark::Ok,
-            "synthetic bar",
             format!(
                 "{signal} {} (volume {}) at {}",
                 quote.map_or(Decimal::ZERO, |q| q.last),

@@ -15,7 +15,7 @@ impl Run<'_> {
         if risk.max_drawdown_halt_pct.is_none() && risk.daily_loss_halt_pct.is_none() {
             return Ok(());
         }
-        self.stage = "loss halts";
+        self.stage = Stage::LossHalts;
         let t = Instant::now();
         let record =
             crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?;
@@ -28,12 +28,12 @@ impl Run<'_> {
                 show(losses.drawdown_pct),
                 show(losses.day_loss_pct)
             );
-            return self.record(journal, Mark::Ok, "loss halts", summary, t);
+            return self.record(journal, Mark::Ok, summary, t);
         };
         let reason = format!("loss halt on {}: {why}", session.today);
         crate::storage::fsutil::write_atomic(&self.paths.halt_flag(), reason.as_bytes(), false)?;
         self.critical = true;
-        self.record(journal, Mark::Fail, "loss halts", reason.clone(), t)?;
+        self.record(journal, Mark::Fail, reason.clone(), t)?;
         Err(Stop::Halted(format!(
             "{reason}; the halt flag is set and nothing was sent. Review the account, then \
              `jutsu resume` clears the flag"

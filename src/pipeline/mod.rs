@@ -22,6 +22,7 @@ use crate::domain::journal::{Ledger, LedgerOrder, OrderState, RunStatus, StageRe
 use crate::domain::plan::{self, Phase, Plan, PlanInput, PlannedOrder};
 use crate::domain::portfolio::{whole_shares, Costs, Shares, Side, TooManyShares};
 use crate::domain::strategy::{Decision, LEGS};
+pub use crate::domain::summary::Outcome;
 use crate::storage::fsutil::Sealed;
 use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
@@ -44,10 +45,12 @@ mod reconcile;
 mod record;
 pub mod replay;
 mod send;
+mod stage;
 mod stop;
 
 use crate::domain::reconcile::{remainder, whole_positions};
 use describe::{describe_decision, describe_plan};
+use execute::Executed;
 pub use fetch::synthetic_bars;
 use fetch::Market;
 pub use planning::plan_input;
@@ -55,6 +58,7 @@ use planning::Planned;
 pub use preflight::as_of_clock;
 use preflight::{Preflight, Session};
 pub use reconcile::{observe, with_splits, Reconciled};
+pub use stage::Stage;
 pub(crate) use stop::Stop;
 
 /// Free disk space needed to run.
@@ -76,16 +80,18 @@ pub struct TradeOptions {
 pub struct RunSummary {
     /// The exit code.
     pub code: u8,
-    /// OK, NO-OP, SKIPPED, FAILED, INCOMPLETE or HALTED.
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
     /// The session, when one was determined.
     pub session: Option<NaiveDate>,
     /// The stage that failed.
-    pub failed_stage: Option<&'static str>,
+    pub failed_stage: Option<Stage>,
     /// The last line.
     pub verdict: String,
     /// Everything the run printed.
     pub transcript: String,
+    /// How many warnings it gave.
+    pub warnings: usize,
     /// The run ledger, when one was written.
     pub ledger: Option<std::path::PathBuf>,
     /// Someone should look now (failure, partial execution, the login about to expire).
@@ -107,9 +113,9 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         ledger_path: None,
         paths: StatePaths::new(loaded, options.mode),
         started: Instant::now(),
-        stage: "preflight",
+        stage: Stage::Preflight,
         session: None,
-        outcome: "OK",
+        outcome: Outcome::Ok,
         verdict: String::new(),
         critical: false,
         token_hours: None,
@@ -124,6 +130,7 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
             failed_stage: None,
             verdict: run.verdict.clone(),
             transcript: report.transcript(),
+            warnings: report.warnings(),
             ledger,
             critical: run.critical,
             token_hours: run.token_hours,
@@ -132,7 +139,11 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
         Err(stop) => {
             let code = stop.code();
             let (outcome, what) = stop.verdict_words();
-            let verdict = format!("{what} at {}: {} (exit {code})", run.stage, stop.message());
+            let verdict = format!(
+                "{what} at {}: {} (exit {code})",
+                run.stage.name(),
+                stop.message()
+            );
             report.verdict(false, &verdict);
             RunSummary {
                 code,
@@ -141,6 +152,7 @@ pub fn trade(loaded: &Loaded, options: &TradeOptions, clock: SharedClock) -> Run
                 failed_stage: Some(run.stage),
                 verdict,
                 transcript: report.transcript(),
+                warnings: report.warnings(),
                 ledger,
                 critical: !matches!(stop, Stop::Halted(_)) || run.critical,
                 token_hours: run.token_hours,
@@ -159,9 +171,9 @@ struct Run<'a> {
     ledger_path: Option<std::path::PathBuf>,
     paths: StatePaths,
     started: Instant,
-    stage: &'static str,
+    stage: Stage,
     session: Option<NaiveDate>,
-    outcome: &'static str,
+    outcome: Outcome,
     verdict: String,
     critical: bool,
     token_hours: Option<i64>,
@@ -173,10 +185,10 @@ impl Run<'_> {
         &mut self,
         journal: &mut Journal,
         mark: Mark,
-        name: &str,
         summary: String,
         since: Instant,
     ) -> Result<(), Stop> {
+        let name = self.stage.name();
         let took = since.elapsed();
         self.report.stage(mark, name, &summary, took);
         journal.update(|ledger| {
@@ -220,14 +232,14 @@ impl Run<'_> {
         if let Some(code) = self.stop_before_sending(session, journal, &planned.plan)? {
             return Ok(code);
         }
-        let outcome = self.execute_stage(journal, broker.as_ref(), &planned, &market)?;
+        let executed = self.execute_stage(journal, broker.as_ref(), &planned, &market)?;
         self.record_stage(
             session,
             journal,
             broker.as_ref(),
             &planned,
             &market,
-            outcome,
+            executed,
         )
     }
 
@@ -281,7 +293,7 @@ impl Run<'_> {
     }
 
     fn nothing_to_do(&mut self, why: &str) -> u8 {
-        self.outcome = "NO-OP";
+        self.outcome = Outcome::NoOp;
         self.verdict = format!("NO-OP: {why}");
         self.report.verdict(true, &self.verdict);
         exit::OK

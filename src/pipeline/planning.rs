@@ -62,7 +62,7 @@ impl Run<'_> {
         decision: &Decision,
         reconciled: &Reconciled,
     ) -> Result<Planned, Stop> {
-        self.stage = "plan";
+        self.stage = Stage::Plan;
         let t = Instant::now();
         let c = &self.loaded.config;
         let (input, costs) = plan_input(
@@ -77,17 +77,11 @@ impl Run<'_> {
         let plan = match plan::approve(plan, &input, &c.risk) {
             Ok(approved) => approved,
             Err(refusal) => {
-                self.record(
-                    journal,
-                    Mark::Fail,
-                    "plan",
-                    "refused by the risk gate".into(),
-                    t,
-                )?;
+                self.record(journal, Mark::Fail, "refused by the risk gate".into(), t)?;
                 return Err(Stop::preflight(refusal.to_string()));
             }
         };
-        self.record(journal, Mark::Ok, "plan", describe_plan(&plan), t)?;
+        self.record(journal, Mark::Ok, describe_plan(&plan), t)?;
         crate::support::fault::kill_point("plan");
         self.show_plan(&plan);
         Ok(Planned { plan, costs })
@@ -165,7 +159,7 @@ impl Run<'_> {
             ledger.message = Some(message.clone());
         })?;
         self.report
-            .stage(Mark::Skip, "execute", &message, Duration::ZERO);
+            .stage(Mark::Skip, Stage::Execute.name(), &message, Duration::ZERO);
         self.report.verdict(
             true,
             &format!(

@@ -308,7 +308,6 @@ impl Run<'_> {
         self.record(
             journal,
             Mark::Ok,
-            "preflight",
             format!(
                 "{mode} session {today} ({kind}, close {}, run at {} ET){token_note}",
                 hours.close.format("%H:%M"),

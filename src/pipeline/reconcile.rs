@@ -58,7 +58,7 @@ impl Run<'_> {
         broker: &dyn Broker,
         market: &Market,
     ) -> Result<Reconciled, Stop> {
-        self.stage = "reconcile";
+        self.stage = Stage::Reconcile;
         let t = Instant::now();
         let legs = &session.legs.clone();
         if session.resumed || session.rebuilt_journal {
@@ -67,8 +67,10 @@ impl Run<'_> {
             } else {
                 journal.ledger().started_at - chrono::Duration::minutes(1)
             };
+            self.stage = Stage::Settle;
             let summary = self.settle(journal, broker, since, legs, session.rebuilt_journal)?;
-            self.record(journal, Mark::Warn, "settle", summary, t)?;
+            self.record(journal, Mark::Warn, summary, t)?;
+            self.stage = Stage::Reconcile;
         }
         let account = broker.account()?;
         let open: Vec<_> = broker
@@ -103,7 +105,7 @@ impl Run<'_> {
             self.report.detail(line);
         }
         let (mark, summary) = self.judge(session, &seen, &account)?;
-        self.record(journal, mark, "reconcile", summary, t)?;
+        self.record(journal, mark, summary, t)?;
         Ok(Reconciled {
             prices: market.prices(legs),
             fraction_value: seen.fractions.0,

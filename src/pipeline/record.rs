@@ -13,17 +13,18 @@ impl Run<'_> {
         broker: &dyn Broker,
         planned: &Planned,
         market: &Market,
-        outcome: Result<(), Stop>,
+        executed: Executed,
     ) -> Result<u8, Stop> {
         let plan = &planned.plan;
-        let executed = outcome.is_ok();
+        let stopped = executed.stopped;
+        let executed = stopped.is_none();
         let reason = plan
             .trigger
             .as_ref()
             .map_or("none", |t| t.reason())
             .to_string();
         crate::support::fault::kill_point("before-record");
-        self.stage = "record";
+        self.stage = Stage::Record;
         let t = Instant::now();
         let after = broker.account()?;
         journal.update(|ledger| ledger.equity_after = Some(after.liquidation_value))?;
@@ -35,7 +36,6 @@ impl Run<'_> {
         self.record(
             journal,
             Mark::Ok,
-            "record",
             format!(
                 "state {}, {} fill(s) in trades.csv",
                 self.paths.state_file().display(),
@@ -44,11 +44,11 @@ impl Run<'_> {
             t,
         )?;
         self.show_holdings(&session.legs, &after, market);
-        match outcome {
-            Ok(()) => self.done(journal, session.today, plan, &reason),
-            Err(stop) => {
+        match stopped {
+            None => self.done(journal, session.today, plan, &reason),
+            Some(stop) => {
                 // The state and trades are recorded; the run stopped in execution.
-                self.stage = "execute";
+                self.stage = Stage::Execute;
                 Err(stop)
             }
         }

@@ -1,6 +1,7 @@
 //! Why a trade run stopped, and the one rule that gives its exit code: once anything may
 //! have reached the broker, a stop is "incomplete" (exit 4), whatever stopped it.
 
+use crate::domain::summary::Outcome;
 use crate::support::error::exit;
 
 /// Why a run stopped.
@@ -69,15 +70,15 @@ impl Stop {
     }
 
     /// The summary's outcome word and the verdict's opening.
-    pub(crate) fn verdict_words(&self) -> (&'static str, &'static str) {
+    pub(crate) fn verdict_words(&self) -> (Outcome, &'static str) {
         match self {
-            Stop::Halted(_) => ("HALTED", "HALTED"),
+            Stop::Halted(_) => (Outcome::Halted, "HALTED"),
             Stop::Incomplete(_) => (
-                "INCOMPLETE",
+                Outcome::Incomplete,
                 "INCOMPLETE: orders were sent and the run stopped; a human must look",
             ),
-            Stop::NothingSent(_) => ("FAILED", "FAILED before sending anything"),
-            Stop::Usage(_) => ("FAILED", "FAILED: usage or configuration"),
+            Stop::NothingSent(_) => (Outcome::Failed, "FAILED before sending anything"),
+            Stop::Usage(_) => (Outcome::Failed, "FAILED: usage or configuration"),
         }
     }
 }

@@ -27,6 +27,7 @@ pub const RUN: &str = "jutsu::run";
 pub struct Report {
     color: bool,
     transcript: RefCell<Vec<String>>,
+    warnings: std::cell::Cell<usize>,
 }
 
 impl Default for Report {
@@ -34,6 +35,7 @@ impl Default for Report {
         Report {
             color: std::io::stdout().is_terminal(),
             transcript: RefCell::new(Vec::new()),
+            warnings: std::cell::Cell::new(0),
         }
     }
 }
@@ -55,6 +57,11 @@ impl Report {
         self.transcript
             .borrow_mut()
             .push(crate::support::secret::redact(&plain));
+    }
+
+    /// How many warnings the run gave.
+    pub fn warnings(&self) -> usize {
+        self.warnings.get()
     }
 
     /// Everything written so far, uncoloured.
@@ -89,6 +96,7 @@ impl Report {
 
     /// A warning line.
     pub fn warn(&self, text: &str) {
+        self.warnings.set(self.warnings.get() + 1);
         tracing::warn!(target: RUN, "{text}");
         let plain = format!("warning: {text}");
         let painted = self.paint("33", &plain);
