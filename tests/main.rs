@@ -20,6 +20,7 @@ mod fuzz;
 mod layout;
 mod logs;
 mod metrics;
+mod pipes;
 mod reports;
 mod schwab;
 mod sim;

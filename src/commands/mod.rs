@@ -35,6 +35,12 @@ use crate::support::logging;
 pub fn run(cli: Cli) -> u8 {
     match dispatch(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`jutsu calendar | head`): nothing to say.
+        Err(crate::support::error::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            exit::OK
+        }
         Err(e) => {
             let text = crate::support::secret::redact(&format!("error: {e}"));
             let _ = writeln!(std::io::stderr(), "{text}");
