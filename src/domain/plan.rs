@@ -547,8 +547,9 @@ impl EquityRecord {
             base.filter(|b| *b > Decimal::ZERO)
                 .map(|b| ((b - equity) / b * Decimal::ONE_HUNDRED).round_dp(2))
         };
+        // The peak includes the value now: at a new high the drawdown is 0, never negative.
         Losses {
-            drawdown_pct: below(self.peak),
+            drawdown_pct: below(self.peak.map(|p| p.max(equity))),
             day_loss_pct: below(self.previous),
         }
     }
@@ -681,6 +682,19 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_new_high_is_no_drawdown_and_a_fall_from_it_is_positive() {
+        let record = EquityRecord {
+            peak: Some(d("10000")),
+            previous: Some(d("10000")),
+        };
+        let high = record.losses(d("12100"));
+        assert_eq!(high.drawdown_pct, Some(d("0")));
+        // A gain is a negative day loss (the day P&L says it); the drawdown is never below 0.
+        assert_eq!(high.day_loss_pct, Some(d("-21")));
+        assert_eq!(record.losses(d("9500")).drawdown_pct, Some(d("5")));
     }
 
     fn input(weights: [&str; 5], remembered: Option<[&str; 5]>) -> PlanInput {

@@ -174,15 +174,22 @@ pub fn statistics(initial: Decimal, days: &[DayStat], fills: &[FillStat]) -> Opt
     })
 }
 
-/// Each session's time-weighted return.
+/// Each session's time-weighted return: `(value - flow) / previous - 1`, the flow (a deposit
+/// or withdrawal) having sat in cash until this valuation.
 pub fn daily_returns(initial: Decimal, days: &[DayStat]) -> Vec<(NaiveDate, f64)> {
     let mut previous = f(initial);
     days.iter()
         .map(|d| {
-            let base = previous + f(d.flow);
+            // The flow arrived before this valuation and sat in cash: it comes out of it.
+            let base = previous;
             let value = f(d.value);
             previous = value;
-            (d.date, if base > 0.0 { value / base - 1.0 } else { 0.0 })
+            let r = if base > 0.0 {
+                (value - f(d.flow)) / base - 1.0
+            } else {
+                0.0
+            };
+            (d.date, r)
         })
         .collect()
 }
@@ -287,7 +294,16 @@ pub fn buy_and_hold(
         .collect()
 }
 
+/// A period shorter than this (in calendar days) has no meaningful yearly rate: three
+/// sessions compounded to a year read as a number with 40 digits.
+pub const MIN_DAYS_TO_ANNUALISE: i64 = 91;
+
 impl Statistics {
+    /// Whether the period is long enough for yearly rates (CAGR, turnover a year).
+    pub fn long_enough_to_annualise(&self) -> bool {
+        (self.last - self.first).num_days() >= MIN_DAYS_TO_ANNUALISE
+    }
+
     /// The statistics as (label, value) lines, for the terminal and the HTML page.
     pub fn lines(&self) -> Vec<(&'static str, String)> {
         let pct = |x: f64| format!("{:.2} %", x * 100.0);
@@ -303,7 +319,13 @@ impl Statistics {
             ("initial value", cents(self.initial)),
             ("final value", cents(self.final_value)),
             ("total return", pct(self.total_return)),
-            ("CAGR", pct(self.cagr)),
+            (
+                "CAGR",
+                match self.long_enough_to_annualise() {
+                    true => pct(self.cagr),
+                    false => "n/a under 3 months".into(),
+                },
+            ),
             ("volatility", pct(self.volatility)),
             ("Sharpe", format!("{:.2}", self.sharpe)),
             ("Sortino", format!("{:.2}", self.sortino)),
@@ -327,7 +349,10 @@ impl Statistics {
             ("exposure", pct(self.exposure)),
             (
                 "turnover",
-                format!("{:.2} x a year", self.turnover_per_year),
+                match self.long_enough_to_annualise() {
+                    true => format!("{:.2} x a year", self.turnover_per_year),
+                    false => "n/a under 3 months".into(),
+                },
             ),
             ("rebalances", self.rebalances.to_string()),
             ("fills", self.fills.to_string()),
@@ -395,11 +420,31 @@ mod tests {
     }
 
     #[test]
+    fn three_sessions_have_no_yearly_rate() {
+        let days = [
+            day("2024-01-02", 110),
+            day("2024-01-03", 99),
+            day("2024-01-04", 121),
+        ];
+        let s = statistics(Decimal::from(100), &days, &[]).unwrap();
+        let lines = s.lines();
+        let value = |label: &str| lines.iter().find(|(l, _)| *l == label).unwrap().1.clone();
+        assert_eq!(value("CAGR"), "n/a under 3 months");
+        assert_eq!(value("turnover"), "n/a under 3 months");
+        let long = [day("2024-01-02", 110), day("2024-06-03", 121)];
+        let s = statistics(Decimal::from(100), &long, &[]).unwrap();
+        assert!(s
+            .lines()
+            .iter()
+            .any(|(l, v)| *l == "CAGR" && v.ends_with(" %")));
+    }
+
+    #[test]
     fn a_deposit_is_not_a_gain() {
         let mut days = [day("2024-01-02", 110), day("2024-01-03", 1110)];
         days[1].flow = Decimal::from(1000);
         let s = statistics(Decimal::from(100), &days, &[]).unwrap();
-        // Day 2: 1110 / (110 + 1000) = no change.
+        // Day 2: (1110 - 1000) / 110 = no change.
         assert!((s.total_return - 0.10).abs() < 1e-12);
         assert_eq!(s.net_flows, Decimal::from(1000));
     }
