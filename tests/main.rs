@@ -23,6 +23,7 @@ mod metrics;
 mod pipes;
 mod reports;
 mod schwab;
+mod shell;
 mod sim;
 mod status;
 mod store;

@@ -24,11 +24,11 @@ pub(super) fn run(loaded: &Loaded, session: chrono::NaiveDate) -> Result<u8> {
         }
     }
     match r.same_history() {
-        Some(true) => println!("  history    = the same bars (digest {})", &r.digest[..16]),
+        Some(true) => println!("  history    = the same bars (digest {})", short(&r.digest)),
         Some(false) => println!(
             "  history    DIFFERS: the run decided on other bars (digest {} then, {} now)",
-            r.recorded_digest.as_deref().map_or("", |d| &d[..16]),
-            &r.digest[..16]
+            r.recorded_digest.as_deref().map_or("", short),
+            short(&r.digest)
         ),
         None => println!("  history    not recorded in this ledger (written before digests)"),
     }
@@ -42,4 +42,10 @@ pub(super) fn run(loaded: &Loaded, session: chrono::NaiveDate) -> Result<u8> {
         }
     );
     Ok(if same { exit::OK } else { exit::FAILURE })
+}
+
+/// The first 16 characters of a digest (all of a shorter one: a damaged ledger's value
+/// never panics the command).
+fn short(digest: &str) -> &str {
+    digest.get(..16).unwrap_or(digest)
 }

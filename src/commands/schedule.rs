@@ -42,6 +42,7 @@ pub(super) fn crontab(
     println!("# nothing. Regenerate after moving the machine to another zone.");
     println!("SHELL=/bin/bash");
     let env = "set -a && . /etc/jutsu/jutsu.env && set +a";
+    let dir = shell_quoted(dir);
     for line in lines(&times) {
         println!("{line} cd {dir} && {env} && ./jutsu trade >> logs/cron.log 2>&1");
     }
@@ -109,4 +110,29 @@ fn machine_zone() -> (Tz, String) {
         Tz::UTC,
         "no zone found on this machine: UTC assumed; pass --zone".into(),
     )
+}
+
+/// `text` as one word for a POSIX shell: in single quotes, each `'` written as `'\''`, so
+/// a folder with spaces or quotes (`/opt/my jutsu`) stays one argument of `cd`.
+fn shell_quoted(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn a_folder_with_spaces_or_quotes_is_one_shell_word() {
+        assert_eq!(shell_quoted("/opt/jutsu"), "/opt/jutsu");
+        assert_eq!(shell_quoted("/opt/my jutsu"), "'/opt/my jutsu'");
+        assert_eq!(shell_quoted("/opt/it's"), "'/opt/it'\\''s'");
+    }
 }
