@@ -48,7 +48,15 @@ install -d -m 0755 "$opt" "$opt/config" "$opt/data" "$opt/deploy"
 install -d -m 0700 -o "$user" -g "$group" "$opt/state" "$opt/logs"
 install -d -m 0750 -g "$group" "$etc"
 install -m 0755 "$binary" "$opt/jutsu"
-install -m 0644 data/*.csv data/PROVENANCE.md "$opt/data/"
+# The bars jutsu reads and their corporate actions; the as-traded *.raw.csv files they were
+# checked against stay in the checkout.
+for file in data/*.csv; do
+  case "$file" in
+    *.raw.csv) ;;
+    *) install -m 0644 "$file" "$opt/data/" ;;
+  esac
+done
+install -m 0644 data/PROVENANCE.md "$opt/data/"
 install -m 0644 README.md "$opt/README.md"
 cp -R deploy/. "$opt/deploy/"
 if [ ! -e "$opt/config/jutsu.yaml" ]; then

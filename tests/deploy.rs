@@ -55,7 +55,7 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
 
 #[test]
 fn report_tracks_the_backtest_exactly_when_settings_match() {
-    // The report's backtest reads data.dir: the shared bars, like the trades.
+    // The report's backtest reads data.dir: the bundled bars, like the trades.
     let (dir, config) =
         common::paper_config("execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n");
     let cfg = config.to_str().unwrap();
@@ -271,8 +271,11 @@ fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
             "{unit}"
         );
     }
-    // The installed tree runs the embedded default on its own copy of the bars.
+    // The installed tree runs the embedded default on its own copy of the bars (the
+    // as-traded files the tests check them against stay in the checkout).
     let opt = root.path().join("opt/jutsu");
+    assert!(opt.join("data/QQQ.csv").exists() && opt.join("data/actions.csv").exists());
+    assert!(!opt.join("data/QQQ.raw.csv").exists());
     let (code, stdout, _) = run(std::process::Command::new(opt.join("jutsu"))
         .current_dir(&opt)
         .args(["trade", "--as-of", "2025-12-12"]));
