@@ -43,6 +43,74 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// An outside program some tests drive, and how to get it.
+pub struct Tool {
+    /// A command that succeeds when the program is there.
+    probe: &'static [&'static str],
+    /// What is missing when the probe fails.
+    missing: &'static str,
+    /// How to get it.
+    install: &'static str,
+}
+
+/// Python's SMTP server, for the email tests.
+pub const AIOSMTPD: Tool = Tool {
+    probe: &["python3", "-c", "import aiosmtpd"],
+    missing: "python3 with aiosmtpd is not on PATH",
+    install: "install it with `python3 -m pip install aiosmtpd`",
+};
+
+/// `promtool check metrics`, for the metrics textfile.
+pub const PROMTOOL: Tool = Tool {
+    probe: &["promtool", "--version"],
+    missing: "promtool is not on PATH",
+    install: "install the Debian package prometheus",
+};
+
+/// A terminal multiplexer, for `status --watch` in a real pseudo-terminal.
+pub const TMUX: Tool = Tool {
+    probe: &["tmux", "-V"],
+    missing: "tmux is not on PATH",
+    install: "install the Debian package tmux",
+};
+
+/// Whether `tool` is there. When it is not, the calling test prints one line saying that it
+/// skips `what` and how to enable it, and goes on without (false); with
+/// `JUTSU_TEST_REQUIRE_TOOLS=1` (as `.ci/run` sets) the missing tool fails the test instead.
+pub fn have(tool: &Tool, what: &str) -> bool {
+    let found = Command::new(tool.probe[0])
+        .args(&tool.probe[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    // The harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map_or(String::new(), |name| format!(" in {name}"));
+    if std::env::var("JUTSU_TEST_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!(
+            "{}: {what}{test} needs it and JUTSU_TEST_REQUIRE_TOOLS=1 is set; {}",
+            tool.missing, tool.install
+        );
+    }
+    // Straight to stderr, past the test harness's capture, so that the skip shows in a
+    // passing run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {what}{test}: {}; {}, or set JUTSU_TEST_REQUIRE_TOOLS=1 to make this a failure",
+        tool.missing,
+        tool.install
+    );
+    false
+}
+
 /// The jutsu binary with a clean environment for config lookup.
 pub fn jutsu() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jutsu"));
