@@ -17,6 +17,10 @@ COPY src src
 COPY benches benches
 COPY tests tests
 RUN cargo build --release --locked
+# The image gets no binary that honours a test switch (a fake clock, kill points, faults).
+COPY data data
+COPY deploy/release-guard deploy/release-guard
+RUN bash deploy/release-guard target/release/jutsu
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -13,13 +13,9 @@ use jutsu::domain::portfolio::Costs;
 use jutsu::domain::strategy::params::StrategyParams;
 use rust_decimal::Decimal;
 
+/// The bundled bars.
 fn data_dir() -> PathBuf {
-    let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    if bundled.join("QQQ.csv").exists() {
-        bundled
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 fn settings() -> Settings {

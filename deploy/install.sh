@@ -10,18 +10,25 @@
 # Sunday at 18:00). An existing config or env file is never overwritten. Run it again after
 # a new build to replace the binary.
 #
-# Options: --binary PATH (default target/release/jutsu), --user NAME (default jutsu),
+# It refuses a binary built with test hooks (deploy/release-guard runs it first): every build
+# that compiles the tests has them, `cargo test --release` included, and such a binary obeys
+# a fake clock. `cargo build --release --locked` right before this script makes a good one.
+#
+# Options: --binary PATH (default target/release/jutsu of this checkout; a relative PATH is
+#          taken from the current folder), --user NAME (default jutsu),
 #          --root DIR (install under DIR instead of /, for an image or a test),
 #          --no-useradd (the user exists already), --no-systemd (no units: use cron,
-#          `jutsu schedule crontab`, or a container's scheduler).
+#          `jutsu schedule crontab`, or a container's scheduler),
+#          --allow-test-hooks (jutsu's own tests only: install a binary built with test hooks,
+#          and only under a --root other than /).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-binary=target/release/jutsu
+binary=""
 user=jutsu
 root=""
 useradd=1
 systemd=1
+allow_hooks=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
@@ -29,11 +36,26 @@ while [ $# -gt 0 ]; do
     --root) root="$2"; shift 2 ;;
     --no-useradd) useradd=0; shift ;;
     --no-systemd) systemd=0; shift ;;
+    --allow-test-hooks) allow_hooks=1; shift ;;
     *) echo "install.sh: unknown option $1 (see the comment at the top)" >&2; exit 2 ;;
   esac
 done
+# Relative paths are the caller's, not this checkout's.
+case "$binary" in "" | /*) ;; *) binary="$PWD/$binary" ;; esac
+case "$root" in "" | /*) ;; *) root="$PWD/$root" ;; esac
+cd "$(dirname "$0")/.."
+binary=${binary:-target/release/jutsu}
 if [ ! -x "$binary" ]; then
   echo "install.sh: no binary at $binary: run \`cargo build --release --locked\` first" >&2
+  exit 1
+fi
+if [ "$allow_hooks" = 1 ]; then
+  if [ -z "$root" ] || [ "$(realpath -m "$root")" = / ]; then
+    echo "install.sh: --allow-test-hooks installs only under a scratch --root, never into /" >&2
+    exit 2
+  fi
+elif ! bash deploy/release-guard "$binary"; then
+  echo "install.sh: nothing installed" >&2
   exit 1
 fi
 
@@ -48,7 +70,15 @@ install -d -m 0755 "$opt" "$opt/config" "$opt/data" "$opt/deploy"
 install -d -m 0700 -o "$user" -g "$group" "$opt/state" "$opt/logs"
 install -d -m 0750 -g "$group" "$etc"
 install -m 0755 "$binary" "$opt/jutsu"
-install -m 0644 data/*.csv data/PROVENANCE.md "$opt/data/"
+# The bars jutsu reads and their corporate actions; the as-traded *.raw.csv files they were
+# checked against stay in the checkout.
+for file in data/*.csv; do
+  case "$file" in
+    *.raw.csv) ;;
+    *) install -m 0644 "$file" "$opt/data/" ;;
+  esac
+done
+install -m 0644 data/PROVENANCE.md "$opt/data/"
 install -m 0644 README.md "$opt/README.md"
 cp -R deploy/. "$opt/deploy/"
 if [ ! -e "$opt/config/jutsu.yaml" ]; then

@@ -173,7 +173,7 @@ fn paper_as_traded_from_2023_06_to_2025_12_meets_every_split_and_dividend_to_the
     );
 }
 
-/// `data/actions.csv` is what the raw files in ../shared say: the splits where the raw
+/// `data/actions.csv` is what the raw files beside it say: the splits where the raw
 /// `split_factor` changes, the dividends where it is paid; and the recomputed factor gives
 /// the raw prices from the adjusted ones on every row.
 #[test]
@@ -181,9 +181,8 @@ fn the_actions_file_is_the_raw_files_corporate_actions() {
     let actions =
         jutsu::storage::bars::load_actions(std::path::Path::new("data/actions.csv")).unwrap();
     for symbol in ["QQQ", "TLT", "TQQQ", "TMF", "TMV", "PSQ"] {
-        let raw = crate::common::read_csv(
-            &crate::common::shared().join(format!("data/{symbol}.raw.csv")),
-        );
+        let raw =
+            crate::common::read_csv(&crate::common::data_dir().join(format!("{symbol}.raw.csv")));
         let bars =
             jutsu::storage::bars::load_csv(std::path::Path::new(&format!("data/{symbol}.csv")))
                 .unwrap();

@@ -164,7 +164,7 @@ fn early_closes_of_2010_to_2026_are_exactly_the_published_list() {
 
 #[test]
 fn sessions_equal_the_trading_days_of_the_bundled_data_2009_to_2025() {
-    let bars = jutsu::storage::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let bars = jutsu::storage::bars::load_csv(&common::data_dir().join("QQQ.csv")).unwrap();
     let data_days: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
     let ours: Vec<NaiveDate> = calendar::sessions(d("2009-01-01"), d("2025-12-31")).collect();
     assert_eq!(ours.len(), data_days.len());

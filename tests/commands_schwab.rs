@@ -11,7 +11,7 @@ const NOW_S: i64 = 1_749_567_734;
 const HASH: &str = "787052755BB0251F930B322BE3C6C6CCF5EFB28B4C0A438C0DBDE35238F91D39";
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(common::shared().join("schwab/fixtures").join(path)).unwrap()
+    std::fs::read_to_string(common::fixtures().join("schwab").join(path)).unwrap()
 }
 
 struct Env {

@@ -24,7 +24,7 @@ fn shipped_config_is_valid() {
 fn shipped_strategy_parameters_are_the_golden_ones() {
     let loaded = jutsu::config::load(Path::new("config/jutsu.yaml")).unwrap();
     let golden: serde_norway::Value = serde_norway::from_str(
-        &std::fs::read_to_string(common::shared().join("reference/golden_params.yaml")).unwrap(),
+        &std::fs::read_to_string(common::fixtures().join("reference/golden_params.yaml")).unwrap(),
     )
     .unwrap();
     let ours = serde_norway::to_value(&loaded.config.strategy.parameters).unwrap();
@@ -189,7 +189,7 @@ fn unreadable_or_malformed_files_are_usage_errors() {
 fn acting_commands_write_daily_log_files_in_json_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
-    let data = common::shared().join("data");
+    let data = common::bars_dir();
     let path = write(
         dir.path(),
         &format!(

@@ -47,7 +47,7 @@ fn a_missing_session_stops_trade_and_backtest_naming_the_date() {
     let bars = bars_with(&[("QQQ", &drop)]);
     let (dir, config) = common::paper_config("");
     let text = std::fs::read_to_string(&config).unwrap().replace(
-        &common::shared().join("data").display().to_string(),
+        &common::bars_dir().display().to_string(),
         &bars.path().display().to_string(),
     );
     std::fs::write(&config, text).unwrap();
@@ -140,7 +140,7 @@ fn replay_finds_the_recorded_decision_and_notices_other_bars() {
     let bars = bars_with(&[]);
     let (_dir, config) = common::paper_config("");
     let text = std::fs::read_to_string(&config).unwrap().replace(
-        &common::shared().join("data").display().to_string(),
+        &common::bars_dir().display().to_string(),
         &bars.path().display().to_string(),
     );
     std::fs::write(&config, text).unwrap();

@@ -55,7 +55,7 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
 
 #[test]
 fn report_tracks_the_backtest_exactly_when_settings_match() {
-    // The report's backtest reads data.dir: the shared bars, like the trades.
+    // The report's backtest reads data.dir: the bundled bars, like the trades.
     let (dir, config) =
         common::paper_config("execution:\n  min_trade_pct: 0\n  max_buying_power_pct: 100\n");
     let cfg = config.to_str().unwrap();
@@ -216,8 +216,10 @@ fn the_shipped_crontab_is_the_utc_one() {
     );
 }
 
-/// `deploy/install.sh` into a scratch root, as the current user (no useradd, no systemctl).
-fn install_into(root: &std::path::Path) -> (i32, String, String) {
+/// `deploy/install.sh` of the tests' binary (built with test hooks, so it takes
+/// `--allow-test-hooks` in `options` to be installed) into a scratch root, as the current user
+/// (no useradd, no systemctl).
+fn install_into(root: &std::path::Path, options: &[&str]) -> (i32, String, String) {
     let user = String::from_utf8(
         std::process::Command::new("id")
             .arg("-un")
@@ -235,7 +237,33 @@ fn install_into(root: &std::path::Path) -> (i32, String, String) {
             user.trim(),
             "--no-useradd",
         ])
-        .args(["--binary", env!("CARGO_BIN_EXE_jutsu")]))
+        .args(["--binary", env!("CARGO_BIN_EXE_jutsu")])
+        .args(options))
+}
+
+#[test]
+fn a_binary_built_with_test_hooks_is_refused_by_the_release_guard_and_install_sh() {
+    // The tests' jutsu has the test-hooks feature, like the target/release/jutsu that
+    // `cargo test --release` leaves behind: it obeys JUTSU_TEST_KILL_AT.
+    let refusal =
+        "this binary was built with test hooks; rebuild with cargo build --release --locked";
+    let (code, stdout, stderr) = run(std::process::Command::new("bash")
+        .args(["deploy/release-guard", env!("CARGO_BIN_EXE_jutsu")]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("honours JUTSU_TEST_KILL_AT: {refusal}")),
+        "{stderr}"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = install_into(root.path(), &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
+    assert!(stderr.contains("install.sh: nothing installed"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "nothing is written under the root"
+    );
 }
 
 #[cfg(unix)]
@@ -243,7 +271,7 @@ fn install_into(root: &std::path::Path) -> (i32, String, String) {
 fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = install_into(root.path());
+    let (code, stdout, stderr) = install_into(root.path(), &["--allow-test-hooks"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let mode = |p: &str| {
         std::fs::metadata(root.path().join(p))
@@ -271,8 +299,11 @@ fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
             "{unit}"
         );
     }
-    // The installed tree runs the embedded default on its own copy of the bars.
+    // The installed tree runs the embedded default on its own copy of the bars (the
+    // as-traded files the tests check them against stay in the checkout).
     let opt = root.path().join("opt/jutsu");
+    assert!(opt.join("data/QQQ.csv").exists() && opt.join("data/actions.csv").exists());
+    assert!(!opt.join("data/QQQ.raw.csv").exists());
     let (code, stdout, _) = run(std::process::Command::new(opt.join("jutsu"))
         .current_dir(&opt)
         .args(["trade", "--as-of", "2025-12-12"]));
@@ -286,7 +317,7 @@ fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
     )
     .unwrap();
     std::fs::write(opt.join("config/jutsu.yaml"), "mode: dry_run\n").unwrap();
-    assert_eq!(install_into(root.path()).0, 0);
+    assert_eq!(install_into(root.path(), &["--allow-test-hooks"]).0, 0);
     assert_eq!(
         std::fs::read_to_string(root.path().join("etc/jutsu/jutsu.env")).unwrap(),
         "SCHWAB_APP_KEY=mine\n"
@@ -356,7 +387,15 @@ fn the_dockerfile_copies_files_that_exist_and_runs_unprivileged() {
         }
     }
     assert!(copies >= 6, "{text}");
-    let last_stage = &text[text.rfind("\nFROM ").unwrap()..];
+    let (build_stage, last_stage) = text.split_at(text.rfind("\nFROM ").unwrap());
+    // The binary the image gets is the one the release guard accepted.
+    let built = build_stage.find("\nRUN cargo build --release --locked\n");
+    let guarded = build_stage.find("\nRUN bash deploy/release-guard target/release/jutsu\n");
+    assert!(built.is_some() && guarded > built, "{build_stage}");
+    assert!(
+        last_stage.contains("\nCOPY --from=build /src/target/release/jutsu /opt/jutsu/jutsu\n"),
+        "{last_stage}"
+    );
     assert!(
         last_stage.contains("\nUSER jutsu\n"),
         "the image does not run as root"

@@ -71,7 +71,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn fixture(path: &str) -> Value {
     serde_json::from_str(
-        &std::fs::read_to_string(common::shared().join("schwab/fixtures").join(path)).unwrap(),
+        &std::fs::read_to_string(common::fixtures().join("schwab").join(path)).unwrap(),
     )
     .unwrap()
 }

@@ -6,26 +6,42 @@ use crate::common;
 use crate::common::fake_schwab::FakeSchwab;
 use crate::common::{jutsu, run};
 
-/// `promtool check metrics` on `text`: its exit code and what it printed.
-fn promtool(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is needed (Debian package prometheus; .ci/run installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success() && said.trim().is_empty(), said)
+/// `promtool check metrics`, when promtool is here: without it a test says once that it
+/// skips the check (`common::have`) and makes the rest of its assertions.
+struct Promtool(bool);
+
+impl Promtool {
+    fn here() -> Self {
+        Promtool(common::have(&common::PROMTOOL, "the promtool check"))
+    }
+
+    /// Asserts that promtool accepts `text` as a metrics file, with nothing to say about it.
+    fn accepts(&self, text: &str) {
+        use std::io::Write;
+        if !self.0 {
+            return;
+        }
+        let mut child = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}\n{text}"
+        );
+    }
 }
 
 fn lines(text: &str) -> Vec<&str> {
@@ -34,6 +50,7 @@ fn lines(text: &str) -> Vec<&str> {
 
 #[test]
 fn paper_trade_and_validate_write_a_file_promtool_accepts() {
+    let promtool = Promtool::here();
     let (dir, config) = common::paper_config("metrics:\n  textfile: metrics/jutsu.prom\n");
     let cfg = config.to_str().unwrap();
     let file = dir.path().join("metrics/jutsu.prom");
@@ -46,8 +63,7 @@ fn paper_trade_and_validate_write_a_file_promtool_accepts() {
     ]));
     assert_eq!(code, 0, "{stdout}");
     let text = std::fs::read_to_string(&file).unwrap();
-    let (ok, said) = promtool(&text);
-    assert!(ok, "promtool: {said}\n{text}");
+    promtool.accepts(&text);
     let samples = lines(&text);
     for expected in [
         "jutsu_command_last_run_timestamp_seconds{command=\"trade\",mode=\"paper\"} 1765572900",
@@ -76,7 +92,7 @@ fn paper_trade_and_validate_write_a_file_promtool_accepts() {
     ]));
     assert_eq!(code, 0, "{stdout}");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(promtool(&text).0, "{text}");
+    promtool.accepts(&text);
     let samples = lines(&text);
     for expected in [
         // The trade run's line is kept beside the validation's.
@@ -98,6 +114,7 @@ fn paper_trade_and_validate_write_a_file_promtool_accepts() {
 
 #[test]
 fn a_failed_run_and_missed_sessions_show_in_the_file() {
+    let promtool = Promtool::here();
     let (dir, config) = common::paper_config("metrics:\n  textfile: jutsu.prom\n");
     let cfg = config.to_str().unwrap();
     assert_eq!(
@@ -114,7 +131,7 @@ fn a_failed_run_and_missed_sessions_show_in_the_file() {
     let (code, stdout, _) = run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-12"]));
     assert_eq!(code, 3, "{stdout}");
     let text = std::fs::read_to_string(dir.path().join("jutsu.prom")).unwrap();
-    assert!(promtool(&text).0, "{text}");
+    promtool.accepts(&text);
     let samples = lines(&text);
     for expected in [
         "jutsu_command_last_exit_code{command=\"trade\",mode=\"paper\"} 3",
@@ -162,6 +179,7 @@ fn dashboard_metrics() -> Vec<String> {
 
 #[test]
 fn a_live_run_writes_the_login_and_the_dashboard_reads_only_written_metrics() {
+    let promtool = Promtool::here();
     const NOW: &str = "2025-06-10T19:55:00Z";
     let fake = FakeSchwab::start("2025-06-10", NOW, 20_000.0, &[], "A-secret-value-3");
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +193,7 @@ fn a_live_run_writes_the_login_and_the_dashboard_reads_only_written_metrics() {
     let (code, stdout, stderr) = common::run_live(&config, NOW, &["trade"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let text = std::fs::read_to_string(dir.path().join("jutsu.prom")).unwrap();
-    assert!(promtool(&text).0, "{text}");
+    promtool.accepts(&text);
     // The 7-day refresh token is a day old.
     assert!(
         lines(&text).contains(&"jutsu_schwab_login_remaining_seconds 518400"),
@@ -207,4 +225,49 @@ fn a_live_run_writes_the_login_and_the_dashboard_reads_only_written_metrics() {
             "the dashboard reads {name}, which jutsu does not write:\n{both}"
         );
     }
+}
+
+/// `metrics::a_failed_run_and_missed_sessions_show_in_the_file` alone, in this test binary,
+/// on a PATH where no program is found: (exit code, stdout and stderr).
+fn run_without_tools(require: bool) -> (i32, String) {
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "metrics::a_failed_run_and_missed_sessions_show_in_the_file",
+        "--exact",
+    ])
+    .env("PATH", empty.path())
+    .env_remove("JUTSU_TEST_REQUIRE_TOOLS");
+    if require {
+        cmd.env("JUTSU_TEST_REQUIRE_TOOLS", "1");
+    }
+    let (code, stdout, stderr) = run(&mut cmd);
+    (code, stdout + &stderr)
+}
+
+#[test]
+fn without_promtool_a_test_says_on_one_line_what_it_skipped_unless_tools_are_required() {
+    let (code, said) = run_without_tools(false);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("test result: ok. 1 passed"), "{said}");
+    let skips: Vec<&str> = said.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(
+        skips,
+        [
+            "skipped the promtool check in metrics::a_failed_run_and_missed_sessions_show_in_the_file: \
+             promtool is not on PATH; install the Debian package prometheus, or set \
+             JUTSU_TEST_REQUIRE_TOOLS=1 to make this a failure"
+        ],
+        "{said}"
+    );
+    let (code, said) = run_without_tools(true);
+    assert_ne!(code, 0, "{said}");
+    assert!(
+        said.contains("test result: FAILED. 0 passed; 1 failed"),
+        "{said}"
+    );
+    assert!(
+        said.contains("promtool is not on PATH: the promtool check in metrics::"),
+        "{said}"
+    );
 }

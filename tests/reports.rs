@@ -17,7 +17,7 @@ fn text(e: &scraper::ElementRef<'_>) -> String {
 fn the_statistics_of_the_golden_backtest_match_the_reference_daily_values() {
     // The reference's own end-of-day values, with the formulas written out here.
     let reference =
-        common::read_csv(&common::shared().join("reference/v3_5b_golden_params_synced.csv"));
+        common::read_csv(&common::fixtures().join("reference/v3_5b_golden_params_synced.csv"));
     let values: Vec<f64> = std::iter::once(10_000.0)
         .chain(
             reference
@@ -41,11 +41,8 @@ fn the_statistics_of_the_golden_backtest_match_the_reference_daily_values() {
     let cagr = (values.last().unwrap() / values[0]).powf(1.0 / years) - 1.0;
 
     let params = jutsu::domain::strategy::params::StrategyParams::default();
-    let history = jutsu::domain::bars::History::load_dir(
-        &common::shared().join("data"),
-        &params.all_symbols(),
-    )
-    .unwrap();
+    let history =
+        jutsu::domain::bars::History::load_dir(&common::data_dir(), &params.all_symbols()).unwrap();
     let config = jutsu::config::Config::default();
     let settings = config.backtest_settings("2025-12-31".parse().unwrap());
     let outcome = jutsu::domain::backtest::run(&history, &settings).unwrap();
@@ -74,7 +71,7 @@ fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades()
     let (code, stdout, stderr) = common::run(common::jutsu().args([
         "backtest",
         "--data-dir",
-        common::shared().join("data").to_str().unwrap(),
+        common::bars_dir().to_str().unwrap(),
         "--from",
         "2024-01-01",
         "--to",

@@ -1,5 +1,5 @@
 //! The Schwab client against a local mock server answering with the fixtures in
-//! ../shared/schwab/fixtures: every endpoint, each error shape, and the token life cycle.
+//! tests/fixtures/schwab: every endpoint, each error shape, and the token life cycle.
 
 use crate::common;
 
@@ -23,7 +23,7 @@ const HASH: &str = "787052755BB0251F930B322BE3C6C6CCF5EFB28B4C0A438C0DBDE35238F9
 const NOW: i64 = 1_749_567_734;
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(common::shared().join("schwab/fixtures").join(path)).unwrap()
+    std::fs::read_to_string(common::fixtures().join("schwab").join(path)).unwrap()
 }
 
 struct Setup {

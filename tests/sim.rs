@@ -229,11 +229,11 @@ fn identical_runs_write_identical_accounts() {
 #[test]
 fn local_bars_quote_the_close_at_the_as_of_instant_and_history_ends_the_day_before() {
     let as_of = Utc.with_ymd_and_hms(2025, 12, 12, 20, 55, 0).unwrap(); // 15:55 ET
-    let data = LocalMarketData::new(common::shared().join("data"), as_of, LocalQuote::Close);
+    let data = LocalMarketData::new(common::data_dir(), as_of, LocalQuote::Close);
     let q = data
         .quotes(&["QQQ".to_string(), "TLT".to_string()])
         .unwrap();
-    let qqq_bars = jutsu::storage::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let qqq_bars = jutsu::storage::bars::load_csv(&common::data_dir().join("QQQ.csv")).unwrap();
     let today = qqq_bars
         .iter()
         .find(|b| b.date.to_string() == "2025-12-12")
@@ -247,14 +247,14 @@ fn local_bars_quote_the_close_at_the_as_of_instant_and_history_ends_the_day_befo
     assert_eq!(history.first().unwrap().date.to_string(), "2025-12-01");
     assert_eq!(history.last().unwrap().date.to_string(), "2025-12-11");
 
-    let open = LocalMarketData::new(common::shared().join("data"), as_of, LocalQuote::Open);
+    let open = LocalMarketData::new(common::data_dir(), as_of, LocalQuote::Open);
     assert_eq!(
         open.quotes(&["QQQ".to_string()]).unwrap()[0].last,
         today.open
     );
 
     let saturday = Utc.with_ymd_and_hms(2025, 12, 13, 20, 55, 0).unwrap();
-    let closed = LocalMarketData::new(common::shared().join("data"), saturday, LocalQuote::Close);
+    let closed = LocalMarketData::new(common::data_dir(), saturday, LocalQuote::Close);
     let err = closed.quotes(&["QQQ".to_string()]).unwrap_err().to_string();
     assert!(err.contains("no bar for QQQ on 2025-12-13"), "{err}");
 }

@@ -1,9 +1,9 @@
 //! The strategy and backtest against the original implementation's outputs in
-//! ../shared/reference (same bars in, same numbers out).
+//! tests/fixtures/reference (same bars in, same numbers out).
 
 use crate::common;
 
-use crate::common::{close_rel, read_csv, shared};
+use crate::common::{bars_dir, close_rel, data_dir, fixtures, read_csv};
 use chrono::NaiveDate;
 use jutsu::domain::backtest::{self, Engine, Settings};
 use jutsu::domain::bars::History;
@@ -33,11 +33,7 @@ fn golden_settings() -> Settings {
 }
 
 fn history() -> History {
-    History::load_dir(
-        &shared().join("data"),
-        &StrategyParams::default().all_symbols(),
-    )
-    .unwrap()
+    History::load_dir(&data_dir(), &StrategyParams::default().all_symbols()).unwrap()
 }
 
 #[test]
@@ -52,8 +48,8 @@ fn kalman_trace_matches_reference_to_1e12() {
         symmetric_volume: p.symmetric_volume_adjustment,
         double_smoothing: p.double_smoothing,
     };
-    let bars = load_csv(&shared().join("data/QQQ.csv")).unwrap();
-    let trace = read_csv(&shared().join("reference/kalman_trace_golden_params.csv"));
+    let bars = load_csv(&data_dir().join("QQQ.csv")).unwrap();
+    let trace = read_csv(&fixtures().join("reference/kalman_trace_golden_params.csv"));
     let start = bars.partition_point(|b| b.date < d("2009-02-26"));
     let mut kalman = KalmanState::default();
     // The strategy's T_norm path (decimal division, clip) is checked through Strategy.
@@ -113,7 +109,7 @@ fn golden_backtest_reproduces_reference_through_the_cli() {
     let (code, stdout, stderr) = common::run(common::jutsu().args([
         "backtest",
         "--data-dir",
-        shared().join("data").to_str().unwrap(),
+        bars_dir().to_str().unwrap(),
         "--from",
         "2010-01-01",
         "--to",
@@ -129,11 +125,12 @@ fn golden_backtest_reproduces_reference_through_the_cli() {
     assert!(stdout.contains("final value"), "{stdout}");
     assert!(stdout.contains("393687.76"), "{stdout}");
 
-    let reference = read_csv(&shared().join("reference/v3_5b_golden_params_synced.csv"));
+    let reference = read_csv(&fixtures().join("reference/v3_5b_golden_params_synced.csv"));
     let ours = read_csv(&out);
     assert_eq!(ours.len(), reference.len());
     let header_ref =
-        std::fs::read_to_string(shared().join("reference/v3_5b_golden_params_synced.csv")).unwrap();
+        std::fs::read_to_string(fixtures().join("reference/v3_5b_golden_params_synced.csv"))
+            .unwrap();
     let header_ours = std::fs::read_to_string(&out).unwrap();
     assert_eq!(header_ours.lines().next(), header_ref.lines().next());
     let as_num = |s: &str| {
@@ -177,7 +174,7 @@ fn golden_backtest_reproduces_reference_through_the_cli() {
         }
     }
     let ref_fills =
-        std::fs::read_to_string(shared().join("reference/v3_5b_golden_params_synced_fills.csv"))
+        std::fs::read_to_string(fixtures().join("reference/v3_5b_golden_params_synced_fills.csv"))
             .unwrap();
     let our_fills = std::fs::read_to_string(&fills).unwrap();
     assert_eq!(our_fills.lines().count(), ref_fills.lines().count());
@@ -189,7 +186,7 @@ fn golden_backtest_reproduces_reference_through_the_cli() {
 #[test]
 fn golden_portfolio_is_exact_to_the_cent_in_decimals() {
     let outcome = backtest::run(&history(), &golden_settings()).unwrap();
-    let reference = read_csv(&shared().join("reference/v3_5b_golden_params_synced.csv"));
+    let reference = read_csv(&fixtures().join("reference/v3_5b_golden_params_synced.csv"));
     for (r, day) in reference.iter().zip(&outcome.days) {
         let want: Decimal = r["portfolio_value"].parse().unwrap();
         assert_eq!(

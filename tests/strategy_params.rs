@@ -16,7 +16,7 @@ fn d(s: &str) -> NaiveDate {
 }
 
 fn run(params: StrategyParams, from: &str, to: &str) -> Vec<backtest::DayRecord> {
-    let history = History::load_dir(&common::shared().join("data"), &params.all_symbols()).unwrap();
+    let history = History::load_dir(&common::data_dir(), &params.all_symbols()).unwrap();
     let trading_start = d(from);
     let settings = Settings {
         history_start: Settings::default_history_start(&params, trading_start),
@@ -194,7 +194,7 @@ fn run_with_history(
     from: &str,
     to: &str,
 ) -> Vec<backtest::DayRecord> {
-    let history = History::load_dir(&common::shared().join("data"), &params.all_symbols()).unwrap();
+    let history = History::load_dir(&common::data_dir(), &params.all_symbols()).unwrap();
     let settings = Settings {
         history_start: d(history_start),
         params,
@@ -214,7 +214,7 @@ fn backtest_reports_a_bad_data_row_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     for sym in ["QQQ", "TLT", "TQQQ", "TMF", "TMV", "PSQ"] {
         std::fs::copy(
-            common::shared().join(format!("data/{sym}.csv")),
+            common::data_dir().join(format!("{sym}.csv")),
             dir.path().join(format!("{sym}.csv")),
         )
         .unwrap();

@@ -831,7 +831,7 @@ fn usage_slips_are_refused_with_exit_2_in_every_command() {
     // A bad data row: exit 2 naming the file and line, in every command that reads bars.
     let data = env.path("data");
     std::fs::create_dir_all(&data).unwrap();
-    for entry in std::fs::read_dir(common::shared().join("data")).unwrap() {
+    for entry in std::fs::read_dir(common::bars_dir()).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|x| x == "csv") {
             std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();

@@ -40,7 +40,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     let loaded = jutsu::config::load(&config).unwrap();
 
     let params = StrategyParams::default();
-    let history = History::load_dir(&common::shared().join("data"), &params.all_symbols()).unwrap();
+    let history = History::load_dir(&common::data_dir(), &params.all_symbols()).unwrap();
     let d = |s: &str| s.parse::<NaiveDate>().unwrap();
     let settings = Settings {
         params: params.clone(),

@@ -5,7 +5,7 @@ use crate::common;
 
 use crate::common::{jutsu, run};
 
-/// A paper configuration on the shared bars; `quote` is `close` or `open`.
+/// A paper configuration on the bundled bars (`common::paper_config`); `quote` is `close` or `open`.
 fn env(quote: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     common::paper_config(&format!("  local_quote: {quote}\n"))
 }
@@ -66,7 +66,7 @@ fn quotes_taken_at_the_open_report_the_open_to_close_drift() {
         0
     );
     let (_, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-12"]));
-    let bars = jutsu::storage::bars::load_csv(&common::shared().join("data/QQQ.csv")).unwrap();
+    let bars = jutsu::storage::bars::load_csv(&common::data_dir().join("QQQ.csv")).unwrap();
     let bar = bars
         .iter()
         .find(|b| b.date.to_string() == "2025-12-12")

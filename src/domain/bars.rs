@@ -341,6 +341,24 @@ mod tests {
     }
 
     #[test]
+    fn the_history_digest_is_the_sha256_of_the_bars_in_lowercase_hex() {
+        // Ledgers record this value: it must never change for the same bars. Computed
+        // independently with Python's hashlib over the same bytes (the symbol, a NUL, then per
+        // bar the day number, the four prices as rust_decimal's 16 bytes, the volume's bits).
+        let bars = parse(
+            "date,open,high,low,close,volume\n2025-01-02,10,11,9,10.5,100\n2025-01-03,10.5,10.6,10.1,10.2,0\n",
+        )
+        .unwrap();
+        let history = History {
+            series: BTreeMap::from([("QQQ".to_string(), bars)]),
+        };
+        assert_eq!(
+            history.digest(),
+            "3b4ebe33a2d6d866010d65540c246ad4f5963beffa87a01b157e3c97b31386a1"
+        );
+    }
+
+    #[test]
     fn reads_good_rows() {
         let bars = parse(
             "date,open,high,low,close,volume\n2025-01-02,10,11,9,10.5,100\n2025-01-03,10.5,10.6,10.1,10.2,0\n",

@@ -191,7 +191,7 @@ impl Drop for FakeSchwab {
 }
 
 fn bars_of(symbol: &str) -> Vec<jutsu::domain::bars::Bar> {
-    jutsu::storage::bars::load_csv(&super::shared().join(format!("data/{symbol}.csv"))).unwrap()
+    jutsu::storage::bars::load_csv(&super::data_dir().join(format!("{symbol}.csv"))).unwrap()
 }
 
 impl FakeSchwab {

@@ -6,9 +6,109 @@ pub mod fake_schwab;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// `../shared` beside the repository.
-pub fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+/// The repository's bars (`data/`): the six symbols 2009-2025, split-adjusted, and beside
+/// them the as-traded `*.raw.csv` files (data/PROVENANCE.md).
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The repository's six bar files without `data/actions.csv`, in a folder under the target
+/// directory: a data folder of one's own, on which the simulator knows no corporate action
+/// (the split-adjusted world of the backtest). Tests that run jutsu on bars use this one;
+/// `tests/as_traded.rs` uses `data/` with its actions.
+pub fn bars_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bars-without-actions");
+        std::fs::create_dir_all(&dir).expect("bars folder");
+        for symbol in ["QQQ", "TLT", "TQQQ", "TMF", "TMV", "PSQ"] {
+            let name = format!("{symbol}.csv");
+            let bars = std::fs::read(data_dir().join(&name)).expect("bundled bars");
+            if std::fs::read(dir.join(&name)).is_ok_and(|old| old == bars) {
+                continue;
+            }
+            // Written aside and renamed: another test process reads a whole file, old or new.
+            let aside = dir.join(format!(".{name}.{}", std::process::id()));
+            std::fs::write(&aside, &bars).expect("bars copied");
+            std::fs::rename(&aside, dir.join(&name)).expect("bars in place");
+        }
+        dir
+    })
+    .clone()
+}
+
+/// The test fixtures (`tests/fixtures`): `reference/` (the original implementation's outputs)
+/// and `schwab/` (API bodies), each with a README saying where it comes from.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// An outside program some tests drive, and how to get it.
+pub struct Tool {
+    /// A command that succeeds when the program is there.
+    probe: &'static [&'static str],
+    /// What is missing when the probe fails.
+    missing: &'static str,
+    /// How to get it.
+    install: &'static str,
+}
+
+/// Python's SMTP server, for the email tests.
+pub const AIOSMTPD: Tool = Tool {
+    probe: &["python3", "-c", "import aiosmtpd"],
+    missing: "python3 with aiosmtpd is not on PATH",
+    install: "install it with `python3 -m pip install aiosmtpd`",
+};
+
+/// `promtool check metrics`, for the metrics textfile.
+pub const PROMTOOL: Tool = Tool {
+    probe: &["promtool", "--version"],
+    missing: "promtool is not on PATH",
+    install: "install the Debian package prometheus",
+};
+
+/// A terminal multiplexer, for `status --watch` in a real pseudo-terminal.
+pub const TMUX: Tool = Tool {
+    probe: &["tmux", "-V"],
+    missing: "tmux is not on PATH",
+    install: "install the Debian package tmux",
+};
+
+/// Whether `tool` is there. When it is not, the calling test prints one line saying that it
+/// skips `what` and how to enable it, and goes on without (false); with
+/// `JUTSU_TEST_REQUIRE_TOOLS=1` (as `.ci/run` sets) the missing tool fails the test instead.
+pub fn have(tool: &Tool, what: &str) -> bool {
+    let found = Command::new(tool.probe[0])
+        .args(&tool.probe[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    // The harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map_or(String::new(), |name| format!(" in {name}"));
+    if std::env::var("JUTSU_TEST_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!(
+            "{}: {what}{test} needs it and JUTSU_TEST_REQUIRE_TOOLS=1 is set; {}",
+            tool.missing, tool.install
+        );
+    }
+    // Straight to stderr, past the test harness's capture, so that the skip shows in a
+    // passing run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {what}{test}: {}; {}, or set JUTSU_TEST_REQUIRE_TOOLS=1 to make this a failure",
+        tool.missing,
+        tool.install
+    );
+    false
 }
 
 /// The jutsu binary with a clean environment for config lookup.
@@ -18,8 +118,8 @@ pub fn jutsu() -> Command {
     cmd
 }
 
-/// A paper-mode configuration in a new temporary folder, on the shared bars, with state and
-/// logs inside the folder; `extra` is appended (whole YAML sections).
+/// A paper-mode configuration in a new temporary folder, on [`bars_dir`], with state and logs
+/// inside the folder; `extra` is appended (whole YAML sections).
 pub fn paper_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("jutsu.yaml");
@@ -27,7 +127,7 @@ pub fn paper_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
         &config,
         format!(
             "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
-            shared().join("data").display()
+            bars_dir().display()
         ),
     )
     .expect("config written");
