@@ -21,6 +21,7 @@ mod layout;
 mod logs;
 mod metrics;
 mod pipes;
+mod readonly;
 mod reports;
 mod schwab;
 mod shell;

@@ -58,8 +58,13 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     if trades_at_schwab {
         linked_accounts(loaded, clock.clone())?;
     }
-    let broker = sources::broker(loaded, c.mode, Arc::clone(&data), clock)?;
-    let account = broker.account()?;
+    // Read only: the simulated account is read, never written (its actions applied in
+    // memory, as of the quotes' session, not the machine's date).
+    let account_clock: SharedClock = match c.data.source {
+        DataSource::Local => Arc::new(crate::support::clock::FixedClock(as_of)),
+        DataSource::Schwab => clock,
+    };
+    let account = sources::account_read_only(loaded, c.mode, &data, account_clock)?;
     match c.mode {
         Mode::Live => println!("  broker        Schwab ({})", c.schwab.trader_base_url),
         _ if c.data.source == DataSource::Local || c.mode == Mode::Paper => println!(

@@ -1,0 +1,84 @@
+//! A command that only reads writes nothing under state/: the folder is the same, byte for
+//! byte and file for file, before and after each.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn reading_commands_write_nothing_under_state() {
+    let (dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    let run = |args: &[&str], now: &str| {
+        common::run(
+            common::jutsu()
+                .env("JUTSU_NOW", now)
+                .args(["-c", cfg])
+                .args(args),
+        )
+    };
+    assert_eq!(
+        run(
+            &["trade", "--as-of", "2025-12-10T15:55"],
+            "2025-12-10T21:00:00Z"
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        run(
+            &["validate", "--date", "2025-12-10"],
+            "2025-12-10T22:00:00Z"
+        )
+        .0 <= 1,
+        true
+    );
+    let state = dir.path().join("state");
+    let before = snapshot(&state);
+    // Read a week later by the machine's clock: nothing may be credited or dated by it.
+    let now = "2025-12-17T22:00:00Z";
+    for args in [
+        &["hello"][..],
+        &["status"],
+        &["status", "--json"],
+        &["health"],
+        &["report"],
+        &["replay", "2025-12-10"],
+        &["config", "check"],
+        &["config", "show"],
+        &["calendar"],
+        &["data", "check"],
+    ] {
+        let (code, stdout, stderr) = run(args, now);
+        assert!(code <= 1, "{args:?} exit {code}: {stdout}{stderr}");
+        let after = snapshot(&state);
+        let changed: Vec<&String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .chain(before.keys().filter(|k| !after.contains_key(*k)))
+            .collect();
+        assert!(changed.is_empty(), "{args:?} wrote {changed:?}");
+    }
+}
