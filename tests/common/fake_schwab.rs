@@ -555,6 +555,17 @@ fn query_time(query: &str, key: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Both ends of a window (epoch ms), when both are given and readable.
+fn window(query: &str, from: &str, to: &str) -> Option<(i64, i64)> {
+    Some((query_time(query, from)?, query_time(query, to)?))
+}
+
+/// The 400 Schwab gives a list asked without both ends of its window.
+fn refuse_window(stream: TcpStream, keys: &str) {
+    let body = json!({"message": format!("{keys} are required in yyyy-MM-dd'T'HH:mm:ss.SSSZ")});
+    respond(stream, 400, &[], &body.to_string());
+}
+
 /// An order's `enteredTime` (`+0000` form) in epoch ms.
 fn entered_ms(order: &Value) -> i64 {
     order["enteredTime"]
@@ -818,17 +829,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
         }
         ("GET", p) if p == orders_path => {
             // Both times are required; Schwab lists at most 60 days back.
-            let (Some(from), Some(to)) = (
-                query_time(&req.query, "fromEnteredTime"),
-                query_time(&req.query, "toEnteredTime"),
-            ) else {
+            let Some((from, to)) = window(&req.query, "fromEnteredTime", "toEnteredTime") else {
                 drop(w);
-                return respond(
-                    stream,
-                    400,
-                    &[],
-                    r#"{"message":"fromEnteredTime and toEnteredTime are required in yyyy-MM-dd'T'HH:mm:ss.SSSZ"}"#,
-                );
+                return refuse_window(stream, "fromEnteredTime and toEnteredTime");
             };
             w.order_list_from.push(from);
             if from < w.now_ms - 60 * 86_400_000 - 3_600_000 {
@@ -1102,17 +1105,9 @@ fn serve(stream: TcpStream, world: &Mutex<World>) {
                 drop(w);
                 return respond(stream, 400, &[], r#"{"message":"types is required"}"#);
             };
-            let (Some(from), Some(to)) = (
-                query_time(&req.query, "startDate"),
-                query_time(&req.query, "endDate"),
-            ) else {
+            let Some((from, to)) = window(&req.query, "startDate", "endDate") else {
                 drop(w);
-                return respond(
-                    stream,
-                    400,
-                    &[],
-                    r#"{"message":"startDate and endDate are required"}"#,
-                );
+                return refuse_window(stream, "startDate and endDate");
             };
             if to - from > 365 * 86_400_000 {
                 drop(w);
