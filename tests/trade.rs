@@ -692,6 +692,38 @@ fn a_hand_edited_simulated_account_is_refused_until_accepted() {
 }
 
 #[test]
+fn state_accept_refuses_values_no_account_can_have() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12", &[]).0, 0);
+    let state = env.path("state/paper/state.json");
+    hand_edit(&state, "\"TQQQ\": 37", "\"TQQQ\": -12");
+    let edited = std::fs::read_to_string(&state).unwrap();
+    let (code, stdout, stderr) = state_cmd(&env, &["accept", state.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("positions.TQQQ is -12: a share count is never negative"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("was not sealed"), "{stderr}");
+    // Not sealed: the file is as edited, and the run still refuses it.
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), edited);
+    assert_eq!(env.trade("2025-12-15", &[]).0, 3);
+    // A fractional share in the simulated account is refused too.
+    let account = env.path("state/sim/account.json");
+    let text = std::fs::read_to_string(&account).unwrap();
+    let held = env.account().positions["TQQQ"].to_string();
+    let fractional = text.replacen(&format!("\"TQQQ\": \"{held}\""), "\"TQQQ\": \"37.5\"", 1);
+    assert_ne!(fractional, text, "the edit applies");
+    std::fs::write(&account, fractional).unwrap();
+    let (code, _, stderr) = state_cmd(&env, &["accept", account.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the simulator holds whole shares"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn backups_are_distinct_starts_of_runs_and_closed_ledgers_keep_none() {
     let env = Env::new("");
     assert_eq!(env.trade("2025-12-12", &[]).0, 0);

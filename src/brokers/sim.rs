@@ -135,6 +135,25 @@ impl SimAccount {
         }
     }
 
+    /// What is wrong with the values of a file that reads as a simulated account: a
+    /// negative or fractional share count (cash is a decimal number by its type; the
+    /// simulator's fills carry fractions of a cent).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (s, q) in &self.positions {
+            if *q < Decimal::ZERO {
+                out.push(format!(
+                    "positions.{s} is {q}: a share count is never negative"
+                ));
+            } else if q.fract() != Decimal::ZERO {
+                out.push(format!(
+                    "positions.{s} is {q}: the simulator holds whole shares"
+                ));
+            }
+        }
+        out
+    }
+
     /// The faults this build honours: the file's in a `test-hooks` build, none otherwise.
     pub fn active_faults(&self) -> Faults {
         if cfg!(feature = "test-hooks") {

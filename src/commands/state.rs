@@ -76,9 +76,9 @@ pub(super) fn run(action: &StateAction, loaded: &Loaded, clock: SharedClock) -> 
     }
     let detail = if accept {
         match kind {
-            Kind::State => fsutil::accept_sealed::<State>(&path).map(|_| ())?,
-            Kind::SimAccount => fsutil::accept_sealed::<SimAccount>(&path).map(|_| ())?,
-            Kind::Ledger => fsutil::accept_sealed::<Ledger>(&path).map(|_| ())?,
+            Kind::State => fsutil::accept_sealed(&path, State::problems).map(|_| ())?,
+            Kind::SimAccount => fsutil::accept_sealed(&path, SimAccount::problems).map(|_| ())?,
+            Kind::Ledger => fsutil::accept_sealed(&path, |_: &Ledger| Vec::new()).map(|_| ())?,
         }
         "the edit was checked and sealed".to_string()
     } else {

@@ -395,7 +395,10 @@ pub fn restore_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
 
 /// `jutsu state accept`: seals a hand-edited file as it now reads, once its content is a
 /// valid value of its kind (the edit is checked, not trusted).
-pub fn accept_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(path: &Path) -> Result<T> {
+pub fn accept_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    path: &Path,
+    problems: impl Fn(&T) -> Vec<String>,
+) -> Result<T> {
     let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     let mut json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::Usage(format!("{} is not valid JSON: {e}", path.display())))?;
@@ -408,6 +411,18 @@ pub fn accept_sealed<T: serde::de::DeserializeOwned + serde::Serialize>(path: &P
             path.display()
         ))
     })?;
+    // The shape is right; the values must be too (no negative share count, no cash that
+    // is not a number of cents), or nothing is sealed.
+    let found = problems(&value);
+    if !found.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} reads as its kind of file but its values are wrong, so it was not sealed: {}. \
+             Fix the edit, or undo it with `jutsu state restore {}`",
+            path.display(),
+            found.join("; "),
+            path.display()
+        )));
+    }
     write_atomic(path, seal_text(&value)?.as_bytes(), false)?;
     Ok(value)
 }
@@ -474,7 +489,17 @@ mod sealed_tests {
             fs::read_to_string(&p).unwrap().contains("\"n\": 7"),
             "left as edited"
         );
-        assert_eq!(accept_sealed::<Doc>(&p).unwrap(), Doc { n: 7 });
+        assert_eq!(
+            accept_sealed(&p, |_: &Doc| Vec::new()).unwrap(),
+            Doc { n: 7 }
+        );
+        // Values a check refuses are not sealed.
+        std::fs::write(&p, r#"{"n": 9}"#).unwrap();
+        let refused = accept_sealed(&p, |d: &Doc| match d.n {
+            9 => vec!["n is 9".to_string()],
+            _ => Vec::new(),
+        });
+        assert!(refused.unwrap_err().to_string().contains("n is 9"));
         assert!(matches!(
             read_sealed::<Doc>(&p, 3).unwrap(),
             Sealed::Good(Doc { n: 7 })

@@ -202,6 +202,31 @@ impl State {
         }
     }
 
+    /// What is wrong with the values of a file that reads as a state: a negative share
+    /// count, a target weight outside 0..1, or targets over the whole account.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .positions
+            .iter()
+            .filter(|(_, q)| **q < 0)
+            .map(|(s, q)| format!("positions.{s} is {q}: a share count is never negative"))
+            .collect();
+        if let Some(targets) = &self.targets {
+            for (s, w) in targets {
+                if *w < Decimal::ZERO || *w > Decimal::ONE {
+                    out.push(format!("targets.{s} is {w}: a weight is between 0 and 1"));
+                }
+            }
+            let sum: Decimal = targets.values().copied().sum();
+            if sum > Decimal::ONE + Decimal::new(1, 6) {
+                out.push(format!(
+                    "the targets add up to {sum}, more than the whole account (1)"
+                ));
+            }
+        }
+        out
+    }
+
     /// The remembered targets in the order of `legs` (a symbol not listed weighs 0), or
     /// `None` before the first executed rebalance.
     pub fn targets_of(&self, legs: &[String; LEGS]) -> Option<[Decimal; LEGS]> {
