@@ -829,3 +829,39 @@ fn a_429_is_retried_after_its_retry_after_unless_the_run_cannot_wait_that_long()
     );
     assert_eq!(b.posts(), 0);
 }
+
+#[test]
+fn no_network_is_named_as_such_and_a_first_login_is_asked_for_plainly() {
+    // Nothing listens on port 9: the token endpoint cannot be reached at all.
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::live_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "",
+        "  request_timeout_s: 1\n",
+        "",
+    );
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["auth", "status"]);
+    assert_ne!(code, 0);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("no Schwab login yet"), "{all}");
+    assert!(all.contains("run `jutsu auth login` to log in"), "{all}");
+    assert!(!all.contains("log in again"), "{all}");
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    common::token_file(
+        dir.path(),
+        now - 86_400,
+        ("RT-secret-net", "AT-secret-net"),
+        now + 60,
+    );
+    let (code, stdout, stderr) = common::run_live(&config, NOW, &["trade"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Schwab could not be reached from this machine"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("check this machine's network"), "{stdout}");
+    assert!(!stdout.contains("outage"), "not Schwab's outage: {stdout}");
+}

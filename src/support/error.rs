@@ -117,9 +117,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// brokers and the files they keep can both return it without a cycle of modules).
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    /// Not logged in, or the login has expired: a human must run `jutsu auth login`.
+    /// The login has expired or was refused: a human must run `jutsu auth login`.
     #[error("{0}; run `jutsu auth login` to log in again")]
     Auth(String),
+    /// There has been no login on this machine yet (no token file).
+    #[error("{0}: run `jutsu auth login` to log in")]
+    NotLoggedIn(String),
     /// The service answered with an error status.
     #[error("{endpoint}: HTTP {status}: {message}")]
     Http {

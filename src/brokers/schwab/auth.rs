@@ -78,8 +78,8 @@ impl TokenFile {
     /// (refused when its mode cannot be changed). Its tokens are registered for redaction.
     pub fn load(path: &Path) -> Result<Self, BrokerError> {
         if !path.exists() {
-            return Err(BrokerError::Auth(format!(
-                "no Schwab token file at {}",
+            return Err(BrokerError::NotLoggedIn(format!(
+                "no Schwab login yet (no token file at {})",
                 path.display()
             )));
         }

@@ -244,6 +244,15 @@ impl SchwabClient {
             if !auth::is_outage(&e) {
                 return e;
             }
+            if e.to_string().contains(oauth::UNREACHABLE) {
+                return BrokerError::Transport {
+                    endpoint: "POST /v1/oauth/token".into(),
+                    message: format!(
+                        "{e}, after {attempts} attempts: check this machine's network (DNS, \
+                         firewall, proxy); the login stays valid and the next run tries again"
+                    ),
+                };
+            }
             BrokerError::Transport {
                 endpoint: "POST /v1/oauth/token".into(),
                 message: format!(
@@ -406,6 +415,11 @@ impl SchwabClient {
                         endpoint: endpoint.to_string(),
                         message: if e.is_timeout() {
                             format!("no answer within {:?}", self.settings.timeout)
+                        } else if e.is_connect() {
+                            format!(
+                                "{} (DNS, connection refused or TLS: {e})",
+                                oauth::UNREACHABLE
+                            )
                         } else {
                             e.to_string()
                         },

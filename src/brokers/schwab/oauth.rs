@@ -116,14 +116,28 @@ pub(super) fn refresh_grant(
 #[error("{0}")]
 pub struct TransportFailure(String);
 
+/// How a message about the network starts when Schwab could not be reached at all (no DNS,
+/// connection refused, TLS), as opposed to Schwab answering badly (an outage).
+pub const UNREACHABLE: &str = "Schwab could not be reached from this machine";
+
 /// A `SyncHttpClient` that remembers the HTTP status of the token endpoint's answer.
 fn recording<'a>(
     http: &'a reqwest::blocking::Client,
     status: &'a Cell<u16>,
 ) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportFailure> + 'a {
     move |request: HttpRequest| {
-        let response = oauth2::SyncHttpClient::call(http, request)
-            .map_err(|e| TransportFailure(e.to_string()))?;
+        let response = oauth2::SyncHttpClient::call(http, request).map_err(|e| match e {
+            // The crate's own text for it is only "client error": say what happened.
+            oauth2::HttpClientError::Reqwest(inner) => {
+                let connect = inner.is_connect();
+                let text = inner.without_url().to_string();
+                TransportFailure(match connect {
+                    true => format!("{UNREACHABLE} (DNS, connection refused or TLS: {text})"),
+                    false => text,
+                })
+            }
+            other => TransportFailure(other.to_string()),
+        })?;
         status.set(response.status().as_u16());
         Ok(response)
     }
