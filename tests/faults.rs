@@ -1224,6 +1224,19 @@ fn f51_limit_orders_carry_the_collar_price_and_fill_like_market_orders() {
     }
     c.assert_no_duplicate();
     c.assert_planned_positions();
+    // The limit is in the checklist and in the ledger, as sent.
+    let ledger = c.ledger().unwrap();
+    for (entry, body) in ledger.orders.iter().zip(&posted) {
+        let limit = entry.limit_price.expect("a limit entry");
+        assert_eq!(format!("{limit:.2}"), body["price"].as_str().unwrap());
+        let line = format!(
+            "{} {} {}: limit {limit} (",
+            entry.side.as_str(),
+            entry.quantity,
+            entry.symbol
+        );
+        assert!(stdout.contains(&line), "{line} not in {stdout}");
+    }
 }
 
 #[test]

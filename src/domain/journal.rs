@@ -173,6 +173,9 @@ pub struct LedgerOrder {
     /// not the uncapped plan.
     #[serde(default)]
     pub intended: Option<Shares>,
+    /// A limit order's price (none for a market order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_price: Option<Decimal>,
 }
 
 impl LedgerOrder {
@@ -200,6 +203,7 @@ impl LedgerOrder {
             sent_at: Some(now),
             note,
             intended: Some(quantity),
+            limit_price: None,
         }
     }
 

@@ -222,6 +222,21 @@ impl Run<'_> {
             (!note.is_empty()).then(|| note.join("; ")),
         );
         entry.intended = Some(intended);
+        if let OrderType::Limit(limit) = request.order_type {
+            entry.limit_price = Some(limit);
+            self.report.detail(&format!(
+                "{} {quantity} {}: limit {limit} ({} {reference} {} {}% collar)",
+                request.side.as_str(),
+                request.symbol,
+                if request.side == Side::Buy {
+                    "ask"
+                } else {
+                    "bid"
+                },
+                if request.side == Side::Buy { "+" } else { "-" },
+                self.loaded.config.execution.limit_collar_pct
+            ));
+        }
         let outgoing = send::Outgoing {
             entry,
             request: &request,
