@@ -106,7 +106,9 @@ fn golden_backtest_reproduces_reference_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("daily.csv");
     let fills = dir.path().join("fills.csv");
-    let (code, stdout, stderr) = common::run(common::jutsu().args([
+    // Run in the test's own folder: the default configuration's logs go there, not into
+    // the repository.
+    let (code, stdout, stderr) = common::run(common::jutsu().current_dir(dir.path()).args([
         "backtest",
         "--data-dir",
         bars_dir().to_str().unwrap(),

@@ -224,16 +224,22 @@ fn backtest_reports_a_bad_data_row_with_file_and_line() {
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     lines[100] = lines[100].replacen(',', ",-", 1); // negative open
     std::fs::write(&tlt, lines.join("\n")).unwrap();
-    let (code, _, stderr) =
-        common::run(common::jutsu().args(["backtest", "--data-dir", dir.path().to_str().unwrap()]));
+    let (code, _, stderr) = common::run(common::jutsu().current_dir(dir.path()).args([
+        "backtest",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("TLT.csv:101: "), "{stderr}");
     assert!(stderr.contains("prices must be positive"), "{stderr}");
 
     std::fs::write(&tlt, text).unwrap();
     std::fs::remove_file(dir.path().join("TMV.csv")).unwrap();
-    let (code, _, stderr) =
-        common::run(common::jutsu().args(["backtest", "--data-dir", dir.path().to_str().unwrap()]));
+    let (code, _, stderr) = common::run(common::jutsu().current_dir(dir.path()).args([
+        "backtest",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]));
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("TMV.csv:0: cannot read the file"),
