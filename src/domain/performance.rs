@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::domain::journal::Ledger;
-use crate::domain::portfolio::cents;
+use crate::domain::portfolio::{cents, rounded};
 
 /// One session of the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,12 +173,14 @@ pub fn table(rows: &[SessionRow]) -> String {
             "{}  {:>10}  {:>6.2}%  {:>7.2}%  {:>7.2}%  {:>8}  {:>10}  {:>8}",
             r.date,
             cents(r.equity),
-            r.return_pct,
-            r.drawdown_pct,
-            r.turnover_pct,
-            r.slippage_pct.map_or("-".into(), |v| format!("{:.3}%", v)),
+            rounded(r.return_pct, 2),
+            rounded(r.drawdown_pct, 2),
+            rounded(r.turnover_pct, 2),
+            r.slippage_pct
+                .map_or("-".into(), |v| format!("{:.3}%", rounded(v, 3))),
             r.backtest_equity.map_or("-".into(), cents),
-            r.tracking_pct.map_or("-".into(), |v| format!("{:+.2}", v)),
+            r.tracking_pct
+                .map_or("-".into(), |v| format!("{:+.2}", rounded(v, 2))),
         );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
@@ -194,9 +196,9 @@ pub fn table(rows: &[SessionRow]) -> String {
             first.date,
             last.date,
             cents(last.equity),
-            worst,
+            rounded(worst, 2),
             last.tracking_pct
-                .map_or("-".into(), |v| format!("{:+.2} points", v))
+                .map_or("-".into(), |v| format!("{:+.2} points", rounded(v, 2)))
         );
     }
     s
@@ -276,6 +278,22 @@ mod tests {
             ],
             &[],
         )
+    }
+
+    #[test]
+    fn the_table_rounds_half_away_from_zero_like_the_statistics() {
+        // +5.5578 % is printed 5.56 %, never cut to 5.55 %.
+        let rows = rows(
+            &[
+                ledger("2025-12-10", "10000", "10000", &[]),
+                ledger("2025-12-11", "10000", "10555.78", &[]),
+            ],
+            &[],
+        );
+        assert_eq!(rows[1].return_pct, d("5.5578"));
+        let text = table(&rows);
+        assert!(text.contains("  5.56%"), "{text}");
+        assert!(!text.contains("5.55%"), "{text}");
     }
 
     #[test]

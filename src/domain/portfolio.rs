@@ -71,6 +71,12 @@ pub fn round_cents(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// `x` rounded to `dp` decimals, half away from zero: the one rule for every printed number
+/// (rust_decimal's `{:.2}` would cut the digits off instead).
+pub fn rounded(x: Decimal, dp: u32) -> Decimal {
+    x.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// Commission and slippage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Costs {
