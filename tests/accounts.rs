@@ -865,3 +865,28 @@ fn no_network_is_named_as_such_and_a_first_login_is_asked_for_plainly() {
     assert!(stdout.contains("check this machine's network"), "{stdout}");
     assert!(!stdout.contains("outage"), "not Schwab's outage: {stdout}");
 }
+
+#[test]
+fn paper_a_withdrawal_is_not_a_loss_to_the_halts() {
+    let (_dir, config) = common::paper_config(
+        "execution:\n  rebalance_on_flow_pct: 0\n  max_buying_power_pct: 50\nrisk:\n  max_drawdown_halt_pct: 25\n  daily_loss_halt_pct: 8\n",
+    );
+    let cfg = config.to_str().unwrap();
+    let run = |args: &[&str]| common::run(common::jutsu().args(["-c", cfg]).args(args));
+    assert_eq!(run(&["trade", "--as-of", "2025-12-10T15:55"]).0, 0);
+    assert_eq!(
+        run(&["sim", "deposit", "5000", "--as-of", "2025-12-11"]).0,
+        0
+    );
+    let (code, out, _) = run(&["trade", "--as-of", "2025-12-11T15:55"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        run(&["sim", "withdraw", "5000", "--as-of", "2025-12-12"]).0,
+        0
+    );
+    // A third of the account left in a withdrawal: no halt, the halts see the market's move.
+    let (code, out, _) = run(&["trade", "--as-of", "2025-12-12T15:55"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("loss halts"), "{out}");
+    assert!(!out.contains("HALTED"), "{out}");
+}

@@ -40,18 +40,7 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         ),
         DataSource::Schwab => println!("  market data   Schwab ({})", c.schwab.marketdata_base_url),
     }
-    let quotes = data.quotes(&symbols)?;
-    let show = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| p.to_string());
-    for q in &quotes {
-        println!(
-            "    {:<5} last {:>10}  bid {:>10}  ask {:>10}  volume {}",
-            q.symbol,
-            q.last,
-            show(q.bid),
-            show(q.ask),
-            q.day_volume.map_or("-".into(), |v| v.round().to_string())
-        );
-    }
+    show_quotes(&data.quotes(&symbols)?);
 
     let trades_at_schwab =
         c.mode == Mode::Live || (c.mode == Mode::DryRun && c.data.source == DataSource::Schwab);
@@ -121,4 +110,19 @@ fn linked_accounts(loaded: &Loaded, clock: SharedClock) -> Result<()> {
     }
     chosen?;
     Ok(())
+}
+
+/// One line a quote: last, bid, ask and the day's volume.
+fn show_quotes(quotes: &[crate::brokers::Quote]) {
+    let show = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| p.to_string());
+    for q in quotes {
+        println!(
+            "    {:<5} last {:>10}  bid {:>10}  ask {:>10}  volume {}",
+            q.symbol,
+            q.last,
+            show(q.bid),
+            show(q.ask),
+            q.day_volume.map_or("-".into(), |v| v.round().to_string())
+        );
+    }
 }

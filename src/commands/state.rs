@@ -134,8 +134,15 @@ fn adopt(
     let _lock = RunLock::acquire(&paths.lock_file(), "state adopt")?;
     let at = crate::brokers::sources::quote_instant(loaded, clock.as_ref())?;
     let data = crate::brokers::sources::market_data(loaded, clock.clone(), at)?;
-    let broker = crate::brokers::sources::broker(loaded, mode, data.clone(), clock.clone())?;
-    let account = broker.account()?;
+    // The broker is only read: the simulated account is never advanced or saved by an
+    // adoption (its actions are applied in memory, as of the quotes' session).
+    let account_clock: crate::brokers::sources::SharedClock = match loaded.config.data.source {
+        crate::config::DataSource::Local => {
+            std::sync::Arc::new(crate::support::clock::FixedClock(at))
+        }
+        crate::config::DataSource::Schwab => clock.clone(),
+    };
+    let account = crate::brokers::sources::account_read_only(loaded, mode, &data, account_clock)?;
     let legs = loaded
         .config
         .strategy

@@ -541,6 +541,26 @@ impl EquityRecord {
             })
     }
 
+    /// The record of runs given as (value after the run, deposits less withdrawals the run
+    /// listed, which arrived before that value): the peak is carried forward by each flow,
+    /// so that a withdrawal is not a loss and a deposit does not hide one.
+    pub fn of_runs(runs: impl IntoIterator<Item = (Decimal, Decimal)>) -> Self {
+        runs.into_iter()
+            .fold(EquityRecord::default(), |r, (value, flow)| EquityRecord {
+                peak: Some(r.peak.map_or(value, |p| (p + flow).max(value))),
+                previous: Some(value),
+            })
+    }
+
+    /// The record carried forward by the deposits less withdrawals that arrived since the
+    /// last run (this run's flows).
+    pub fn with_flow(self, flow: Decimal) -> Self {
+        EquityRecord {
+            peak: self.peak.map(|p| p + flow),
+            previous: self.previous.map(|p| p + flow),
+        }
+    }
+
     /// `equity` against the record.
     pub fn losses(&self, equity: Decimal) -> Losses {
         let below = |base: Option<Decimal>| {
@@ -682,6 +702,20 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_withdrawal_is_not_a_loss_and_a_deposit_hides_none() {
+        // 10 000, then 15 000 after a 5 000 deposit, then 5 000 withdrawn and 5 % lost.
+        let record = EquityRecord::of_runs([(d("10000"), d("0")), (d("15000"), d("5000"))]);
+        assert_eq!(record.peak, Some(d("15000")));
+        let now = record.with_flow(d("-5000"));
+        let losses = now.losses(d("9500"));
+        assert_eq!(losses.drawdown_pct, Some(d("5")));
+        assert_eq!(losses.day_loss_pct, Some(d("5")));
+        // A deposit of 5 000 that arrives with a 10 % loss: the loss still shows.
+        let hid = EquityRecord::of_runs([(d("10000"), d("0"))]).with_flow(d("5000"));
+        assert_eq!(hid.losses(d("13500")).drawdown_pct, Some(d("10")));
     }
 
     #[test]

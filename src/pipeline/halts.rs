@@ -17,8 +17,11 @@ impl Run<'_> {
         }
         self.stage = Stage::LossHalts;
         let t = Instant::now();
+        // Carried forward by this run's deposits and withdrawals: neither is a gain or a loss.
+        let flow = crate::domain::performance::external_flow(journal.ledger());
         let record =
-            crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?;
+            crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?
+                .with_flow(flow);
         let equity = reconciled.account.liquidation_value;
         let Some(why) = risk.loss_halt(equity, &record) else {
             let losses = record.losses(equity);

@@ -83,7 +83,7 @@ impl Run<'_> {
         };
         self.record(journal, Mark::Ok, describe_plan(&plan), t)?;
         crate::support::fault::kill_point("plan");
-        self.show_plan(&plan);
+        self.show_plan(&plan, session);
         Ok(Planned { plan, costs })
     }
 
@@ -110,9 +110,20 @@ impl Run<'_> {
         Ok(fresh)
     }
 
-    fn show_plan(&self, plan: &Plan) {
+    fn show_plan(&self, plan: &Plan, session: &Session) {
         if let Some(why) = plan.trigger.as_ref().and_then(|t| t.explain()) {
             self.report.detail(&why);
+        }
+        // An adoption folded into the strategy's own rebalance is still said.
+        let adopted = !matches!(plan.trigger, Some(plan::Trigger::Adopted(_)) | None);
+        let due = session
+            .state
+            .as_ref()
+            .and_then(|s| s.rebalance_due.as_ref());
+        if let Some(reason) = due.filter(|_| adopted) {
+            self.report.detail(&format!(
+                "the positions adopted by `jutsu state adopt` ({reason}) are rebalanced with it"
+            ));
         }
         for o in &plan.orders {
             self.report.detail(&format!(

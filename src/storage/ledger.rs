@@ -84,13 +84,14 @@ impl Journal {
 /// The loss halts' record: the account value after each run recorded in `files` (run
 /// ledgers, oldest first) of a session before `before`.
 pub fn equity_record(files: &[PathBuf], before: NaiveDate) -> Result<EquityRecord> {
-    let mut values = Vec::new();
+    let mut runs = Vec::new();
     for path in files {
         if let Some(ledger) = Ledger::load(path)? {
             if ledger.session < before {
-                values.extend(ledger.equity_after);
+                let flow = crate::domain::performance::external_flow(&ledger);
+                runs.extend(ledger.equity_after.map(|v| (v, flow)));
             }
         }
     }
-    Ok(EquityRecord::of(values))
+    Ok(EquityRecord::of_runs(runs))
 }
