@@ -493,13 +493,6 @@ mod sealed_tests {
             accept_sealed(&p, |_: &Doc| Vec::new()).unwrap(),
             Doc { n: 7 }
         );
-        // Values a check refuses are not sealed.
-        std::fs::write(&p, r#"{"n": 9}"#).unwrap();
-        let refused = accept_sealed(&p, |d: &Doc| match d.n {
-            9 => vec!["n is 9".to_string()],
-            _ => Vec::new(),
-        });
-        assert!(refused.unwrap_err().to_string().contains("n is 9"));
         assert!(matches!(
             read_sealed::<Doc>(&p, 3).unwrap(),
             Sealed::Good(Doc { n: 7 })
@@ -517,6 +510,14 @@ mod sealed_tests {
         assert!(fs::read_to_string(dir.path().join("s.json.edited"))
             .unwrap()
             .contains("9"));
+        // Values a check refuses are not sealed: the file stays as edited.
+        std::fs::write(&p, r#"{"n": 9}"#).unwrap();
+        let refused = accept_sealed(&p, |d: &Doc| match d.n {
+            9 => vec!["n is 9".to_string()],
+            _ => Vec::new(),
+        });
+        assert!(refused.unwrap_err().to_string().contains("n is 9"));
+        assert_eq!(fs::read_to_string(&p).unwrap(), r#"{"n": 9}"#);
     }
 
     #[test]
