@@ -68,7 +68,8 @@ fn the_statistics_of_the_golden_backtest_match_the_reference_daily_values() {
 fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("bt.html");
-    let (code, stdout, stderr) = common::run(common::jutsu().args([
+    // In the test's folder: the default configuration's logs go there, not into the repo.
+    let (code, stdout, stderr) = common::run(common::jutsu().current_dir(dir.path()).args([
         "backtest",
         "--data-dir",
         common::bars_dir().to_str().unwrap(),
