@@ -114,7 +114,10 @@ fn needs(command: &Command) -> Needs {
         Command::Replay { .. }
         | Command::Health { .. }
         | Command::Status { .. }
-        | Command::Report { .. } => Needs::Config { log_files: false },
+        | Command::Report { .. }
+        | Command::Data {
+            action: crate::commands::cli::DataAction::Check { .. },
+        } => Needs::Config { log_files: false },
         Command::Data { .. }
         | Command::Validate { .. }
         | Command::Hello
