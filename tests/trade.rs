@@ -368,17 +368,20 @@ fn dry_run_sends_nothing_and_leaves_paper_state_alone() {
 }
 
 #[test]
-fn plan_only_writes_the_plan_and_a_later_run_still_trades() {
+fn plan_only_prints_the_plan_writes_no_ledger_and_a_later_run_still_trades() {
     let env = Env::new("");
     let (code, stdout, _) = env.trade("2025-12-12", &["--plan-only"]);
     assert_eq!(code, 0, "{stdout}");
     assert!(
-        stdout.contains("--plan-only: plan written, nothing sent"),
+        stdout.contains("--plan-only: nothing sent, nothing written"),
         "{stdout}"
     );
-    let ledger = env.ledger("paper", "2025-12-12");
-    assert_eq!(ledger.status, RunStatus::Skipped);
-    assert_eq!(ledger.plan.unwrap().orders.len(), 2);
+    assert!(stdout.contains("2 order(s) planned"), "{stdout}");
+    assert!(
+        !stdout.contains("Next run"),
+        "a plan is not a run: {stdout}"
+    );
+    assert!(!env.path("state/paper/runs/2025-12-12.json").exists());
     assert!(env.account().orders.is_empty());
     assert_eq!(env.trade("2025-12-12", &[]).0, 0);
     assert_eq!(env.account().orders.len(), 2);

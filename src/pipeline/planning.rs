@@ -159,7 +159,11 @@ impl Run<'_> {
         } else {
             "dry run"
         };
-        let message = format!("{why}: plan written, nothing sent");
+        let message = if self.options.plan_only {
+            "--plan-only: nothing sent, nothing written".to_string()
+        } else {
+            format!("{why}: plan written, nothing sent")
+        };
         let status = if dry_run && !self.options.plan_only {
             RunStatus::Done
         } else {
@@ -171,12 +175,17 @@ impl Run<'_> {
         })?;
         self.report
             .stage(Mark::Skip, Stage::Execute.name(), &message, Duration::ZERO);
+        // A plan is not a run: the next run is whichever would have come anyway.
+        let next = if self.options.plan_only {
+            String::new()
+        } else {
+            format!(" {}", self.next_run(session.today))
+        };
         self.report.verdict(
             true,
             &format!(
-                "OK ({why}): {} order(s) planned, none sent. {}",
-                plan.orders.len(),
-                self.next_run(session.today)
+                "OK ({why}): {} order(s) planned, none sent.{next}",
+                plan.orders.len()
             ),
         );
         Ok(Some(exit::OK))

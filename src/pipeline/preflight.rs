@@ -273,6 +273,12 @@ impl Run<'_> {
     /// a new one.
     fn open_ledger(&mut self, resume: Option<Ledger>, today: NaiveDate) -> Result<Journal, Stop> {
         let path = self.paths.ledger(today);
+        if self.options.plan_only {
+            // A plan writes nothing: not the session's ledger, not a backup of an earlier one.
+            let ledger = resume
+                .unwrap_or_else(|| Ledger::new(today, self.options.mode, self.clock.now_utc()));
+            return Ok(Journal::unsaved(ledger));
+        }
         let ledger = match resume {
             Some(mut earlier) => {
                 Ledger::backup(&path)?;

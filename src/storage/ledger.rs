@@ -47,20 +47,33 @@ impl Ledger {
 #[derive(Debug)]
 pub struct Journal {
     ledger: Ledger,
-    path: PathBuf,
+    /// Where it is saved; `None` for a run that writes nothing (`trade --plan-only`).
+    path: Option<PathBuf>,
 }
 
 impl Journal {
     /// Binds `ledger` to `path` and writes it there.
     pub fn open(ledger: Ledger, path: PathBuf) -> Result<Self> {
         ledger.save(&path)?;
-        Ok(Journal { ledger, path })
+        Ok(Journal {
+            ledger,
+            path: Some(path),
+        })
+    }
+
+    /// A journal kept in memory only: a run that only plans (`trade --plan-only`) records
+    /// its stages the same way and leaves no file behind.
+    pub fn unsaved(ledger: Ledger) -> Self {
+        Journal { ledger, path: None }
     }
 
     /// The ledger at `path` taken up again as it is on disk (nothing is written); `None`
     /// when there is none.
     pub fn resume(path: PathBuf) -> Result<Option<Self>> {
-        Ok(Ledger::load(&path)?.map(|ledger| Journal { ledger, path }))
+        Ok(Ledger::load(&path)?.map(|ledger| Journal {
+            ledger,
+            path: Some(path),
+        }))
     }
 
     /// The ledger as it is on disk.
@@ -68,15 +81,17 @@ impl Journal {
         &self.ledger
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, unless the journal is kept in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Changes the ledger and saves it; returns what `change` returns.
     pub fn update<T>(&mut self, change: impl FnOnce(&mut Ledger) -> T) -> Result<T> {
         let out = change(&mut self.ledger);
-        self.ledger.save(&self.path)?;
+        if let Some(path) = &self.path {
+            self.ledger.save(path)?;
+        }
         Ok(out)
     }
 }
