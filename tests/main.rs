@@ -13,6 +13,7 @@ mod calendar;
 mod commands_schwab;
 mod config;
 mod data;
+mod dates;
 mod deploy;
 mod events;
 mod faults;

@@ -3,29 +3,6 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap_or_default());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn reading_commands_write_nothing_under_state() {
     let (dir, config) = common::paper_config("");
@@ -52,7 +29,7 @@ fn reading_commands_write_nothing_under_state() {
     );
     assert!(code <= 1, "{out}{err}");
     let state = dir.path().join("state");
-    let before = snapshot(&state);
+    let before = common::snapshot(&state);
     // Read a week later by the machine's clock: nothing may be credited or dated by it.
     let now = "2025-12-17T22:00:00Z";
     for args in [
@@ -69,7 +46,7 @@ fn reading_commands_write_nothing_under_state() {
     ] {
         let (code, stdout, stderr) = run(args, now);
         assert!(code <= 1, "{args:?} exit {code}: {stdout}{stderr}");
-        let after = snapshot(&state);
+        let after = common::snapshot(&state);
         let changed: Vec<&String> = after
             .iter()
             .filter(|(k, v)| before.get(*k) != Some(v))

@@ -4,7 +4,6 @@
 use crate::common;
 use crate::common::fake_schwab::FakeSchwab;
 
-use jutsu::domain::journal::Ledger;
 use serde_json::Value;
 
 fn status_json(config: &std::path::Path, extra: &[&str]) -> Value {

@@ -896,7 +896,7 @@ fn usage_slips_are_refused_with_exit_2_in_every_command() {
         vec!["emergency-exit", "--mode", "dry_run"],
     ] {
         let mut c = jutsu();
-        c.env("JUTSU_NOW", "2025-12-12T22:00:00Z")
+        c.env("JUTSU_NOW", "2025-12-15T22:00:00Z")
             .args(["-c", env.config.to_str().unwrap()])
             .args(&args);
         let (code, stdout, stderr) = run(&mut c);

@@ -195,6 +195,10 @@ pub struct ExitArgs {
     /// strategy's traded symbols.
     #[arg(long)]
     pub all_positions: bool,
+    /// Paper on offline data: exit at this New York date and time [default: the close of
+    /// the account's last completed session]; never before that session, never after today.
+    #[arg(long, value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
 }
 
 /// `--mode` values.

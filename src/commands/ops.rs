@@ -10,7 +10,7 @@ use crate::config::{Loaded, Mode};
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::portfolio::cents;
 use crate::pipeline::emergency::{self, ExitFiles, ExitPlan, ExitRequest};
-use crate::pipeline::Stop;
+use crate::pipeline::{dates, Stop};
 use crate::storage::ledger::Journal;
 use crate::storage::lock::RunLock;
 use crate::storage::state::{State, StatePaths};
@@ -25,20 +25,32 @@ macro_rules! say {
 
 /// Cancels the strategy's open orders, sells its positions and sets the halt flag; in
 /// dry-run mode only prints what it would do. The positions sold and those left are listed
-/// before the confirmation question.
+/// before the confirmation question. The question is asked without the run lock (a prompt
+/// left open must not block the day's trade); once answered, the lock is taken and the
+/// account surveyed again, and what changed in between is shown before anything is done.
 pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedClock) -> Result<u8> {
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
     sources::refuse_live_on_local_bars(loaded, mode)?;
     let paths = StatePaths::new(loaded, mode);
-    let _lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
-    let as_of = sources::quote_instant(loaded, clock.as_ref())?;
-    let data = sources::market_data(loaded, clock.clone(), as_of)?;
-    let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
+    let as_of = args.as_of.map(|a| dates::AsOfMoment {
+        date: a.date,
+        time: a.time,
+    });
+    let clock = dates::account_clock(loaded, mode, as_of, clock)?;
     let request = exit_request(loaded, args, mode);
-    let (account, open) = emergency::survey(broker.as_ref())?;
-    let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
-    let broker_name = show_plan(loaded, mode, &account, &plan);
-    warn_good_faith(broker.as_ref(), clock.as_ref(), &account, &plan)?;
+    let asking = !args.confirm && mode != Mode::DryRun;
+    let early_lock = match asking || mode == Mode::DryRun {
+        true => None,
+        false => Some(RunLock::acquire(&paths.lock_file(), "emergency-exit")?),
+    };
+    let mut surveyed = Surveyed::read(loaded, mode, &request, &clock)?;
+    let broker_name = show_plan(loaded, mode, &surveyed.account, &surveyed.plan);
+    warn_good_faith(
+        surveyed.broker.as_ref(),
+        clock.as_ref(),
+        &surveyed.account,
+        &surveyed.plan,
+    )?;
     if mode == Mode::DryRun {
         say!(
             "DRY RUN: nothing was canceled or sent, and trading is not halted \
@@ -46,41 +58,16 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
         );
         return Ok(exit::OK);
     }
-    if !args.confirm {
-        confirm(broker_name)?;
-    }
-    let reason = format!(
-        "emergency exit at {}",
-        clock.now_et().format("%Y-%m-%d %H:%M ET")
-    );
-    crate::storage::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
-    say!("halt flag set: {}", paths.halt_flag().display());
-    tracing::warn!("{reason}");
-    let files = ExitFiles {
-        paths: &paths,
-        trades_csv: loaded.logs_dir().join("trades.csv"),
-        commission_per_share: match mode {
-            Mode::Paper => loaded.config.sim.commission_per_share,
-            _ => rust_decimal::Decimal::ZERO,
-        },
+    let _lock = match early_lock {
+        Some(lock) => lock,
+        None => {
+            confirm(broker_name)?;
+            let lock = RunLock::acquire(&paths.lock_file(), "emergency-exit")?;
+            surveyed = surveyed.again(loaded, mode, &request, &clock)?;
+            lock
+        }
     };
-    // The session of the prices it trades at: today on Schwab, the bar's day on local bars.
-    let session = as_of
-        .with_timezone(&chrono_tz::America::New_York)
-        .date_naive();
-    let result = emergency::execute(
-        &request,
-        broker.as_ref(),
-        clock.as_ref(),
-        &files,
-        session,
-        &plan,
-    );
-    let (code, subject, body) = match result {
-        Ok(outcome) if outcome.flat => (exit::OK, "flat", outcome.lines.join("\n")),
-        Ok(outcome) => (exit::INCOMPLETE, "NOT flat", outcome.lines.join("\n")),
-        Err(e) => stopped(&paths.exit_ledger(session), &e),
-    };
+    let (code, session, subject, body) = carry_out(loaded, &paths, &request, &surveyed, &clock)?;
     let advice = match code {
         exit::OK => "trading stays halted until `jutsu resume`; check the account at the broker.",
         _ => "run `jutsu emergency-exit` again (it settles what was sent first), or sell at the broker.",
@@ -96,6 +83,104 @@ pub(super) fn emergency_exit(loaded: &Loaded, args: &ExitArgs, clock: SharedCloc
     );
     super::send_alert(loaded, clock.as_ref(), &alert);
     Ok(code)
+}
+
+/// The broker, the account and the exit plan, read at one moment.
+struct Surveyed {
+    broker: Box<dyn crate::brokers::Broker>,
+    account: crate::brokers::Account,
+    plan: ExitPlan,
+    /// The instant of the prices it trades at.
+    as_of: chrono::DateTime<chrono::Utc>,
+}
+
+impl Surveyed {
+    /// Opens the broker (the simulator reads its account file here) and surveys it.
+    fn read(
+        loaded: &Loaded,
+        mode: Mode,
+        request: &ExitRequest,
+        clock: &SharedClock,
+    ) -> Result<Self> {
+        let as_of = sources::quote_instant(loaded, clock.as_ref())?;
+        let data = sources::market_data(loaded, clock.clone(), as_of)?;
+        let broker = sources::broker(loaded, mode, Arc::clone(&data), clock.clone())?;
+        let (account, open) = emergency::survey(broker.as_ref())?;
+        let plan = ExitPlan::of(&account, &open, &request.legs, request.all_positions);
+        Ok(Surveyed {
+            broker,
+            account,
+            plan,
+            as_of,
+        })
+    }
+
+    /// The survey again, under the lock, after the question: a run may have traded while
+    /// it waited. What differs from what was shown is shown.
+    fn again(
+        self,
+        loaded: &Loaded,
+        mode: Mode,
+        request: &ExitRequest,
+        clock: &SharedClock,
+    ) -> Result<Self> {
+        let before = self.plan.describe();
+        drop(self);
+        let now = Surveyed::read(loaded, mode, request, clock)?;
+        let after = now.plan.describe();
+        if after != before {
+            say!("the account changed while the question waited; the exit now does:");
+            for line in &after {
+                say!("  {line}");
+            }
+        }
+        Ok(now)
+    }
+}
+
+/// Sets the halt flag and runs the exit; returns the exit code, the session, the alert's
+/// subject and its body.
+fn carry_out(
+    loaded: &Loaded,
+    paths: &StatePaths,
+    request: &ExitRequest,
+    surveyed: &Surveyed,
+    clock: &SharedClock,
+) -> Result<(u8, chrono::NaiveDate, &'static str, String)> {
+    let reason = format!(
+        "emergency exit at {}",
+        clock.now_et().format("%Y-%m-%d %H:%M ET")
+    );
+    crate::storage::fsutil::write_atomic(&paths.halt_flag(), reason.as_bytes(), false)?;
+    say!("halt flag set: {}", paths.halt_flag().display());
+    tracing::warn!("{reason}");
+    let files = ExitFiles {
+        paths,
+        trades_csv: loaded.logs_dir().join("trades.csv"),
+        commission_per_share: match request.mode {
+            Mode::Paper => loaded.config.sim.commission_per_share,
+            _ => rust_decimal::Decimal::ZERO,
+        },
+    };
+    // The session of the prices it trades at: today on Schwab, the bar's day on local bars.
+    let session = surveyed
+        .as_of
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive();
+    let result = emergency::execute(
+        request,
+        surveyed.broker.as_ref(),
+        clock.as_ref(),
+        &files,
+        session,
+        &surveyed.plan,
+    );
+    let (code, subject, body) = match result {
+        Ok(outcome) if outcome.flat => (exit::OK, "flat", outcome.lines.join("\n")),
+        Ok(outcome) => (exit::INCOMPLETE, "NOT flat", outcome.lines.join("\n")),
+        Err(e) => stopped(&paths.exit_ledger(session), &e),
+    };
+    Ok((code, session, subject, body))
 }
 
 /// What the exit is asked to do, from the configuration and the command line.

@@ -130,7 +130,8 @@ fn print_flows(ledgers: &[Ledger]) {
         cents(dividends),
         cents(in_lieu),
         cents(deposits),
-        cents(withdrawals)
+        // Withdrawals are negative flows; the sentence names their size.
+        cents(withdrawals.abs())
     );
 }
 

@@ -147,6 +147,7 @@ pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Re
             "--as-of needs offline data (data.source: local)".into(),
         ));
     }
+    crate::pipeline::dates::refuse_future(date, &clock)?;
     let fixed = crate::pipeline::as_of_clock(loaded, date, time).map_err(Error::Usage)?;
     Ok(Arc::new(fixed))
 }

@@ -345,7 +345,8 @@ fn keep_books(
         &files.trades_csv,
         crate::storage::trades::rows_of(ctx.journal.ledger(), REASON, files.commission_per_share),
     )?;
-    let state = record_state(files.paths, request, &after, ctx.clock)?;
+    let session = ctx.journal.ledger().session;
+    let state = record_state(files.paths, request, &after, ctx.clock, session)?;
     let left = still_held(request, &after, out);
     let unsettled = ctx
         .journal
@@ -515,11 +516,13 @@ fn sell(
 
 /// `state.json` after the exit: the broker's share counts of the strategy's symbols, and
 /// all-cash targets, so that the next `trade` sees no drift and rebalances to its targets.
+/// The exit's session is the account's newest: no run may go back before it.
 fn record_state(
     paths: &StatePaths,
     request: &ExitRequest,
     after: &Account,
     clock: &dyn Clock,
+    session: NaiveDate,
 ) -> crate::support::error::Result<State> {
     let path = paths.state_file();
     let mut state = State::load(&path)?
@@ -529,6 +532,7 @@ fn record_state(
         .map_err(crate::domain::journal::JournalError::from)?;
     state.set_targets(&request.legs, [Decimal::ZERO; LEGS]);
     state.last_outcome = Some(REASON.into());
+    state.last_session = state.last_session.max(Some(session));
     state.updated_at = clock.now_utc();
     state.save(&path)?;
     Ok(state)

@@ -43,19 +43,11 @@ impl Run<'_> {
     /// `--as-of` may replay the last completed session (a no-op) or go forward, never back:
     /// a run for an earlier session would rewrite the mode's history.
     pub(super) fn refuse_rewriting_history(&self, today: NaiveDate) -> Result<(), Stop> {
-        let last = match State::load(&self.paths.state_file()) {
-            Ok(Sealed::Good(state) | Sealed::Restored { value: state, .. }) => state.last_session,
-            // A missing state has no history; a damaged one is dealt with in preflight.
-            _ => None,
-        };
-        match last {
-            Some(last) if today < last => Err(Stop::usage(format!(
-                "--as-of {today} is before {last}, the last session the {} account completed: \
-                 a run can only repeat that session or go forward",
-                self.options.mode.as_str()
-            ))),
-            _ => Ok(()),
-        }
+        Ok(super::dates::refuse_going_back(
+            &self.paths,
+            self.options.mode,
+            today,
+        )?)
     }
 }
 

@@ -32,6 +32,7 @@ use crate::support::clock::FixedClock;
 use crate::support::error::exit;
 use crate::support::report::{Mark, Report};
 
+pub mod dates;
 mod decide;
 mod describe;
 pub mod emergency;

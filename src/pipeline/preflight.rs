@@ -135,6 +135,7 @@ impl Run<'_> {
                 "--as-of needs offline data (data.source: local)",
             ));
         }
+        super::dates::refuse_future(date, &self.clock)?;
         self.clock = Arc::new(as_of_clock(self.loaded, date, time).map_err(Stop::usage)?);
         Ok(())
     }
