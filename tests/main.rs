@@ -20,6 +20,7 @@ mod fuzz;
 mod layout;
 mod logs;
 mod metrics;
+mod params_creep;
 mod pipes;
 mod readonly;
 mod reports;

@@ -21,8 +21,8 @@ pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity, WebhookForm
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
-    Backtest, Data, DataSource, Execution, LocalQuote, Metrics, OrderKind, Paths, Schedule, Sim,
-    SimPrices, Strategy, Watch,
+    Backtest, Data, DataSource, Execution, ExpectedSet, LocalQuote, Metrics, OrderKind, Paths,
+    Schedule, Sim, SimPrices, Strategy, Watch,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
@@ -131,15 +131,38 @@ pub fn load_with_secrets(
     mode: Option<Mode>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded> {
-    let secrets_of = |config: &Config| {
+    load_checked(path, &|config: &Config| {
         let mut config = config.clone();
         if let Some(mode) = mode {
             config.mode = mode;
         }
         config.secrets(lookup).map(|_| ())
-    };
+    })
+}
+
+/// What `config check` checks: [`load_with_secrets`] in the file's mode, and the strategy
+/// parameters against the published set when `strategy.expect` names it and the mode is
+/// live; every problem listed at once.
+pub fn load_for_check(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
+    load_checked(path, &|config: &Config| {
+        let mut problems = config.secrets(lookup).err().unwrap_or_default();
+        problems.extend(config.strategy.creep_problems(config.mode));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    })
+}
+
+/// Loads the file and adds the problems `more` finds in it (in the configuration as far as
+/// it reads, when the file has problems of its own).
+fn load_checked(
+    path: &Path,
+    more: &dyn Fn(&Config) -> std::result::Result<(), Vec<String>>,
+) -> Result<Loaded> {
     match load(path) {
-        Ok(loaded) => match secrets_of(&loaded.config) {
+        Ok(loaded) => match more(&loaded.config) {
             Ok(_) => Ok(loaded),
             Err(problems) => Err(Error::Config {
                 path: path.to_path_buf(),
@@ -150,7 +173,7 @@ pub fn load_with_secrets(
             // The file's text, read as far as it goes, still names the variables.
             if let Ok(text) = std::fs::read_to_string(&path) {
                 if let Some(partial) = parse::parse_lenient(&text) {
-                    if let Err(missing) = secrets_of(&partial) {
+                    if let Err(missing) = more(&partial) {
                         problems.extend(missing);
                     }
                 }

@@ -224,7 +224,9 @@ fn decode_alerts(value: Option<Value>, problems: &mut Vec<String>) -> Alerts {
 
 /// Decodes `strategy.parameters`, one parameter at a time.
 fn decode_strategy(value: Option<Value>, problems: &mut Vec<String>) -> Strategy {
-    let mut parts = split(value, "strategy", &["parameters"], problems);
+    let sections = keys_at::<Strategy>("");
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let mut parts = split(value, "strategy", &sections, problems);
     let known = keys_at::<StrategyParams>("");
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
     let params = split(
@@ -253,5 +255,6 @@ fn decode_strategy(value: Option<Value>, problems: &mut Vec<String>) -> Strategy
             "strategy.parameters",
             problems,
         ),
+        expect: decode(parts.remove("expect"), "strategy.expect", problems),
     }
 }
