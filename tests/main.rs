@@ -27,6 +27,7 @@ mod reports;
 mod schwab;
 mod shell;
 mod sim;
+mod sms;
 mod status;
 mod store;
 mod strategy_conformance;

@@ -39,6 +39,9 @@ pub(super) fn run(action: &ConfigAction, path: &Path) -> Result<u8> {
             if let Some(p) = &c.alerts.email.password_env {
                 names.push(p);
             }
+            if c.alerts.sms.enabled {
+                names.push(&c.alerts.sms.auth_token_env);
+            }
             for name in names {
                 let state = match std::env::var(name) {
                     Ok(v) if !v.is_empty() => "set, [REDACTED]",

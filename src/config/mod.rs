@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity, WebhookFormat};
+pub use self::alerts::{Alerts, Email, Level, Notify, Outcome, Sms, SmtpSecurity, WebhookFormat};
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
@@ -53,7 +53,7 @@ pub struct Config {
     pub backtest: Backtest,
     /// The Schwab API.
     pub schwab: Schwab,
-    /// Email, webhook and dead-man's switch.
+    /// Email, SMS, webhook and dead-man's switch.
     pub alerts: Alerts,
     /// The strategy and its parameters.
     pub strategy: Strategy,
@@ -74,6 +74,8 @@ pub struct Secrets {
     pub smtp_password: Option<Secret>,
     /// The webhook URL, when it comes from the environment (`alerts.webhook_url_env`).
     pub webhook_url: Option<Secret>,
+    /// The SMS provider's auth token (`alerts.sms.auth_token_env`).
+    pub sms_token: Option<Secret>,
 }
 
 /// A loaded, validated configuration and the file it came from.
@@ -283,6 +285,9 @@ impl Config {
         }
         if let Some(name) = &self.alerts.webhook_url_env {
             secrets.webhook_url = fetch("alerts.webhook_url_env", name);
+        }
+        if self.alerts.sms.enabled {
+            secrets.sms_token = fetch("alerts.sms.auth_token_env", &self.alerts.sms.auth_token_env);
         }
         if problems.is_empty() {
             Ok(secrets)
