@@ -24,6 +24,7 @@ mod params_creep;
 mod pipes;
 mod readonly;
 mod reports;
+mod scheduler;
 mod schwab;
 mod shell;
 mod sim;

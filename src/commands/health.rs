@@ -68,6 +68,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         halt_check(&paths),
         sessions_check(&missed),
         ledgers.failed_check(),
+        scheduler_check(loaded),
     ]);
     if let Some(bars) = &local_bars {
         checks.push(bars_check(loaded, now, bars));
@@ -420,6 +421,12 @@ fn halt_check(paths: &StatePaths) -> Check {
             why.trim()
         ),
     )
+}
+
+/// Will something start the next run: a crontab line, a file in /etc/cron.d, the timer.
+fn scheduler_check(loaded: &Loaded) -> Check {
+    let verdict = super::scheduler::check(loaded);
+    Check::new("scheduler", verdict.status, verdict.detail)
 }
 
 fn sessions_check(missed: &[NaiveDate]) -> Check {
