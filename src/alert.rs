@@ -1,5 +1,6 @@
-//! Alerts that arrive: email over SMTP (lettre), a webhook in the format a chat tool takes,
-//! and a dead-man's switch in the healthchecks convention.
+//! Alerts that arrive: email over SMTP (lettre), SMS through Twilio's REST API (`sms`), a
+//! webhook in the format a chat tool takes, and a dead-man's switch in the healthchecks
+//! convention.
 //!
 //! Sending is retried with backoff. A failure to alert never hides the run's own outcome:
 //! the caller records it in the run ledger, shows it, and keeps the run's exit code.
@@ -12,6 +13,10 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message as Email, SmtpTransport, Transport};
 use serde::Serialize;
 
+mod sms;
+
+pub use sms::sms_body;
+
 use crate::config::{Alerts, Mode, Secrets, SmtpSecurity, WebhookFormat};
 use crate::support::clock::{self, Attempt, Clock};
 use crate::support::secret::Secret;
@@ -22,18 +27,7 @@ const ATTEMPTS: u32 = 3;
 /// What every HTTP request of the alerter says it is.
 const USER_AGENT: &str = concat!("jutsu/", env!("CARGO_PKG_VERSION"));
 
-/// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// A routine summary.
-    Info,
-    /// The run went through, but something needs doing soon (the login is about to end, a
-    /// fill slipped).
-    Warning,
-    /// It went wrong: someone should look now.
-    Critical,
-}
+pub use crate::config::Level;
 
 impl Level {
     /// The subject's tag.
@@ -219,6 +213,7 @@ pub enum Ping {
 pub struct Alerter<'a> {
     config: &'a Alerts,
     smtp_password: Option<Secret>,
+    sms_token: Option<Secret>,
     webhook_url: Option<String>,
     clock: &'a dyn Clock,
     http: reqwest::blocking::Client,
@@ -239,6 +234,7 @@ impl<'a> Alerter<'a> {
         Alerter {
             config,
             smtp_password: secrets.smtp_password,
+            sms_token: secrets.sms_token,
             webhook_url,
             clock,
             http,
@@ -247,7 +243,7 @@ impl<'a> Alerter<'a> {
 
     /// True when any alert channel is configured.
     pub fn any(&self) -> bool {
-        self.config.email.enabled || self.webhook_url.is_some()
+        self.config.email.enabled || self.config.sms.enabled || self.webhook_url.is_some()
     }
 
     /// Sends `alert` on every configured channel; returns the channels that failed.
@@ -261,6 +257,7 @@ impl<'a> Alerter<'a> {
                 });
             }
         }
+        failures.extend(self.sms(alert));
         if let Some(url) = &self.webhook_url {
             let request = webhook(
                 self.config.webhook_format,

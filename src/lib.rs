@@ -23,7 +23,7 @@ pub mod storage;
 // The broker and market-data sources, and which one a configuration gets.
 pub mod brokers;
 
-// Alerts: email, webhooks, dead-man pings.
+// Alerts: email, SMS, webhooks, dead-man pings.
 pub mod alert;
 
 // The trade run and the emergency exit.

@@ -54,7 +54,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     let local_bars = local_bars_end(loaded);
     let now = as_of(&ledgers, &local_bars, &clock);
     let missed = ledgers.missed(now, &c.schedule);
-    let mut checks = vec![config_check(loaded)];
+    let mut checks = vec![config_check(loaded), params_check(loaded)];
     if c.uses_schwab(c.mode) {
         checks.push(token_check(loaded, clock.now_utc().timestamp()));
     }
@@ -68,6 +68,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
         halt_check(&paths),
         sessions_check(&missed),
         ledgers.failed_check(),
+        scheduler_check(loaded),
     ]);
     if let Some(bars) = &local_bars {
         checks.push(bars_check(loaded, now, bars));
@@ -116,6 +117,25 @@ fn config_check(loaded: &Loaded) -> Check {
             format!("{} is valid", loaded.path.display()),
         ),
         Err(problems) => Check::new("config", "fail", problems.join("; ")),
+    }
+}
+
+/// The strategy parameters against the published v3.5b ("Titan") set: each difference with
+/// both values (a warning), an error in live mode with `strategy.expect: titan`.
+fn params_check(loaded: &Loaded) -> Check {
+    let strategy = &loaded.config.strategy;
+    let line = super::config::creep_line(strategy);
+    let detail = line.trim_start_matches("strategy parameters: ").to_string();
+    if strategy.creep().is_empty() {
+        Check::new("params", "ok", detail)
+    } else if strategy.creep_problems(loaded.config.mode).is_empty() {
+        Check::new("params", "warn", detail)
+    } else {
+        Check::new(
+            "params",
+            "fail",
+            format!("{detail}; strategy.expect titan refuses them in live mode"),
+        )
     }
 }
 
@@ -401,6 +421,12 @@ fn halt_check(paths: &StatePaths) -> Check {
             why.trim()
         ),
     )
+}
+
+/// Will something start the next run: a crontab line, a file in /etc/cron.d, the timer.
+fn scheduler_check(loaded: &Loaded) -> Check {
+    let verdict = super::scheduler::check(loaded);
+    Check::new("scheduler", verdict.status, verdict.detail)
 }
 
 fn sessions_check(missed: &[NaiveDate]) -> Check {

@@ -13,6 +13,7 @@ mod ops;
 mod replay;
 mod report;
 mod schedule;
+mod scheduler;
 mod sim;
 mod state;
 mod status;

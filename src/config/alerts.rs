@@ -1,4 +1,5 @@
-//! The `alerts` section: email over SMTP, a webhook and a dead-man's switch.
+//! The `alerts` section: email over SMTP, SMS through Twilio's REST API, a webhook and a
+//! dead-man's switch.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +17,27 @@ pub enum SmtpSecurity {
     Plain,
 }
 
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// A routine summary.
+    Info,
+    /// The run went through, but something needs doing soon (the login is about to end, a
+    /// fill slipped).
+    Warning,
+    /// It went wrong: someone should look now.
+    Critical,
+}
+
 /// Alert channels.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Alerts {
     /// Email over SMTP.
     pub email: Email,
+    /// SMS through Twilio's REST API (or a provider that speaks it).
+    pub sms: Sms,
     /// A POST to a URL, for chat tools and push services (in `webhook_format`).
     pub webhook_url: Option<String>,
     /// Environment variable holding the webhook URL instead, for URLs that carry a token
@@ -127,10 +143,106 @@ impl Default for Email {
     }
 }
 
+/// SMS through Twilio's REST API: `POST {api_url}/2010-04-01/Accounts/{account_sid}/
+/// Messages.json`, HTTP basic auth with the account SID and the auth token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sms {
+    /// Send SMS at all.
+    pub enabled: bool,
+    /// The API's base URL: Twilio's, or a provider that speaks its API.
+    pub api_url: String,
+    /// The account SID (`AC...`): the user name of the basic auth, and part of the path.
+    pub account_sid: String,
+    /// Environment variable holding the auth token (never in the file).
+    pub auth_token_env: String,
+    /// The sending number (E.164, `+15551234567`) or sender id; or `messaging_service_sid`.
+    pub from: Option<String>,
+    /// A Messaging Service (`MG...`) that picks the sender, instead of `from`.
+    pub messaging_service_sid: Option<String>,
+    /// The numbers to text (E.164), each its own message.
+    pub to: Vec<String>,
+    /// The alert levels sent by SMS: `critical` only by default.
+    pub levels: Vec<Level>,
+}
+
+impl Default for Sms {
+    fn default() -> Self {
+        Sms {
+            enabled: false,
+            api_url: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            auth_token_env: "TWILIO_AUTH_TOKEN".into(),
+            from: None,
+            messaging_service_sid: None,
+            to: Vec::new(),
+            levels: vec![Level::Critical],
+        }
+    }
+}
+
+impl Sms {
+    /// Every problem of this section, each with its key path under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        env_name(
+            &mut out,
+            &format!("{prefix}.auth_token_env"),
+            &self.auth_token_env,
+        );
+        if let Err(problem) = check_url(&self.api_url) {
+            out.push(format!("{prefix}.api_url ({}) {problem}", self.api_url));
+        }
+        if !self.enabled {
+            return out;
+        }
+        let sid_ok = !self.account_sid.is_empty()
+            && self.account_sid.chars().all(|c| c.is_ascii_alphanumeric());
+        if !sid_ok {
+            out.push(format!(
+                "{prefix}.account_sid is required when sms is enabled (letters and digits, AC...)"
+            ));
+        }
+        match (&self.from, &self.messaging_service_sid) {
+            (Some(_), Some(_)) => out.push(format!(
+                "{prefix}.from and {prefix}.messaging_service_sid are both set: keep one"
+            )),
+            (None, None) => out.push(format!(
+                "{prefix}.from or {prefix}.messaging_service_sid is required when sms is enabled"
+            )),
+            _ => {}
+        }
+        if self.to.is_empty() {
+            out.push(format!("{prefix}.to must list at least one number"));
+        }
+        for (i, to) in self.to.iter().enumerate() {
+            if !is_e164(to) {
+                out.push(format!(
+                    "{prefix}.to[{i}] ({to}) must be a number in E.164 form (+15551234567)"
+                ));
+            }
+        }
+        if self.levels.is_empty() {
+            out.push(format!(
+                "{prefix}.levels must list at least one level (critical, warning, info)"
+            ));
+        }
+        out
+    }
+}
+
+/// `+` then 8 to 15 digits: a phone number as Twilio takes it.
+fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+    })
+}
+
 impl Alerts {
     /// Every problem of this section, each with its key path under `prefix`.
     pub fn problems(&self, prefix: &str) -> Vec<String> {
         let mut out = self.email.problems(&format!("{prefix}.email"));
+        out.extend(self.sms.problems(&format!("{prefix}.sms")));
         if let Some(name) = &self.webhook_url_env {
             env_name(&mut out, &format!("{prefix}.webhook_url_env"), name);
             if self.webhook_url.is_some() {
@@ -201,5 +313,42 @@ impl Email {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_needs_a_sender_numbers_and_https() {
+        assert!(Sms::default().problems("alerts.sms").is_empty());
+        let sms = Sms {
+            enabled: true,
+            api_url: "http://sms.example.com".into(),
+            to: vec!["5551234".into()],
+            ..Sms::default()
+        };
+        let problems = sms.problems("alerts.sms");
+        for needle in [
+            "alerts.sms.api_url (http://sms.example.com) must use https",
+            "alerts.sms.account_sid is required",
+            "alerts.sms.from or alerts.sms.messaging_service_sid is required",
+            "alerts.sms.to[0] (5551234) must be a number in E.164 form",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(needle)),
+                "{needle}: {problems:?}"
+            );
+        }
+        let good = Sms {
+            enabled: true,
+            api_url: "http://127.0.0.1:9".into(),
+            account_sid: "AC0123".into(),
+            from: Some("+15550001111".into()),
+            to: vec!["+15552223333".into()],
+            ..Sms::default()
+        };
+        assert!(good.problems("alerts.sms").is_empty());
     }
 }

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::alerts::{Alerts, Email, Notify, Outcome, SmtpSecurity, WebhookFormat};
+pub use self::alerts::{Alerts, Email, Level, Notify, Outcome, Sms, SmtpSecurity, WebhookFormat};
 pub use self::parse::parse;
 pub use self::schwab::Schwab;
 pub use self::sections::{
-    Backtest, Data, DataSource, Execution, LocalQuote, Metrics, OrderKind, Paths, Schedule, Sim,
-    SimPrices, Strategy, Watch,
+    Backtest, Data, DataSource, Execution, ExpectedSet, LocalQuote, Metrics, OrderKind, Paths,
+    Schedule, Sim, SimPrices, Strategy, Watch,
 };
 pub use crate::domain::plan::Risk;
 pub use crate::domain::Mode;
@@ -53,7 +53,7 @@ pub struct Config {
     pub backtest: Backtest,
     /// The Schwab API.
     pub schwab: Schwab,
-    /// Email, webhook and dead-man's switch.
+    /// Email, SMS, webhook and dead-man's switch.
     pub alerts: Alerts,
     /// The strategy and its parameters.
     pub strategy: Strategy,
@@ -74,6 +74,8 @@ pub struct Secrets {
     pub smtp_password: Option<Secret>,
     /// The webhook URL, when it comes from the environment (`alerts.webhook_url_env`).
     pub webhook_url: Option<Secret>,
+    /// The SMS provider's auth token (`alerts.sms.auth_token_env`).
+    pub sms_token: Option<Secret>,
 }
 
 /// A loaded, validated configuration and the file it came from.
@@ -131,15 +133,38 @@ pub fn load_with_secrets(
     mode: Option<Mode>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded> {
-    let secrets_of = |config: &Config| {
+    load_checked(path, &|config: &Config| {
         let mut config = config.clone();
         if let Some(mode) = mode {
             config.mode = mode;
         }
         config.secrets(lookup).map(|_| ())
-    };
+    })
+}
+
+/// What `config check` checks: [`load_with_secrets`] in the file's mode, and the strategy
+/// parameters against the published set when `strategy.expect` names it and the mode is
+/// live; every problem listed at once.
+pub fn load_for_check(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
+    load_checked(path, &|config: &Config| {
+        let mut problems = config.secrets(lookup).err().unwrap_or_default();
+        problems.extend(config.strategy.creep_problems(config.mode));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    })
+}
+
+/// Loads the file and adds the problems `more` finds in it (in the configuration as far as
+/// it reads, when the file has problems of its own).
+fn load_checked(
+    path: &Path,
+    more: &dyn Fn(&Config) -> std::result::Result<(), Vec<String>>,
+) -> Result<Loaded> {
     match load(path) {
-        Ok(loaded) => match secrets_of(&loaded.config) {
+        Ok(loaded) => match more(&loaded.config) {
             Ok(_) => Ok(loaded),
             Err(problems) => Err(Error::Config {
                 path: path.to_path_buf(),
@@ -150,7 +175,7 @@ pub fn load_with_secrets(
             // The file's text, read as far as it goes, still names the variables.
             if let Ok(text) = std::fs::read_to_string(&path) {
                 if let Some(partial) = parse::parse_lenient(&text) {
-                    if let Err(missing) = secrets_of(&partial) {
+                    if let Err(missing) = more(&partial) {
                         problems.extend(missing);
                     }
                 }
@@ -260,6 +285,9 @@ impl Config {
         }
         if let Some(name) = &self.alerts.webhook_url_env {
             secrets.webhook_url = fetch("alerts.webhook_url_env", name);
+        }
+        if self.alerts.sms.enabled {
+            secrets.sms_token = fetch("alerts.sms.auth_token_env", &self.alerts.sms.auth_token_env);
         }
         if problems.is_empty() {
             Ok(secrets)

@@ -192,23 +192,13 @@ fn split(
 
 /// Decodes `alerts`, each channel on its own so one bad channel does not hide another.
 fn decode_alerts(value: Option<Value>, problems: &mut Vec<String>) -> Alerts {
-    let mut parts = split(
-        value,
-        "alerts",
-        &[
-            "email",
-            "webhook_url",
-            "webhook_url_env",
-            "webhook_format",
-            "telegram_chat_id",
-            "deadman_url",
-            "notify",
-        ],
-        problems,
-    );
+    let known = keys_at::<Alerts>("");
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let mut parts = split(value, "alerts", &known, problems);
     let mut take = |key: &str| parts.remove(key);
     Alerts {
         email: decode(take("email"), "alerts.email", problems),
+        sms: decode(take("sms"), "alerts.sms", problems),
         webhook_url: decode(take("webhook_url"), "alerts.webhook_url", problems),
         webhook_url_env: decode(take("webhook_url_env"), "alerts.webhook_url_env", problems),
         webhook_format: decode(take("webhook_format"), "alerts.webhook_format", problems),
@@ -224,7 +214,9 @@ fn decode_alerts(value: Option<Value>, problems: &mut Vec<String>) -> Alerts {
 
 /// Decodes `strategy.parameters`, one parameter at a time.
 fn decode_strategy(value: Option<Value>, problems: &mut Vec<String>) -> Strategy {
-    let mut parts = split(value, "strategy", &["parameters"], problems);
+    let sections = keys_at::<Strategy>("");
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let mut parts = split(value, "strategy", &sections, problems);
     let known = keys_at::<StrategyParams>("");
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
     let params = split(
@@ -253,5 +245,6 @@ fn decode_strategy(value: Option<Value>, problems: &mut Vec<String>) -> Strategy
             "strategy.parameters",
             problems,
         ),
+        expect: decode(parts.remove("expect"), "strategy.expect", problems),
     }
 }

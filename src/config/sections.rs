@@ -289,6 +289,44 @@ impl Default for Backtest {
 pub struct Strategy {
     /// The original's parameter names and the golden values by default.
     pub parameters: StrategyParams,
+    /// The parameter set the account must run: `titan` (the published v3.5b set) makes any
+    /// parameter that differs from it an error in live mode. Absent: differences are listed
+    /// by `config check` and `health`, and allowed.
+    pub expect: Option<ExpectedSet>,
+}
+
+/// A published parameter set `strategy.expect` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedSet {
+    /// The published v3.5b set ("Titan"): the golden run's values.
+    Titan,
+}
+
+impl Strategy {
+    /// Every parameter that differs from the published v3.5b ("Titan") set, with both values.
+    pub fn creep(&self) -> Vec<crate::domain::strategy::params::ParamDifference> {
+        self.parameters.differences(&StrategyParams::titan())
+    }
+
+    /// The differences from the published set that `mode` refuses: all of them when the
+    /// mode is live and `expect` is `titan`, none otherwise. Each names the key and both
+    /// values.
+    pub fn creep_problems(&self, mode: crate::domain::Mode) -> Vec<String> {
+        if mode != crate::domain::Mode::Live || self.expect != Some(ExpectedSet::Titan) {
+            return Vec::new();
+        }
+        self.creep()
+            .iter()
+            .map(|d| {
+                format!(
+                    "strategy.parameters.{} is {}, the published v3.5b (Titan) set has {}: \
+                     strategy.expect titan refuses any difference in live mode",
+                    d.name, d.value, d.published
+                )
+            })
+            .collect()
+    }
 }
 
 impl Schedule {

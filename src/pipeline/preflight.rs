@@ -51,6 +51,7 @@ impl Run<'_> {
     pub(super) fn preflight(&mut self) -> Result<Preflight, Stop> {
         let t = Instant::now();
         self.set_clock()?;
+        self.refuse_parameter_creep()?;
         let lock = RunLock::acquire(&self.paths.lock_file(), "trade")?;
         // Backups are taken here, before this run changes anything: a restore brings back
         // the state of the start of a run, never a half-finished rebalance.
@@ -117,6 +118,21 @@ impl Run<'_> {
             _lock: lock,
         };
         Ok(Preflight::Run(Box::new((session, journal))))
+    }
+
+    /// With `strategy.expect: titan`, a live run refuses parameters that differ from the
+    /// published v3.5b set (exit 2, each named with both values); nothing is read or sent.
+    fn refuse_parameter_creep(&self) -> Result<(), Stop> {
+        let strategy = &self.loaded.config.strategy;
+        if strategy.creep_problems(self.options.mode).is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<String> = strategy.creep().iter().map(ToString::to_string).collect();
+        Err(Stop::usage(format!(
+            "strategy.expect titan: the strategy parameters differ from the published v3.5b \
+             (Titan) set, and a live run refuses that: {}",
+            listed.join(", ")
+        )))
     }
 
     /// `--as-of`: the run's clock is fixed at that New York moment (offline data only).

@@ -138,7 +138,74 @@ impl Default for StrategyParams {
     }
 }
 
+/// One strategy parameter whose value differs from the published set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParamDifference {
+    /// The parameter, under the original's name (`osc_smoothness`).
+    pub name: String,
+    /// The value in use.
+    pub value: String,
+    /// The published set's value.
+    pub published: String,
+}
+
+impl std::fmt::Display for ParamDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} (published {})",
+            self.name, self.value, self.published
+        )
+    }
+}
+
+/// A parameter's value as the configuration file writes it.
+fn shown(value: &serde_norway::Value) -> String {
+    match value {
+        serde_norway::Value::String(s) => s.clone(),
+        other => serde_norway::to_string(other)
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_default(),
+    }
+}
+
 impl StrategyParams {
+    /// The published v3.5b set, "Titan": the golden run's values (spec section 2), which are
+    /// also the defaults.
+    pub fn titan() -> Self {
+        StrategyParams::default()
+    }
+
+    /// Every parameter whose value differs from `published`, in the struct's order, with
+    /// both values. The names come from the serialized parameters, never from a list kept
+    /// by hand, so a parameter added later is compared too.
+    pub fn differences(&self, published: &StrategyParams) -> Vec<ParamDifference> {
+        let (Ok(ours), Ok(theirs)) = (
+            serde_norway::to_value(self),
+            serde_norway::to_value(published),
+        ) else {
+            return Vec::new();
+        };
+        let (serde_norway::Value::Mapping(ours), serde_norway::Value::Mapping(theirs)) =
+            (ours, theirs)
+        else {
+            return Vec::new();
+        };
+        ours.iter()
+            .filter_map(|(key, value)| {
+                let other = theirs
+                    .get(key)
+                    .cloned()
+                    .unwrap_or(serde_norway::Value::Null);
+                (*value != other).then(|| ParamDifference {
+                    name: shown(key),
+                    value: shown(value),
+                    published: shown(&other),
+                })
+            })
+            .collect()
+    }
+
     /// Bars of the signal symbol kept for the SMA and volatility arrays (221 golden).
     pub fn closes_window(&self) -> usize {
         (self.sma_slow + 10).max(self.vol_baseline_window + self.realized_vol_window)
@@ -343,5 +410,36 @@ impl StrategyParams {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_each_changed_parameter_with_both_values() {
+        assert!(StrategyParams::default()
+            .differences(&StrategyParams::titan())
+            .is_empty());
+        let mut crept = StrategyParams::titan();
+        crept.osc_smoothness = 15;
+        crept.t_norm_bull_thresh = 0.2;
+        crept.symmetric_volume_adjustment = false;
+        crept.bull_bond_symbol = "UBT".into();
+        let shown: Vec<String> = crept
+            .differences(&StrategyParams::titan())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "osc_smoothness 15 (published 10)",
+                "symmetric_volume_adjustment false (published true)",
+                "t_norm_bull_thresh 0.2 (published 0.05)",
+                "bull_bond_symbol UBT (published TMF)",
+            ]
+        );
     }
 }
