@@ -24,6 +24,7 @@ mod metrics;
 mod params_creep;
 mod pipes;
 mod readonly;
+mod recovery;
 mod reports;
 mod scheduler;
 mod schwab;

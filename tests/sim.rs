@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use jutsu::brokers::local_data::LocalMarketData;
-use jutsu::brokers::sim::{Faults, SimBroker};
+use jutsu::brokers::sim::{Faults, SimAccount, SimBroker};
 use jutsu::brokers::{
     Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Placement, Quote, Side,
 };
@@ -68,7 +68,7 @@ fn costs() -> Costs {
 fn open(path: &std::path::Path) -> SimBroker {
     SimBroker::open(
         path.to_path_buf(),
-        d("10000"),
+        SimAccount::new(d("10000")),
         costs(),
         Arc::new(Fixed),
         Arc::new(FixedClock(

@@ -5,6 +5,7 @@
 pub mod local_data;
 pub mod schwab;
 pub mod sim;
+pub mod sim_recovery;
 pub mod sources;
 pub mod stored;
 

@@ -26,8 +26,8 @@ use crate::domain::portfolio::{round_cents, Costs};
 use crate::storage::fsutil;
 use crate::support::clock::Clock;
 
-/// Backups kept of the account file.
-const BACKUPS: usize = 3;
+/// Backups kept of the account file: the account after each of its last changes.
+pub const BACKUPS: usize = 3;
 
 /// Injected behaviour for tests (all off by default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -314,10 +314,11 @@ pub struct SimBroker {
 }
 
 impl SimBroker {
-    /// Opens the account at `path`, creating it with `initial_cash` when absent.
+    /// Opens the account at `path`; when the file is absent, `fresh` becomes the account
+    /// (a new one, or one recovered by [`crate::brokers::sim_recovery`]).
     pub fn open(
         path: PathBuf,
-        initial_cash: Decimal,
+        fresh: SimAccount,
         costs: Costs,
         prices: Arc<dyn MarketData + Send + Sync>,
         clock: Arc<dyn Clock + Send + Sync>,
@@ -325,7 +326,7 @@ impl SimBroker {
         let account = match fsutil::read_sealed::<SimAccount>(&path, BACKUPS)
             .map_err(|e| BrokerError::Storage(e.to_string()))?
         {
-            fsutil::Sealed::Missing => SimAccount::new(initial_cash),
+            fsutil::Sealed::Missing => fresh,
             fsutil::Sealed::Good(a) => a,
             fsutil::Sealed::Restored {
                 value,
@@ -340,10 +341,6 @@ impl SimBroker {
                 value
             }
         };
-        // A backup at the start of each process that may trade on it (only a state that
-        // differs from the newest backup is kept).
-        fsutil::backup_sealed::<SimAccount>(&path, BACKUPS)
-            .map_err(|e| BrokerError::Storage(e.to_string()))?;
         let broker = SimBroker {
             path,
             costs,
@@ -359,8 +356,13 @@ impl SimBroker {
         self.account.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Writes the account and keeps it as the newest backup too (only a state that differs
+    /// from the newest backup is kept): from its first run on, a lost or damaged file comes
+    /// back from `account.json.1` as it last was.
     fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
-        fsutil::write_sealed(&self.path, account).map_err(|e| BrokerError::Storage(e.to_string()))
+        let storage = |e: crate::support::error::Error| BrokerError::Storage(e.to_string());
+        fsutil::write_sealed(&self.path, account).map_err(storage)?;
+        fsutil::backup_sealed::<SimAccount>(&self.path, BACKUPS).map_err(storage)
     }
 
     /// Applies the corporate actions due up to today (see [`SimAccount::catch_up`]); with

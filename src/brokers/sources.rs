@@ -13,6 +13,8 @@ use crate::brokers::sim::SimBroker;
 use crate::brokers::stored::StoredMarketData;
 use crate::brokers::{Broker, MarketData};
 use crate::config::{DataSource, Loaded, Mode};
+use crate::storage::fsutil;
+use crate::storage::state::StatePaths;
 use crate::support::clock::Clock;
 use crate::support::error::{Error, Result};
 
@@ -199,17 +201,57 @@ pub fn sim_broker(
     clock: SharedClock,
 ) -> Result<SimBroker> {
     let c = &loaded.config;
-    let sim = SimBroker::open(
-        sim_account_path(loaded),
-        c.sim.initial_cash,
-        c.sim.costs(),
-        prices,
-        clock,
-    )?;
+    let path = sim_account_path(loaded);
+    let fresh = match path.exists() {
+        true => crate::brokers::sim::SimAccount::new(c.sim.initial_cash),
+        false => missing_sim_account(loaded)?,
+    };
+    let sim = SimBroker::open(path, fresh, c.sim.costs(), prices, clock)?;
     if let Some(actions) = actions(loaded)? {
         sim.catch_up(&actions, mode == Mode::Paper)?;
     }
     Ok(sim)
+}
+
+/// The simulated account when its file is missing, read without writing anything: its
+/// newest good backup, else the account the paper ledgers and `audit.csv` describe
+/// ([`crate::brokers::sim_recovery`]), else (it never ran) a new one with `sim.initial_cash`.
+/// A recovery is said on the terminal and in the log.
+fn missing_sim_account(loaded: &Loaded) -> Result<crate::brokers::sim::SimAccount> {
+    use crate::brokers::sim::{SimAccount, BACKUPS};
+    use crate::brokers::sim_recovery::{self, AuditedTransfer};
+    let path = sim_account_path(loaded);
+    if let Some((account, from)) = fsutil::newest_backup::<SimAccount>(&path, BACKUPS) {
+        let line = format!(
+            "the simulated account {} was missing: taken from its backup {}",
+            path.display(),
+            from.display()
+        );
+        tracing::warn!("{line}");
+        return Ok(account);
+    }
+    let paper = StatePaths::new(loaded, Mode::Paper);
+    let mut ledgers = Vec::new();
+    for file in paper
+        .ledger_files()
+        .iter()
+        .chain(&paper.exit_ledger_files())
+    {
+        ledgers.extend(crate::domain::journal::Ledger::load(file)?);
+    }
+    if ledgers.is_empty() {
+        return Ok(SimAccount::new(loaded.config.sim.initial_cash));
+    }
+    let transfers: Vec<AuditedTransfer> = paper
+        .audit_rows()?
+        .iter()
+        .filter_map(|r| AuditedTransfer::of_row(&r.action, &r.detail))
+        .collect();
+    let c = &loaded.config;
+    let rebuilt = sim_recovery::rebuild(c.sim.initial_cash, &c.sim.costs(), &ledgers, &transfers);
+    let line = sim_recovery::describe(&rebuilt, &path);
+    tracing::warn!("{line}");
+    Ok(rebuilt.account)
 }
 
 /// Whether `mode` trades on the simulator: paper always, a dry run on local data.
@@ -229,7 +271,6 @@ pub fn account_read_only(
     prices: &Arc<dyn MarketData + Send + Sync>,
     clock: SharedClock,
 ) -> Result<crate::brokers::Account> {
-    let c = &loaded.config;
     refuse_live_on_local_bars(loaded, mode)?;
     if !simulated(loaded, mode) {
         return Ok(schwab_client(loaded, clock)?.account()?);
@@ -238,7 +279,7 @@ pub fn account_read_only(
     let mut account = if path.exists() {
         crate::brokers::sim::SimAccount::read(&path)?
     } else {
-        crate::brokers::sim::SimAccount::new(c.sim.initial_cash)
+        missing_sim_account(loaded)?
     };
     // The actions due since the last run, on a copy (nothing is written).
     if let Some(actions) = actions(loaded)? {

@@ -137,10 +137,13 @@ pub struct Market {
     pub read_at: DateTime<Utc>,
 }
 
-/// The clock of a status: `--as-of` fixes it (offline data only), else the system's.
+/// The clock of a status: `--as-of` fixes it (offline data only); without it, on offline
+/// data the account's own clock (the close of its last completed session, so the preview,
+/// the dividends due and the next run are the account's, not the machine's date), else the
+/// system's.
 pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Result<SharedClock> {
     let Some(AsOf { date, time }) = as_of else {
-        return Ok(clock);
+        return crate::pipeline::dates::account_clock(loaded, loaded.config.mode, None, clock);
     };
     if loaded.config.data.source != DataSource::Local {
         return Err(Error::Usage(

@@ -370,6 +370,18 @@ fn restore_from_backup<T: serde::de::DeserializeOwned + serde::Serialize>(
     Ok(None)
 }
 
+/// The newest good backup of `path` (`path.1` .. `path.backups`) and its file, read only:
+/// what a missing file is recovered from.
+pub fn newest_backup<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    backups: usize,
+) -> Option<(T, PathBuf)> {
+    (1..=backups).find_map(|n| {
+        let backup = numbered(path, n);
+        unseal::<T>(&backup).ok().map(|value| (value, backup))
+    })
+}
+
 /// True when a sealed file reads as a valid value and its checksum matches (or it has none).
 pub fn is_intact<T: serde::de::DeserializeOwned>(path: &Path) -> bool {
     unseal::<T>(path).is_ok()

@@ -126,6 +126,35 @@ impl StatePaths {
     }
 }
 
+/// One row of `audit.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuditRow {
+    /// When it was done (the machine's clock, UTC).
+    pub time: String,
+    /// `state accept`, `state restore`, `state adopt`, `sim deposit`, `sim withdraw`, ...
+    pub action: String,
+    /// The file it changed.
+    pub file: String,
+    /// What it did.
+    pub detail: String,
+}
+
+impl StatePaths {
+    /// The rows of `audit.csv`, oldest first (none when there is no file).
+    pub fn audit_rows(&self) -> Result<Vec<AuditRow>> {
+        let path = self.shared.join("audit.csv");
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let bad = |e: csv::Error| crate::support::error::Error::Corrupt {
+            path: path.clone(),
+            problem: e.to_string(),
+        };
+        let mut reader = csv::Reader::from_path(&path).map_err(bad)?;
+        reader.deserialize().map(|row| row.map_err(bad)).collect()
+    }
+}
+
 /// The state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
