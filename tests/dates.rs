@@ -197,3 +197,49 @@ fn the_exit_question_holds_no_lock_and_what_changed_before_the_answer_is_shown()
         account.positions
     );
 }
+
+#[test]
+fn an_as_of_past_the_bars_end_is_refused_alike_for_every_date_and_health_stays_green() {
+    let (dir, config) = common::paper_config("");
+    assert_eq!(jutsu_in(&config, &["trade", "--as-of", "2025-12-12"]).0, 0);
+    for late in ["2026-01-02", "2026-03-02T15:55"] {
+        let (code, out, err) = jutsu_in(&config, &["trade", "--as-of", late]);
+        assert_eq!(code, 2, "{out}{err}");
+        let said = format!("{out}{err}");
+        assert!(
+            said.contains("is after the last local bar (QQQ ends 2025-12-31"),
+            "{said}"
+        );
+        let (code, _, err) = jutsu_in(&config, &["status", "--as-of", late]);
+        assert_eq!(code, 2, "{err}");
+    }
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("state/paper/runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1, "a refused date leaves no ledger");
+    let (code, out, _) = jutsu_in(&config, &["health"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[ok  ] sessions  no missed session"), "{out}");
+}
+
+#[test]
+fn a_long_list_of_missed_sessions_is_summarised_with_its_count_and_ends() {
+    let (_dir, config) = common::paper_config("");
+    assert_eq!(jutsu_in(&config, &["trade", "--as-of", "2025-06-02"]).0, 0);
+    assert_eq!(jutsu_in(&config, &["trade", "--as-of", "2025-12-12"]).0, 0);
+    let (code, out, _) = jutsu_in(&config, &["health"]);
+    assert_eq!(code, 1, "{out}");
+    let line = out.lines().find(|l| l.contains("sessions")).unwrap();
+    assert!(
+        line.contains("134 missed session(s): 2025-06-03, 2025-06-04, 2025-06-05 ... (129 more) ... 2025-12-10, 2025-12-11"),
+        "{line}"
+    );
+    assert!(line.len() < 160, "{line}");
+    let (_, json, _) = jutsu_in(&config, &["health", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["missed_sessions"].as_array().unwrap().len(),
+        134,
+        "JSON lists every one"
+    );
+}

@@ -1013,6 +1013,82 @@ fn with_the_halts_off_the_same_losses_trade_on() {
 }
 
 #[test]
+fn health_fails_on_a_hand_edited_simulated_account_and_names_the_stage_a_run_failed_at() {
+    let env = Env::new("");
+    assert_eq!(env.trade("2025-12-12T15:55", &[]).0, 0);
+    let health = || {
+        let (code, stdout, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T22:00:00Z").args([
+            "-c",
+            env.config.to_str().unwrap(),
+            "health",
+        ]));
+        (code, stdout)
+    };
+    let (code, stdout) = health();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("[ok  ] account   "), "{stdout}");
+
+    // A hand edit: health fails as the next trade would (exit 3), naming both ways out.
+    let account = env.path("state/sim/account.json");
+    let text = std::fs::read_to_string(&account).unwrap();
+    let edited = text.replacen("\"cash\": \"", "\"cash\": \"1", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&account, &edited).unwrap();
+    let (code, stdout) = health();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("[fail] account   ")
+            && stdout.contains("was edited by hand")
+            && stdout.contains("jutsu state accept"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&account).unwrap(),
+        edited,
+        "health wrote nothing"
+    );
+    assert_eq!(
+        env.trade("2025-12-15T15:55", &[]).0,
+        3,
+        "the trade agrees: it stops"
+    );
+
+    // Truncated: the backup is good, so health warns and the next run restores it.
+    std::fs::write(&account, &text[..text.len() / 2]).unwrap();
+    let (code, stdout) = health();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("[warn] account   ") && stdout.contains("the next run restores it"),
+        "{stdout}"
+    );
+    assert_eq!(env.trade("2025-12-15T15:55", &[]).0, 0, "{stdout}");
+
+    // A run that fails while fetching bars is named as failing at fetch (not preflight).
+    let bars = env.path("bars");
+    std::fs::create_dir_all(&bars).unwrap();
+    for symbol in ["QQQ", "TLT", "TQQQ", "TMF", "TMV"] {
+        let name = format!("{symbol}.csv");
+        std::fs::copy(common::bars_dir().join(&name), bars.join(&name)).unwrap();
+    }
+    let (dir2, config2) = common::paper_config("");
+    let text = std::fs::read_to_string(&config2).unwrap();
+    let text = text.replace(
+        &common::bars_dir().display().to_string(),
+        &bars.display().to_string(),
+    );
+    std::fs::write(&config2, text).unwrap();
+    let (code, _, _) = common::trade_at(&config2, "2025-12-12T15:55");
+    assert_ne!(code, 0);
+    let (_, stdout, _) = run(jutsu().env("JUTSU_NOW", "2025-12-12T22:00:00Z").args([
+        "-c",
+        config2.to_str().unwrap(),
+        "health",
+    ]));
+    assert!(stdout.contains("2025-12-12 failed at fetch: "), "{stdout}");
+    drop(dir2);
+}
+
+#[test]
 fn health_names_a_failed_run_with_its_stage_and_is_green_after_a_replay_on_bundled_bars() {
     // A run the risk gate refuses fails at plan: health names it and the session it missed.
     let env = Env::new("risk:\n  max_total_leverage: 0.1\n");

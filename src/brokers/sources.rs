@@ -239,14 +239,19 @@ fn missing_sim_account(loaded: &Loaded) -> Result<crate::brokers::sim::SimAccoun
     {
         ledgers.extend(crate::domain::journal::Ledger::load(file)?);
     }
-    if ledgers.is_empty() {
-        return Ok(SimAccount::new(loaded.config.sim.initial_cash));
-    }
     let transfers: Vec<AuditedTransfer> = paper
         .audit_rows()?
         .iter()
         .filter_map(|r| AuditedTransfer::of_row(&r.action, &r.detail))
         .collect();
+    // Ledgers with no fill, flow or split (a first run opening its own, runs that failed
+    // early) and no transfer describe a new account.
+    let recorded = |l: &crate::domain::journal::Ledger| {
+        l.orders.iter().any(|o| !o.filled.is_zero()) || !l.flows.is_empty() || !l.splits.is_empty()
+    };
+    if !ledgers.iter().any(recorded) && transfers.is_empty() {
+        return Ok(SimAccount::new(loaded.config.sim.initial_cash));
+    }
     let c = &loaded.config;
     let rebuilt = sim_recovery::rebuild(c.sim.initial_cash, &c.sim.costs(), &ledgers, &transfers);
     let line = sim_recovery::describe(&rebuilt, &path);
@@ -255,7 +260,7 @@ fn missing_sim_account(loaded: &Loaded) -> Result<crate::brokers::sim::SimAccoun
 }
 
 /// Whether `mode` trades on the simulator: paper always, a dry run on local data.
-fn simulated(loaded: &Loaded, mode: Mode) -> bool {
+pub fn simulated(loaded: &Loaded, mode: Mode) -> bool {
     match mode {
         Mode::Paper => true,
         Mode::Live => false,

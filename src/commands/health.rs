@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use rust_decimal::Decimal;
 
+use crate::brokers::sources;
 use crate::brokers::sources::SharedClock;
 use crate::config::{Loaded, Risk};
 use crate::domain::calendar;
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
-use crate::storage::fsutil::Sealed;
+use crate::storage::fsutil::{self, Inspected};
 use crate::storage::lock;
 use crate::storage::state::{State, StatePaths};
 use crate::support::error::{exit, Error, Result};
@@ -58,8 +59,9 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     if c.uses_schwab(c.mode) {
         checks.push(token_check(loaded, clock.now_utc().timestamp()));
     }
+    checks.extend([state_check(&paths)]);
+    checks.extend(account_check(loaded));
     checks.extend([
-        state_check(&paths),
         ledgers.check(),
         ledgers.alerts_check(),
         ledgers.loss_halt_check(&c.risk),
@@ -161,17 +163,9 @@ fn token_check(loaded: &Loaded, now: i64) -> Check {
 
 fn state_check(paths: &StatePaths) -> Check {
     let file = paths.state_file();
-    match State::load(&file) {
-        Ok(Sealed::Restored { from, problem, .. }) => Check::new(
-            "state",
-            "warn",
-            format!(
-                "{} was damaged ({problem}) and was restored from {}: check it",
-                file.display(),
-                from.display()
-            ),
-        ),
-        Ok(Sealed::Good(s)) => Check::new(
+    let inspected = fsutil::inspect_sealed::<State>(&file, crate::storage::state::BACKUPS);
+    sealed_check("state", &file, inspected, |s| {
+        Check::new(
             "state",
             "ok",
             format!(
@@ -185,11 +179,120 @@ fn state_check(paths: &StatePaths) -> Check {
                     a.reason
                 ))
             ),
-        ),
-        Ok(Sealed::Missing) => {
-            Check::new("state", "warn", "no state yet: the next run is a first run")
+        )
+    })
+    .unwrap_or_else(|| Check::new("state", "warn", "no state yet: the next run is a first run"))
+}
+
+/// The simulated account of a mode that trades on it, as the next run will find it.
+fn account_check(loaded: &Loaded) -> Option<Check> {
+    if !sources::simulated(loaded, loaded.config.mode) {
+        return None;
+    }
+    use crate::brokers::sim::{SimAccount, BACKUPS};
+    let file = sources::sim_account_path(loaded);
+    let inspected = fsutil::inspect_sealed::<SimAccount>(&file, BACKUPS);
+    let check = sealed_check("account", &file, inspected, |a| {
+        let problems = a.problems();
+        match problems.is_empty() {
+            true => Check::new(
+                "account",
+                "ok",
+                format!(
+                    "{} readable: cash {}, {} position(s)",
+                    file.display(),
+                    crate::domain::portfolio::cents(a.cash),
+                    a.positions.values().filter(|q| !q.is_zero()).count()
+                ),
+            ),
+            false => Check::new(
+                "account",
+                "fail",
+                format!(
+                    "{}: {}: the next trade stops (exit 3); `jutsu state restore {}` puts \
+                     its backup back",
+                    file.display(),
+                    problems.join("; "),
+                    file.display()
+                ),
+            ),
         }
-        Err(e) => Check::new("state", "fail", e.to_string()),
+    });
+    Some(check.unwrap_or_else(|| {
+        Check::new(
+            "account",
+            "ok",
+            "no simulated account yet: the next run opens one (or recovers a lost one)",
+        )
+    }))
+}
+
+/// A sealed file as the next run will find it (`None` when there is none): a hand edit, or
+/// damage with no good backup, fails, since the next trade stops at exit 3; damage with a
+/// good backup warns (the next run restores it); an intact file is what `good` says.
+fn sealed_check<T>(
+    name: &'static str,
+    file: &std::path::Path,
+    inspected: Inspected<T>,
+    good: impl FnOnce(T) -> Check,
+) -> Option<Check> {
+    let shown = file.display();
+    Some(match inspected {
+        Inspected::Missing => return None,
+        Inspected::Good(value) => good(value),
+        Inspected::Edited => Check::new(
+            name,
+            "fail",
+            format!(
+                "{shown} was edited by hand: the next trade stops (exit 3); seal the edit with \
+                 `jutsu state accept {shown}` or undo it with `jutsu state restore {shown}`"
+            ),
+        ),
+        Inspected::Damaged {
+            problem,
+            backup: Some(from),
+        } => Check::new(
+            name,
+            "warn",
+            format!(
+                "{shown} is damaged ({problem}): the next run restores it from {}",
+                from.display()
+            ),
+        ),
+        Inspected::Damaged {
+            problem,
+            backup: None,
+        } => Check::new(
+            name,
+            "fail",
+            format!(
+                "{shown} is damaged ({problem}) and has no good backup: the next trade stops \
+                 (exit 3); move it aside and the next run rebuilds it from the paper ledgers"
+            ),
+        ),
+    })
+}
+
+/// A ledger as the next run will read it, nothing restored: a damaged one as its good
+/// backup; a hand-edited one, or one damaged past its backups, is a problem.
+fn read_only(path: &std::path::Path) -> std::result::Result<Option<Ledger>, String> {
+    match fsutil::inspect_sealed::<Ledger>(path, crate::storage::ledger::BACKUPS) {
+        Inspected::Missing => Ok(None),
+        Inspected::Good(l) => Ok(Some(l)),
+        Inspected::Damaged { problem, .. } => {
+            fsutil::newest_backup::<Ledger>(path, crate::storage::ledger::BACKUPS)
+                .map(|(l, _)| Some(l))
+                .ok_or_else(|| {
+                    format!(
+                        "{} is damaged ({problem}) and has no good backup",
+                        path.display()
+                    )
+                })
+        }
+        Inspected::Edited => Err(format!(
+            "{} was edited by hand: run `jutsu state accept` or `jutsu state restore` on it",
+            path.display()
+        )),
     }
 }
 
@@ -222,14 +325,14 @@ impl Ledgers {
             equity: Vec::new(),
         };
         for path in paths.ledger_files() {
-            match Ledger::load(&path) {
+            match read_only(&path) {
                 Ok(Some(l)) => out.add_run(l),
                 Ok(None) => {}
-                Err(e) => out.problems.push(e.to_string()),
+                Err(e) => out.problems.push(e),
             }
         }
         for path in paths.exit_ledger_files() {
-            match Ledger::load(&path) {
+            match read_only(&path) {
                 Ok(Some(l)) if l.status != RunStatus::Done => out.problems.push(format!(
                     "the emergency exit of {} did not finish ({}): run `jutsu emergency-exit` \
                      again",
@@ -237,7 +340,7 @@ impl Ledgers {
                     l.message.unwrap_or_default()
                 )),
                 Ok(_) => {}
-                Err(e) => out.problems.push(e.to_string()),
+                Err(e) => out.problems.push(e),
             }
         }
         out
@@ -250,12 +353,7 @@ impl Ledgers {
                 self.done.insert(l.session);
             }
             RunStatus::Failed => {
-                let stage = l
-                    .stages
-                    .iter()
-                    .rev()
-                    .find(|st| !st.ok)
-                    .map_or("preflight".to_string(), |st| st.name.clone());
+                let stage = l.stopped_stage();
                 self.failed
                     .push((l.session, stage, l.message.clone().unwrap_or_default()));
             }
@@ -429,15 +527,34 @@ fn scheduler_check(loaded: &Loaded) -> Check {
     Check::new("scheduler", verdict.status, verdict.detail)
 }
 
+/// Dates for a line a person reads: all of them up to six, else the first three, the count
+/// left out and the last two (`--json` lists every one).
+fn summarised(dates: &[NaiveDate]) -> String {
+    let named = |ds: &[NaiveDate]| {
+        ds.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match dates.len() {
+        0..=6 => named(dates),
+        n => format!(
+            "{} ... ({} more) ... {}",
+            named(&dates[..3]),
+            n - 5,
+            named(&dates[n - 2..])
+        ),
+    }
+}
+
 fn sessions_check(missed: &[NaiveDate]) -> Check {
     if missed.is_empty() {
         return Check::new("sessions", "ok", "no missed session");
     }
-    let named: Vec<String> = missed.iter().map(|d| d.to_string()).collect();
     Check::new(
         "sessions",
         "fail",
-        format!("{} missed session(s): {}", missed.len(), named.join(", ")),
+        format!("{} missed session(s): {}", missed.len(), summarised(missed)),
     )
 }
 

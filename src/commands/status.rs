@@ -151,6 +151,7 @@ pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Re
         ));
     }
     crate::pipeline::dates::refuse_future(date, &clock)?;
+    crate::pipeline::dates::refuse_past_bars(loaded, date, &clock)?;
     let fixed = crate::pipeline::as_of_clock(loaded, date, time).map_err(Error::Usage)?;
     Ok(Arc::new(fixed))
 }

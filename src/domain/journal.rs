@@ -347,6 +347,9 @@ pub struct Ledger {
     pub orders: Vec<LedgerOrder>,
     /// The final message.
     pub message: Option<String>,
+    /// The stage a stopped run stopped in (`fetch`, `reconcile`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_stage: Option<String>,
     /// Account value before the run (at the run's quotes).
     #[serde(default)]
     pub equity_before: Option<Decimal>,
@@ -378,6 +381,7 @@ impl Ledger {
             plan: None,
             orders: Vec::new(),
             message: None,
+            failed_stage: None,
             equity_before: None,
             equity_after: None,
             alert_failures: Vec::new(),
@@ -406,6 +410,21 @@ impl Ledger {
             .iter()
             .filter_map(|o| o.broker_id.clone())
             .collect()
+    }
+
+    /// The stage a failed or incomplete run stopped in: as recorded, else its last failed
+    /// stage, else the stage after its last completed one (a ledger written before the
+    /// stage was recorded).
+    pub fn stopped_stage(&self) -> String {
+        if let Some(stage) = &self.failed_stage {
+            return stage.clone();
+        }
+        if let Some(failed) = self.stages.iter().rev().find(|st| !st.ok) {
+            return failed.name.clone();
+        }
+        self.stages.last().map_or("preflight".into(), |st| {
+            format!("the stage after {}", st.name)
+        })
     }
 
     /// True when some order of the journal reached the broker, or may have: a PENDING entry

@@ -13,7 +13,7 @@ use chrono::{NaiveDate, NaiveTime, Utc};
 use crate::brokers::sources::SharedClock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::domain::calendar;
-use crate::storage::fsutil::Sealed;
+use crate::storage::fsutil::{self, Inspected};
 use crate::storage::state::{State, StatePaths};
 use crate::support::clock::FixedClock;
 use crate::support::error::{Error, Result};
@@ -29,10 +29,16 @@ pub struct AsOfMoment {
 
 /// The last session the account of `paths` completed, by its state.json (a damaged or
 /// missing state has none; the commands that need it say so in their own words).
+/// Only reads: a damaged state is taken as its newest good backup, as the next run will.
 pub fn last_session(paths: &StatePaths) -> Option<NaiveDate> {
-    match State::load(&paths.state_file()) {
-        Ok(Sealed::Good(state) | Sealed::Restored { value: state, .. }) => state.last_session,
-        _ => None,
+    let file = paths.state_file();
+    match fsutil::inspect_sealed::<State>(&file, crate::storage::state::BACKUPS) {
+        Inspected::Good(state) => state.last_session,
+        Inspected::Damaged { .. } => {
+            fsutil::newest_backup::<State>(&file, crate::storage::state::BACKUPS)
+                .and_then(|(state, _)| state.last_session)
+        }
+        Inspected::Missing | Inspected::Edited => None,
     }
 }
 
@@ -47,6 +53,30 @@ pub fn refuse_future(date: NaiveDate, clock: &SharedClock) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// On the local bars (without a bar store), `--as-of` may not name a date after their last
+/// bar: a run needs that day's bar for its quotes. Said once, the same for every date and
+/// before anything is written (when the bars cannot be read, the stage that reads them
+/// says why).
+pub fn refuse_past_bars(loaded: &Loaded, date: NaiveDate, clock: &SharedClock) -> Result<()> {
+    let c = &loaded.config;
+    if c.data.source != DataSource::Local || c.data.store.is_some() {
+        return Ok(());
+    }
+    let signal = &c.strategy.parameters.signal_symbol;
+    let last = crate::brokers::sources::local_data(loaded, clock.now_utc())
+        .ok()
+        .and_then(|data| data.last_date(signal).ok());
+    match last {
+        Some(last) if date > last => Err(Error::Usage(format!(
+            "--as-of {date} is after the last local bar ({signal} ends {last} in {}): a run \
+             needs the day's bar; replay a session up to {last}, or set `data.source: schwab` \
+             to trade today",
+            loaded.data_dir().display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A command that changes the account of `mode` may repeat its last session or go
@@ -87,6 +117,7 @@ pub fn account_clock(
                 ));
             }
             refuse_future(moment.date, &clock)?;
+            refuse_past_bars(loaded, moment.date, &clock)?;
             refuse_going_back(&paths, mode, moment.date)?;
             let fixed =
                 super::as_of_clock(loaded, moment.date, moment.time).map_err(Error::Usage)?;

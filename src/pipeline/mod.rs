@@ -276,7 +276,9 @@ impl Run<'_> {
         }
         let incomplete = matches!(stop, Stop::Incomplete(_));
         let message = stop.message().to_string();
+        let stage = self.stage.name().to_string();
         let closed = journal.update(|ledger| {
+            ledger.failed_stage = Some(stage);
             if ledger.status == RunStatus::Running {
                 ledger.status = if incomplete {
                     RunStatus::Incomplete

@@ -152,6 +152,7 @@ impl Run<'_> {
             ));
         }
         super::dates::refuse_future(date, &self.clock)?;
+        super::dates::refuse_past_bars(self.loaded, date, &self.clock)?;
         self.clock = Arc::new(as_of_clock(self.loaded, date, time).map_err(Stop::usage)?);
         Ok(())
     }

@@ -382,6 +382,40 @@ pub fn newest_backup<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What a sealed file is found to be by a command that only reads (nothing is restored).
+#[derive(Debug)]
+pub enum Inspected<T> {
+    /// No file.
+    Missing,
+    /// Read and verified.
+    Good(T),
+    /// Damaged (torn, not JSON, wrong content): what is wrong, and the backup the next run
+    /// that reads it will restore, if one is good.
+    Damaged {
+        /// What is wrong.
+        problem: String,
+        /// The newest good backup.
+        backup: Option<PathBuf>,
+    },
+    /// Valid content whose checksum does not match: edited by hand.
+    Edited,
+}
+
+/// Reads a sealed file without changing anything: what [`read_sealed`] would find.
+pub fn inspect_sealed<T: serde::de::DeserializeOwned>(path: &Path, backups: usize) -> Inspected<T> {
+    if !path.exists() {
+        return Inspected::Missing;
+    }
+    match unseal::<T>(path) {
+        Ok(value) => Inspected::Good(value),
+        Err(Damage::Edited) => Inspected::Edited,
+        Err(Damage::Damaged(problem)) => Inspected::Damaged {
+            problem,
+            backup: newest_backup::<T>(path, backups).map(|(_, from)| from),
+        },
+    }
+}
+
 /// True when a sealed file reads as a valid value and its checksum matches (or it has none).
 pub fn is_intact<T: serde::de::DeserializeOwned>(path: &Path) -> bool {
     unseal::<T>(path).is_ok()

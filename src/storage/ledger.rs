@@ -12,7 +12,7 @@ use crate::storage::fsutil::{self, Sealed};
 use crate::support::error::Result;
 
 /// Backups kept of an open session's journal.
-const BACKUPS: usize = 2;
+pub const BACKUPS: usize = 2;
 
 impl Ledger {
     /// Reads a ledger, restoring a damaged one from its backup (see [`fsutil::read_sealed`]).

@@ -18,7 +18,7 @@ use crate::support::error::Result;
 const VERSION: u32 = 2;
 
 /// Backups kept of state.json.
-const BACKUPS: usize = 5;
+pub const BACKUPS: usize = 5;
 
 /// Where a mode keeps its state: live in `state/`, paper and dry runs in subfolders, so that
 /// they never touch live state.
