@@ -60,7 +60,8 @@ fn every_problem_is_reported_at_once_with_its_path() {
         "strategy.parameters.osc_smoothness: invalid type: string \"ten\"",
         "strategy.parameters.leverage_scalar (2) must be between 0.5 and 1.5",
         "strategy.parameters.w_psq_max: unknown key (did you mean w_PSQ_max?)",
-        "9 configuration problem(s)",
+        "data.dir: ",
+        "10 configuration problem(s)",
     ] {
         assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
     }
@@ -265,4 +266,31 @@ fn unknown_keys_get_the_nearest_known_key_and_missing_secrets_come_with_them() {
             || stderr.trim_end().ends_with("risk.banana: unknown key"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_type_error_hides_no_range_error_of_its_section_and_a_missing_data_folder_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "mode: paper\ndata:\n  dir: nowhere\nexecution:\n  max_quote_age_s: abc\n  \
+         max_buying_power_pct: 150\n  min_trade_pct: -1\n  slippage_warn_pct: -2\n  \
+         max_order_retries: -3\n  limit_collar_pct: -1\n  max_spread_pct: -1\n",
+    );
+    let (code, stdout, stderr) = run(jutsu().arg("-c").arg(&config).args(["config", "check"]));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for expected in [
+        "execution.max_quote_age_s: invalid type",
+        "execution.max_order_retries: invalid value",
+        "execution.max_buying_power_pct (150) must be between 1 and 100",
+        "execution.min_trade_pct (-1)",
+        "execution.slippage_warn_pct (-2)",
+        "execution.limit_collar_pct (-1)",
+        "execution.max_spread_pct (-1)",
+        "data.dir: ",
+    ] {
+        assert_eq!(stderr.matches(expected).count(), 1, "{expected}: {stderr}");
+    }
+    assert!(stderr.contains("8 configuration problem(s)"), "{stderr}");
+    assert!(stderr.contains("nowhere is not a folder"), "{stderr}");
 }

@@ -243,3 +243,23 @@ fn a_long_list_of_missed_sessions_is_summarised_with_its_count_and_ends() {
         "JSON lists every one"
     );
 }
+
+#[test]
+fn a_run_started_early_says_its_run_time_once_and_every_record_carries_it() {
+    let (dir, config) = common::paper_config("");
+    let (code, out, err) = jutsu_in(&config, &["trade", "--as-of", "2025-12-15T15:50"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("waiting until 15:55 ET"), "{out}");
+    assert!(out.contains("at 15:55 ET  ("), "the synthetic bar: {out}");
+    assert!(!out.contains("15:50"), "{out}");
+    let ledger = Ledger::load(&dir.path().join("state/paper/runs/2025-12-15.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ledger.started_at.to_rfc3339(), "2025-12-15T20:55:00+00:00");
+    let trades = common::read_csv(&dir.path().join("logs/trades.csv"));
+    assert!(!trades.is_empty());
+    assert!(
+        trades.iter().all(|t| t["time_new_york"].contains("15:55")),
+        "{trades:?}"
+    );
+}

@@ -146,15 +146,54 @@ pub fn load_with_secrets(
 /// parameters against the published set when `strategy.expect` names it and the mode is
 /// live; every problem listed at once.
 pub fn load_for_check(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
+    let base = Loaded {
+        config: Config::default(),
+        path: path.to_path_buf(),
+        base_dir: base_dir(path),
+    };
     load_checked(path, &|config: &Config| {
         let mut problems = config.secrets(lookup).err().unwrap_or_default();
         problems.extend(config.strategy.creep_problems(config.mode));
+        problems.extend(data_dir_problem(config, &base));
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
     })
+}
+
+/// On local bars (without a bar store), `data.dir` must be a folder holding the signal
+/// symbol's bars: a run would stop at fetch otherwise.
+fn data_dir_problem(config: &Config, base: &Loaded) -> Option<String> {
+    if config.data.source != DataSource::Local || config.data.store.is_some() {
+        return None;
+    }
+    let dir = base.resolve(&config.data.dir);
+    let signal = &config.strategy.parameters.signal_symbol;
+    let file = dir.join(format!("{signal}.csv"));
+    if !dir.is_dir() {
+        Some(format!(
+            "data.dir: {} is not a folder (data.source is local: the bars are read from there)",
+            dir.display()
+        ))
+    } else if !file.is_file() {
+        Some(format!(
+            "data.dir: {} holds no {signal}.csv (the signal symbol's daily bars)",
+            dir.display()
+        ))
+    } else {
+        None
+    }
+}
+
+/// The folder relative paths of the file at `path` resolve against.
+fn base_dir(path: &Path) -> PathBuf {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
 }
 
 /// Loads the file and adds the problems `more` finds in it (in the configuration as far as
@@ -199,15 +238,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
         path: path.to_path_buf(),
         problems,
     })?;
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     Ok(Loaded {
         config,
         path: path.to_path_buf(),
-        base_dir,
+        base_dir: base_dir(path),
     })
 }
 

@@ -136,6 +136,20 @@ fn decode<T: DeserializeOwned + Serialize + Default>(
     if value.is_null() {
         return T::default();
     }
+    match decode_whole::<T>(value.clone(), prefix, problems) {
+        Some(v) => v,
+        // A type error: each key on its own, so that one bad value does not hide the
+        // others (their range checks run on what did decode).
+        None => decode_by_key(value, prefix, problems),
+    }
+}
+
+/// Decodes a section at once: its unknown keys, and its value or its first type error.
+fn decode_whole<T: DeserializeOwned + Serialize + Default>(
+    value: Value,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) -> Option<T> {
     let mut unknown = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
     let de = serde_ignored::Deserializer::new(value, &mut on_unknown);
@@ -144,7 +158,7 @@ fn decode<T: DeserializeOwned + Serialize + Default>(
         problems.push(unknown_key::<T>(prefix, &key));
     }
     match result {
-        Ok(v) => v,
+        Ok(v) => Some(v),
         Err(e) => {
             let path = e.path().to_string();
             let at = if path == "." || path.is_empty() {
@@ -153,9 +167,33 @@ fn decode<T: DeserializeOwned + Serialize + Default>(
                 format!("{prefix}.{path}")
             };
             problems.push(format!("{at}: {}", e.into_inner()));
-            T::default()
+            None
         }
     }
+}
+
+/// A mapping section whose whole decode failed (already reported), decoded key by key:
+/// each bad key is reported, the good ones make up the section (defaults for the rest).
+fn decode_by_key<T: DeserializeOwned + Serialize + Default>(
+    value: Value,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) -> T {
+    let Value::Mapping(map) = value else {
+        return T::default();
+    };
+    let reported: Vec<String> = problems.clone();
+    let mut good = serde_norway::Mapping::new();
+    for (key, v) in map {
+        let probe = Value::Mapping([(key.clone(), v.clone())].into_iter().collect());
+        let mut found = Vec::new();
+        if decode_whole::<T>(probe, prefix, &mut found).is_some() {
+            good.insert(key, v);
+        }
+        // Each problem once: the whole decode reported the first already.
+        problems.extend(found.into_iter().filter(|p| !reported.contains(p)));
+    }
+    decode_whole::<T>(Value::Mapping(good), prefix, &mut Vec::new()).unwrap_or_default()
 }
 
 /// Splits a mapping section into its keys, reporting unknown ones.

@@ -225,6 +225,12 @@ impl Run<'_> {
                 .line(&format!("waiting until {} ET", run_at.format("%H:%M")));
             let wait = (run_at - now).to_std().unwrap_or_default();
             self.clock.pause(wait);
+            // A stopped clock (`--as-of`, a test's fixed clock) does not move while it
+            // waits: the run goes on at the run time, so the synthetic bar, the quotes and
+            // the ledger all say the one time it announced.
+            if self.clock.now_et() < run_at {
+                self.clock = Arc::new(FixedClock(run_at.with_timezone(&chrono::Utc)));
+            }
         }
         Ok(true)
     }
