@@ -51,6 +51,10 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     assert!(stdout.contains("emergency\\-exit"), "roff escapes dashes");
     let (_, help, _) = run(jutsu().arg("--help"));
     assert!(help.contains("4  execution incomplete"), "{help}");
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("man ")),
+        "--help lists man: {help}"
+    );
 }
 
 #[test]

@@ -1003,6 +1003,28 @@ fn a_drawdown_past_the_limit_halts_and_health_shows_how_close_it_is() {
 }
 
 #[test]
+fn health_takes_a_withdrawal_for_no_loss_as_the_run_does() {
+    let env = Env::new(&format!("{HALF_INVESTED}risk:\n  daily_loss_halt_pct: 5\n"));
+    assert_eq!(env.trade("2025-12-10", &[]).0, 0);
+    let (code, out, err) = run(jutsu().args([
+        "-c",
+        env.config.to_str().unwrap(),
+        "sim",
+        "withdraw",
+        "1500",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, stdout, _) = env.trade("2025-12-11", &[]);
+    assert_eq!(
+        code, 0,
+        "the run takes the withdrawal for no loss: {stdout}"
+    );
+    let (_, health, _) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "health"]));
+    let line = health.lines().find(|l| l.contains("losses")).unwrap();
+    assert!(line.contains("[ok  ] losses"), "{health}");
+}
+
+#[test]
 fn with_the_halts_off_the_same_losses_trade_on() {
     let env = Env::new(HALF_INVESTED);
     assert_eq!(env.trade("2025-12-10", &[]).0, 0);

@@ -162,8 +162,8 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// The man page (roff) on stdout, from the same definitions as --help.
-    #[command(hide = true)]
+    /// The man page (roff) on stdout, from the same definitions as --help: `jutsu man |
+    /// man -l -`
     Man,
 }
 

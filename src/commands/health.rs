@@ -12,7 +12,6 @@ use crate::brokers::sources::SharedClock;
 use crate::config::{Loaded, Risk};
 use crate::domain::calendar;
 use crate::domain::journal::{Ledger, RunStatus};
-use crate::domain::plan::EquityRecord;
 use crate::storage::fsutil::{self, Inspected};
 use crate::storage::lock;
 use crate::storage::state::{State, StatePaths};
@@ -64,7 +63,7 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     checks.extend([
         ledgers.check(),
         ledgers.alerts_check(),
-        ledgers.loss_halt_check(&c.risk),
+        ledgers.loss_halt_check(&c.risk, &paths),
         disk_check(loaded, &paths),
         lock_check(&paths),
         halt_check(&paths),
@@ -273,29 +272,6 @@ fn sealed_check<T>(
     })
 }
 
-/// A ledger as the next run will read it, nothing restored: a damaged one as its good
-/// backup; a hand-edited one, or one damaged past its backups, is a problem.
-fn read_only(path: &std::path::Path) -> std::result::Result<Option<Ledger>, String> {
-    match fsutil::inspect_sealed::<Ledger>(path, crate::storage::ledger::BACKUPS) {
-        Inspected::Missing => Ok(None),
-        Inspected::Good(l) => Ok(Some(l)),
-        Inspected::Damaged { problem, .. } => {
-            fsutil::newest_backup::<Ledger>(path, crate::storage::ledger::BACKUPS)
-                .map(|(l, _)| Some(l))
-                .ok_or_else(|| {
-                    format!(
-                        "{} is damaged ({problem}) and has no good backup",
-                        path.display()
-                    )
-                })
-        }
-        Inspected::Edited => Err(format!(
-            "{} was edited by hand: run `jutsu state accept` or `jutsu state restore` on it",
-            path.display()
-        )),
-    }
-}
-
 /// What the run ledgers say: the last completed session, the newest run, and every ledger
 /// that needs a human (a run stopped with orders sent, an unfinished emergency exit, a
 /// damaged file).
@@ -308,9 +284,6 @@ struct Ledgers {
     failed: Vec<(NaiveDate, String, String)>,
     newest: Option<Ledger>,
     problems: Vec<String>,
-    /// Each run's session and account value (after the run, else before it: a run that
-    /// halted or stopped records only the value it found), oldest first.
-    equity: Vec<(NaiveDate, Option<Decimal>, Option<Decimal>)>,
 }
 
 impl Ledgers {
@@ -322,17 +295,16 @@ impl Ledgers {
             failed: Vec::new(),
             newest: None,
             problems: Vec::new(),
-            equity: Vec::new(),
         };
         for path in paths.ledger_files() {
-            match read_only(&path) {
+            match Ledger::read_only(&path).map_err(|e| e.to_string()) {
                 Ok(Some(l)) => out.add_run(l),
                 Ok(None) => {}
                 Err(e) => out.problems.push(e),
             }
         }
         for path in paths.exit_ledger_files() {
-            match read_only(&path) {
+            match Ledger::read_only(&path).map_err(|e| e.to_string()) {
                 Ok(Some(l)) if l.status != RunStatus::Done => out.problems.push(format!(
                     "the emergency exit of {} did not finish ({}): run `jutsu emergency-exit` \
                      again",
@@ -359,8 +331,6 @@ impl Ledgers {
             }
             _ => {}
         }
-        self.equity
-            .push((l.session, l.equity_after, l.equity_before));
         if l.status == RunStatus::Done {
             self.last_done = self.last_done.max(Some(l.session));
         }
@@ -456,22 +426,25 @@ impl Ledgers {
 
 impl Ledgers {
     /// How close the last recorded account value is to each loss halt.
-    fn loss_halt_check(&self, risk: &Risk) -> Check {
+    /// The loss halts as the newest run met them: its value against the record of the
+    /// runs before it, carried forward by its deposits and withdrawals (the record the run
+    /// itself and `status` use).
+    fn loss_halt_check(&self, risk: &Risk, paths: &StatePaths) -> Check {
         if risk.max_drawdown_halt_pct.is_none() && risk.daily_loss_halt_pct.is_none() {
             return Check::new("losses", "ok", "loss halts off (risk.*_halt_pct)");
         }
-        let Some(&(newest, after, before)) = self.equity.last() else {
+        let Some(newest) = &self.newest else {
             return Check::new("losses", "ok", "no recorded run yet");
         };
-        let Some(current) = after.or(before) else {
+        let Some(current) = newest.equity_after.or(newest.equity_before) else {
             return Check::new("losses", "ok", "no account value recorded yet");
         };
-        let earlier = self
-            .equity
-            .iter()
-            .filter(|(session, ..)| *session < newest)
-            .filter_map(|(_, after, _)| *after);
-        let distances = risk.halt_distances(EquityRecord::of(earlier).losses(current));
+        let record =
+            match crate::storage::ledger::equity_record(&paths.ledger_files(), newest.session) {
+                Ok(record) => record.with_flow(crate::domain::performance::external_flow(newest)),
+                Err(e) => return Check::new("losses", "fail", e.to_string()),
+            };
+        let distances = risk.halt_distances(record.losses(current));
         let status = if distances.iter().any(|d| d.loss_pct > d.limit_pct) {
             "fail"
         } else if distances

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
-use crate::storage::fsutil::{self, Sealed};
+use crate::storage::fsutil::{self, Inspected, Sealed};
 use crate::support::error::Result;
 
 /// Backups kept of an open session's journal.
@@ -34,6 +34,25 @@ impl Ledger {
             fsutil::remove_backups(path, BACKUPS)?;
         }
         Ok(())
+    }
+
+    /// Reads a ledger without changing anything, as the next run will find it: a damaged
+    /// one as its newest good backup (left where it is); `None` when absent. A hand edit,
+    /// or damage past every backup, is an error naming the file.
+    pub fn read_only(path: &Path) -> Result<Option<Self>> {
+        match fsutil::inspect_sealed::<Ledger>(path, BACKUPS) {
+            Inspected::Missing => Ok(None),
+            Inspected::Good(ledger) => Ok(Some(ledger)),
+            Inspected::Damaged { problem, .. } => fsutil::newest_backup::<Ledger>(path, BACKUPS)
+                .map(|(ledger, _)| Some(ledger))
+                .ok_or_else(|| crate::support::error::Error::Corrupt {
+                    path: path.to_path_buf(),
+                    problem,
+                }),
+            Inspected::Edited => Err(crate::support::error::Error::HandEdited {
+                path: path.to_path_buf(),
+            }),
+        }
     }
 
     /// Backs up the ledger before a run takes it up again (a resumed session).
@@ -97,11 +116,11 @@ impl Journal {
 }
 
 /// The loss halts' record: the account value after each run recorded in `files` (run
-/// ledgers, oldest first) of a session before `before`.
+/// ledgers, oldest first) of a session before `before` (read only: nothing is restored).
 pub fn equity_record(files: &[PathBuf], before: NaiveDate) -> Result<EquityRecord> {
     let mut runs = Vec::new();
     for path in files {
-        if let Some(ledger) = Ledger::load(path)? {
+        if let Some(ledger) = Ledger::read_only(path)? {
             if ledger.session < before {
                 let flow = crate::domain::performance::external_flow(&ledger);
                 runs.extend(ledger.equity_after.map(|v| (v, flow)));
