@@ -56,3 +56,40 @@ fn reading_commands_write_nothing_under_state() {
         assert!(changed.is_empty(), "{args:?} wrote {changed:?}");
     }
 }
+
+/// The cash `hello`, `status` and the next run each give, on the bundled bars with their
+/// dividends: the account's own date, never the machine's (no future dividend is counted).
+#[test]
+fn hello_status_and_the_next_run_tell_the_same_cash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
+            common::data_dir().display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = common::trade_at(&config, "2025-12-12T15:55");
+    assert_eq!(code, 0, "{out}{err}");
+    let cash_line = |text: &str| {
+        let at = text.find("cash ").unwrap() + 5;
+        text[at..].split_whitespace().next().unwrap().to_string()
+    };
+    let after_run = cash_line(out.split("holdings after the run").nth(1).unwrap());
+    let cmd = |args: &[&str]| {
+        let (code, out, err) = common::run(common::jutsu().arg("-c").arg(&config).args(args));
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let hello = cmd(&["hello"]);
+    assert_eq!(cash_line(hello.split("account").last().unwrap()), after_run, "{hello}");
+    let status = cmd(&["status"]);
+    assert_eq!(cash_line(&status), after_run, "{status}");
+    // The dividends of 2025-12-23/24 are the account's future: the next session's run
+    // lists none of them.
+    let (code, out, _) = common::trade_at(&config, "2025-12-15T15:55");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("dividend"), "{out}");
+}

@@ -1,8 +1,6 @@
 //! `jutsu hello`: a smoke test of the configured sources: token state, one quote per
 //! symbol, and the account summary.
 
-use std::sync::Arc;
-
 use crate::brokers::schwab::auth::TokenFile;
 use crate::brokers::sources::{self, SharedClock};
 use crate::config::{DataSource, Loaded, Mode};
@@ -28,6 +26,9 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         println!("  token         not needed: no Schwab calls in this configuration");
     }
 
+    // On the bundled bars, the account's own clock (the close of its last session), as
+    // status and the next run see it; on Schwab data, now.
+    let clock = crate::pipeline::dates::account_clock(loaded, c.mode, None, clock)?;
     let as_of = sources::quote_instant(loaded, clock.as_ref())?;
     let data = sources::market_data(loaded, clock.clone(), as_of)?;
     match c.data.source {
@@ -48,12 +49,8 @@ pub(super) fn run(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
         linked_accounts(loaded, clock.clone())?;
     }
     // Read only: the simulated account is read, never written (its actions applied in
-    // memory, as of the quotes' session, not the machine's date).
-    let account_clock: SharedClock = match c.data.source {
-        DataSource::Local => Arc::new(crate::support::clock::FixedClock(as_of)),
-        DataSource::Schwab => clock,
-    };
-    let account = sources::account_read_only(loaded, c.mode, &data, account_clock)?;
+    // memory, as of the account's clock, not the machine's date).
+    let account = sources::account_read_only(loaded, c.mode, &data, clock)?;
     match c.mode {
         Mode::Live => println!("  broker        Schwab ({})", c.schwab.trader_base_url),
         _ if c.data.source == DataSource::Local || c.mode == Mode::Paper => println!(

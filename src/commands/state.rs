@@ -132,17 +132,13 @@ fn adopt(
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
     let paths = StatePaths::new(loaded, mode);
     let _lock = RunLock::acquire(&paths.lock_file(), "state adopt")?;
+    // On the bundled bars, the account's own clock (the close of its last session).
+    let clock = crate::pipeline::dates::account_clock(loaded, mode, None, clock)?;
     let at = crate::brokers::sources::quote_instant(loaded, clock.as_ref())?;
     let data = crate::brokers::sources::market_data(loaded, clock.clone(), at)?;
     // The broker is only read: the simulated account is never advanced or saved by an
-    // adoption (its actions are applied in memory, as of the quotes' session).
-    let account_clock: crate::brokers::sources::SharedClock = match loaded.config.data.source {
-        crate::config::DataSource::Local => {
-            std::sync::Arc::new(crate::support::clock::FixedClock(at))
-        }
-        crate::config::DataSource::Schwab => clock.clone(),
-    };
-    let account = crate::brokers::sources::account_read_only(loaded, mode, &data, account_clock)?;
+    // adoption (its actions are applied in memory, as of that clock).
+    let account = crate::brokers::sources::account_read_only(loaded, mode, &data, clock.clone())?;
     let legs = loaded
         .config
         .strategy
