@@ -294,3 +294,18 @@ fn a_type_error_hides_no_range_error_of_its_section_and_a_missing_data_folder_is
     assert!(stderr.contains("8 configuration problem(s)"), "{stderr}");
     assert!(stderr.contains("nowhere is not a folder"), "{stderr}");
 }
+
+#[test]
+fn live_on_the_bundled_bars_is_listed_with_the_missing_secrets() {
+    let (code, _, stderr) = run(jutsu()
+        .env_remove("SCHWAB_APP_KEY")
+        .env_remove("SCHWAB_APP_SECRET")
+        .args(["trade", "--mode", "live"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("3 configuration problem(s)"), "{stderr}");
+    assert!(stderr.contains("SCHWAB_APP_KEY is not set"), "{stderr}");
+    assert!(
+        stderr.contains("data.source is local (the bundled bars) but the mode is live"),
+        "{stderr}"
+    );
+}

@@ -84,7 +84,11 @@ fn hello_status_and_the_next_run_tell_the_same_cash() {
         out
     };
     let hello = cmd(&["hello"]);
-    assert_eq!(cash_line(hello.split("account").last().unwrap()), after_run, "{hello}");
+    assert_eq!(
+        cash_line(hello.split("account").last().unwrap()),
+        after_run,
+        "{hello}"
+    );
     let status = cmd(&["status"]);
     assert_eq!(cash_line(&status), after_run, "{status}");
     // The dividends of 2025-12-23/24 are the account's future: the next session's run

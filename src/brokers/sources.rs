@@ -25,18 +25,13 @@ pub type SharedClock = Arc<dyn Clock + Send + Sync>;
 /// `--mode`'s) and `data.source: local`, every command stops here, before any request
 /// (exit 2). Orders at the bundled closes would be placed at prices of another day.
 pub fn refuse_live_on_local_bars(loaded: &Loaded, mode: Mode) -> Result<()> {
-    if mode != Mode::Live || loaded.config.data.source != DataSource::Local {
-        return Ok(());
+    match loaded.config.live_on_local_problem(mode) {
+        None => Ok(()),
+        Some(problem) => Err(Error::Config {
+            path: loaded.path.clone(),
+            problems: vec![problem],
+        }),
     }
-    Err(Error::Config {
-        path: loaded.path.clone(),
-        problems: vec![
-            "data.source is local (the bundled bars) but the mode is live: live orders need \
-             live quotes. Set data.source: schwab for live trading, or run with --mode paper \
-             or --mode dry_run"
-                .into(),
-        ],
-    })
 }
 
 /// The clients made in this process, by app, token file, endpoints and clock.

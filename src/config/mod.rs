@@ -138,8 +138,25 @@ pub fn load_with_secrets(
         if let Some(mode) = mode {
             config.mode = mode;
         }
-        config.secrets(lookup).map(|_| ())
+        let mut problems = config.secrets(lookup).err().unwrap_or_default();
+        problems.extend(config.live_on_local_problem(config.mode));
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(problems),
+        }
     })
+}
+
+impl Config {
+    /// Live orders on the bundled bars: refused, since live orders need live quotes.
+    pub fn live_on_local_problem(&self, mode: Mode) -> Option<String> {
+        (mode == Mode::Live && self.data.source == DataSource::Local).then(|| {
+            "data.source is local (the bundled bars) but the mode is live: live orders need \
+             live quotes. Set data.source: schwab for live trading, or run with --mode paper \
+             or --mode dry_run"
+                .to_string()
+        })
+    }
 }
 
 /// What `config check` checks: [`load_with_secrets`] in the file's mode, and the strategy
@@ -155,6 +172,7 @@ pub fn load_for_check(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> R
         let mut problems = config.secrets(lookup).err().unwrap_or_default();
         problems.extend(config.strategy.creep_problems(config.mode));
         problems.extend(data_dir_problem(config, &base));
+        problems.extend(config.live_on_local_problem(config.mode));
         if problems.is_empty() {
             Ok(())
         } else {
