@@ -155,7 +155,7 @@ fn a_share_change_no_split_explains_stops_and_adopt_lets_the_next_run_go_on() {
     let (code, stdout, stderr) = next_run(&account, &fake);
     assert_eq!(code, 3, "{stdout}{stderr}");
     assert!(stdout.contains("no split explains it"), "{stdout}");
-    assert!(stdout.contains("jutsu state adopt"), "{stdout}");
+    assert!(stdout.contains("state adopt --reason"), "{stdout}");
     assert_eq!(fake.order_calls().0, 0, "nothing sent");
 
     let config = account.at(&fake, NEXT.1, "A-secret-events-2");

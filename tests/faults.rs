@@ -417,7 +417,7 @@ fn f11_a_dead_refresh_token_before_trading_says_to_log_in() {
         f.expire_token_after = Some(3);
         f.dead_refresh = true;
     });
-    c.assert_stops_before_sending("run `jutsu auth login`");
+    c.assert_stops_before_sending("auth login`");
 }
 
 #[test]
@@ -431,7 +431,7 @@ fn f12_a_dead_login_mid_execution_stops_and_a_rerun_finishes_without_resending()
     let (code, stdout, _) = c.trade();
     assert_eq!(code, 4, "{stdout}");
     assert!(stdout.contains("INCOMPLETE"), "{stdout}");
-    assert!(stdout.contains("jutsu auth login"), "{stdout}");
+    assert!(stdout.contains("auth login`"), "{stdout}");
     c.assert_no_duplicate();
     c.assert_ledger_explains_broker();
     c.fake.faults(|f| f.dead_refresh = false);
@@ -1076,7 +1076,7 @@ fn f47_an_exit_that_cannot_sell_everything_says_not_flat_and_health_names_it() {
     let (code, stdout, _) = health();
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains("did not finish") && stdout.contains("run `jutsu emergency-exit` again"),
+        stdout.contains("did not finish") && stdout.contains("emergency-exit` again"),
         "{stdout}"
     );
     // The broker accepts QQQ again: the exit finishes, selling only QQQ.

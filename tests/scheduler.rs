@@ -65,8 +65,7 @@ impl Machine {
         let (code, stdout, stderr) = run(jutsu()
             .env("PATH", self.path("bin"))
             .env("JUTSU_TEST_CRON_D", self.path("cron.d"))
-            .arg("-c")
-            .arg(self.config())
+            .env("JUTSU_CONFIG", self.config())
             .arg("health"));
         let line = stdout
             .lines()

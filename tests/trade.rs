@@ -287,9 +287,10 @@ fn halted_trading_exits_5_and_resume_clears_it() {
     let (code, stdout, _) = env.trade("2025-12-12", &[]);
     assert_eq!(code, 5, "{stdout}");
     assert!(
-        stdout.contains(
-            "trading is halted (emergency exit 2025-12-11); `jutsu resume` clears the flag"
-        ),
+        stdout.contains(&format!(
+            "trading is halted (emergency exit 2025-12-11); `jutsu -c {} resume` clears the flag",
+            env.config.display()
+        )),
         "{stdout}"
     );
     let (code, _, stderr) = run(jutsu().args(["-c", env.config.to_str().unwrap(), "resume"]));
@@ -637,10 +638,14 @@ fn a_hand_edited_state_stops_the_run_until_it_is_accepted_or_restored() {
     assert_eq!(code, 3, "{stdout}");
     assert!(stdout.contains("was edited by hand"), "{stdout}");
     assert!(
-        stdout.contains(&format!("jutsu state accept {}", state.display())),
+        stdout.contains(&format!(
+            "`jutsu -c {} state accept {}",
+            env.config.display(),
+            state.display()
+        )),
         "{stdout}"
     );
-    assert!(stdout.contains("jutsu state restore"), "{stdout}");
+    assert!(stdout.contains("state restore"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
         edited,
@@ -1061,7 +1066,7 @@ fn health_fails_on_a_hand_edited_simulated_account_and_names_the_stage_a_run_fai
     assert!(
         stdout.contains("[fail] account   ")
             && stdout.contains("was edited by hand")
-            && stdout.contains("jutsu state accept"),
+            && stdout.contains("state accept"),
         "{stdout}"
     );
     assert_eq!(

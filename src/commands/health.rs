@@ -598,7 +598,12 @@ fn print(report: &Health, json: bool) -> Result<()> {
     }
     println!("jutsu health (mode {})", report.mode);
     for check in &report.checks {
-        println!("  [{:<4}] {:<9} {}", check.status, check.name, check.detail);
+        println!(
+            "  [{:<4}] {:<9} {}",
+            check.status,
+            check.name,
+            crate::support::report::hinted(&check.detail)
+        );
     }
     if let Some(next) = &report.next_run {
         println!("  next run {next}");

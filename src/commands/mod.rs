@@ -34,6 +34,7 @@ use crate::support::logging;
 /// Runs the command line and returns the process exit code. Errors are printed here, once,
 /// with secrets redacted.
 pub fn run(cli: Cli) -> u8 {
+    crate::support::report::set_hint_flag(config_flag(&cli));
     match dispatch(cli) {
         Ok(code) => code,
         // The reader of stdout went away (`jutsu calendar | head`): nothing to say.
@@ -43,11 +44,31 @@ pub fn run(cli: Cli) -> u8 {
             exit::OK
         }
         Err(e) => {
-            let text = crate::support::secret::redact(&format!("error: {e}"));
+            let text = crate::support::report::hinted(&format!("error: {e}"));
+            let text = crate::support::secret::redact(&text);
             let _ = writeln!(std::io::stderr(), "{text}");
             e.exit_code()
         }
     }
+}
+
+/// `-c PATH` as the user gave it (shell-quoted when needed), when the configuration came
+/// from `-c` rather than from `JUTSU_CONFIG` or the default: the commands a message tells
+/// the user to run must read the same file.
+fn config_flag(cli: &Cli) -> Option<String> {
+    let path = cli.config.as_ref()?;
+    let from_env = std::env::var_os("JUTSU_CONFIG").is_some_and(|v| PathBuf::from(v) == *path);
+    if from_env {
+        return None;
+    }
+    let text = path.display().to_string();
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c));
+    Some(match plain {
+        true => format!("-c {text}"),
+        false => format!("-c '{}'", text.replace('\'', "'\\''")),
+    })
 }
 
 fn config_path(cli: &Cli) -> PathBuf {

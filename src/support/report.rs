@@ -53,10 +53,10 @@ impl Report {
         // A closed pipe (`jutsu trade | head`) must not stop a run that is sending orders:
         // output errors are ignored.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", crate::support::secret::redact(&painted));
+        let _ = writeln!(out, "{}", hinted(&crate::support::secret::redact(&painted)));
         self.transcript
             .borrow_mut()
-            .push(crate::support::secret::redact(&plain));
+            .push(hinted(&crate::support::secret::redact(&plain)));
     }
 
     /// How many warnings the run gave.
@@ -120,12 +120,46 @@ impl Report {
     }
 }
 
+/// The `-c PATH` the command line named, once known ([`set_hint_flag`]).
+static HINT_FLAG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Sets, once per process, the `-c PATH` that the commands a message suggests must carry
+/// (`None` when the configuration came from the default or `JUTSU_CONFIG`).
+pub fn set_hint_flag(flag: Option<String>) {
+    let _ = HINT_FLAG.set(flag);
+}
+
+/// `text` with every suggested command (`` run `jutsu state accept F` ``) carrying the
+/// command line's `-c PATH`, so that it can be pasted as it is. A command named as what
+/// happened (`` adopted by `jutsu state adopt` ``, `` runs `jutsu trade` ``) is left alone.
+pub fn hinted(text: &str) -> String {
+    let Some(flag) = HINT_FLAG.get().and_then(Option::as_deref) else {
+        return text.to_string();
+    };
+    const COMMAND: &str = "`jutsu ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(COMMAND) {
+        let before = &rest[..at];
+        out.push_str(before);
+        out.push_str(COMMAND);
+        let described = before.ends_with("by ") || before.ends_with("runs ");
+        if !described {
+            out.push_str(flag);
+            out.push(' ');
+        }
+        rest = &rest[at + COMMAND.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Prints one line on stdout, redacted, ignoring a closed pipe: commands that move money use
 /// it, so that `| head` cannot panic them between two orders.
 pub fn say(line: &str) {
     let _ = writeln!(
         std::io::stdout().lock(),
         "{}",
-        crate::support::secret::redact(line)
+        hinted(&crate::support::secret::redact(line))
     );
 }
