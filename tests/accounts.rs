@@ -846,7 +846,10 @@ fn no_network_is_named_as_such_and_a_first_login_is_asked_for_plainly() {
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("no Schwab login yet"), "{all}");
     assert!(
-        all.contains(&format!("run `jutsu -c {} auth login` to log in", config.display())),
+        all.contains(&format!(
+            "run `jutsu -c {} auth login` to log in",
+            config.display()
+        )),
         "a hint to paste as it is: {all}"
     );
     assert!(!all.contains("log in again"), "{all}");

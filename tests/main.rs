@@ -21,6 +21,7 @@ mod fuzz;
 mod layout;
 mod logs;
 mod metrics;
+mod one_story;
 mod params_creep;
 mod pipes;
 mod readonly;

@@ -57,7 +57,8 @@ pub fn run(cli: Cli) -> u8 {
 /// the user to run must read the same file.
 fn config_flag(cli: &Cli) -> Option<String> {
     let path = cli.config.as_ref()?;
-    let from_env = std::env::var_os("JUTSU_CONFIG").is_some_and(|v| Path::new(&v) == path.as_path());
+    let from_env =
+        std::env::var_os("JUTSU_CONFIG").is_some_and(|v| Path::new(&v) == path.as_path());
     if from_env {
         return None;
     }

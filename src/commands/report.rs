@@ -15,22 +15,47 @@ use crate::storage::fsutil;
 use crate::storage::state::StatePaths;
 use crate::support::error::{exit, Error, Result};
 
-/// The ledgers of the completed runs between `from` and `to`, by session.
+/// The ledgers of the completed runs between `from` and `to`, by session. A session's
+/// emergency exit is part of it: its sales join the session's orders and its value after
+/// the exit is the session's closing value (an exit on a day with no run is a session of
+/// its own, valued from the previous one).
 fn completed_runs(
     paths: &StatePaths,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Vec<Ledger>> {
+    let inside =
+        |l: &Ledger| from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
+    let done = |l: &Ledger| l.status == RunStatus::Done && l.equity_after.is_some();
     let mut ledgers = Vec::new();
     for path in paths.ledger_files() {
-        if let Some(l) = Ledger::load(&path)? {
-            let inside = from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
-            if inside && l.status == RunStatus::Done && l.equity_after.is_some() {
-                ledgers.push(l);
+        ledgers.extend(Ledger::read_only(&path)?.filter(|l| inside(l) && done(l)));
+    }
+    let mut exits = Vec::new();
+    for path in paths.exit_ledger_files() {
+        exits.extend(Ledger::read_only(&path)?.filter(|l| inside(l) && done(l)));
+    }
+    ledgers.sort_by_key(|l| l.session);
+    for exit in exits {
+        match ledgers.iter_mut().find(|l| l.session == exit.session) {
+            Some(run) => {
+                run.orders.extend(exit.orders);
+                run.flows.extend(exit.flows);
+                run.equity_after = exit.equity_after;
+            }
+            None => {
+                let mut exit = exit;
+                let previous = ledgers
+                    .iter()
+                    .rev()
+                    .find(|l| l.session < exit.session)
+                    .and_then(|l| l.equity_after);
+                exit.equity_before = exit.equity_before.or(previous).or(exit.equity_after);
+                ledgers.push(exit);
+                ledgers.sort_by_key(|l| l.session);
             }
         }
     }
-    ledgers.sort_by_key(|l| l.session);
     Ok(ledgers)
 }
 

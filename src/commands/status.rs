@@ -113,6 +113,9 @@ pub struct Snapshot {
     pub last_validation: Option<(NaiveDate, String)>,
     /// Hours left on the Schwab refresh token.
     pub token_hours_left: Option<i64>,
+    /// Why trading is halted (the halt flag's words), when it is: the next run does
+    /// nothing until `jutsu resume`.
+    pub halted: Option<String>,
     /// The next run instant, New York time.
     pub next_run: Option<String>,
     /// Seconds until the next run.
@@ -214,7 +217,7 @@ pub(super) fn run(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<u8>
         println!("{text}");
     } else {
         for line in lines(&snapshot) {
-            println!("{line}");
+            println!("{}", crate::support::report::hinted(&line));
         }
     }
     Ok(exit::OK)
@@ -265,6 +268,9 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
         last_run: last_run(&paths),
         last_validation: last_validation(loaded, mode),
         token_hours_left: token_hours(loaded, clock),
+        halted: std::fs::read_to_string(paths.halt_flag())
+            .ok()
+            .map(|why| why.trim().to_string()),
         next_run: next.map(|t| t.format("%Y-%m-%d %H:%M ET").to_string()),
         next_run_in_s: next.map(|t| (t - now).num_seconds()),
         quote_age_s: market
@@ -406,9 +412,21 @@ fn preview(
     })
 }
 
+/// The newest run: the last session's trade run, or its emergency exit when that came
+/// later (read only).
 fn last_run(paths: &StatePaths) -> Option<LastRun> {
-    let path = paths.ledger_files().pop()?;
-    let ledger = Ledger::load(&path).ok()??;
+    let read = |path: Option<std::path::PathBuf>| path.and_then(|p| Ledger::read_only(&p).ok()?);
+    let trade = read(paths.ledger_files().pop());
+    let exit = read(paths.exit_ledger_files().pop());
+    let is_exit = match (&trade, &exit) {
+        (Some(t), Some(e)) => (e.session, e.started_at) > (t.session, t.started_at),
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let ledger = match is_exit {
+        true => exit?,
+        false => trade?,
+    };
     let sent = |o: &&crate::domain::journal::LedgerOrder| {
         *o.state() != crate::domain::journal::OrderState::NotSent
     };
@@ -419,7 +437,10 @@ fn last_run(paths: &StatePaths) -> Option<LastRun> {
             .with_timezone(&chrono_tz::America::New_York)
             .format("%Y-%m-%d %H:%M ET")
             .to_string(),
-        outcome: format!("{:?}", ledger.status).to_uppercase(),
+        outcome: match is_exit {
+            true => format!("EMERGENCY EXIT {:?}", ledger.status).to_uppercase(),
+            false => format!("{:?}", ledger.status).to_uppercase(),
+        },
         orders: ledger.orders.iter().filter(sent).count(),
         filled: ledger.orders.iter().filter(|o| !o.filled.is_zero()).count(),
         message: ledger.message.unwrap_or_default(),
@@ -473,6 +494,11 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
     }
     if !s.loss_halts.is_empty() {
         out.push(format!("  loss halts: {}", s.loss_halts.join(", ")));
+    }
+    if let Some(why) = &s.halted {
+        out.push(format!(
+            "  HALTED ({why}): the next run does nothing until `jutsu resume`"
+        ));
     }
     if let Some(v) = &s.preview {
         out.extend(preview_lines(v));
