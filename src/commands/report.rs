@@ -34,16 +34,31 @@ fn completed_runs(
     Ok(ledgers)
 }
 
+/// What `report` was asked for.
+pub(super) struct Asked<'a> {
+    /// First session.
+    pub from: Option<NaiveDate>,
+    /// Last session.
+    pub to: Option<NaiveDate>,
+    /// Where to write the table as CSV.
+    pub csv: Option<&'a PathBuf>,
+    /// Where to write the page.
+    pub html: Option<&'a PathBuf>,
+    /// One JSON object on stdout instead of the text.
+    pub json: bool,
+}
+
 /// Prints the performance table and the statistics of the completed runs, beside the
 /// backtest over the same sessions and buy-and-hold of the signal symbol; writes the table
 /// as CSV and the page as HTML when asked.
-pub(super) fn run(
-    loaded: &Loaded,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    csv: Option<&PathBuf>,
-    html: Option<&PathBuf>,
-) -> Result<u8> {
+pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
+    let Asked {
+        from,
+        to,
+        csv,
+        html,
+        json,
+    } = asked;
     let c = &loaded.config;
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
@@ -55,6 +70,10 @@ pub(super) fn run(
     let paths = StatePaths::new(loaded, c.mode);
     let ledgers = completed_runs(&paths, from, to)?;
     let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
+        if json {
+            print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": [], "statistics": {}}))?;
+            return Ok(exit::OK);
+        }
         println!(
             "no completed {} runs to report in {}",
             c.mode.as_str(),
@@ -82,17 +101,26 @@ pub(super) fn run(
         })
         .unwrap_or_default();
     let rows = performance::rows(&ledgers, &backtest_values);
-    print!("{}", performance::table(&rows));
-    print_flows(&ledgers);
     let commission = match c.mode {
         Mode::Paper => c.sim.commission_per_share,
         _ => rust_decimal::Decimal::ZERO,
     };
     let (columns, lines) = compare(c.mode, &ledgers, &settings, replay.as_ref(), commission);
-    super::backtest::print_statistics(&columns);
+    let say = |text: String| {
+        if !json {
+            println!("{text}");
+        }
+    };
+    if json {
+        print_json(&as_json(c.mode, &rows, &ledgers, &columns))?;
+    } else {
+        print!("{}", performance::table(&rows));
+        print_flows(&ledgers);
+        super::backtest::print_statistics(&columns);
+    }
     if let Some(path) = csv {
         fsutil::write_atomic(path, performance::csv(&rows).as_bytes(), false)?;
-        println!("table written to {}", path.display());
+        say(format!("table written to {}", path.display()));
     }
     if let Some(path) = html {
         let mut page = page::Page {
@@ -108,9 +136,52 @@ pub(super) fn run(
         };
         fill_page(&mut page, loaded, &ledgers, &settings, commission)?;
         fsutil::write_atomic(path, page::render(&page).as_bytes(), false)?;
-        println!("report written to {}", path.display());
+        say(format!("report written to {}", path.display()));
     }
     Ok(exit::OK)
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `report --json`: the per-session rows, the cash flows and the statistics columns.
+fn as_json(
+    mode: Mode,
+    rows: &[performance::SessionRow],
+    ledgers: &[Ledger],
+    columns: &[(String, Statistics)],
+) -> serde_json::Value {
+    use crate::domain::portfolio::cents as round_cents;
+    let [dividends, in_lieu, deposits, withdrawals] = performance::flow_totals(ledgers);
+    let sessions: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "date": r.date,
+                "equity": round_cents(r.equity),
+                "return_pct": r.return_pct,
+                "drawdown_pct": r.drawdown_pct,
+                "turnover_pct": r.turnover_pct,
+                "slippage_pct": r.slippage_pct,
+                "backtest_equity": r.backtest_equity.map(round_cents),
+                "tracking_pct": r.tracking_pct,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "mode": mode.as_str(),
+        "sessions": sessions,
+        "flows": {
+            "dividends": round_cents(dividends),
+            "cash_in_lieu": round_cents(in_lieu),
+            "deposits": round_cents(deposits),
+            "withdrawals": round_cents(withdrawals.abs()),
+        },
+        "statistics": super::backtest::statistics_json(columns),
+    })
 }
 
 /// The cash that moved without a trade, on its own lines: dividends are part of the
