@@ -136,7 +136,7 @@ fn write_page<'a>(
 /// The statistics of each column as JSON (`backtest --json`, `report --json`): money to the
 /// cent and returns in percent, as decimal strings; ratios as numbers.
 pub(super) fn statistics_json(columns: &[(String, Statistics)]) -> serde_json::Value {
-    use crate::domain::portfolio::cents as round_cents;
+    use crate::domain::portfolio::cents;
     let pct = |x: f64| (x * 100.0 * 1e4).round() / 1e4;
     let two = |x: f64| (x * 100.0).round() / 100.0;
     let each = |s: &Statistics| {
@@ -145,9 +145,9 @@ pub(super) fn statistics_json(columns: &[(String, Statistics)]) -> serde_json::V
             "first": s.first,
             "last": s.last,
             "sessions": s.sessions,
-            "initial_value": round_cents(s.initial),
-            "final_value": round_cents(s.final_value),
-            "net_flows": round_cents(s.net_flows),
+            "initial_value": cents(s.initial),
+            "final_value": cents(s.final_value),
+            "net_flows": cents(s.net_flows),
             "total_return_pct": pct(s.total_return),
             "cagr_pct": s.long_enough_to_annualise().then(|| pct(s.cagr)),
             "volatility_pct": pct(s.volatility),
@@ -163,8 +163,8 @@ pub(super) fn statistics_json(columns: &[(String, Statistics)]) -> serde_json::V
             "longest_under_water_days": s.longest_underwater_days,
             "exposure_pct": pct(s.exposure),
             "turnover_per_year_pct": pct(s.turnover_per_year),
-            "commissions": round_cents(s.commissions),
-            "slippage": round_cents(s.slippage),
+            "commissions": cents(s.commissions),
+            "slippage": cents(s.slippage),
             "rebalances": s.rebalances,
             "fills": s.fills,
             "best_day": {"date": s.best_day.0, "return_pct": pct(s.best_day.1)},

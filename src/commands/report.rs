@@ -154,19 +154,18 @@ fn as_json(
     ledgers: &[Ledger],
     columns: &[(String, Statistics)],
 ) -> serde_json::Value {
-    use crate::domain::portfolio::cents as round_cents;
     let [dividends, in_lieu, deposits, withdrawals] = performance::flow_totals(ledgers);
     let sessions: Vec<_> = rows
         .iter()
         .map(|r| {
             serde_json::json!({
                 "date": r.date,
-                "equity": round_cents(r.equity),
+                "equity": cents(r.equity),
                 "return_pct": r.return_pct,
                 "drawdown_pct": r.drawdown_pct,
                 "turnover_pct": r.turnover_pct,
                 "slippage_pct": r.slippage_pct,
-                "backtest_equity": r.backtest_equity.map(round_cents),
+                "backtest_equity": r.backtest_equity.map(cents),
                 "tracking_pct": r.tracking_pct,
             })
         })
@@ -175,10 +174,10 @@ fn as_json(
         "mode": mode.as_str(),
         "sessions": sessions,
         "flows": {
-            "dividends": round_cents(dividends),
-            "cash_in_lieu": round_cents(in_lieu),
-            "deposits": round_cents(deposits),
-            "withdrawals": round_cents(withdrawals.abs()),
+            "dividends": cents(dividends),
+            "cash_in_lieu": cents(in_lieu),
+            "deposits": cents(deposits),
+            "withdrawals": cents(withdrawals.abs()),
         },
         "statistics": super::backtest::statistics_json(columns),
     })
@@ -338,8 +337,8 @@ fn fill_page(
             side: o.side.as_str().to_string(),
             symbol: o.symbol.clone(),
             shares: crate::domain::portfolio::whole_shares(o.filled).unwrap_or_default(),
-            reference: o.reference_price.normalize().to_string(),
-            fill: o.average_price.map_or(String::new(), |p| format!("{p:.4}")),
+            reference: cents(o.reference_price),
+            fill: o.average_price.map_or(String::new(), cents),
             slippage_pct: o.slippage_pct.map_or(String::new(), |s| format!("{s:.3}")),
             commission: cents(o.filled * commission_per_share),
         })

@@ -573,7 +573,7 @@ pub fn backtest_page(
             symbol: f.symbol.clone(),
             shares: f.quantity,
             reference: String::new(),
-            fill: format!("{:.4}", f.price),
+            fill: crate::domain::portfolio::cents(f.price),
             slippage_pct: String::new(),
             commission: crate::domain::portfolio::cents(f.commission),
         })
