@@ -68,19 +68,7 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     let benchmark = benchmark_of(&history, &settings, &outcome.days);
     if args.json {
         write_page(&outcome.days, &stats, benchmark.as_ref(), &settings, args)?;
-        let name = format!("{} buy and hold", settings.params.signal_symbol);
-        let mut columns = vec![("strategy".to_string(), stats.clone())];
-        columns.extend(benchmark.map(|(_, b)| (name, b)));
-        let value = serde_json::json!({
-            "from": stats.first,
-            "to": stats.last,
-            "sessions": stats.sessions,
-            "history_start": history_start,
-            "statistics": statistics_json(&columns),
-        });
-        let text =
-            serde_json::to_string_pretty(&value).map_err(|e| Error::Other(e.to_string()))?;
-        println!("{text}");
+        print_json(&stats, benchmark, &settings)?;
         return Ok(exit::OK);
     }
     println!(
@@ -93,6 +81,23 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
         started.elapsed().as_secs_f64() * 1e3
     );
     Ok(exit::OK)
+}
+
+/// `backtest --json`: the period and the statistics of the strategy and of buy and hold.
+fn print_json(stats: &Statistics, benchmark: Option<Benchmark>, settings: &Settings) -> Result<()> {
+    let name = format!("{} buy and hold", settings.params.signal_symbol);
+    let mut columns = vec![("strategy".to_string(), stats.clone())];
+    columns.extend(benchmark.map(|(_, b)| (name, b)));
+    let value = serde_json::json!({
+        "from": stats.first,
+        "to": stats.last,
+        "sessions": stats.sessions,
+        "history_start": settings.history_start,
+        "statistics": statistics_json(&columns),
+    });
+    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
 }
 
 type Benchmark = (Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics);

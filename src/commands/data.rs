@@ -160,7 +160,11 @@ fn print_check_json(checked: &[Checked], failed: usize) -> Result<()> {
 
 fn print_check(checked: &[Checked], failed: usize) {
     for c in checked {
-        let mark = if c.problems.is_empty() { "ok  " } else { "FAIL" };
+        let mark = if c.problems.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
         println!("[{mark}] {:<5} {} ({} bars)", c.symbol, c.source, c.bars);
         for p in &c.problems {
             println!("       {p}");

@@ -91,10 +91,16 @@ fn rows(fields: &[Field], legs: &[&str; 5]) -> Vec<Row> {
                         .unwrap_or(Value::Null)
                 };
                 for (i, symbol) in legs.iter().enumerate() {
-                    out.push(row(&format!("{symbol} weight"), &leg(Some(a), i), &leg(b, i), true));
+                    out.push(row(
+                        &format!("{symbol} weight"),
+                        &leg(Some(a), i),
+                        &leg(b, i),
+                        true,
+                    ));
                 }
                 let cash = |m: Option<&serde_json::Map<String, Value>>| {
-                    m.and_then(|m| m.get("cash").cloned()).unwrap_or(Value::Null)
+                    m.and_then(|m| m.get("cash").cloned())
+                        .unwrap_or(Value::Null)
                 };
                 out.push(row("cash weight", &cash(Some(a)), &cash(b), true));
             }
@@ -186,19 +192,40 @@ mod tests {
         let legs = ["TQQQ", "QQQ", "PSQ", "TMF", "TMV"];
         let w = json!({"cash": "0", "legs": ["0", "0", "0", "0.40", "0"]});
         let other = json!({"cash": "0", "legs": ["0", "0", "0", "0.60", "0"]});
-        let rows = rows(&[field("weights", w, other), field("cell", json!(3), json!(3))], &legs);
+        let rows = rows(
+            &[
+                field("weights", w, other),
+                field("cell", json!(3), json!(3)),
+            ],
+            &legs,
+        );
         let tmf = rows.iter().find(|r| r.name == "TMF weight").unwrap();
-        assert_eq!((tmf.recorded.as_str(), tmf.replayed.as_str()), ("40.0%", "60.0%"));
+        assert_eq!(
+            (tmf.recorded.as_str(), tmf.replayed.as_str()),
+            ("40.0%", "60.0%")
+        );
         assert!(!tmf.same);
         let lines = table(&rows);
-        assert!(lines.iter().any(|l| l.contains("TMF weight") && l.ends_with("DIFFERS")));
-        assert!(lines.iter().any(|l| l.contains("cell") && l.ends_with(" =")));
-        assert!(!lines.iter().any(|l| l.contains("legs") || l.contains('"')), "{lines:?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("TMF weight") && l.ends_with("DIFFERS")));
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("cell") && l.ends_with(" =")));
+        assert!(
+            !lines.iter().any(|l| l.contains("legs") || l.contains('"')),
+            "{lines:?}"
+        );
     }
 
     #[test]
     fn values_that_round_alike_but_differ_show_in_full() {
-        let r = row("z_score", &json!(-0.3053738574720197), &json!(-0.3053738574720198), false);
+        let r = row(
+            "z_score",
+            &json!(-0.3053738574720197),
+            &json!(-0.3053738574720198),
+            false,
+        );
         assert_ne!(r.recorded, r.replayed);
         assert!(!r.same);
     }

@@ -71,7 +71,7 @@ pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
     let ledgers = completed_runs(&paths, from, to)?;
     let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
         if json {
-            print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": [], "statistics": {}}))?;
+            print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": []}))?;
             return Ok(exit::OK);
         }
         println!(
@@ -90,16 +90,7 @@ pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
         settings.costs = c.sim.costs();
     }
     let replay = replay(loaded, &settings)?;
-    let backtest_values: Vec<_> = replay
-        .as_ref()
-        .map(|(outcome, _)| {
-            outcome
-                .days
-                .iter()
-                .map(|d| (d.date, d.portfolio_value))
-                .collect()
-        })
-        .unwrap_or_default();
+    let backtest_values = values_of(replay.as_ref());
     let rows = performance::rows(&ledgers, &backtest_values);
     let commission = match c.mode {
         Mode::Paper => c.sim.commission_per_share,
@@ -139,6 +130,21 @@ pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
         say(format!("report written to {}", path.display()));
     }
     Ok(exit::OK)
+}
+
+/// The backtest's value after each session, when there is one.
+fn values_of(
+    replay: Option<&(backtest::Outcome, History)>,
+) -> Vec<(NaiveDate, rust_decimal::Decimal)> {
+    replay
+        .map(|(outcome, _)| {
+            outcome
+                .days
+                .iter()
+                .map(|d| (d.date, d.portfolio_value))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn print_json(value: &serde_json::Value) -> Result<()> {

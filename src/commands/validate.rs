@@ -33,7 +33,10 @@ pub(super) fn run(
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
         validation::record(&csv, session, mode.as_str(), None)?;
-        let why = format!("no {} run ledger with a decision for {session}", mode.as_str());
+        let why = format!(
+            "no {} run ledger with a decision for {session}",
+            mode.as_str()
+        );
         match json {
             true => print_json(&serde_json::json!({
                 "session": session,

@@ -68,9 +68,9 @@ pub struct RunFacts<'a> {
 /// The order's words: `BUY 37 TQQQ filled at 52.87 (slippage 0.100%)`.
 fn order_line(o: &LedgerOrder) -> String {
     let what = format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol);
-    let price = o.average_price.map_or(String::new(), |p| {
-        format!(" at {}", cents(p))
-    });
+    let price = o
+        .average_price
+        .map_or(String::new(), |p| format!(" at {}", cents(p)));
     let slip = o.slippage_pct.map_or(String::new(), |s| {
         format!(" (slippage {:.3}%)", s.round_dp(3))
     });
@@ -236,7 +236,10 @@ mod tests {
         let text = alert_checklist(transcript);
         assert_eq!(text.matches("filled at").count(), 1, "{text}");
         assert!(text.contains("[warn] slippage"), "{text}");
-        assert!(!text.contains("holdings") && !text.contains("3765.66"), "{text}");
+        assert!(
+            !text.contains("holdings") && !text.contains("3765.66"),
+            "{text}"
+        );
         assert!(text.contains("BUY 6 QQQ at ~627.61") && text.ends_with("OK: rebalanced."));
     }
 
