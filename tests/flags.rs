@@ -215,3 +215,64 @@ fn no_warning_or_sentence_printed_has_a_run_of_spaces_inside_its_text() {
     }
     assert!(seen.is_empty(), "{seen:#?}");
 }
+
+/// A tick value is round: 1, 2 or 5 times a power of ten, or a multiple of such a step.
+fn round_value(v: f64) -> bool {
+    let v = v.abs();
+    v == 0.0 || {
+        let power = 10f64.powf(v.log10().floor());
+        let m = v / power;
+        (m - m.round()).abs() < 1e-6
+    }
+}
+
+#[test]
+fn a_sixteen_year_backtest_page_has_a_log_axis_with_round_ticks_and_no_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bt.html");
+    let (code, out, err) = common::run(common::jutsu().current_dir(dir.path()).args([
+        "backtest",
+        "--data-dir",
+        common::bars_dir().to_str().unwrap(),
+        "--from",
+        "2010-01-04",
+        "--html",
+        page.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let equity = &html[html.find("id=\"equity\"").unwrap()..html.find("id=\"drawdown\"").unwrap()];
+    assert!(equity.contains(">log scale</text>"), "no log axis");
+    let labels: Vec<f64> = equity
+        .split("text-anchor=\"end\">")
+        .skip(1)
+        .filter_map(|t| t.split('<').next())
+        .filter_map(|t| t.strip_prefix('$'))
+        .map(|t| t.replace(',', "").parse().unwrap())
+        .collect();
+    assert!(labels.len() >= 3, "{labels:?}");
+    assert!(labels.iter().all(|v| round_value(*v)), "{labels:?}");
+    assert!(
+        labels.contains(&10_000.0) && labels.contains(&100_000.0),
+        "{labels:?}"
+    );
+    let drawdown = &html[html.find("id=\"drawdown\"").unwrap()..];
+    let pcts: Vec<f64> = drawdown
+        .split("text-anchor=\"end\">")
+        .skip(1)
+        .filter_map(|t| t.split(" %<").next())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(
+        pcts.len() >= 3 && pcts.iter().all(|v| round_value(*v) && v % 5.0 == 0.0),
+        "{pcts:?}"
+    );
+    assert!(
+        equity.contains("cell 3: sideways, low volatility"),
+        "regime legend"
+    );
+    assert!(
+        !html.contains("id=\"validation\""),
+        "a backtest has no validation"
+    );
+}
