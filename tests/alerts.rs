@@ -182,8 +182,8 @@ fn trade_summary_email_arrives_with_headers_subject_summary_then_checklist() {
         "{text}"
     );
     for expected in [
-        "  BUY 37 TQQQ filled at 52.8728 (slippage 0.100%)",
-        "  BUY 12 QQQ filled at 614.2336 (slippage 0.100%)",
+        "  BUY 37 TQQQ filled at 52.87 (slippage 0.100%)",
+        "  BUY 12 QQQ filled at 614.23 (slippage 0.100%)",
         "Allocation after the run (held / target):",
         "  QQQ    73.7% /  80.0%  (12 shares, 7363.44)",
         "  TQQQ   19.6% /  20.0%  (37 shares, 1954.34)",
@@ -570,4 +570,40 @@ fn notify_levels_keep_the_quiet_no_ops_out_of_the_inbox() {
     assert_hooks(&mut server, None, &day, 1);
     assert_hooks(&mut server, Some("all"), &day, 3);
     assert_hooks(&mut server, Some("problems"), &day, 0);
+}
+
+#[test]
+fn the_alert_states_each_fill_and_each_holding_once_with_prices_to_the_cent() {
+    let mut server = Server::new();
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let kept = bodies.clone();
+    let hook = server
+        .mock("POST", "/ntfy-topic")
+        .with_body_from_request(move |request| {
+            let body = String::from_utf8_lossy(request.body().unwrap()).into_owned();
+            kept.lock().unwrap().push(body);
+            Vec::new()
+        })
+        .expect(1)
+        .create();
+    let url = server.url();
+    let (_dir, code, stdout) = trade_with(
+        &format!("  webhook_url: {url}/ntfy-topic\n  webhook_format: ntfy\n"),
+        "2025-12-12",
+    );
+    assert_eq!(code, 0, "{stdout}");
+    hook.assert();
+    let text = bodies.lock().unwrap()[0].clone();
+    // The summary's Traded lines are the fills; the checklist does not repeat them.
+    assert_eq!(text.matches("filled at").count(), 2, "{text}");
+    assert!(
+        text.contains("  BUY 37 TQQQ filled at 52.87 (slippage 0.100%)"),
+        "{text}"
+    );
+    // The allocation is the holdings; the checklist's holdings block is left out.
+    assert!(!text.contains("holdings after the run"), "{text}");
+    assert_eq!(text.matches("7363.44").count(), 1, "{text}");
+    assert_no_line_twice(&text);
+    // stdout, the checklist a person watches, still has both.
+    assert!(stdout.contains("holdings after the run:"), "{stdout}");
 }

@@ -32,7 +32,7 @@ fn a_paper_run_logs_each_stage_the_quotes_the_decision_and_the_orders() {
         "cell 3 (Sideways, vol Low), T_norm -0.017",
         "stage=\"decide\"",
         "BUY 37 TQQQ at ~52.82 (target 20.0%)",
-        "BUY 37 TQQQ: filled at 52.87282 vs 52.82, slippage 0.100%",
+        "BUY 37 TQQQ: filled at 52.87 vs 52.82, slippage 0.100%",
         "stage=\"record\"",
         "OK: rebalanced (first run), 2 order(s) filled",
     ] {

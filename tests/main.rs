@@ -17,6 +17,7 @@ mod dates;
 mod deploy;
 mod events;
 mod faults;
+mod flags;
 mod fuzz;
 mod layout;
 mod logs;

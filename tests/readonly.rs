@@ -39,10 +39,13 @@ fn reading_commands_write_nothing_under_state() {
         &["health"],
         &["report"],
         &["replay", "2025-12-10"],
+        &["replay", "2025-12-10", "--json"],
+        &["report", "--json"],
         &["config", "check"],
         &["config", "show"],
         &["calendar"],
         &["data", "check"],
+        &["data", "check", "--json"],
     ] {
         let (code, stdout, stderr) = run(args, now);
         assert!(code <= 1, "{args:?} exit {code}: {stdout}{stderr}");

@@ -96,7 +96,6 @@ fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades()
         "weights",
         "monthly",
         "trades",
-        "validation",
     ] {
         assert_eq!(
             select(&doc, &format!("section#{id}")).len(),
@@ -104,6 +103,13 @@ fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades()
             "section {id}"
         );
     }
+    // A backtest has no run to validate, and its fills no reference price nor slippage.
+    assert!(select(&doc, "section#validation").is_empty());
+    let heads: Vec<String> = select(&doc, "section#trades th").iter().map(text).collect();
+    assert_eq!(
+        heads,
+        ["date", "side", "symbol", "shares", "fill", "commission"]
+    );
     let legend: Vec<String> = select(&doc, "section#equity .legend span")
         .iter()
         .map(text)
@@ -117,7 +123,7 @@ fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades()
         "{legend:?}"
     );
     assert!(
-        legend.contains(&"cell 1".to_string()),
+        legend.contains(&"cell 1: bull, low volatility".to_string()),
         "regime shading legend {legend:?}"
     );
     let weights: Vec<String> = select(&doc, "section#weights .legend span")

@@ -47,7 +47,7 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
         "backtest started"
     );
     let outcome = backtest::run(&history, &settings)?;
-    if let Some(path) = &args.out {
+    if let Some(path) = &args.csv {
         fsutil::write_atomic(path, backtest::daily_csv(&outcome.days).as_bytes(), false)?;
     }
     if let Some(path) = &args.fills {
@@ -65,18 +65,17 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
         fills = stats.fills,
         "backtest finished"
     );
+    let benchmark = benchmark_of(&history, &settings, &outcome.days);
+    if args.json {
+        write_page(&outcome.days, &stats, benchmark.as_ref(), &settings, args)?;
+        print_json(&stats, benchmark, &settings)?;
+        return Ok(exit::OK);
+    }
     println!(
         "backtest {} .. {} ({} sessions, history from {history_start})",
         stats.first, stats.last, stats.sessions
     );
-    let benchmark = benchmark_of(&history, &settings, &outcome.days);
-    show(
-        &outcome.days,
-        &stats,
-        benchmark.as_ref(),
-        &settings,
-        args.html.as_deref(),
-    )?;
+    show(&outcome.days, &stats, benchmark.as_ref(), &settings, args)?;
     println!(
         "  elapsed                {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
@@ -84,13 +83,32 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `backtest --json`: the period and the statistics of the strategy and of buy and hold.
+fn print_json(stats: &Statistics, benchmark: Option<Benchmark>, settings: &Settings) -> Result<()> {
+    let name = format!("{} buy and hold", settings.params.signal_symbol);
+    let mut columns = vec![("strategy".to_string(), stats.clone())];
+    columns.extend(benchmark.map(|(_, b)| (name, b)));
+    let value = serde_json::json!({
+        "from": stats.first,
+        "to": stats.last,
+        "sessions": stats.sessions,
+        "history_start": settings.history_start,
+        "statistics": statistics_json(&columns),
+    });
+    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+type Benchmark = (Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics);
+
 /// Prints the statistics beside buy and hold's, and writes the page when asked.
 fn show(
     days: &[backtest::DayRecord],
     stats: &Statistics,
-    benchmark: Option<&(Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics)>,
+    benchmark: Option<&Benchmark>,
     settings: &Settings,
-    html: Option<&std::path::Path>,
+    args: &BacktestArgs,
 ) -> Result<()> {
     let symbol = &settings.params.signal_symbol;
     let bench = benchmark.map(|(_, b)| (format!("{symbol} buy and hold"), b.clone()));
@@ -98,12 +116,72 @@ fn show(
         .chain(bench)
         .collect();
     print_statistics(&columns);
-    if let Some(path) = html {
-        let page = crate::domain::page::backtest_page(days, stats, benchmark, settings);
-        fsutil::write_atomic(path, page.as_bytes(), false)?;
+    if let Some(path) = write_page(days, stats, benchmark, settings, args)? {
         println!("page written to {}", path.display());
     }
     Ok(())
+}
+
+/// Writes the page when `--html` asks for one; the path written.
+fn write_page<'a>(
+    days: &[backtest::DayRecord],
+    stats: &Statistics,
+    benchmark: Option<&Benchmark>,
+    settings: &Settings,
+    args: &'a BacktestArgs,
+) -> Result<Option<&'a std::path::Path>> {
+    let Some(path) = args.html.as_deref() else {
+        return Ok(None);
+    };
+    let page = crate::domain::page::backtest_page(days, stats, benchmark, settings);
+    fsutil::write_atomic(path, page.as_bytes(), false)?;
+    Ok(Some(path))
+}
+
+/// The statistics of each column as JSON (`backtest --json`, `report --json`): money to the
+/// cent and returns in percent, as decimal strings; ratios as numbers.
+pub(super) fn statistics_json(columns: &[(String, Statistics)]) -> serde_json::Value {
+    use crate::domain::portfolio::cents;
+    let pct = |x: f64| (x * 100.0 * 1e4).round() / 1e4;
+    let two = |x: f64| (x * 100.0).round() / 100.0;
+    let each = |s: &Statistics| {
+        let dd = &s.max_drawdown;
+        serde_json::json!({
+            "first": s.first,
+            "last": s.last,
+            "sessions": s.sessions,
+            "initial_value": cents(s.initial),
+            "final_value": cents(s.final_value),
+            "net_flows": cents(s.net_flows),
+            "total_return_pct": pct(s.total_return),
+            "cagr_pct": s.long_enough_to_annualise().then(|| pct(s.cagr)),
+            "volatility_pct": pct(s.volatility),
+            "sharpe": two(s.sharpe),
+            "sortino": two(s.sortino),
+            "max_drawdown": {
+                "depth_pct": pct(dd.depth),
+                "peak": dd.peak,
+                "trough": dd.trough,
+                "recovered": dd.recovered,
+                "days": dd.days,
+            },
+            "longest_under_water_days": s.longest_underwater_days,
+            "exposure_pct": pct(s.exposure),
+            "turnover_per_year_pct": pct(s.turnover_per_year),
+            "commissions": cents(s.commissions),
+            "slippage": cents(s.slippage),
+            "rebalances": s.rebalances,
+            "fills": s.fills,
+            "best_day": {"date": s.best_day.0, "return_pct": pct(s.best_day.1)},
+            "worst_day": {"date": s.worst_day.0, "return_pct": pct(s.worst_day.1)},
+        })
+    };
+    serde_json::Value::Object(
+        columns
+            .iter()
+            .map(|(name, s)| (name.clone(), each(s)))
+            .collect(),
+    )
 }
 
 /// Buy-and-hold of the signal symbol from the same start and capital, with the same costs.
@@ -111,7 +189,7 @@ pub(super) fn benchmark_of(
     history: &History,
     settings: &Settings,
     days: &[backtest::DayRecord],
-) -> Option<(Vec<(chrono::NaiveDate, rust_decimal::Decimal)>, Statistics)> {
+) -> Option<Benchmark> {
     let symbol = &settings.params.signal_symbol;
     let (first, last) = (days.first()?.date, days.last()?.date);
     let closes: Vec<_> = history

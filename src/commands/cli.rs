@@ -50,12 +50,15 @@ pub enum Command {
     Trade(TradeArgs),
     /// Post-market check of a session's 15:55 decision against the official close.
     Validate {
-        /// The session to validate [default: today's].
-        #[arg(long)]
-        date: Option<NaiveDate>,
+        /// The session to validate [default: the last one that has closed].
+        #[arg(long = "as-of", alias = "date")]
+        as_of: Option<NaiveDate>,
         /// The mode whose run to validate [default: the config's].
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// One JSON object (the shape is in the README) instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Smoke test: token, one quote per traded symbol, account summary.
     Hello,
@@ -122,6 +125,9 @@ pub enum Command {
         /// The mode whose runs to report [default: the config's].
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// One JSON object (the shape is in the README) instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Check the configuration (every problem at once) or show it with secrets redacted.
     Config {
@@ -143,6 +149,9 @@ pub enum Command {
         /// The mode whose ledger is replayed [default: the config's].
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// One JSON object (the shape is in the README) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// The daily bars: the local store (update from Schwab, import, export) and checks.
     Data {
@@ -278,11 +287,14 @@ pub enum DataAction {
     /// volume (exit 1); and one-day moves over the quote checks' limit, for review.
     Check {
         /// The folder of `<SYMBOL>.csv` files [default: data.dir].
-        #[arg(long, conflicts_with = "store")]
-        dir: Option<PathBuf>,
+        #[arg(long = "data-dir", alias = "dir", conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
         /// Check the bar store (`data.store`) instead of the CSV files.
         #[arg(long)]
         store: bool,
+        /// One JSON object (the shape is in the README) instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch from Schwab what the store (`data.store`) lacks, with an overlap compared
     /// against what is stored; a history Schwab rewrote is fetched whole again.
@@ -378,14 +390,17 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Write the daily table (the reference's columns) to this CSV file.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[arg(long = "csv", alias = "out")]
+    pub csv: Option<PathBuf>,
     /// Write every fill to this CSV file.
     #[arg(long)]
     pub fills: Option<PathBuf>,
     /// Write the report page (statistics, charts, monthly returns, trades) to this HTML file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// One JSON object (the shape is in the README) instead of the text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--as-of`: a New York date, with a wall-clock time or (date only) the session's run time.

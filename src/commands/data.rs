@@ -20,7 +20,11 @@ use crate::support::error::{exit, Error, Result};
 
 pub(super) fn run(action: &DataAction, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     match action {
-        DataAction::Check { dir, store } => check(loaded, dir.as_ref(), *store),
+        DataAction::Check {
+            data_dir,
+            store,
+            json,
+        } => check(loaded, data_dir.as_ref(), *store, *json),
         DataAction::Update { from } => update(loaded, *from, clock),
         DataAction::Import { dir } => import(loaded, dir, clock),
         DataAction::Export { dir } => export(loaded, dir),
@@ -110,54 +114,108 @@ fn export(loaded: &Loaded, dir: &Path) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// One symbol's check.
+struct Checked {
+    symbol: String,
+    source: String,
+    bars: usize,
+    problems: Vec<String>,
+    review: Vec<String>,
+    limit: rust_decimal::Decimal,
+}
+
 /// Checks `<dir>/<SYMBOL>.csv` (or the store) of every symbol of the strategy; exit 1 when
 /// one has a problem (the moves for review do not fail it).
-fn check(loaded: &Loaded, dir: Option<&PathBuf>, in_store: bool) -> Result<u8> {
+fn check(loaded: &Loaded, dir: Option<&PathBuf>, in_store: bool, json: bool) -> Result<u8> {
+    let checked = check_all(loaded, dir, in_store)?;
+    let failed = checked.iter().filter(|c| !c.problems.is_empty()).count();
+    match json {
+        true => print_check_json(&checked, failed)?,
+        false => print_check(&checked, failed),
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::FAILURE })
+}
+
+/// `data check --json`.
+fn print_check_json(checked: &[Checked], failed: usize) -> Result<()> {
+    let symbols: Vec<_> = checked
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "symbol": c.symbol,
+                "source": c.source,
+                "bars": c.bars,
+                "ok": c.problems.is_empty(),
+                "problems": c.problems,
+                "moves_to_review": c.review,
+                "max_move_pct": c.limit,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({"ok": failed == 0, "failed": failed, "symbols": symbols});
+    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_check(checked: &[Checked], failed: usize) {
+    for c in checked {
+        let mark = if c.problems.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        println!("[{mark}] {:<5} {} ({} bars)", c.symbol, c.source, c.bars);
+        for p in &c.problems {
+            println!("       {p}");
+        }
+        if !c.review.is_empty() {
+            println!(
+                "       one-day moves over {} % to review: {}",
+                c.limit,
+                c.review.join(", ")
+            );
+        }
+    }
+    match failed {
+        0 => println!("all {} symbols' bars are sound", checked.len()),
+        n => println!(
+            "{n} of {} symbols have problems: no run decides on them until fixed",
+            checked.len()
+        ),
+    }
+}
+
+/// Every symbol of the strategy, checked.
+fn check_all(loaded: &Loaded, dir: Option<&PathBuf>, in_store: bool) -> Result<Vec<Checked>> {
     let dir = dir.cloned().unwrap_or_else(|| loaded.data_dir());
     let store = match in_store {
         true => Some(store_of(loaded)?),
         false => None,
     };
-    let symbols = loaded.config.strategy.parameters.all_symbols();
-    let mut failed = 0;
-    for symbol in &symbols {
-        let limit = loaded.config.execution.quote_limits(symbol).max_move_pct;
-        let (source, (problems, review, rows)) = match &store {
+    let mut out = Vec::new();
+    for symbol in loaded.config.strategy.parameters.all_symbols() {
+        let limit = loaded.config.execution.quote_limits(&symbol).max_move_pct;
+        let (source, (problems, review, bars)) = match &store {
             Some(store) => (
                 format!("{} (store)", store.path().display()),
-                check_bars(store.bars(symbol, NaiveDate::MIN)?, Vec::new(), limit),
+                check_bars(store.bars(&symbol, NaiveDate::MIN)?, Vec::new(), limit),
             ),
             None => {
                 let path = dir.join(format!("{symbol}.csv"));
                 (path.display().to_string(), check_file(&path, limit))
             }
         };
-        let mark = if problems.is_empty() { "ok  " } else { "FAIL" };
-        println!("[{mark}] {symbol:<5} {source} ({rows} bars)");
-        for p in &problems {
-            println!("       {p}");
-        }
-        if !review.is_empty() {
-            println!(
-                "       one-day moves over {limit} % to review: {}",
-                review.join(", ")
-            );
-        }
-        failed += usize::from(!problems.is_empty());
+        out.push(Checked {
+            symbol,
+            source,
+            bars,
+            problems,
+            review,
+            limit,
+        });
     }
-    match failed {
-        0 => {
-            println!("all {} symbols' bars are sound", symbols.len());
-            Ok(exit::OK)
-        }
-        n => {
-            println!(
-                "{n} of {} symbols have problems: no run decides on them until fixed",
-                symbols.len()
-            );
-            Ok(exit::FAILURE)
-        }
-    }
+    Ok(out)
 }
 
 /// A file's problems (each with its line), its moves to review, and how many bars it has.

@@ -226,7 +226,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Backtest(args) => backtest::run(args, l),
         Command::Trade(args) => trade::run(args, l, clock),
-        Command::Replay { session, mode } => replay::run(&with_mode(loaded, *mode)?, *session),
+        Command::Replay {
+            session,
+            mode,
+            json,
+        } => replay::run(&with_mode(loaded, *mode)?, *session, *json),
         Command::Health { json, mode } => health::health(&with_mode(loaded, *mode)?, *json, clock),
         Command::Status {
             json,
@@ -247,18 +251,22 @@ fn dispatch(cli: Cli) -> Result<u8> {
             csv,
             html,
             mode,
+            json,
         } => report::run(
             &with_mode(loaded, *mode)?,
-            *from,
-            *to,
-            csv.as_ref(),
-            html.as_ref(),
+            report::Asked {
+                from: *from,
+                to: *to,
+                csv: csv.as_ref(),
+                html: html.as_ref(),
+                json: *json,
+            },
         ),
         Command::Data { action } => data::run(action, l, clock),
-        Command::Validate { date, mode } => {
+        Command::Validate { as_of, mode, json } => {
             let loaded = with_mode(loaded, *mode)?;
             acted(&loaded, None, "validate", |l| {
-                validate::run(*date, l, clock)
+                validate::run(*as_of, *json, l, clock)
             })
         }
         Command::Hello => acted(l, None, "hello", |l| hello::run(l, clock)),

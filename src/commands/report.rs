@@ -59,16 +59,31 @@ fn completed_runs(
     Ok(ledgers)
 }
 
+/// What `report` was asked for.
+pub(super) struct Asked<'a> {
+    /// First session.
+    pub from: Option<NaiveDate>,
+    /// Last session.
+    pub to: Option<NaiveDate>,
+    /// Where to write the table as CSV.
+    pub csv: Option<&'a PathBuf>,
+    /// Where to write the page.
+    pub html: Option<&'a PathBuf>,
+    /// One JSON object on stdout instead of the text.
+    pub json: bool,
+}
+
 /// Prints the performance table and the statistics of the completed runs, beside the
 /// backtest over the same sessions and buy-and-hold of the signal symbol; writes the table
 /// as CSV and the page as HTML when asked.
-pub(super) fn run(
-    loaded: &Loaded,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    csv: Option<&PathBuf>,
-    html: Option<&PathBuf>,
-) -> Result<u8> {
+pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
+    let Asked {
+        from,
+        to,
+        csv,
+        html,
+        json,
+    } = asked;
     let c = &loaded.config;
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
@@ -80,6 +95,10 @@ pub(super) fn run(
     let paths = StatePaths::new(loaded, c.mode);
     let ledgers = completed_runs(&paths, from, to)?;
     let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
+        if json {
+            print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": []}))?;
+            return Ok(exit::OK);
+        }
         println!(
             "no completed {} runs to report in {}",
             c.mode.as_str(),
@@ -96,28 +115,28 @@ pub(super) fn run(
         settings.costs = c.sim.costs();
     }
     let replay = replay(loaded, &settings)?;
-    let backtest_values: Vec<_> = replay
-        .as_ref()
-        .map(|(outcome, _)| {
-            outcome
-                .days
-                .iter()
-                .map(|d| (d.date, d.portfolio_value))
-                .collect()
-        })
-        .unwrap_or_default();
+    let backtest_values = values_of(replay.as_ref());
     let rows = performance::rows(&ledgers, &backtest_values);
-    print!("{}", performance::table(&rows));
-    print_flows(&ledgers);
     let commission = match c.mode {
         Mode::Paper => c.sim.commission_per_share,
         _ => rust_decimal::Decimal::ZERO,
     };
     let (columns, lines) = compare(c.mode, &ledgers, &settings, replay.as_ref(), commission);
-    super::backtest::print_statistics(&columns);
+    let say = |text: String| {
+        if !json {
+            println!("{text}");
+        }
+    };
+    if json {
+        print_json(&as_json(c.mode, &rows, &ledgers, &columns))?;
+    } else {
+        print!("{}", performance::table(&rows));
+        print_flows(&ledgers);
+        super::backtest::print_statistics(&columns);
+    }
     if let Some(path) = csv {
         fsutil::write_atomic(path, performance::csv(&rows).as_bytes(), false)?;
-        println!("table written to {}", path.display());
+        say(format!("table written to {}", path.display()));
     }
     if let Some(path) = html {
         let mut page = page::Page {
@@ -133,9 +152,66 @@ pub(super) fn run(
         };
         fill_page(&mut page, loaded, &ledgers, &settings, commission)?;
         fsutil::write_atomic(path, page::render(&page).as_bytes(), false)?;
-        println!("report written to {}", path.display());
+        say(format!("report written to {}", path.display()));
     }
     Ok(exit::OK)
+}
+
+/// The backtest's value after each session, when there is one.
+fn values_of(
+    replay: Option<&(backtest::Outcome, History)>,
+) -> Vec<(NaiveDate, rust_decimal::Decimal)> {
+    replay
+        .map(|(outcome, _)| {
+            outcome
+                .days
+                .iter()
+                .map(|d| (d.date, d.portfolio_value))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `report --json`: the per-session rows, the cash flows and the statistics columns.
+fn as_json(
+    mode: Mode,
+    rows: &[performance::SessionRow],
+    ledgers: &[Ledger],
+    columns: &[(String, Statistics)],
+) -> serde_json::Value {
+    let [dividends, in_lieu, deposits, withdrawals] = performance::flow_totals(ledgers);
+    let sessions: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "date": r.date,
+                "equity": cents(r.equity),
+                "return_pct": r.return_pct,
+                "drawdown_pct": r.drawdown_pct,
+                "turnover_pct": r.turnover_pct,
+                "slippage_pct": r.slippage_pct,
+                "backtest_equity": r.backtest_equity.map(cents),
+                "tracking_pct": r.tracking_pct,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "mode": mode.as_str(),
+        "sessions": sessions,
+        "flows": {
+            "dividends": cents(dividends),
+            "cash_in_lieu": cents(in_lieu),
+            "deposits": cents(deposits),
+            "withdrawals": cents(withdrawals.abs()),
+        },
+        "statistics": super::backtest::statistics_json(columns),
+    })
 }
 
 /// The cash that moved without a trade, on its own lines: dividends are part of the
@@ -292,8 +368,8 @@ fn fill_page(
             side: o.side.as_str().to_string(),
             symbol: o.symbol.clone(),
             shares: crate::domain::portfolio::whole_shares(o.filled).unwrap_or_default(),
-            reference: o.reference_price.normalize().to_string(),
-            fill: o.average_price.map_or(String::new(), |p| format!("{p:.4}")),
+            reference: cents(o.reference_price),
+            fill: o.average_price.map_or(String::new(), cents),
             slippage_pct: o.slippage_pct.map_or(String::new(), |s| format!("{s:.3}")),
             commission: cents(o.filled * commission_per_share),
         })

@@ -122,6 +122,9 @@ pub struct Snapshot {
     pub next_run_in_s: Option<i64>,
     /// Age of the oldest quote, seconds.
     pub quote_age_s: i64,
+    /// Why the quotes are too old to trust, with what to check (older than
+    /// `execution.max_quote_age_s`).
+    pub quote_warning: Option<String>,
     /// The last daily bar of the signal symbol.
     pub last_bar: Option<NaiveDate>,
     /// The regime preview.
@@ -242,6 +245,12 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
     )?;
     let next = calendar::next_run(now, c.schedule.minutes_before_close);
     let losses = record.losses(equity);
+    let quote_age_s = market
+        .quotes
+        .iter()
+        .map(|q| (market.read_at - q.time).num_seconds())
+        .max()
+        .unwrap_or(0);
     Ok(Snapshot {
         mode: mode.as_str(),
         as_of: market
@@ -273,12 +282,8 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             .map(|why| why.trim().to_string()),
         next_run: next.map(|t| t.format("%Y-%m-%d %H:%M ET").to_string()),
         next_run_in_s: next.map(|t| (t - now).num_seconds()),
-        quote_age_s: market
-            .quotes
-            .iter()
-            .map(|q| (market.read_at - q.time).num_seconds())
-            .max()
-            .unwrap_or(0),
+        quote_age_s,
+        quote_warning: stale_quotes(loaded, quote_age_s),
         last_bar: market
             .history
             .bars(&c.strategy.parameters.signal_symbol)
@@ -293,6 +298,29 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             now.date_naive(),
         ),
     })
+}
+
+/// A warning when the oldest quote is older than `execution.max_quote_age_s` (the age at
+/// which `trade` refuses it): how old, in readable units, and what to check.
+fn stale_quotes(loaded: &Loaded, age_s: i64) -> Option<String> {
+    let limit = i64::try_from(loaded.config.execution.max_quote_age_s).unwrap_or(i64::MAX);
+    if age_s <= limit {
+        return None;
+    }
+    let check = match loaded.config.data.source {
+        crate::config::DataSource::Local => {
+            "the quotes are the local bars' last close: update the bars, or pass --as-of a \
+             moment the bars cover"
+        }
+        crate::config::DataSource::Schwab => {
+            "check that the market is open and that Schwab's quotes arrive (`jutsu hello`)"
+        }
+    };
+    Some(format!(
+        "WARNING: the quotes are {} old (over execution.max_quote_age_s, {} s): {check}",
+        crate::domain::text::readable_age(age_s),
+        limit
+    ))
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {
@@ -486,7 +514,7 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
             "  {:<5} {:>8} x {:>10} = {:>12}  {:>6}% (target {})",
             p.symbol,
             p.shares.normalize(),
-            p.price,
+            cents(p.price),
             cents(p.value),
             p.weight_pct,
             p.target_pct.map_or("-".into(), |t| format!("{t}%"))
@@ -517,10 +545,11 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
         s.next_run.as_deref().unwrap_or("-")
     ));
     out.push(format!(
-        "  data: quotes {} s old, last bar {}",
-        s.quote_age_s,
+        "  data: quotes {} old, last bar {}",
+        crate::domain::text::readable_age(s.quote_age_s),
         s.last_bar.map_or("-".into(), |d| d.to_string())
     ));
+    out.extend(s.quote_warning.iter().map(|w| format!("  {w}")));
     out
 }
 

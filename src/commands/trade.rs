@@ -121,7 +121,7 @@ fn alert_of(summary: &RunSummary, ledger: Option<&Ledger>, loaded: &Loaded, mode
         date,
         headline: run_summary::headline(&facts),
         summary: run_summary::trade_summary(&facts),
-        details: summary.transcript.clone(),
+        details: run_summary::alert_checklist(&summary.transcript),
     }
 }
 

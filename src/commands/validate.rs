@@ -1,4 +1,5 @@
-//! `jutsu validate [--date D]`: the 15:55 decision against the decision on the close.
+//! `jutsu validate [--as-of D] [--json]`: the 15:55 decision against the decision on the
+//! close.
 
 use std::collections::BTreeMap;
 
@@ -17,8 +18,14 @@ use crate::storage::validation;
 use crate::support::error::{exit, Error, Result};
 
 /// Validates one session (the last closed one by default), appends the row to
-/// `logs/validation.csv`, prints the comparison and alerts; exit 1 on RED or NO_RUN.
-pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) -> Result<u8> {
+/// `logs/validation.csv`, prints the comparison (text, or one JSON object) and alerts; exit 1
+/// on RED or NO_RUN.
+pub(super) fn run(
+    date: Option<NaiveDate>,
+    json: bool,
+    loaded: &Loaded,
+    clock: SharedClock,
+) -> Result<u8> {
     let c = &loaded.config;
     let mode = c.mode;
     let (session, hours) = session_to_validate(date, loaded, clock.as_ref())?;
@@ -26,10 +33,19 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
         validation::record(&csv, session, mode.as_str(), None)?;
-        println!(
-            "validate {session}: NO_RUN: no {} run ledger with a decision for {session}",
+        let why = format!(
+            "no {} run ledger with a decision for {session}",
             mode.as_str()
         );
+        match json {
+            true => print_json(&serde_json::json!({
+                "session": session,
+                "mode": mode.as_str(),
+                "verdict": "NO_RUN",
+                "reason": why,
+            }))?,
+            false => println!("validate {session}: NO_RUN: {why}"),
+        }
         return Ok(exit::FAILURE);
     };
     let official = official_bars(loaded, clock.clone(), session, &hours)?;
@@ -42,7 +58,10 @@ pub(super) fn run(date: Option<NaiveDate>, loaded: &Loaded, clock: SharedClock) 
     validation::record(&csv, session, mode.as_str(), Some(&v))?;
     let rolling = validate::rolling(&validation::read_rows(&csv)?, mode.as_str(), session, 20);
     let text = describe(session, mode.as_str(), &v, &rolling);
-    println!("{text}");
+    match json {
+        true => print_json(&as_json(mode.as_str(), &v, &rolling))?,
+        false => println!("{text}"),
+    }
     let (level, advice) = match v.verdict {
         Verdict::Green => (Level::Info, "nothing."),
         Verdict::Yellow => (Level::Warning, "look at the drifts; one YELLOW day is no cause for action."),
@@ -202,4 +221,40 @@ fn describe(session: NaiveDate, mode: &str, v: &Validation, rolling: &Rolling) -
         rolling.no_run
     ));
     out.join("\n")
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `validate --json`: the verdict and its figures, percentages as decimal strings.
+fn as_json(mode: &str, v: &Validation, rolling: &Rolling) -> serde_json::Value {
+    let by_symbol = |items: &[(String, rust_decimal::Decimal)]| {
+        items
+            .iter()
+            .map(|(s, d)| (s.clone(), serde_json::json!(d.normalize())))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    serde_json::json!({
+        "session": v.date,
+        "mode": mode,
+        "verdict": v.verdict.as_str(),
+        "logic_match_pct": v.logic_match_pct.normalize(),
+        "max_drift_pct": v.max_drift_pct.normalize(),
+        "drift_pct": by_symbol(&v.drifts),
+        "fill_slippage_pct": by_symbol(&v.fill_slippage),
+        "avg_fill_slippage_pct": v.avg_fill_slippage_pct.map(|d| d.normalize()),
+        "cell": {"run": v.cells.0, "close": v.cells.1},
+        "rebalance": {"run": v.rebalance.0, "close": v.rebalance.1},
+        "rolling": {
+            "sessions": rolling.sessions,
+            "avg_logic_match_pct": rolling.avg_logic_match.map(|d| d.normalize()),
+            "avg_drift_pct": rolling.avg_drift.map(|d| d.normalize()),
+            "worst_drift_pct": rolling.worst_drift.map(|d| d.normalize()),
+            "avg_fill_slippage_pct": rolling.avg_slippage.map(|d| d.normalize()),
+            "no_run": rolling.no_run,
+        },
+    })
 }

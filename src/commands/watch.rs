@@ -117,7 +117,7 @@ fn draw(f: &mut Frame<'_>, s: &Snapshot, beat: u64, problem: Option<&str>) {
         ),
         rows[2],
     );
-    let footer = vec![
+    let mut footer = vec![
         Line::from(format!(
             "last run {}   last validation {}   token {}",
             s.last_run.as_ref().map_or("none".into(), |r| format!(
@@ -131,14 +131,16 @@ fn draw(f: &mut Frame<'_>, s: &Snapshot, beat: u64, problem: Option<&str>) {
                 .map_or("-".into(), |h| format!("{h} h left"))
         )),
         Line::from(format!(
-            "data: quotes {} s old, last bar {}   {}",
-            s.quote_age_s,
+            "data: quotes {} old, last bar {}   {}",
+            crate::domain::text::readable_age(s.quote_age_s),
             s.last_bar.map_or("-".into(), |d| d.to_string()),
             problem.map_or("q quits".to_string(), |p| format!(
                 "quotes not refreshed: {p}"
             ))
         )),
     ];
+    // The footer holds three lines inside its border: the stale-quote warning is the third.
+    footer.extend(s.quote_warning.iter().map(|w| Line::from(w.clone())));
     f.render_widget(
         Paragraph::new(footer).block(Block::default().borders(Borders::ALL)),
         rows[3],

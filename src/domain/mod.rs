@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod statistics;
 pub mod strategy;
 pub mod summary;
+pub mod text;
 pub mod validate;
 use std::path::PathBuf;
 

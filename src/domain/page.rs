@@ -76,7 +76,19 @@ pub struct Page {
     pub trades: Vec<TradeLine>,
     /// Validation verdicts.
     pub verdicts: Vec<VerdictLine>,
+    /// A backtest's page: no validation section (a backtest has no live run to validate).
+    pub backtest: bool,
 }
+
+/// What each regime cell means, for the shading's legend.
+const CELL_NAMES: [&str; 6] = [
+    "cell 1: bull, low volatility",
+    "cell 2: bull, high volatility",
+    "cell 3: sideways, low volatility",
+    "cell 4: sideways, high volatility",
+    "cell 5: bear, low volatility",
+    "cell 6: bear, high volatility",
+];
 
 const COLORS: [&str; 6] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
@@ -114,7 +126,9 @@ pub fn render(page: &Page) -> String {
     out.push_str(&weights_section(&page.weights, &page.weight_names));
     out.push_str(&monthly_section(&page.monthly));
     out.push_str(&trades_section(&page.trades));
-    out.push_str(&verdicts_section(&page.verdicts));
+    if !page.backtest {
+        out.push_str(&verdicts_section(&page.verdicts));
+    }
     out.push_str("</body></html>\n");
     out
 }
@@ -152,6 +166,8 @@ struct Frame {
     span: f64,
     lo: f64,
     hi: f64,
+    /// A logarithmic value axis (equal heights are equal growth).
+    log: bool,
 }
 
 impl Frame {
@@ -173,21 +189,78 @@ impl Frame {
             span: ((last - first).num_days() as f64).max(1.0),
             lo,
             hi,
+            log: false,
         })
+    }
+
+    /// A log axis for money over a long period that grew much: on a linear one the early
+    /// years are a flat line at the bottom.
+    fn logarithmic_for_growth(mut self) -> Frame {
+        self.log = self.span > 3.0 * 365.0 && self.lo > 0.0 && self.hi / self.lo > 4.0;
+        self
+    }
+
+    fn scale(&self, v: f64) -> f64 {
+        if self.log {
+            v.max(1e-9).ln()
+        } else {
+            v
+        }
     }
     fn x(&self, d: NaiveDate) -> f64 {
         LEFT + (d - self.first).num_days() as f64 / self.span * (W - LEFT - 10.0)
     }
     fn y(&self, v: f64) -> f64 {
-        TOP + (self.hi - v) / (self.hi - self.lo) * (H - TOP - BOTTOM)
+        let (hi, lo) = (self.scale(self.hi), self.scale(self.lo));
+        TOP + (hi - self.scale(v)) / (hi - lo) * (H - TOP - BOTTOM)
+    }
+
+    /// Round values to label: 1, 2 or 5 times a power of ten (linear, about five of them;
+    /// log, each such value in the range).
+    fn ticks(&self) -> Vec<f64> {
+        let (lo, hi) = (self.lo, self.hi);
+        if self.log {
+            let mut out = Vec::new();
+            let mut decade = 10f64.powf(lo.log10().floor());
+            while decade <= hi {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = decade * m;
+                    if v >= lo && v <= hi {
+                        out.push(v);
+                    }
+                }
+                decade *= 10.0;
+            }
+            return out;
+        }
+        let rough = (hi - lo) / 5.0;
+        let power = 10f64.powf(rough.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .map(|m| m * power)
+            .find(|s| *s >= rough)
+            .unwrap_or(power * 10.0);
+        let mut v = (lo / step).ceil() * step;
+        let mut out = Vec::new();
+        while v <= hi + step * 1e-9 {
+            out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+            v += step;
+        }
+        out
     }
 }
 
 /// Gridlines and labels of both axes.
 fn axes(frame: &Frame, label: impl Fn(f64) -> String) -> String {
     let mut out = String::new();
-    for i in 0..=4 {
-        let v = frame.lo + (frame.hi - frame.lo) * f64::from(i) / 4.0;
+    if frame.log {
+        let _ = write!(
+            out,
+            "<text class=\"scale\" x=\"{LEFT}\" y=\"{:.1}\" font-size=\"11\">log scale</text>",
+            TOP + 10.0
+        );
+    }
+    for v in frame.ticks() {
         let y = frame.y(v);
         let _ = write!(
             out,
@@ -289,7 +362,7 @@ fn equity_section(page: &Page) -> String {
         .collect();
     let values = page.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let mut out = String::from("<section id=\"equity\"><h2>Equity</h2>");
-    let Some(frame) = Frame::of(&dates, values) else {
+    let Some(frame) = Frame::of(&dates, values).map(Frame::logarithmic_for_growth) else {
         out.push_str("<p>No data.</p></section>\n");
         return out;
     };
@@ -308,9 +381,11 @@ fn equity_section(page: &Page) -> String {
     out.push_str("</svg>");
     out.push_str(&legend(&names));
     if !page.cells.is_empty() {
-        let cells: Vec<String> = (1..=6).map(|c| format!("cell {c}")).collect();
-        let pairs: Vec<(&str, &str)> = cells.iter().map(String::as_str).zip(CELL_COLORS).collect();
-        out.push_str("<p>Shading: the regime cell of each session.</p>");
+        let pairs: Vec<(&str, &str)> = CELL_NAMES.into_iter().zip(CELL_COLORS).collect();
+        out.push_str(
+            "<p>Shading: the regime cell of each session, by the trend of the signal symbol \
+             and its volatility state.</p>",
+        );
         out.push_str(&legend(&pairs));
     }
     out.push_str("</section>\n");
@@ -476,28 +551,42 @@ fn monthly_section(monthly: &[(i32, u32, f64)]) -> String {
 }
 
 fn trades_section(trades: &[TradeLine]) -> String {
+    // A column no trade fills (a backtest has no reference price nor slippage) is left out.
+    let reference = trades.iter().any(|t| !t.reference.is_empty());
+    let slippage = trades.iter().any(|t| !t.slippage_pct.is_empty());
     let mut out = String::from(
-        "<section id=\"trades\"><h2>Trades</h2><table><tr><th class=\"l\">date</th><th class=\"l\">side</th>\
-         <th class=\"l\">symbol</th><th>shares</th><th>reference</th><th>fill</th><th>slippage %</th>\
-         <th>commission</th></tr>",
+        "<section id=\"trades\"><h2>Trades</h2><table><tr><th class=\"l\">date</th>\
+         <th class=\"l\">side</th><th class=\"l\">symbol</th><th>shares</th>",
     );
+    if reference {
+        out.push_str("<th>reference</th>");
+    }
+    out.push_str("<th>fill</th>");
+    if slippage {
+        out.push_str("<th>slippage %</th>");
+    }
+    out.push_str("<th>commission</th></tr>");
     for t in trades {
         let _ = write!(
             out,
-            "<tr class=\"trade\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"trade\"><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+             <td class=\"l\">{}</td><td>{}</td>",
             t.date,
             esc(&t.side),
             esc(&t.symbol),
-            t.shares,
-            esc(&t.reference),
-            esc(&t.fill),
-            esc(&t.slippage_pct),
-            esc(&t.commission)
+            t.shares
         );
+        if reference {
+            let _ = write!(out, "<td>{}</td>", esc(&t.reference));
+        }
+        let _ = write!(out, "<td>{}</td>", esc(&t.fill));
+        if slippage {
+            let _ = write!(out, "<td>{}</td>", esc(&t.slippage_pct));
+        }
+        let _ = write!(out, "<td>{}</td></tr>", esc(&t.commission));
     }
     if trades.is_empty() {
-        out.push_str("<tr><td class=\"l\" colspan=\"8\">no trades</td></tr>");
+        out.push_str("<tr><td class=\"l\" colspan=\"6\">no trades</td></tr>");
     }
     out.push_str("</table></section>\n");
     out
@@ -549,6 +638,7 @@ pub fn backtest_page(
         title: format!("jutsu backtest {} .. {}", stats.first, stats.last),
         lines: vec![line_of("strategy (v3.5b)", &strategy)],
         statistics: vec![("strategy".into(), stats.clone())],
+        backtest: true,
         ..Page::default()
     };
     if let Some((values, bench)) = benchmark {
@@ -573,7 +663,7 @@ pub fn backtest_page(
             symbol: f.symbol.clone(),
             shares: f.quantity,
             reference: String::new(),
-            fill: format!("{:.4}", f.price),
+            fill: crate::domain::portfolio::cents(f.price),
             slippage_pct: String::new(),
             commission: crate::domain::portfolio::cents(f.commission),
         })

@@ -65,12 +65,12 @@ pub struct RunFacts<'a> {
     pub warned: bool,
 }
 
-/// The order's words: `BUY 37 TQQQ filled 37 at 52.8728 (slippage 0.100%)`.
+/// The order's words: `BUY 37 TQQQ filled at 52.87 (slippage 0.100%)`.
 fn order_line(o: &LedgerOrder) -> String {
     let what = format!("{} {} {}", o.side.as_str(), o.quantity, o.symbol);
-    let price = o.average_price.map_or(String::new(), |p| {
-        format!(" at {}", p.round_dp(4).normalize())
-    });
+    let price = o
+        .average_price
+        .map_or(String::new(), |p| format!(" at {}", cents(p)));
     let slip = o.slippage_pct.map_or(String::new(), |s| {
         format!(" (slippage {:.3}%)", s.round_dp(3))
     });
@@ -185,6 +185,41 @@ pub fn trade_summary(f: &RunFacts) -> Vec<String> {
     out
 }
 
+/// The run's checklist for an alert, without what the summary already states: the fill of
+/// each order (the summary's `Traded` lines) and the holdings after the run (its allocation),
+/// so that each fact is read once. Warnings stay, a slippage warning with its fill too.
+pub fn alert_checklist(transcript: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_holdings = false;
+    for line in transcript.lines() {
+        let indented = line.starts_with("  ");
+        if line == "holdings after the run:" {
+            in_holdings = true;
+            continue;
+        }
+        if in_holdings && indented {
+            continue;
+        }
+        in_holdings = false;
+        if indented && is_fill_line(line.trim()) {
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+/// `BUY 105 TQQQ: filled at 56.71 vs 56.65, slippage 0.100%`.
+fn is_fill_line(text: &str) -> bool {
+    let mut words = text.split(' ');
+    let side = words.next().is_some_and(|w| w == "BUY" || w == "SELL");
+    let shares = words
+        .next()
+        .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()));
+    let symbol = words.next().is_some_and(|w| w.ends_with(':'));
+    side && shares && symbol && text.contains(": filled at ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +228,19 @@ mod tests {
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_alert_checklist_leaves_out_the_fills_and_holdings_the_summary_states() {
+        let transcript = "[ok  ] plan           rebalance: 1 order(s)\n       BUY 6 QQQ at ~627.61 (target 40.0%)\n       BUY 6 QQQ: filled at 628.24 vs 627.61, slippage 0.100%\n[warn] slippage       BUY 6 QQQ: filled at 628.24 vs 627.61, slippage 0.100%\nholdings after the run:\n       QQQ          6 shares       3765.66\n       cash                 275.27\nOK: rebalanced.";
+        let text = alert_checklist(transcript);
+        assert_eq!(text.matches("filled at").count(), 1, "{text}");
+        assert!(text.contains("[warn] slippage"), "{text}");
+        assert!(
+            !text.contains("holdings") && !text.contains("3765.66"),
+            "{text}"
+        );
+        assert!(text.contains("BUY 6 QQQ at ~627.61") && text.ends_with("OK: rebalanced."));
     }
 
     #[test]

@@ -509,7 +509,7 @@ fn sell(
         order.filled_quantity.normalize(),
         order
             .average_fill_price
-            .map_or(String::new(), |p| format!(" at {}", p.normalize()))
+            .map_or(String::new(), |p| format!(" at {}", cents(p)))
     ));
     Ok(())
 }

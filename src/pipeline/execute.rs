@@ -317,10 +317,12 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let ex = &self.loaded.config.execution;
         let text = format!(
-            "{} {} {}: filled at {fill} vs {reference}, slippage {slip:.3}%",
+            "{} {} {}: filled at {} vs {}, slippage {slip:.3}%",
             request.side.as_str(),
             filled,
             request.symbol,
+            crate::domain::portfolio::cents(fill),
+            crate::domain::portfolio::cents(reference),
         );
         if slip >= ex.slippage_abort_pct {
             return Err(Stop::incomplete(format!(

@@ -79,7 +79,7 @@ impl Run<'_> {
             Mark::Ok,
             format!(
                 "{signal} {} (volume {}) at {}",
-                quote.map_or(Decimal::ZERO, |q| q.last),
+                crate::domain::portfolio::cents(quote.map_or(Decimal::ZERO, |q| q.last)),
                 quote
                     .and_then(|q| q.day_volume)
                     .map_or("0".into(), |v| v.round().to_string()),

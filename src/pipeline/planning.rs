@@ -131,7 +131,7 @@ impl Run<'_> {
                 o.side.as_str(),
                 o.quantity,
                 o.symbol,
-                o.price,
+                crate::domain::portfolio::cents(o.price),
                 (o.target * Decimal::ONE_HUNDRED).round_dp(1),
                 if o.full_exit { ", full exit" } else { "" }
             ));
