@@ -10,8 +10,10 @@ mod health;
 mod hello;
 mod metrics;
 mod ops;
+mod readiness;
 mod replay;
 mod report;
+mod review;
 mod schedule;
 mod scheduler;
 mod sim;
@@ -113,6 +115,8 @@ fn needs(command: &Command) -> Needs {
             mode: args.mode.map(crate::config::Mode::from),
         },
         Command::Replay { .. }
+        | Command::Readiness { .. }
+        | Command::Review { send: false, .. }
         | Command::Health { .. }
         | Command::Status { .. }
         | Command::Report { .. }
@@ -120,6 +124,7 @@ fn needs(command: &Command) -> Needs {
             action: crate::commands::cli::DataAction::Check { .. },
         } => Needs::Config { log_files: false },
         Command::Data { .. }
+        | Command::Review { .. }
         | Command::Validate { .. }
         | Command::Hello
         | Command::Auth { .. }
@@ -205,6 +210,22 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Backtest(args) => backtest::run(args, l),
         Command::Trade(args) => trade::run(args, l, clock),
         Command::Replay { session, mode } => replay::run(&with_mode(loaded, *mode)?, *session),
+        Command::Readiness { json, mode } => readiness::run(&with_mode(loaded, *mode)?, *json),
+        Command::Review {
+            week,
+            month,
+            mode,
+            html,
+            send,
+        } => {
+            let args = review::Args {
+                week: *week,
+                month: *month,
+                html: html.as_ref(),
+                send: *send,
+            };
+            review::run(&with_mode(loaded, *mode)?, &args, clock.as_ref())
+        }
         Command::Health { json, mode } => health::health(&with_mode(loaded, *mode)?, *json, clock),
         Command::Status {
             json,
