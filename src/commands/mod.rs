@@ -211,21 +211,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Trade(args) => trade::run(args, l, clock),
         Command::Replay { session, mode } => replay::run(&with_mode(loaded, *mode)?, *session),
         Command::Readiness { json, mode } => readiness::run(&with_mode(loaded, *mode)?, *json),
-        Command::Review {
-            week,
-            month,
-            mode,
-            html,
-            send,
-        } => {
-            let args = review::Args {
-                week: *week,
-                month: *month,
-                html: html.as_ref(),
-                send: *send,
-            };
-            review::run(&with_mode(loaded, *mode)?, &args, clock.as_ref())
-        }
+        Command::Review { .. } => review_command(loaded, &cli.command, clock.as_ref()),
         Command::Health { json, mode } => health::health(&with_mode(loaded, *mode)?, *json, clock),
         Command::Status {
             json,
@@ -274,6 +260,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
             acted(l, Some(Mode::Paper), "sim", |l| sim::run(action, l, clock))
         }
     }
+}
+
+/// `jutsu review` with its arguments.
+fn review_command(
+    loaded: Loaded,
+    command: &Command,
+    clock: &dyn crate::support::clock::Clock,
+) -> Result<u8> {
+    let Command::Review {
+        week,
+        month,
+        mode,
+        html,
+        send,
+    } = command
+    else {
+        return Ok(exit::OK);
+    };
+    let args = review::Args {
+        week: *week,
+        month: *month,
+        html: html.as_ref(),
+        send: *send,
+    };
+    review::run(&with_mode(loaded, *mode)?, &args, clock)
 }
 
 /// Runs a command that acts and writes the metrics file after it, whatever its outcome.
