@@ -7,7 +7,7 @@
 # (binary, config, the bundled bars, state/ and logs/ owned by the user, mode 0700), and
 # /etc/jutsu/jutsu.env readable by the user only (0600), then installs and starts the
 # systemd timers (trade at 12:49 and 15:49 New York, validate at 16:20, the login check on
-# Sunday at 18:00). An existing config or env file is never overwritten. Run it again after
+# Sunday at 18:00, the weekly review at 19:00). An existing config or env file is never overwritten. Run it again after
 # a new build to replace the binary.
 #
 # It refuses a binary built with test hooks (deploy/release-guard runs it first): every build
@@ -94,7 +94,8 @@ if [ "$systemd" = 1 ]; then
   install -m 0644 deploy/systemd/*.service deploy/systemd/*.timer "$units/"
   if [ -z "$root" ] && command -v systemctl >/dev/null 2>&1; then
     systemctl daemon-reload
-    systemctl enable --now jutsu-trade.timer jutsu-validate.timer jutsu-auth-check.timer
+    systemctl enable --now jutsu-trade.timer jutsu-validate.timer jutsu-auth-check.timer \
+      jutsu-review.timer
   fi
 fi
 

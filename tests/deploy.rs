@@ -297,6 +297,7 @@ fn install_sh_lays_out_the_server_and_the_installed_tree_trades() {
         "jutsu-trade.timer",
         "jutsu-validate.timer",
         "jutsu-auth-check.timer",
+        "jutsu-review.timer",
     ] {
         assert!(
             root.path().join("etc/systemd/system").join(unit).exists(),
@@ -360,7 +361,17 @@ fn every_systemd_unit_runs_the_installed_binary_as_the_service_user() {
             assert!(text.contains("ProtectSystem=strict\n"), "{name}");
         }
     }
-    assert_eq!(timers, 3);
+    assert_eq!(timers, 4);
+    let review = std::fs::read_to_string(dir.join("jutsu-review.timer")).unwrap();
+    assert!(
+        review.contains("OnCalendar=Sun 19:00 America/New_York\n"),
+        "{review}"
+    );
+    let service = std::fs::read_to_string(dir.join("jutsu-review.service")).unwrap();
+    assert!(
+        service.contains("ExecStart=/opt/jutsu/jutsu review --send\n"),
+        "{service}"
+    );
     let auth = std::fs::read_to_string(dir.join("jutsu-auth-check.timer")).unwrap();
     assert!(
         auth.contains("OnCalendar=Sun 18:00 America/New_York\n"),

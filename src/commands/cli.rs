@@ -73,6 +73,34 @@ pub enum Command {
     EmergencyExit(ExitArgs),
     /// Clear the halt flag so that `trade` runs again.
     Resume,
+    /// The phase criteria (dry run, paper), each with its value, threshold and PASS/FAIL;
+    /// exit 0 only when all pass.
+    Readiness {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// The phase to judge [default: the config's mode].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+    },
+    /// The weekly review against the backtest, or the monthly attribution (`--month`).
+    Review {
+        /// The ISO week, e.g. 2025-W50 [default: the week of the account's last session].
+        #[arg(long, value_parser = parse_week, conflicts_with = "month")]
+        week: Option<NaiveDate>,
+        /// The month to attribute, e.g. 2025-12.
+        #[arg(long, value_parser = parse_month)]
+        month: Option<NaiveDate>,
+        /// The mode whose records to review [default: the config's].
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Also write the review as an HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Send the review through the configured alert channels.
+        #[arg(long)]
+        send: bool,
+    },
     /// Is everything in place for the next run? Non-zero exit when something needs attention.
     Health {
         /// Machine-readable output for monitors.
@@ -451,4 +479,19 @@ pub enum ScheduleAction {
         #[arg(long, default_value = "/opt/jutsu")]
         dir: String,
     },
+}
+
+/// `YYYY-Www`: the Monday of that ISO week.
+fn parse_week(text: &str) -> Result<NaiveDate, String> {
+    let bad = || format!("{text}: expected an ISO week like 2025-W50");
+    let (year, week) = text.split_once("-W").ok_or_else(bad)?;
+    let year: i32 = year.parse().map_err(|_| bad())?;
+    let week: u32 = week.parse().map_err(|_| bad())?;
+    NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon).ok_or_else(bad)
+}
+
+/// `YYYY-MM`: the first day of that month.
+fn parse_month(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("{text}: expected a month like 2025-12"))
 }

@@ -74,6 +74,9 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     if let Some(bars) = &local_bars {
         checks.push(bars_check(loaded, now, bars));
     }
+    if c.mode == crate::config::Mode::Live {
+        checks.extend(waiver_check(loaded));
+    }
     let report = Health {
         ok: checks.iter().all(|c| c.status != "fail"),
         mode: c.mode.as_str(),
@@ -84,6 +87,20 @@ pub(super) fn health(loaded: &Loaded, json: bool, clock: SharedClock) -> Result<
     };
     print(&report, json)?;
     Ok(if report.ok { exit::OK } else { exit::FAILURE })
+}
+
+/// Live trading under `readiness.waive_reason` while the paper criteria fail: a warning
+/// naming the reason and what fails.
+fn waiver_check(loaded: &Loaded) -> Option<Check> {
+    match crate::storage::records::waiver_note(loaded) {
+        Ok(Some(note)) => Some(Check::new("readiness", "warn", note)),
+        Ok(None) => None,
+        Err(e) => Some(Check::new(
+            "readiness",
+            "warn",
+            format!("the paper records could not be read: {e}"),
+        )),
+    }
 }
 
 /// On local bars, the last date of the signal symbol's file (or why it cannot be read);

@@ -10,8 +10,10 @@ mod health;
 mod hello;
 mod metrics;
 mod ops;
+mod readiness;
 mod replay;
 mod report;
+mod review;
 mod schedule;
 mod scheduler;
 mod sim;
@@ -135,6 +137,8 @@ fn needs(command: &Command) -> Needs {
             mode: args.mode.map(crate::config::Mode::from),
         },
         Command::Replay { .. }
+        | Command::Readiness { .. }
+        | Command::Review { send: false, .. }
         | Command::Health { .. }
         | Command::Status { .. }
         | Command::Report { .. }
@@ -142,6 +146,7 @@ fn needs(command: &Command) -> Needs {
             action: crate::commands::cli::DataAction::Check { .. },
         } => Needs::Config { log_files: false },
         Command::Data { .. }
+        | Command::Review { .. }
         | Command::Validate { .. }
         | Command::Hello
         | Command::Auth { .. }
@@ -231,6 +236,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             mode,
             json,
         } => replay::run(&with_mode(loaded, *mode)?, *session, *json),
+        Command::Readiness { json, mode } => readiness::run(&with_mode(loaded, *mode)?, *json),
+        Command::Review { .. } => review_command(loaded, &cli.command, clock.as_ref()),
         Command::Health { json, mode } => health::health(&with_mode(loaded, *mode)?, *json, clock),
         Command::Status {
             json,
@@ -283,6 +290,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
             acted(l, Some(Mode::Paper), "sim", |l| sim::run(action, l, clock))
         }
     }
+}
+
+/// `jutsu review` with its arguments.
+fn review_command(
+    loaded: Loaded,
+    command: &Command,
+    clock: &dyn crate::support::clock::Clock,
+) -> Result<u8> {
+    let Command::Review {
+        week,
+        month,
+        mode,
+        html,
+        send,
+    } = command
+    else {
+        return Ok(exit::OK);
+    };
+    let args = review::Args {
+        week: *week,
+        month: *month,
+        html: html.as_ref(),
+        send: *send,
+    };
+    review::run(&with_mode(loaded, *mode)?, &args, clock)
 }
 
 /// Runs a command that acts and writes the metrics file after it, whatever its outcome.

@@ -50,6 +50,8 @@ pub(super) fn crontab(
         "# Sunday evening: warn when the weekly Schwab login is due (exit 1 under 24 h left)."
     );
     println!("0 18 * * 0 cd {dir} && {env} && ./jutsu auth status >> logs/cron.log 2>&1");
+    println!("# Sunday evening: the weekly review of the account against the backtest, sent.");
+    println!("0 19 * * 0 cd {dir} && {env} && ./jutsu review --send >> logs/cron.log 2>&1");
     Ok(exit::OK)
 }
 

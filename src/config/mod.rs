@@ -25,6 +25,7 @@ pub use self::sections::{
     Schedule, Sim, SimPrices, Strategy, Watch,
 };
 pub use crate::domain::plan::Risk;
+pub use crate::domain::readiness::Readiness;
 pub use crate::domain::Mode;
 use crate::support::error::{Error, Result};
 use crate::support::secret::Secret;
@@ -61,6 +62,8 @@ pub struct Config {
     pub watch: Watch,
     /// The Prometheus textfile.
     pub metrics: Metrics,
+    /// The phase criteria of `jutsu readiness` and the live gate's waiver.
+    pub readiness: Readiness,
 }
 
 /// Secrets read from the environment, as the configuration asks.
@@ -297,6 +300,7 @@ impl Config {
         out.extend(self.alerts.problems("alerts"));
         out.extend(self.watch.problems("watch"));
         out.extend(self.metrics.problems("metrics"));
+        out.extend(self.readiness.problems("readiness"));
         out
     }
 

@@ -75,6 +75,7 @@ fn parse_all(text: &str) -> std::result::Result<(Config, Vec<String>), Vec<Strin
         strategy: decode_strategy(section("strategy"), &mut problems),
         watch: decode(section("watch"), "watch", &mut problems),
         metrics: decode(section("metrics"), "metrics", &mut problems),
+        readiness: decode(section("readiness"), "readiness", &mut problems),
     };
     problems.extend(config.problems());
     Ok((config, problems))

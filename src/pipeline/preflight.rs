@@ -85,6 +85,7 @@ impl Run<'_> {
         if !self.in_run_window(&hours, today)? {
             return Ok(Preflight::NothingToDo(exit::OK));
         }
+        self.live_gate()?;
         let state = self.read_state()?;
         if let Ok(free) = fs4::available_space(&self.paths.shared) {
             if free < MIN_FREE_BYTES {
@@ -133,6 +134,46 @@ impl Run<'_> {
              (Titan) set, and a live run refuses that: {}",
             listed.join(", ")
         )))
+    }
+
+    /// The gate before live: the first live run of an account (no live ledger yet) refuses
+    /// (exit 3, nothing read from the broker, nothing sent) unless the paper criteria pass or
+    /// `readiness.waive_reason` is set; a waiver used by the first run is recorded in
+    /// audit.csv, and every live run under it says so while the paper criteria fail.
+    fn live_gate(&mut self) -> Result<(), Stop> {
+        if self.options.mode != Mode::Live {
+            return Ok(());
+        }
+        let first = crate::storage::records::last_session(&self.paths).is_none();
+        let waiver = self.loaded.config.readiness.waive_reason.clone();
+        if !first && waiver.is_none() {
+            return Ok(());
+        }
+        let verdict = crate::storage::records::verdict(self.loaded, Mode::Paper)?;
+        if verdict.passed {
+            return Ok(());
+        }
+        let failing = crate::storage::records::failing(&verdict);
+        let Some(reason) = waiver else {
+            return Err(Stop::preflight(format!(
+                "the first live run of this account needs the paper phase to pass (`jutsu \
+                 readiness --mode paper`), and it does not: {failing}. Trade paper until it \
+                 passes, or set readiness.waive_reason to go live without it"
+            )));
+        };
+        if first && !self.options.plan_only {
+            self.paths.audit(
+                self.clock.now_utc(),
+                "readiness waiver",
+                &self.paths.state_file(),
+                &format!("first live run without paper readiness: {reason}; failing: {failing}"),
+            )?;
+        }
+        self.report.line(&format!(
+            "live trading under a readiness waiver ({reason}): the paper criteria do not pass: \
+             {failing}"
+        ));
+        Ok(())
     }
 
     /// `--as-of`: the run's clock is fixed at that New York moment (offline data only).

@@ -8,6 +8,7 @@ pub mod bars;
 pub mod fsutil;
 pub mod ledger;
 pub mod lock;
+pub mod records;
 pub mod state;
 pub mod store;
 pub mod trades;

@@ -169,9 +169,14 @@ pub fn close_rel(a: f64, b: f64, tol: f64) -> bool {
     a == b || (a - b).abs() <= tol * a.abs().max(f64::MIN_POSITIVE)
 }
 
+/// The waiver of the live gate every [`live_config`] holds.
+pub const LIVE_WAIVER: &str = "readiness:\n  waive_reason: a test account without a paper phase\n";
+
 /// A live configuration in `dir` against a (fake) Schwab at `url`: `execution` lines go in
 /// the execution section (after `order_timeout_s` when given), `schwab` lines in the schwab
 /// section, and `sections` after it all. Secrets come from `T_APP_KEY` and `T_APP_SECRET`.
+/// It waives the live gate (`readiness.waive_reason`, [`LIVE_WAIVER`]): these accounts
+/// have no paper phase; the gate's own tests take the line out.
 pub fn live_config(
     dir: &std::path::Path,
     url: &str,
@@ -191,7 +196,7 @@ pub fn live_config(
             "mode: live\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  source: schwab\n{execution}\
              schwab:\n  app_key_env: T_APP_KEY\n  app_secret_env: T_APP_SECRET\n{schwab}\
              \x20 oauth_base_url: {url}/v1/oauth\n  trader_base_url: {url}/trader/v1\n\
-             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n{sections}"
+             \x20 marketdata_base_url: {url}/marketdata/v1\n  token_file: state/token.json\n{LIVE_WAIVER}{sections}"
         ),
     )
     .expect("config written");
