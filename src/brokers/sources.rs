@@ -235,7 +235,7 @@ fn missing_sim_account(loaded: &Loaded) -> Result<crate::brokers::sim::SimAccoun
         ledgers.extend(crate::domain::journal::Ledger::load(file)?);
     }
     let transfers: Vec<AuditedTransfer> = paper
-        .audit_rows()?
+        .audit_rows()
         .iter()
         .filter_map(|r| AuditedTransfer::of_row(&r.action, &r.detail))
         .collect();

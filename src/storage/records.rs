@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::config::{Loaded, Mode};
@@ -15,29 +15,8 @@ use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::readiness::{Records, SessionRecord, Validated};
 use crate::domain::validate::Row;
 use crate::storage::fsutil;
-use crate::storage::state::{State, StatePaths};
+use crate::storage::state::{AuditRow, State, StatePaths};
 use crate::support::error::Result;
-
-/// One row of `state/audit.csv`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct AuditRow {
-    /// When.
-    pub time: DateTime<Utc>,
-    /// accept, restore, adopt, sim deposit, readiness waiver, ...
-    pub action: String,
-    /// The file it was about.
-    pub file: String,
-    /// What was said.
-    pub detail: String,
-}
-
-/// The rows of `audit.csv` (none when absent); a row that does not read is skipped.
-pub fn audit_rows(paths: &StatePaths) -> Vec<AuditRow> {
-    let Ok(mut rdr) = csv::Reader::from_path(paths.shared.join("audit.csv")) else {
-        return Vec::new();
-    };
-    rdr.deserialize().flatten().collect()
-}
 
 /// A ledger as it reads, checksum or not, and whether its checksum holds; `None` when the
 /// file is absent or does not read as a ledger.
@@ -189,7 +168,7 @@ pub fn readiness_records(loaded: &Loaded, mode: Mode, n: usize) -> Result<Record
         sessions.push(record);
         ledgers.extend(ledger.filter(|l| l.status == RunStatus::Done && l.equity_after.is_some()));
     }
-    credit_manual(&mut sessions, &audit_rows(&paths));
+    credit_manual(&mut sessions, &paths.audit_rows());
     let state = paths.state_file();
     let return_gap_pct = match mode {
         Mode::DryRun => None,

@@ -129,9 +129,10 @@ impl StatePaths {
 /// One row of `audit.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AuditRow {
-    /// When it was done (the machine's clock, UTC).
-    pub time: String,
-    /// `state accept`, `state restore`, `state adopt`, `sim deposit`, `sim withdraw`, ...
+    /// When it was done (the machine's clock).
+    pub time: DateTime<Utc>,
+    /// `state accept`, `state restore`, `state adopt`, `sim deposit`, `sim withdraw`,
+    /// `readiness waiver`, ...
     pub action: String,
     /// The file it changed.
     pub file: String,
@@ -140,18 +141,21 @@ pub struct AuditRow {
 }
 
 impl StatePaths {
-    /// The rows of `audit.csv`, oldest first (none when there is no file).
-    pub fn audit_rows(&self) -> Result<Vec<AuditRow>> {
+    /// The rows of `audit.csv`, oldest first (none when there is no file); a row that does
+    /// not read is left out with a warning naming it.
+    pub fn audit_rows(&self) -> Vec<AuditRow> {
         let path = self.shared.join("audit.csv");
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let bad = |e: csv::Error| crate::support::error::Error::Corrupt {
-            path: path.clone(),
-            problem: e.to_string(),
+        let Ok(mut reader) = csv::Reader::from_path(&path) else {
+            return Vec::new();
         };
-        let mut reader = csv::Reader::from_path(&path).map_err(bad)?;
-        reader.deserialize().map(|row| row.map_err(bad)).collect()
+        let mut rows = Vec::new();
+        for (n, row) in reader.deserialize().enumerate() {
+            match row {
+                Ok(row) => rows.push(row),
+                Err(e) => tracing::warn!("{} row {}: {e}; left out", path.display(), n + 2),
+            }
+        }
+        rows
     }
 }
 
