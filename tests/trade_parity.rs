@@ -60,6 +60,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     let legs = params.traded_symbols();
     let mut compared = 0;
     let mut trading_days = 0;
+    let mut previous: Option<NaiveDate> = None;
     for day in &reference.days {
         let options = TradeOptions {
             mode: Mode::Paper,
@@ -73,6 +74,15 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
+        // The first run replays the whole history; every later one carries on from the
+        // engine the run before saved (#28), and decides as the backtest all the same.
+        assert_eq!(
+            ledger.resumed_from,
+            previous.map(|p: NaiveDate| p.pred_opt().unwrap()),
+            "resumed on {}",
+            day.date
+        );
+        previous = Some(day.date);
         // `jutsu replay` derives the same decision from the ledger, on the same bars.
         let replayed = jutsu::pipeline::replay::replay(&loaded, Mode::Paper, day.date).unwrap();
         assert!(

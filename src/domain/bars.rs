@@ -139,7 +139,10 @@ fn plain_decimal(text: &[u8]) -> Option<(i64, u32)> {
     if count == 0 || (negative && mantissa == 0) {
         return None;
     }
-    Some((if negative { -mantissa } else { mantissa }, scale.unwrap_or(0)))
+    Some((
+        if negative { -mantissa } else { mantissa },
+        scale.unwrap_or(0),
+    ))
 }
 
 /// A price field: the fast path for plain numerals, `Decimal`'s own parser otherwise.
@@ -388,24 +391,47 @@ impl History {
     /// A SHA-256 digest of every bar (symbol, date, open, high, low, close with their
     /// scale, volume), hex: equal digests mean the same history, bar for bar.
     pub fn digest(&self) -> String {
+        self.digest_through(NaiveDate::MAX)
+    }
+
+    /// [`History::digest`] of the bars dated `last` or earlier: the digest of the history a
+    /// replay to `last` consumed.
+    pub fn digest_through(&self, last: NaiveDate) -> String {
         use chrono::Datelike;
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
+        // One bar's bytes at a time into a buffer, hashed in large blocks.
+        let mut buffer: Vec<u8> = Vec::with_capacity(76 * 1024);
         for (symbol, bars) in &self.series {
             hash.update(symbol.as_bytes());
             hash.update([0]);
-            for b in bars {
-                hash.update(b.date.num_days_from_ce().to_le_bytes());
+            for b in bars.iter().take_while(|b| b.date <= last) {
+                buffer.extend_from_slice(&b.date.num_days_from_ce().to_le_bytes());
                 for price in [b.open, b.high, b.low, b.close] {
-                    hash.update(price.serialize());
+                    buffer.extend_from_slice(&price.serialize());
                 }
-                hash.update(b.volume.to_bits().to_le_bytes());
+                buffer.extend_from_slice(&b.volume.to_bits().to_le_bytes());
+                if buffer.len() >= 64 * 1024 {
+                    hash.update(&buffer);
+                    buffer.clear();
+                }
             }
+            hash.update(&buffer);
+            buffer.clear();
         }
         hash.finalize()
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect()
+    }
+
+    /// The date of the last bar of any symbol.
+    pub fn last_date(&self) -> Option<NaiveDate> {
+        self.series
+            .values()
+            .filter_map(|b| b.last())
+            .map(|b| b.date)
+            .max()
     }
 
     /// The bars of a symbol (empty when unknown).

@@ -18,6 +18,7 @@ pub mod performance;
 pub mod plan;
 pub mod portfolio;
 pub mod reconcile;
+pub mod resume;
 pub mod statistics;
 pub mod strategy;
 pub mod summary;

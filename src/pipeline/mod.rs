@@ -15,7 +15,6 @@ use crate::brokers::{
     follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Quote,
 };
 use crate::config::{DataSource, Loaded, Mode, OrderKind};
-use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar::{self, DayKind};
 use crate::domain::journal::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
