@@ -134,7 +134,60 @@ fn main() {
         "live decide_next from saved state",
         t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     );
+    let outcome = backtest::run(&history, &settings).unwrap();
+    measure("statistics and buy and hold, 2010-2025", 20, || {
+        let stats =
+            backtest::statistics(&outcome.days, settings.initial_cash, &settings.costs).unwrap();
+        let closes: Vec<_> = history
+            .bars("QQQ")
+            .iter()
+            .filter(|b| b.date >= settings.trading_start)
+            .map(|b| (b.date, b.close))
+            .collect();
+        let held = jutsu::domain::statistics::buy_and_hold(
+            settings.initial_cash,
+            &closes,
+            &settings.costs,
+        );
+        stats.fills + held.len()
+    });
+    measure("history digest (SHA-256 of every bar)", 20, || {
+        history.digest().len()
+    });
+    // The cached path: the engine saved the day before, read back from JSON.
+    let before = History {
+        series: history
+            .series
+            .iter()
+            .map(|(s, b)| {
+                (
+                    s.clone(),
+                    b.iter().filter(|b| b.date < date).copied().collect(),
+                )
+            })
+            .collect(),
+    };
+    let digest = before.digest();
+    let first =
+        jutsu::domain::resume::decide_day_resumed(&before, date, &today, &settings, None, &digest)
+            .unwrap();
+    let text = serde_json::to_string(&first.saved).unwrap();
+    measure("decision resumed from the saved engine", 20, || {
+        let saved = serde_json::from_str(&text).unwrap();
+        jutsu::domain::resume::decide_day_resumed(
+            &before,
+            date,
+            &today,
+            &settings,
+            Some(saved),
+            &digest,
+        )
+        .unwrap()
+        .record
+        .quantities[0] as usize
+    });
     trade_process();
+    status_process();
     measure("live decide_day from raw history", 10, || {
         backtest::decide_day(&history, date, &today, &settings)
             .unwrap()
@@ -185,4 +238,42 @@ fn trade_process() {
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3
     );
+}
+
+/// `jutsu status` on an account after one trade run (the cache in place), 15 runs.
+fn status_process() {
+    let exe = env!("CARGO_BIN_EXE_jutsu");
+    let dir = std::env::temp_dir().join(format!("jutsu-bench-status-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "paths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
+            data_dir().display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let t = Instant::now();
+        let status = std::process::Command::new(exe)
+            .args(["-c", config.to_str().unwrap(), "-q"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        t.elapsed()
+    };
+    run(&["trade", "--as-of", "2025-12-12T15:55"]);
+    let mut times: Vec<Duration> = (0..15).map(|_| run(&["status"])).collect();
+    times.sort();
+    println!(
+        "{:<44} median {:>9.3} ms   best {:>9.3} ms   (15 runs)",
+        "status process, after a trade run",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -156,6 +156,44 @@ fn status_json_against_schwab_reads_and_never_orders() {
 }
 
 #[test]
+fn status_warns_of_schwab_quotes_days_old_in_readable_units() {
+    // Schwab's quotes stopped at 2025-06-10 19:50Z (a halted feed); it is three days later.
+    let fake = FakeSchwab::start(
+        "2025-06-10",
+        "2025-06-10T19:50:00Z",
+        20_000.0,
+        &[("TMF", 650.0)],
+        "A-secret-1",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::live_config(dir.path(), &fake.url, "", "", "");
+    let now = 1_749_585_000 + 3 * 86_400;
+    common::token_file(
+        dir.path(),
+        now - 86_400,
+        ("R-secret-1", "A-secret-1"),
+        now + 1200,
+    );
+    let (code, stdout, stderr) = common::run(
+        common::jutsu()
+            .env("JUTSU_NOW", "2025-06-13T19:50:00Z")
+            .env("T_APP_KEY", "K")
+            .env("T_APP_SECRET", "S")
+            .args(["-c", config.to_str().unwrap(), "status"]),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let warning = stdout
+        .lines()
+        .find(|l| l.contains("WARNING: the quotes are"))
+        .unwrap_or_else(|| panic!("no stale-quote warning: {stdout}{stderr}"));
+    assert!(
+        warning.contains("3 days old") || warning.contains("3.0 days old"),
+        "{warning}"
+    );
+    assert!(!stdout.contains(" s old"), "{stdout}");
+}
+
+#[test]
 fn watch_draws_the_preview_in_a_terminal_and_q_gives_the_terminal_back() {
     if !common::have(&common::TMUX, "the terminal test") {
         return;

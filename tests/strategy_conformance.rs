@@ -310,3 +310,111 @@ fn decision_on_a_different_synthetic_close_differs_only_through_the_bar() {
     assert_eq!(a.decision, b.decision);
     assert!(a.decision.is_some());
 }
+
+/// The cached decision path against the replayed one (#28): on every session of 2011-2025
+/// the engine is saved at the end of the day before, written to JSON and read back (as the
+/// cache file holds it), resumed, and the session's bars stepped through it. Its record
+/// equals the full replay's (the backtest's), bit for bit, on every day; so do the decisions
+/// `decide_day_resumed` takes from a saved engine and without one, on sampled days.
+#[test]
+fn the_cached_engine_decides_as_the_full_replay_on_every_session_of_2011_to_2025() {
+    use jutsu::domain::resume::{self, SavedEngine, Start};
+    let history = history();
+    let settings = golden_settings();
+    let reference = backtest::run(&history, &settings).unwrap();
+    let by_date: std::collections::BTreeMap<NaiveDate, &backtest::DayRecord> =
+        reference.days.iter().map(|r| (r.date, r)).collect();
+    let symbols = settings.params.all_symbols();
+    let mut engine = Engine::new(&settings).unwrap();
+    backtest::replay(&mut engine, &history, &settings, d("2010-12-31"));
+    let mut compared = 0;
+    for date in jutsu::domain::calendar::sessions(d("2011-01-01"), d("2025-12-31")) {
+        let text = serde_json::to_string(&engine.saved()).unwrap();
+        let state = serde_json::from_str(&text).unwrap();
+        assert_eq!(state, engine.saved(), "round trip of the state of {date}");
+        let mut resumed = Engine::resume(&settings, state).unwrap().unwrap();
+        let bars: Vec<(String, jutsu::domain::bars::Bar)> = symbols
+            .iter()
+            .filter_map(|s| {
+                let b = history.bars(s).iter().find(|b| b.date == date)?;
+                Some((s.clone(), *b))
+            })
+            .collect();
+        let got = resumed.step_named(date, &bars).unwrap();
+        let want = by_date[&date];
+        assert_eq!(got.decision, want.decision, "decision on {date}");
+        assert_eq!(got.quantities, want.quantities, "shares on {date}");
+        assert_eq!(got.cash, want.cash, "cash on {date}");
+        assert_eq!(got.portfolio_value, want.portfolio_value, "value on {date}");
+        // The next day carries on from the engine that was read back, not the original.
+        engine = resumed;
+        compared += 1;
+    }
+    assert!(compared > 3700, "only {compared} sessions compared");
+
+    // decide_day_resumed: from the engine saved the day before, and from nothing.
+    for date in ["2011-01-03", "2016-06-24", "2020-03-16", "2025-12-31"].map(d) {
+        let before = History {
+            series: history
+                .series
+                .iter()
+                .map(|(s, b)| {
+                    (
+                        s.clone(),
+                        b.iter().filter(|b| b.date < date).copied().collect(),
+                    )
+                })
+                .collect(),
+        };
+        let today: Vec<_> = symbols
+            .iter()
+            .filter_map(|s| Some((s.clone(), *history.bars(s).iter().find(|b| b.date == date)?)))
+            .collect();
+        let digest = before.digest();
+        let replayed =
+            resume::decide_day_resumed(&before, date, &today, &settings, None, &digest).unwrap();
+        assert_eq!(replayed.start, Start::Replayed);
+        assert_eq!(replayed.record.decision, by_date[&date].decision, "{date}");
+        let saved: SavedEngine =
+            serde_json::from_str(&serde_json::to_string(&replayed.saved).unwrap()).unwrap();
+        let again =
+            resume::decide_day_resumed(&before, date, &today, &settings, Some(saved), &digest)
+                .unwrap();
+        assert_eq!(again.start, Start::Resumed(date.pred_opt().unwrap()));
+        assert_eq!(again.record.decision, by_date[&date].decision, "{date}");
+
+        // Any mismatch replays in full: other parameters, another version, other bars.
+        let mut other = settings.clone();
+        other.params.sma_fast += 1;
+        let key_differs = resume::decide_day_resumed(
+            &before,
+            date,
+            &today,
+            &other,
+            Some(replayed.saved.clone()),
+            &digest,
+        )
+        .unwrap();
+        assert_eq!(key_differs.start, Start::Replayed);
+        let mut old = replayed.saved.clone();
+        old.version += 1;
+        let version_differs =
+            resume::decide_day_resumed(&before, date, &today, &settings, Some(old), &digest)
+                .unwrap();
+        assert_eq!(version_differs.start, Start::Replayed);
+        let mut revised = before.clone();
+        let qqq = revised.series.get_mut("QQQ").unwrap();
+        qqq[100].volume += 1.0;
+        let revised_digest = revised.digest();
+        let history_differs = resume::decide_day_resumed(
+            &revised,
+            date,
+            &today,
+            &settings,
+            Some(replayed.saved.clone()),
+            &revised_digest,
+        )
+        .unwrap();
+        assert_eq!(history_differs.start, Start::Replayed);
+    }
+}

@@ -383,9 +383,21 @@ fn plan_only_prints_the_plan_writes_no_ledger_and_a_later_run_still_trades() {
         "a plan is not a run: {stdout}"
     );
     assert!(!env.path("state/paper/runs/2025-12-12.json").exists());
-    assert!(env.account().orders.is_empty());
+    assert!(
+        !env.path("state/sim/account.json").exists(),
+        "not even the simulated account is opened on disk"
+    );
     assert_eq!(env.trade("2025-12-12", &[]).0, 0);
     assert_eq!(env.account().orders.len(), 2);
+    // On an account that has run: nothing under state/ changes, the engine cache included.
+    let before = common::snapshot(&env.path("state"));
+    let (code, stdout, _) = env.trade("2025-12-15", &["--plan-only"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        common::snapshot(&env.path("state")),
+        before,
+        "plan-only wrote a file"
+    );
 }
 
 #[test]

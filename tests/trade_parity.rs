@@ -60,6 +60,7 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     let legs = params.traded_symbols();
     let mut compared = 0;
     let mut trading_days = 0;
+    let mut previous: Option<NaiveDate> = None;
     for day in &reference.days {
         let options = TradeOptions {
             mode: Mode::Paper,
@@ -73,6 +74,15 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
 
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
+        // The first run replays the whole history; every later one carries on from the
+        // engine the run before saved (#28), and decides as the backtest all the same.
+        assert_eq!(
+            ledger.resumed_from,
+            previous.map(|p: NaiveDate| p.pred_opt().unwrap()),
+            "resumed on {}",
+            day.date
+        );
+        previous = Some(day.date);
         // `jutsu replay` derives the same decision from the ledger, on the same bars.
         let replayed = jutsu::pipeline::replay::replay(&loaded, Mode::Paper, day.date).unwrap();
         assert!(
@@ -107,4 +117,53 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
     assert_eq!(compared, sessions);
     assert!(trading_days > 10, "only {trading_days} days traded");
     eprintln!("live = backtest on {compared} sessions ({trading_days} with trades), shares and cash equal every day");
+}
+
+/// A damaged or hand-edited engine cache is never an error: the run replays the whole
+/// history and decides as a run that never had one (#28), and writes a good cache again.
+#[test]
+fn a_damaged_or_edited_engine_cache_is_ignored_and_replaced() {
+    let ledger_of = |dir: &std::path::Path, day: &str| -> Ledger {
+        Ledger::load(&dir.join(format!("state/paper/runs/{day}.json")))
+            .unwrap()
+            .unwrap()
+    };
+    // The reference: a fresh account's run on 2025-12-11, nothing cached.
+    let (fresh, fresh_config) = common::paper_config("");
+    assert_eq!(common::trade_at(&fresh_config, "2025-12-11T15:55").0, 0);
+    let want = ledger_of(fresh.path(), "2025-12-11");
+    assert_eq!(want.resumed_from, None);
+
+    type Damage = fn(&str) -> String;
+    let damages: [(&str, Damage); 3] = [
+        ("torn", |text| text[..text.len() / 2].to_string()),
+        ("not JSON", |_| "garbage".to_string()),
+        // Valid content, a figure changed by hand: the checksum no longer matches.
+        ("edited", |text| {
+            text.replacen("\"bars_stored\": ", "\"bars_stored\": 1", 1)
+        }),
+    ];
+    for (what, damage) in damages {
+        let (dir, config) = common::paper_config("");
+        assert_eq!(common::trade_at(&config, "2025-12-10T15:55").0, 0);
+        let cache = dir.path().join("state/paper/engine_cache.json");
+        let text = std::fs::read_to_string(&cache).unwrap();
+        std::fs::write(&cache, damage(&text)).unwrap();
+        let (code, out, err) = common::trade_at(&config, "2025-12-11T15:55");
+        assert_eq!(code, 0, "{what}: {out}{err}");
+        let got = ledger_of(dir.path(), "2025-12-11");
+        assert_eq!(got.resumed_from, None, "{what}: replayed in full");
+        assert_eq!(got.decision, want.decision, "{what}");
+        assert!(
+            jutsu::storage::fsutil::is_intact::<jutsu::domain::resume::SavedEngine>(&cache),
+            "{what}: a good cache written again"
+        );
+        // And the next run carries on from it.
+        assert_eq!(common::trade_at(&config, "2025-12-12T15:55").0, 0);
+        assert_eq!(
+            ledger_of(dir.path(), "2025-12-12").resumed_from,
+            Some("2025-12-10".parse().unwrap()),
+            "{what}"
+        );
+    }
 }

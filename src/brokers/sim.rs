@@ -311,12 +311,34 @@ pub struct SimBroker {
     prices: Arc<dyn MarketData + Send + Sync>,
     clock: Arc<dyn Clock + Send + Sync>,
     account: Mutex<SimAccount>,
+    /// Whether changes are written to the file (a paper run) or kept in memory (a dry run,
+    /// a run that only plans).
+    persist: bool,
 }
 
 impl SimBroker {
-    /// Opens the account at `path`; when the file is absent, `fresh` becomes the account
-    /// (a new one, or one recovered by [`crate::brokers::sim_recovery`]).
+    /// Opens the account at `path` and writes every change to it; when the file is absent,
+    /// `fresh` becomes the account (a new one, or one recovered by
+    /// [`crate::brokers::sim_recovery`]).
     pub fn open(
+        path: PathBuf,
+        fresh: SimAccount,
+        costs: Costs,
+        prices: Arc<dyn MarketData + Send + Sync>,
+        clock: Arc<dyn Clock + Send + Sync>,
+    ) -> Result<Self, BrokerError> {
+        let broker = Self::open_in_memory(path, fresh, costs, prices, clock)?;
+        let broker = SimBroker {
+            persist: true,
+            ..broker
+        };
+        broker.save(&broker.lock())?;
+        Ok(broker)
+    }
+
+    /// Opens the account at `path` without ever writing it: what happens stays in memory
+    /// (a dry run, `trade --plan-only`).
+    pub fn open_in_memory(
         path: PathBuf,
         fresh: SimAccount,
         costs: Costs,
@@ -341,15 +363,14 @@ impl SimBroker {
                 value
             }
         };
-        let broker = SimBroker {
+        Ok(SimBroker {
             path,
             costs,
             prices,
             clock,
             account: Mutex::new(account),
-        };
-        broker.save(&broker.lock())?;
-        Ok(broker)
+            persist: false,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, SimAccount> {
@@ -360,16 +381,19 @@ impl SimBroker {
     /// from the newest backup is kept): from its first run on, a lost or damaged file comes
     /// back from `account.json.1` as it last was.
     fn save(&self, account: &SimAccount) -> Result<(), BrokerError> {
+        if !self.persist {
+            return Ok(());
+        }
         let storage = |e: crate::support::error::Error| BrokerError::Storage(e.to_string());
         fsutil::write_sealed(&self.path, account).map_err(storage)?;
         fsutil::backup_sealed::<SimAccount>(&self.path, BACKUPS).map_err(storage)
     }
 
-    /// Applies the corporate actions due up to today (see [`SimAccount::catch_up`]); with
-    /// `persist`, saves the account when that changed it (a dry run only looks).
-    pub fn catch_up(&self, actions: &Actions, persist: bool) -> Result<(), BrokerError> {
+    /// Applies the corporate actions due up to today (see [`SimAccount::catch_up`]), saved
+    /// when that changed the account (and the broker writes its file).
+    pub fn catch_up(&self, actions: &Actions) -> Result<(), BrokerError> {
         let mut account = self.lock();
-        if account.catch_up(actions, self.clock.today_et()) && persist {
+        if account.catch_up(actions, self.clock.today_et()) {
             self.save(&account)?;
         }
         Ok(())

@@ -175,6 +175,18 @@ pub fn broker(
     prices: Arc<dyn MarketData + Send + Sync>,
     clock: SharedClock,
 ) -> Result<Box<dyn Broker>> {
+    broker_writing(loaded, mode, true, prices, clock)
+}
+
+/// [`broker`], where `writes` false keeps the simulated account in memory whatever the
+/// mode (`trade --plan-only`: nothing is written).
+pub fn broker_writing(
+    loaded: &Loaded,
+    mode: Mode,
+    writes: bool,
+    prices: Arc<dyn MarketData + Send + Sync>,
+    clock: SharedClock,
+) -> Result<Box<dyn Broker>> {
     refuse_live_on_local_bars(loaded, mode)?;
     if mode == Mode::DryRun && !simulated(loaded, mode) {
         return Ok(Box::new(crate::brokers::ReadOnly(schwab_client(
@@ -184,14 +196,16 @@ pub fn broker(
     if !simulated(loaded, mode) {
         return Ok(Box::new(schwab_client(loaded, clock)?));
     }
-    Ok(Box::new(sim_broker(loaded, mode, prices, clock)?))
+    Ok(Box::new(sim_broker(loaded, mode, writes, prices, clock)?))
 }
 
-/// The simulated broker, its corporate actions applied up to today (and saved in paper
-/// mode; a dry run applies them to what it reads only).
+/// The simulated broker, its corporate actions applied up to today. Only paper mode with
+/// `writes` saves the account; a dry run (or a run that only plans) keeps what happens in
+/// memory.
 pub fn sim_broker(
     loaded: &Loaded,
     mode: Mode,
+    writes: bool,
     prices: Arc<dyn MarketData + Send + Sync>,
     clock: SharedClock,
 ) -> Result<SimBroker> {
@@ -201,9 +215,12 @@ pub fn sim_broker(
         true => crate::brokers::sim::SimAccount::new(c.sim.initial_cash),
         false => missing_sim_account(loaded)?,
     };
-    let sim = SimBroker::open(path, fresh, c.sim.costs(), prices, clock)?;
+    let sim = match writes && mode == Mode::Paper {
+        true => SimBroker::open(path, fresh, c.sim.costs(), prices, clock)?,
+        false => SimBroker::open_in_memory(path, fresh, c.sim.costs(), prices, clock)?,
+    };
     if let Some(actions) = actions(loaded)? {
-        sim.catch_up(&actions, mode == Mode::Paper)?;
+        sim.catch_up(&actions)?;
     }
     Ok(sim)
 }

@@ -287,7 +287,8 @@ fn replay(
         // not there at all (Schwab-only data) leave the comparison out.
         Err(e @ Error::Domain(DomainError::Data { line, .. })) if line > 0 => Err(e),
         Err(e) => {
-            println!("no backtest comparison: {e}");
+            // On stderr: stdout stays the table (or the JSON of --json).
+            eprintln!("no backtest comparison: {e}");
             Ok(None)
         }
     }

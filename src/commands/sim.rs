@@ -30,7 +30,7 @@ pub(super) fn run(action: &SimAction, loaded: &Loaded, clock: SharedClock) -> Re
     let paths = StatePaths::new(loaded, Mode::Paper);
     let _lock = RunLock::acquire(&paths.lock_file(), "sim")?;
     let prices = sources::market_data(loaded, clock.clone(), clock.now_utc())?;
-    let sim = sources::sim_broker(loaded, Mode::Paper, prices, clock.clone())?;
+    let sim = sources::sim_broker(loaded, Mode::Paper, true, prices, clock.clone())?;
     let flow = sim.transfer(sign * args.amount).map_err(|e| match e {
         crate::brokers::BrokerError::Rejected(why) => Error::Usage(why),
         other => other.into(),

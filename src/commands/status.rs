@@ -293,7 +293,10 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             loaded,
             market,
             &account,
-            state.as_ref(),
+            Saved {
+                state: state.as_ref(),
+                engine: crate::storage::fsutil::read_sealed_if_intact(&paths.engine_cache()),
+            },
             &legs,
             now.date_naive(),
         ),
@@ -371,14 +374,22 @@ fn position_rows(
 
 /// The decision at the current quotes (a synthetic bar from each, through the backtest's
 /// engine as `trade` does) and the orders the planner would make of it.
+/// What the last run left that the preview reads (never writes): the state, and the engine
+/// it saved, from which the decision carries on when the history still fits it.
+struct Saved<'a> {
+    state: Option<&'a State>,
+    engine: Option<crate::domain::resume::SavedEngine>,
+}
+
 fn preview(
     loaded: &Loaded,
     market: &Market,
     account: &Account,
-    state: Option<&State>,
+    saved: Saved<'_>,
     legs: &[String; LEGS],
     today: NaiveDate,
 ) -> Option<PreviewView> {
+    let state = saved.state;
     let c = &loaded.config;
     let p = &c.strategy.parameters;
     let settings = c.backtest_settings(today);
@@ -396,9 +407,18 @@ fn preview(
             })
             .collect(),
     };
-    let d = crate::domain::backtest::decide_day(&history, today, &bars, &settings)
-        .ok()?
-        .decision?;
+    let digest = history.digest();
+    let d = crate::domain::resume::decide_day_resumed(
+        &history,
+        today,
+        &bars,
+        &settings,
+        saved.engine,
+        &digest,
+    )
+    .ok()?
+    .record
+    .decision?;
     // The run's own reconciliation: a split is recognised here as the run recognises it.
     let view = crate::domain::reconcile::MarketView {
         history: &history,

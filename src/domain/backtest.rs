@@ -70,6 +70,19 @@ pub struct Outcome {
     pub engine: Engine,
 }
 
+/// What an [`Engine`] carries from one day to the next (the strategy's state, the simulated
+/// portfolio, the latest closes): saved at the end of a session, it lets the next day's
+/// decision start there instead of at the first bar. Doubles round-trip exactly through
+/// serde_json (`float_roundtrip`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EngineState {
+    strategy: crate::domain::strategy::StrategyState,
+    portfolio: Portfolio,
+    trading: bool,
+    latest: Vec<Option<Decimal>>,
+    last_date: Option<NaiveDate>,
+}
+
 /// The backtest engine: the strategy, the simulated portfolio and the latest closes. Step it
 /// one day at a time; clone it to try a day without committing to it.
 #[derive(Debug, Clone)]
@@ -212,6 +225,32 @@ impl Engine {
         self.clone().step_named(date, bars)
     }
 
+    /// Everything the engine carries from one day to the next, to save.
+    pub fn saved(&self) -> EngineState {
+        EngineState {
+            strategy: self.strategy.state.clone(),
+            portfolio: self.portfolio.clone(),
+            trading: self.trading,
+            latest: self.latest.clone(),
+            last_date: self.last_date,
+        }
+    }
+
+    /// A new engine with `settings` carrying on from a saved state; None when the state
+    /// cannot be one of this engine's (another number of symbols).
+    pub fn resume(settings: &Settings, saved: EngineState) -> Result<Option<Self>> {
+        let mut engine = Engine::new(settings)?;
+        if saved.latest.len() != engine.symbols.len() {
+            return Ok(None);
+        }
+        engine.strategy.state = saved.strategy;
+        engine.portfolio = saved.portfolio;
+        engine.trading = saved.trading;
+        engine.latest = saved.latest;
+        engine.last_date = saved.last_date;
+        Ok(Some(engine))
+    }
+
     fn value(&self) -> Decimal {
         self.portfolio
             .value(|s| price_in(&self.symbols, &self.latest, s))
@@ -233,8 +272,19 @@ pub fn replay(
     settings: &Settings,
     until: NaiveDate,
 ) -> Vec<DayRecord> {
+    replay_between(engine, history, settings.history_start, until)
+}
+
+/// [`replay`] of the days from `start` to `until` (both included) only: the rest of a
+/// history after a saved engine's last day.
+pub fn replay_between(
+    engine: &mut Engine,
+    history: &History,
+    start: NaiveDate,
+    until: NaiveDate,
+) -> Vec<DayRecord> {
     let series: Vec<&[Bar]> = engine.symbols().iter().map(|s| history.bars(s)).collect();
-    let in_range = |d: &NaiveDate| *d >= settings.history_start && *d <= until;
+    let in_range = |d: &NaiveDate| *d >= start && *d <= until;
     let dates: BTreeSet<NaiveDate> = series
         .iter()
         .flat_map(|bars| bars.iter().map(|b| b.date))
@@ -242,7 +292,7 @@ pub fn replay(
         .collect();
     let mut cursor: Vec<usize> = series
         .iter()
-        .map(|bars| bars.partition_point(|b| b.date < settings.history_start))
+        .map(|bars| bars.partition_point(|b| b.date < start))
         .collect();
     let mut days = Vec::with_capacity(dates.len());
     let mut row = vec![None; series.len()];

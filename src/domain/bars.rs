@@ -79,10 +79,91 @@ impl Bar {
 
 /// The nearest double to a decimal, through its exact text (as Python's `float(Decimal)`).
 pub fn decimal_to_f64(d: Decimal) -> f64 {
+    // Clinger's fast path: a mantissa below 2^53 and a power of ten up to 10^22 are exact
+    // doubles, and IEEE division rounds their quotient correctly: the nearest double to the
+    // decimal, as the text parse gives it, without the text.
+    if let Some(x) = exact_quotient(d.mantissa(), d.scale()) {
+        return x;
+    }
     f64::from_str(&d.to_string())
         .ok()
         .or_else(|| d.to_f64())
         .unwrap_or(f64::NAN)
+}
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `mantissa / 10^scale` correctly rounded, when both are exact doubles.
+fn exact_quotient(mantissa: i128, scale: u32) -> Option<f64> {
+    const EXACT: i128 = 1 << 53;
+    let power = POW10.get(scale as usize)?;
+    (mantissa.abs() < EXACT).then(|| mantissa as f64 / power)
+}
+
+/// A plain decimal numeral (`123`, `-4.50`) as its mantissa and scale, the way
+/// `Decimal::from_str` reads it (trailing zeros kept); None for anything else (an
+/// exponent, a sign alone, more than 18 digits), which the caller parses the slow way.
+fn plain_decimal(text: &[u8]) -> Option<(i64, u32)> {
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    // `.5`, `5.` and the like go the slow way, whatever their parsers make of them.
+    if digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut count = 0u32;
+    let mut scale: Option<u32> = None;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + i64::from(c - b'0');
+                count += 1;
+                if let Some(s) = scale.as_mut() {
+                    *s += 1;
+                }
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return None,
+        }
+        if count > 18 {
+            return None;
+        }
+    }
+    // No digit, or a negative zero (whose sign both parsers keep).
+    if count == 0 || (negative && mantissa == 0) {
+        return None;
+    }
+    Some((
+        if negative { -mantissa } else { mantissa },
+        scale.unwrap_or(0),
+    ))
+}
+
+/// A price field: the fast path for plain numerals, `Decimal`'s own parser otherwise.
+fn parse_price(bytes: &[u8]) -> Option<Decimal> {
+    if let Some((mantissa, scale)) = plain_decimal(bytes) {
+        if scale <= 28 {
+            return Some(Decimal::new(mantissa, scale));
+        }
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+}
+
+/// A double field: exact through the fast path for plain numerals, `f64`'s parser
+/// otherwise (both give the nearest double to the text).
+fn parse_double(bytes: &[u8]) -> Option<f64> {
+    plain_decimal(bytes)
+        .and_then(|(m, s)| exact_quotient(i128::from(m), s))
+        .or_else(|| f64::from_str(std::str::from_utf8(bytes).ok()?).ok())
 }
 
 const HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
@@ -114,31 +195,34 @@ pub fn parse_rows<R: std::io::Read>(reader: R, path: &Path) -> Result<Parsed, Do
         line,
         problem,
     };
+    // Byte records, trimmed in place: no String per field, no copy of a record to trim it.
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(reader);
     let headers = rdr
-        .headers()
-        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
-        .clone();
-    if headers.iter().collect::<Vec<_>>() != HEADER {
+        .byte_headers()
+        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?;
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h.trim_ascii()).into_owned())
+        .collect();
+    if names != HEADER {
         return Err(bad(
             1,
             format!(
                 "header must be `{}`, found `{}`",
                 HEADER.join(","),
-                headers.iter().collect::<Vec<_>>().join(",")
+                names.join(",")
             ),
         ));
     }
-    let mut bars: Vec<Bar> = Vec::new();
+    let mut bars: Vec<Bar> = Vec::with_capacity(4400);
     let mut problems = Vec::new();
-    let mut record = csv::StringRecord::new();
+    let mut record = csv::ByteRecord::new();
     loop {
         let line = rdr.position().line();
-        match rdr.read_record(&mut record) {
+        match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
@@ -158,7 +242,7 @@ pub fn parse_rows<R: std::io::Read>(reader: R, path: &Path) -> Result<Parsed, Do
 }
 
 /// A row as a bar that may follow `previous`, or what is wrong with it.
-fn checked(record: &csv::StringRecord, previous: Option<&Bar>) -> Result<Bar, String> {
+fn checked(record: &csv::ByteRecord, previous: Option<&Bar>) -> Result<Bar, String> {
     let bar = bar_of(record)?;
     let date = bar.date;
     if let Some(problem) = bar.problem() {
@@ -253,23 +337,25 @@ pub fn big_moves(bars: &[Bar], threshold_pct: Decimal) -> Vec<String> {
 }
 
 /// One row as a bar, or what is wrong with it.
-fn bar_of(record: &csv::StringRecord) -> Result<Bar, String> {
+fn bar_of(record: &csv::ByteRecord) -> Result<Bar, String> {
     if record.len() != HEADER.len() {
         return Err(format!("expected 6 fields, found {}", record.len()));
     }
+    let mut fields: [&[u8]; 6] = [b""; 6];
+    for (slot, raw) in fields.iter_mut().zip(record.iter()) {
+        *slot = raw.trim_ascii();
+    }
+    let text = |i: usize| String::from_utf8_lossy(fields[i]).into_owned();
     let date =
-        parse_date(&record[0]).ok_or_else(|| format!("date `{}` is not YYYY-MM-DD", &record[0]))?;
+        parse_date(fields[0]).ok_or_else(|| format!("date `{}` is not YYYY-MM-DD", text(0)))?;
     let price = |i: usize| {
-        let text = &record[i];
-        Decimal::from_str(text)
-            .or_else(|_| Decimal::from_scientific(text))
-            .map_err(|_| format!("{} `{text}` is not a number", HEADER[i]))
+        parse_price(fields[i]).ok_or_else(|| format!("{} `{}` is not a number", HEADER[i], text(i)))
     };
     let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
-    let volume = f64::from_str(&record[5])
-        .map_err(|_| format!("volume `{}` is not a number", &record[5]))?;
+    let volume =
+        parse_double(fields[5]).ok_or_else(|| format!("volume `{}` is not a number", text(5)))?;
     // The nearest double to the close's text is the nearest double to the decimal.
-    let close_f64 = f64::from_str(&record[4]).unwrap_or_else(|_| decimal_to_f64(close));
+    let close_f64 = parse_double(fields[4]).unwrap_or_else(|| decimal_to_f64(close));
     Ok(Bar {
         date,
         open,
@@ -282,8 +368,7 @@ fn bar_of(record: &csv::StringRecord) -> Result<Bar, String> {
 }
 
 /// Parses `YYYY-MM-DD` (the only form the files use) without a format interpreter.
-fn parse_date(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
+fn parse_date(b: &[u8]) -> Option<NaiveDate> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -306,24 +391,47 @@ impl History {
     /// A SHA-256 digest of every bar (symbol, date, open, high, low, close with their
     /// scale, volume), hex: equal digests mean the same history, bar for bar.
     pub fn digest(&self) -> String {
+        self.digest_through(NaiveDate::MAX)
+    }
+
+    /// [`History::digest`] of the bars dated `last` or earlier: the digest of the history a
+    /// replay to `last` consumed.
+    pub fn digest_through(&self, last: NaiveDate) -> String {
         use chrono::Datelike;
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
+        // One bar's bytes at a time into a buffer, hashed in large blocks.
+        let mut buffer: Vec<u8> = Vec::with_capacity(76 * 1024);
         for (symbol, bars) in &self.series {
             hash.update(symbol.as_bytes());
             hash.update([0]);
-            for b in bars {
-                hash.update(b.date.num_days_from_ce().to_le_bytes());
+            for b in bars.iter().take_while(|b| b.date <= last) {
+                buffer.extend_from_slice(&b.date.num_days_from_ce().to_le_bytes());
                 for price in [b.open, b.high, b.low, b.close] {
-                    hash.update(price.serialize());
+                    buffer.extend_from_slice(&price.serialize());
                 }
-                hash.update(b.volume.to_bits().to_le_bytes());
+                buffer.extend_from_slice(&b.volume.to_bits().to_le_bytes());
+                if buffer.len() >= 64 * 1024 {
+                    hash.update(&buffer);
+                    buffer.clear();
+                }
             }
+            hash.update(&buffer);
+            buffer.clear();
         }
         hash.finalize()
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect()
+    }
+
+    /// The date of the last bar of any symbol.
+    pub fn last_date(&self) -> Option<NaiveDate> {
+        self.series
+            .values()
+            .filter_map(|b| b.last())
+            .map(|b| b.date)
+            .max()
     }
 
     /// The bars of a symbol (empty when unknown).

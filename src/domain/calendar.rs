@@ -122,9 +122,13 @@ pub fn previous_session(date: NaiveDate) -> NaiveDate {
 
 /// Every session from `from` to `to`, both included.
 pub fn sessions(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    let mut year = YearHolidays {
+        year: i32::MIN,
+        closed: Vec::new(),
+    };
     from.iter_days()
         .take_while(move |d| *d <= to)
-        .filter(|d| is_session(*d))
+        .filter(move |d| year.is_session(*d))
 }
 
 fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
@@ -173,27 +177,37 @@ fn observed(date: NaiveDate) -> NaiveDate {
 
 /// The name of the holiday that closes the exchange on the weekday `date`, if any.
 fn holiday_name(date: NaiveDate) -> Option<&'static str> {
-    let y = date.year();
-    let (m, d) = (date.month(), date.day());
-    if SPECIAL_CLOSURES.contains(&(y, m, d)) {
-        return Some("special closure");
-    }
-    // New Year's Day: a Saturday New Year is not observed on the Friday before.
+    holidays_of(date.year())
+        .into_iter()
+        .find(|(_, day)| *day == date)
+        .map(|(name, _)| name)
+}
+
+/// The weekdays of `y` on which the exchange is closed, with their names: every date
+/// [`holiday_name`] can name lies in its own year (the observed days never cross a year:
+/// a Saturday New Year is not observed on the Friday before).
+fn holidays_of(y: i32) -> Vec<(&'static str, NaiveDate)> {
+    let mut out: Vec<(&'static str, NaiveDate)> = SPECIAL_CLOSURES
+        .iter()
+        .filter(|(year, _, _)| *year == y)
+        .map(|&(_, m, d)| ("special closure", ymd(y, m, d)))
+        .collect();
     let new_year = ymd(y, 1, 1);
-    if new_year.weekday() != Weekday::Sat && date == observed(new_year) {
-        return Some("New Year's Day");
+    if new_year.weekday() != Weekday::Sat {
+        out.push(("New Year's Day", observed(new_year)));
     }
     let fixed: [(&'static str, NaiveDate, bool); 3] = [
         ("Juneteenth", ymd(y, 6, 19), y >= 2022),
         ("Independence Day", ymd(y, 7, 4), true),
         ("Christmas Day", ymd(y, 12, 25), true),
     ];
-    for (name, day, in_force) in fixed {
-        if in_force && date == observed(day) {
-            return Some(name);
-        }
-    }
-    let floating: [(&'static str, NaiveDate); 6] = [
+    out.extend(
+        fixed
+            .into_iter()
+            .filter(|(_, _, in_force)| *in_force)
+            .map(|(name, day, _)| (name, observed(day))),
+    );
+    out.extend([
         (
             "Martin Luther King Jr. Day",
             nth_weekday(y, 1, Weekday::Mon, 3),
@@ -203,11 +217,28 @@ fn holiday_name(date: NaiveDate) -> Option<&'static str> {
         ("Memorial Day", last_weekday(y, 5, Weekday::Mon)),
         ("Labor Day", nth_weekday(y, 9, Weekday::Mon, 1)),
         ("Thanksgiving Day", nth_weekday(y, 11, Weekday::Thu, 4)),
-    ];
-    floating
-        .iter()
-        .find(|(_, day)| *day == date)
-        .map(|(name, _)| *name)
+    ]);
+    out
+}
+
+/// The sessions of one year at a time, the year's holidays computed once (the walk of
+/// [`sessions`] over many years, as every bar file's check makes it).
+struct YearHolidays {
+    year: i32,
+    closed: Vec<NaiveDate>,
+}
+
+impl YearHolidays {
+    fn is_session(&mut self, date: NaiveDate) -> bool {
+        if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            return false;
+        }
+        if date.year() != self.year {
+            self.year = date.year();
+            self.closed = holidays_of(self.year).into_iter().map(|(_, d)| d).collect();
+        }
+        !self.closed.contains(&date)
+    }
 }
 
 /// True when the session on the weekday `date` (not a holiday) closes at 13:00.

@@ -328,6 +328,10 @@ pub struct Ledger {
     /// The SHA-256 digest of the history the decision was taken on (`History::digest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_digest: Option<String>,
+    /// The last session of the saved engine the decision resumed from (the state of the
+    /// strategy cached by the previous run); absent when it replayed the whole history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<NaiveDate>,
     /// Splits recognised at reconcile (`TQQQ split 2:1: 340 -> 680 shares`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub splits: Vec<crate::domain::events::FoundSplit>,
@@ -374,6 +378,7 @@ impl Ledger {
             quote_basis: Vec::new(),
             quote_volumes: Vec::new(),
             history_digest: None,
+            resumed_from: None,
             splits: Vec::new(),
             flows: Vec::new(),
             flows_through: None,

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod portfolio;
 pub mod readiness;
 pub mod reconcile;
+pub mod resume;
 pub mod review;
 pub mod statistics;
 pub mod strategy;

@@ -148,7 +148,7 @@ pub fn statistics(initial: Decimal, days: &[DayStat], fills: &[FillStat]) -> Opt
     } else {
         0.0
     };
-    let (max_drawdown, longest_underwater_days) = drawdowns(initial, days);
+    let (max_drawdown, longest_underwater_days) = drawdowns(&returns, days);
     Some(Statistics {
         first: first.date,
         last: last.date,
@@ -196,11 +196,11 @@ pub fn daily_returns(initial: Decimal, days: &[DayStat]) -> Vec<(NaiveDate, f64)
 
 /// The growth of one unit through the daily returns: the value series with the flows taken
 /// out, on which drawdowns are measured.
-fn wealth(initial: Decimal, days: &[DayStat]) -> Vec<(NaiveDate, f64)> {
+fn wealth(returns: &[(NaiveDate, f64)]) -> Vec<(NaiveDate, f64)> {
     let mut w = 1.0;
-    daily_returns(initial, days)
-        .into_iter()
-        .map(|(date, r)| {
+    returns
+        .iter()
+        .map(|&(date, r)| {
             w *= 1.0 + r;
             (date, w)
         })
@@ -208,8 +208,8 @@ fn wealth(initial: Decimal, days: &[DayStat]) -> Vec<(NaiveDate, f64)> {
 }
 
 /// The deepest drawdown and the longest time under water, in calendar days.
-fn drawdowns(initial: Decimal, days: &[DayStat]) -> (Drawdown, i64) {
-    let series = wealth(initial, days);
+fn drawdowns(returns: &[(NaiveDate, f64)], days: &[DayStat]) -> (Drawdown, i64) {
+    let series = wealth(returns);
     let start = days[0].date;
     let (mut peak, mut peak_day) = (1.0, start);
     let mut deepest = Drawdown {

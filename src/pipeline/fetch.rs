@@ -39,7 +39,7 @@ impl Run<'_> {
             .quotes
             .iter()
             .filter_map(|q| Some((q.symbol.clone(), q.day_volume?)));
-        let digest = market.history.digest();
+        let digest = market.digest.clone();
         journal.update(|ledger| {
             ledger.quotes = quotes.collect();
             ledger.quote_basis = basis.collect();
@@ -170,7 +170,12 @@ impl Run<'_> {
             }
         }
         self.check_quotes(&history, &quotes, today)?;
-        Ok(Market { history, quotes })
+        let digest = history.digest();
+        Ok(Market {
+            history,
+            quotes,
+            digest,
+        })
     }
 }
 
@@ -196,6 +201,8 @@ pub fn synthetic_bars(quotes: &[Quote], today: NaiveDate) -> Vec<(String, Bar)> 
 pub(super) struct Market {
     pub(super) history: History,
     pub(super) quotes: Vec<Quote>,
+    /// `history.digest()`, recorded in the ledger and keying the saved engine.
+    pub(super) digest: String,
 }
 
 impl Market {

@@ -15,7 +15,6 @@ use crate::brokers::{
     follow_order, Account, Broker, MarketData, OrderRequest, OrderStatus, OrderType, Quote,
 };
 use crate::config::{DataSource, Loaded, Mode, OrderKind};
-use crate::domain::backtest;
 use crate::domain::bars::{Bar, History};
 use crate::domain::calendar::{self, DayKind};
 use crate::domain::journal::{Ledger, LedgerOrder, OrderState, RunStatus, StageRecord};
@@ -220,9 +219,10 @@ impl Run<'_> {
         let (data, market) = self.fetch_stage(session, journal)?;
         let today_bars = self.synthetic_bar_stage(session, journal, &market)?;
         let decision = self.decide_stage(session, journal, &market, &today_bars)?;
-        let broker = sources::broker(
+        let broker = sources::broker_writing(
             self.loaded,
             self.options.mode,
+            !self.options.plan_only,
             data.clone(),
             self.clock.clone(),
         )?;

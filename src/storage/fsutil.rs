@@ -416,6 +416,16 @@ pub fn inspect_sealed<T: serde::de::DeserializeOwned>(path: &Path, backups: usiz
     }
 }
 
+/// A sealed file's value when it is there, intact and of the expected form; None otherwise,
+/// whatever the problem (for a cache, which is only ever a shortcut: nothing is restored,
+/// nothing is reported).
+pub fn read_sealed_if_intact<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    if !path.exists() {
+        return None;
+    }
+    unseal::<T>(path).ok()
+}
+
 /// True when a sealed file reads as a valid value and its checksum matches (or it has none).
 pub fn is_intact<T: serde::de::DeserializeOwned>(path: &Path) -> bool {
     unseal::<T>(path).is_ok()

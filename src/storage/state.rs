@@ -47,6 +47,12 @@ impl StatePaths {
         self.root.join("state.json")
     }
 
+    /// The strategy engine saved at the end of the last session a trade run consumed
+    /// (`domain::resume`): read by the next run (and by `status`), written only by `trade`.
+    pub fn engine_cache(&self) -> PathBuf {
+        self.root.join("engine_cache.json")
+    }
+
     /// The ledger of a session.
     pub fn ledger(&self, session: NaiveDate) -> PathBuf {
         self.root.join("runs").join(format!("{session}.json"))

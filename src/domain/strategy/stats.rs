@@ -3,32 +3,37 @@
 /// numpy's pairwise summation (`np.add.reduce` on a contiguous float64 array): eight
 /// interleaved partial sums for blocks up to 128, halves above.
 pub fn pairwise_sum(a: &[f64]) -> f64 {
+    pairwise_sum_of(a, |v| v)
+}
+
+/// [`pairwise_sum`] of `f` of each value, in the same order (no array of the mapped values).
+fn pairwise_sum_of(a: &[f64], f: impl Fn(f64) -> f64 + Copy) -> f64 {
     let n = a.len();
     if n < 8 {
         let mut res = 0.0;
         for v in a {
-            res += *v;
+            res += f(*v);
         }
         res
     } else if n <= 128 {
-        let mut r = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]];
+        let mut r = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]].map(f);
         let whole = n - n % 8;
         let mut i = 8;
         while i < whole {
             for (j, slot) in r.iter_mut().enumerate() {
-                *slot += a[i + j];
+                *slot += f(a[i + j]);
             }
             i += 8;
         }
         let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
         for v in &a[whole..] {
-            res += *v;
+            res += f(*v);
         }
         res
     } else {
         let mut half = n / 2;
         half -= half % 8;
-        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
+        pairwise_sum_of(&a[..half], f) + pairwise_sum_of(&a[half..], f)
     }
 }
 
@@ -40,14 +45,11 @@ pub fn mean(a: &[f64]) -> f64 {
 /// Sample standard deviation (divisor n - 1), two-pass as pandas' `nanvar`.
 pub fn sample_std(a: &[f64]) -> f64 {
     let m = mean(a);
-    let squares: Vec<f64> = a
-        .iter()
-        .map(|v| {
-            let d = *v - m;
-            d * d
-        })
-        .collect();
-    (pairwise_sum(&squares) / (a.len() - 1) as f64).sqrt()
+    let square = |v: f64| {
+        let d = v - m;
+        d * d
+    };
+    (pairwise_sum_of(a, square) / (a.len() - 1) as f64).sqrt()
 }
 
 /// Mean of a window, summed oldest first (the SMA of the original's rolling mean).
