@@ -163,3 +163,24 @@ fn a_session_validated_again_replaces_its_row_and_bad_dates_are_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("2025-12-15 is in the future"), "{stderr}");
 }
+
+#[test]
+fn validate_without_a_date_takes_the_accounts_last_session_not_the_machines_day() {
+    let (dir, config) = env("close");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-11"])).0,
+        0
+    );
+    assert_eq!(
+        run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-12"])).0,
+        0
+    );
+    let (code, stdout, stderr) = run(jutsu().args(["-c", cfg, "validate"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2025-12-12"), "{stdout}");
+    let rows = common::read_csv(&dir.path().join("logs/validation.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["date"], "2025-12-12");
+    assert_eq!(rows[0]["verdict"], "GREEN");
+}

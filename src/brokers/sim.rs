@@ -281,8 +281,8 @@ impl SimAccount {
             ));
         }
         let (kind, words) = match amount > Decimal::ZERO {
-            true => (FlowKind::Deposit, "deposit (jutsu sim deposit)"),
-            false => (FlowKind::Withdrawal, "withdrawal (jutsu sim withdraw)"),
+            true => (FlowKind::Deposit, "jutsu sim deposit"),
+            false => (FlowKind::Withdrawal, "jutsu sim withdraw"),
         };
         let after_fills = self
             .fills

@@ -154,8 +154,8 @@ fn unlisted(
             (n, a) => n.or(a),
         };
         let (kind, words) = match t.amount > Decimal::ZERO {
-            true => (FlowKind::Deposit, "deposit (jutsu sim deposit)"),
-            false => (FlowKind::Withdrawal, "withdrawal (jutsu sim withdraw)"),
+            true => (FlowKind::Deposit, "jutsu sim deposit"),
+            false => (FlowKind::Withdrawal, "jutsu sim withdraw"),
         };
         out.push(CashFlow {
             date: t.date,

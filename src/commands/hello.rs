@@ -111,12 +111,13 @@ fn linked_accounts(loaded: &Loaded, clock: SharedClock) -> Result<()> {
 
 /// One line a quote: last, bid, ask and the day's volume.
 fn show_quotes(quotes: &[crate::brokers::Quote]) {
-    let show = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| p.to_string());
+    // Prices to the cent, as everywhere.
+    let show = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), cents);
     for q in quotes {
         println!(
             "    {:<5} last {:>10}  bid {:>10}  ask {:>10}  volume {}",
             q.symbol,
-            q.last,
+            cents(q.last),
             show(q.bid),
             show(q.ask),
             q.day_volume.map_or("-".into(), |v| v.round().to_string())

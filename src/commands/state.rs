@@ -132,7 +132,9 @@ fn adopt(
     let mode = args.mode.map_or(loaded.config.mode, Into::into);
     let paths = StatePaths::new(loaded, mode);
     let _lock = RunLock::acquire(&paths.lock_file(), "state adopt")?;
-    // On the bundled bars, the account's own clock (the close of its last session).
+    // The audit row says when it was done (the machine's clock, as every audit row); the
+    // account is read at its own clock (on the bundled bars, the close of its last session).
+    let done_at = clock.now_utc();
     let clock = crate::pipeline::dates::account_clock(loaded, mode, None, clock)?;
     let at = crate::brokers::sources::quote_instant(loaded, clock.as_ref())?;
     let data = crate::brokers::sources::market_data(loaded, clock.clone(), at)?;
@@ -169,7 +171,7 @@ fn adopt(
         crate::domain::reconcile::describe_positions(&positions),
         crate::domain::reconcile::describe_positions(&before)
     );
-    paths.audit(clock.now_utc(), "adopt", &file, &detail)?;
+    paths.audit(done_at, "adopt", &file, &detail)?;
     tracing::warn!(target: crate::support::report::RUN, file = %file.display(), "{detail}");
     println!("{}: {detail}", file.display());
     Ok(exit::OK)

@@ -17,6 +17,7 @@ use crate::domain::bars::History;
 use crate::domain::calendar;
 use crate::domain::journal::Ledger;
 use crate::domain::portfolio::cents;
+use crate::domain::portfolio::round_cents;
 use crate::domain::strategy::{weight_f64, LEGS};
 use crate::pipeline::{plan_input, synthetic_bars, Reconciled};
 use crate::storage::fsutil::Sealed;
@@ -258,12 +259,15 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
             .with_timezone(&chrono_tz::America::New_York)
             .format("%Y-%m-%d %H:%M:%S ET")
             .to_string(),
-        equity,
-        cash: account.cash,
-        day_pnl: positions
-            .iter()
-            .map(|p| p.shares * (p.price - market.previous_close(&p.symbol).unwrap_or(p.price)))
-            .sum(),
+        // Money to the cent, in JSON as on the terminal.
+        equity: round_cents(equity),
+        cash: round_cents(account.cash),
+        day_pnl: round_cents(
+            positions
+                .iter()
+                .map(|p| p.shares * (p.price - market.previous_close(&p.symbol).unwrap_or(p.price)))
+                .sum(),
+        ),
         gross_exposure_pct: percent(gross, equity),
         drawdown_pct: losses.drawdown_pct,
         day_loss_pct: losses.day_loss_pct,
@@ -363,7 +367,7 @@ fn position_rows(
                 symbol: p.symbol.clone(),
                 shares: p.quantity,
                 price,
-                value,
+                value: round_cents(value),
                 weight_pct: percent(value, equity),
                 target_pct: leg
                     .and_then(|l| targets.map(|t| (t[l] * Decimal::ONE_HUNDRED).round_dp(1))),

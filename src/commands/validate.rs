@@ -28,6 +28,11 @@ pub(super) fn run(
 ) -> Result<u8> {
     let c = &loaded.config;
     let mode = c.mode;
+    // Without a date, the account's clock: on the bundled bars, its last session.
+    let clock = match date {
+        Some(_) => clock,
+        None => crate::pipeline::dates::account_clock(loaded, mode, None, clock)?,
+    };
     let (session, hours) = session_to_validate(date, loaded, clock.as_ref())?;
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;

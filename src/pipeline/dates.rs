@@ -42,6 +42,20 @@ pub fn last_session(paths: &StatePaths) -> Option<NaiveDate> {
     }
 }
 
+/// The session an account's clock stands at: its last completed session by state.json,
+/// else (a mode whose runs keep no state, a dry run) its newest completed run's.
+fn clock_session(paths: &StatePaths) -> Option<NaiveDate> {
+    last_session(paths).or_else(|| {
+        paths
+            .ledger_files()
+            .iter()
+            .rev()
+            .filter_map(|p| crate::domain::journal::Ledger::read_only(p).ok().flatten())
+            .find(|l| l.status == crate::domain::journal::RunStatus::Done)
+            .map(|l| l.session)
+    })
+}
+
 /// `--as-of` may not name a date after the machine's: the bars of a day that has not
 /// happened do not exist, and a run dated there would block every real one after it.
 pub fn refuse_future(date: NaiveDate, clock: &SharedClock) -> Result<()> {
@@ -70,9 +84,9 @@ pub fn refuse_past_bars(loaded: &Loaded, date: NaiveDate, clock: &SharedClock) -
         .and_then(|data| data.last_date(signal).ok());
     match last {
         Some(last) if date > last => Err(Error::Usage(format!(
-            "--as-of {date} is after the last local bar ({signal} ends {last} in {}): a run \
-             needs the day's bar; replay a session up to {last}, or set `data.source: schwab` \
-             to trade today",
+            "--as-of {date} is after the last local bar ({signal} ends {last} in {}): there \
+             are no prices for that day; use a session up to {last}, or set `data.source: \
+             schwab` for today's",
             loaded.data_dir().display()
         ))),
         _ => Ok(()),
@@ -124,7 +138,7 @@ pub fn account_clock(
             Ok(Arc::new(fixed))
         }
         None if offline => {
-            let at = match last_session(&paths).and_then(calendar::session_hours) {
+            let at = match clock_session(&paths).and_then(calendar::session_hours) {
                 Some(hours) => hours.close.with_timezone(&Utc),
                 // No run yet: the newest moment the bars can price.
                 None => crate::brokers::sources::quote_instant(loaded, clock.as_ref())?,

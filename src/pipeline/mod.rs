@@ -219,6 +219,9 @@ impl Run<'_> {
         let (data, market) = self.fetch_stage(session, journal)?;
         let today_bars = self.synthetic_bar_stage(session, journal, &market)?;
         let decision = self.decide_stage(session, journal, &market, &today_bars)?;
+        // Opening the broker (the simulated account's file, the Schwab client) belongs to
+        // reconcile: a failure there is named as that stage's.
+        self.stage = Stage::Reconcile;
         let broker = sources::broker_writing(
             self.loaded,
             self.options.mode,
