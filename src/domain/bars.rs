@@ -55,9 +55,8 @@ impl Bar {
     /// close, low above them, negative or non-finite volume.
     pub fn problem(&self) -> Option<String> {
         let positive = |d: Decimal| d.mantissa() > 0;
-        if !(positive(self.open) && positive(self.high) && positive(self.low))
-            || !positive(self.close)
-        {
+        let prices = [self.open, self.high, self.low, self.close];
+        if !prices.into_iter().all(positive) {
             return Some("prices must be positive".into());
         }
         let below = |a: Decimal, b: Decimal| less(a, b);
