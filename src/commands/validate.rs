@@ -28,11 +28,7 @@ pub(super) fn run(
 ) -> Result<u8> {
     let c = &loaded.config;
     let mode = c.mode;
-    // Without a date, the account's clock: on the bundled bars, its last session.
-    let clock = match date {
-        Some(_) => clock,
-        None => crate::pipeline::dates::account_clock(loaded, mode, None, clock)?,
-    };
+    let clock = validation_clock(date, loaded, clock)?;
     let (session, hours) = session_to_validate(date, loaded, clock.as_ref())?;
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
@@ -105,6 +101,19 @@ pub(super) fn run(
 
 /// The session asked for, or the last one that has closed; refused when it is not a
 /// session, or (on Schwab data) has not closed yet.
+/// Without a date, the account's clock (on the bundled bars, the close of its last
+/// session), never the machine's day; with one, the machine's (to refuse the future).
+fn validation_clock(
+    date: Option<NaiveDate>,
+    loaded: &Loaded,
+    clock: SharedClock,
+) -> Result<SharedClock> {
+    match date {
+        Some(_) => Ok(clock),
+        None => crate::pipeline::dates::account_clock(loaded, loaded.config.mode, None, clock),
+    }
+}
+
 fn session_to_validate(
     date: Option<NaiveDate>,
     loaded: &Loaded,

@@ -54,17 +54,19 @@ impl Bar {
     /// What is wrong with this bar, if anything: non-positive prices, high below the open or
     /// close, low above them, negative or non-finite volume.
     pub fn problem(&self) -> Option<String> {
-        let z = Decimal::ZERO;
-        if self.open <= z || self.high <= z || self.low <= z || self.close <= z {
+        let positive = |d: Decimal| d.mantissa() > 0;
+        let prices = [self.open, self.high, self.low, self.close];
+        if !prices.into_iter().all(positive) {
             return Some("prices must be positive".into());
         }
-        if self.high < self.open.max(self.close) {
+        let below = |a: Decimal, b: Decimal| less(a, b);
+        if below(self.high, self.open) || below(self.high, self.close) {
             return Some(format!(
                 "high {} is below max(open {}, close {})",
                 self.high, self.open, self.close
             ));
         }
-        if self.low > self.open.min(self.close) {
+        if below(self.open, self.low) || below(self.close, self.low) {
             return Some(format!(
                 "low {} is above min(open {}, close {})",
                 self.low, self.open, self.close
@@ -74,6 +76,16 @@ impl Bar {
             return Some(format!("volume {} must be >= 0", self.volume));
         }
         None
+    }
+}
+
+/// `a < b`: the mantissas compared when the scales are equal (a file's prices mostly
+/// share one), `Decimal`'s own comparison otherwise (it rescales).
+fn less(a: Decimal, b: Decimal) -> bool {
+    if a.scale() == b.scale() {
+        a.mantissa() < b.mantissa()
+    } else {
+        a < b
     }
 }
 

@@ -31,10 +31,11 @@ impl Run<'_> {
             resume::Start::Resumed(day) => Some(day),
             resume::Start::Replayed => None,
         };
-        // Only a shortcut for the next run: a cache that cannot be written is a warning.
+        // Only a shortcut for the next run: a cache that cannot be written is a warning,
+        // and it is not fsynced (one lost to a power loss, or torn, is replayed in full).
         // A run that only plans writes nothing, the cache included.
         if !self.options.plan_only {
-            if let Err(e) = fsutil::write_sealed(&cache, &resumed.saved) {
+            if let Err(e) = fsutil::write_sealed_unsynced(&cache, &resumed.saved) {
                 tracing::warn!(file = %cache.display(), "the strategy's state was not cached: {e}");
             }
         }
@@ -43,7 +44,7 @@ impl Run<'_> {
                 "not enough history for a decision (221 bars of the signal symbol are needed)",
             )
         })?;
-        journal.update(|ledger| {
+        journal.record(|ledger| {
             ledger.decision = Some(decision);
             ledger.resumed_from = from;
         })?;

@@ -40,7 +40,7 @@ impl Run<'_> {
             .iter()
             .filter_map(|q| Some((q.symbol.clone(), q.day_volume?)));
         let digest = market.digest.clone();
-        journal.update(|ledger| {
+        journal.record(|ledger| {
             ledger.quotes = quotes.collect();
             ledger.quote_basis = basis.collect();
             ledger.quote_volumes = volumes.collect();

@@ -105,7 +105,7 @@ impl Run<'_> {
             return Ok(left);
         }
         if !resumed {
-            journal.update(|ledger| ledger.plan = Some(fresh.clone()))?;
+            journal.record(|ledger| ledger.plan = Some(fresh.clone()))?;
         }
         Ok(fresh)
     }

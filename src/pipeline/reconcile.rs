@@ -87,7 +87,7 @@ impl Run<'_> {
                     .join(", ")
             )));
         }
-        journal.update(|ledger| ledger.equity_before = Some(account.liquidation_value))?;
+        journal.record(|ledger| ledger.equity_before = Some(account.liquidation_value))?;
         self.cash_flows(session, journal, broker)?;
         let seen = observe(
             session.state.as_ref(),
@@ -143,7 +143,7 @@ impl Run<'_> {
             self.report.detail(&describe_flow(f));
         }
         // A resumed run of the session adds what is new to what the earlier run listed.
-        journal.update(|ledger| {
+        journal.record(|ledger| {
             for f in flows {
                 let known = ledger.flows.iter().any(|g| match (&g.id, &f.id) {
                     (Some(a), Some(b)) => a == b,
@@ -176,7 +176,7 @@ impl Run<'_> {
         state.updated_at = self.clock.now_utc();
         state.save(&self.paths.state_file())?;
         session.state = Some(state);
-        journal.update(|ledger| ledger.splits = seen.splits.clone())?;
+        journal.record(|ledger| ledger.splits = seen.splits.clone())?;
         Ok(())
     }
 

@@ -103,7 +103,10 @@ pub(crate) fn send_journaled(
     let now = match &settled {
         Settled::Placed(e) | Settled::Lost(e, _) | Settled::Refused(e, _) => e,
     };
-    journal.update(|l| l.put(now))?;
+    // Not fsynced: lost to a power loss, the entry is as journaled before the send, which
+    // the next run settles with the broker (as after a kill at `kill.after`); the fill's
+    // record, the next send's journal entry or the run's end syncs it.
+    journal.record(|l| l.put(now))?;
     Ok(settled)
 }
 

@@ -10,6 +10,14 @@ use crate::support::error::{Error, Result};
 /// Writes `bytes` to `path` atomically: readers see the old content or the new, never a
 /// mix. With `private`, the file is created with mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    write_replacing(path, bytes, private, true)
+}
+
+/// [`write_atomic`], durable (`sync`: the file and then its folder fsynced, so the new
+/// content survives a power loss once this returns) or not (atomic by the rename alone:
+/// a killed process leaves the old content or the new, but after a power loss the file may
+/// still hold an older version, until the next synced write of it).
+fn write_replacing(path: &Path, bytes: &[u8], private: bool, sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -32,10 +40,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        if sync {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     };
@@ -264,11 +276,39 @@ fn unseal<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T,
 /// this is left alone (no rewrite, no new modification time). Backups are taken apart, at
 /// the start of a run ([`backup_sealed`]).
 pub fn write_sealed<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_sealed_with(path, value, true).map(|_| ())
+}
+
+/// [`write_sealed`] without the fsyncs: atomic, not yet durable (see [`write_replacing`]).
+/// For records that a later synced write of the same file makes durable (a run's stage
+/// records before its first send) and for caches a loss of which costs only time.
+pub fn write_sealed_unsynced<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_sealed_with(path, value, false).map(|_| ())
+}
+
+/// [`write_sealed`] or [`write_sealed_unsynced`]; whether the file was written (false:
+/// it already held exactly this).
+pub fn write_sealed_with<T: serde::Serialize>(path: &Path, value: &T, sync: bool) -> Result<bool> {
     let text = seal_text(value)?;
     if fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(());
+        return Ok(false);
     }
-    write_atomic(path, text.as_bytes(), false)
+    write_replacing(path, text.as_bytes(), false, sync).map(|()| true)
+}
+
+/// Makes an existing file's content and name durable (fsync of the file, then its folder):
+/// for a file last written by [`write_sealed_unsynced`] that a synced write left alone.
+pub fn sync_existing(path: &Path) -> Result<()> {
+    let sync = || -> std::io::Result<()> {
+        File::open(path)?.sync_all()?;
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    };
+    sync().map_err(|e| Error::io("syncing", path, e))
 }
 
 fn numbered(path: &Path, n: usize) -> PathBuf {

@@ -29,11 +29,17 @@ impl Ledger {
     /// Writes the ledger atomically with a checksum. A closed session's ledger (done) keeps
     /// no backups: no run will change it again. Only [`Journal`] writes a ledger.
     fn save(&self, path: &Path) -> Result<()> {
-        fsutil::write_sealed(path, self)?;
+        self.save_with(path, true).map(|_| ())
+    }
+
+    /// Saves, durably (`sync`) or atomically only ([`fsutil::write_sealed_unsynced`]).
+    /// Whether the file was written (false: it held exactly this already).
+    fn save_with(&self, path: &Path, sync: bool) -> Result<bool> {
+        let written = fsutil::write_sealed_with(path, self, sync)?;
         if self.status == RunStatus::Done {
             fsutil::remove_backups(path, BACKUPS)?;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Reads a ledger without changing anything, as the next run will find it: a damaged
@@ -68,6 +74,8 @@ pub struct Journal {
     ledger: Ledger,
     /// Where it is saved; `None` for a run that writes nothing (`trade --plan-only`).
     path: Option<PathBuf>,
+    /// Whether the file holds a record not yet fsynced ([`Journal::record`]).
+    unsynced: bool,
 }
 
 impl Journal {
@@ -77,13 +85,18 @@ impl Journal {
         Ok(Journal {
             ledger,
             path: Some(path),
+            unsynced: false,
         })
     }
 
     /// A journal kept in memory only: a run that only plans (`trade --plan-only`) records
     /// its stages the same way and leaves no file behind.
     pub fn unsaved(ledger: Ledger) -> Self {
-        Journal { ledger, path: None }
+        Journal {
+            ledger,
+            path: None,
+            unsynced: false,
+        }
     }
 
     /// The ledger at `path` taken up again as it is on disk (nothing is written); `None`
@@ -92,6 +105,7 @@ impl Journal {
         Ok(Ledger::load(&path)?.map(|ledger| Journal {
             ledger,
             path: Some(path),
+            unsynced: false,
         }))
     }
 
@@ -105,11 +119,34 @@ impl Journal {
         self.path.as_deref()
     }
 
-    /// Changes the ledger and saves it; returns what `change` returns.
+    /// Changes the ledger and saves it durably (fsynced); returns what `change` returns.
     pub fn update<T>(&mut self, change: impl FnOnce(&mut Ledger) -> T) -> Result<T> {
+        self.change(change, true)
+    }
+
+    /// Changes the ledger and saves it atomically but without the fsyncs: for the stage
+    /// records before the first send (the quotes, the decision, the equity before, the
+    /// flows, the splits, the plan). A killed process leaves them on disk all the same;
+    /// a power loss can take the file back to an earlier complete version, until the next
+    /// [`Journal::update`], which the send makes before anything is placed (journal before
+    /// send), and the run's end makes, syncs every earlier record with it.
+    pub fn record<T>(&mut self, change: impl FnOnce(&mut Ledger) -> T) -> Result<T> {
+        self.change(change, false)
+    }
+
+    fn change<T>(&mut self, change: impl FnOnce(&mut Ledger) -> T, sync: bool) -> Result<T> {
         let out = change(&mut self.ledger);
         if let Some(path) = &self.path {
-            self.ledger.save(path)?;
+            let written = self.ledger.save_with(path, sync)?;
+            if !sync {
+                self.unsynced |= written;
+            } else if self.unsynced {
+                // Left alone as it was: the earlier unsynced record is made durable now.
+                if !written {
+                    fsutil::sync_existing(path)?;
+                }
+                self.unsynced = false;
+            }
         }
         Ok(out)
     }

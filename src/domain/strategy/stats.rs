@@ -16,17 +16,22 @@ fn pairwise_sum_of(a: &[f64], f: impl Fn(f64) -> f64 + Copy) -> f64 {
         }
         res
     } else if n <= 128 {
-        let mut r = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]].map(f);
-        let whole = n - n % 8;
-        let mut i = 8;
-        while i < whole {
-            for (j, slot) in r.iter_mut().enumerate() {
-                *slot += f(a[i + j]);
+        // Blocks of eight by `chunks_exact` (no bounds check in the loop), the same order.
+        let (whole, rest) = a.split_at(n - n % 8);
+        let mut blocks = whole.chunks_exact(8);
+        let mut r = [0.0f64; 8];
+        if let Some(first) = blocks.next() {
+            for (slot, v) in r.iter_mut().zip(first) {
+                *slot = f(*v);
             }
-            i += 8;
+        }
+        for block in blocks {
+            for (slot, v) in r.iter_mut().zip(block) {
+                *slot += f(*v);
+            }
         }
         let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for v in &a[whole..] {
+        for v in rest {
             res += f(*v);
         }
         res
