@@ -104,6 +104,14 @@ pub struct Statistics {
     pub worst_day: (NaiveDate, f64),
 }
 
+/// `1 day`, `12 days`.
+fn days(n: i64) -> String {
+    match n {
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
 fn f(d: Decimal) -> f64 {
     crate::domain::bars::decimal_to_f64(d)
 }
@@ -337,15 +345,12 @@ impl Statistics {
                     dd.peak,
                     dd.trough,
                     match dd.recovered {
-                        Some(day) => format!("recovered {day}, {} days", dd.days),
-                        None => format!("not recovered, {} days so far", dd.days),
+                        Some(day) => format!("recovered {day}, {}", days(dd.days)),
+                        None => format!("not recovered, {} so far", days(dd.days)),
                     }
                 ),
             ),
-            (
-                "longest under water",
-                format!("{} days", self.longest_underwater_days),
-            ),
+            ("longest under water", days(self.longest_underwater_days)),
             ("exposure", pct(self.exposure)),
             (
                 "turnover",
