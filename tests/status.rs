@@ -378,3 +378,26 @@ fn status_and_plan_only_plan_the_same_orders_on_a_split_day_and_on_a_deposit_day
     assert!(!planned.is_empty(), "{out}");
     assert_eq!(previewed, planned, "{out}");
 }
+
+#[test]
+fn a_deposit_after_the_last_run_is_no_gain_in_status() {
+    let (_dir, config) = common::paper_config("risk:\n  daily_loss_halt_pct: 5\n");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(common::trade_at(&config, "2025-12-12T15:55").0, 0);
+    let before = status_json(&config, &[]);
+    let (code, out, err) = common::run(common::jutsu().args(["-c", cfg, "sim", "deposit", "5000"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let after = status_json(&config, &[]);
+    let dec = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    assert_eq!(
+        dec(&after["cash"]) - dec(&before["cash"]),
+        "5000".parse().unwrap()
+    );
+    assert_eq!(after["day_loss_pct"], before["day_loss_pct"], "{after}");
+    assert_eq!(after["drawdown_pct"], before["drawdown_pct"], "{after}");
+}

@@ -135,6 +135,28 @@ impl SimAccount {
         }
     }
 
+    /// Reads an account file without changing anything (a damaged file as its newest good
+    /// backup, left where it is).
+    pub fn read_only(path: &std::path::Path) -> Result<Self, BrokerError> {
+        match fsutil::inspect_sealed::<SimAccount>(path, BACKUPS) {
+            fsutil::Inspected::Good(a) => Ok(a),
+            fsutil::Inspected::Damaged { problem, .. } => fsutil::newest_backup(path, BACKUPS)
+                .map(|(a, _)| a)
+                .ok_or(BrokerError::Storage(format!(
+                    "{}: {problem}",
+                    path.display()
+                ))),
+            fsutil::Inspected::Edited => Err(BrokerError::Storage(format!(
+                "{} was edited by hand",
+                path.display()
+            ))),
+            fsutil::Inspected::Missing => Err(BrokerError::Storage(format!(
+                "no simulated account at {}",
+                path.display()
+            ))),
+        }
+    }
+
     /// What is wrong with the values of a file that reads as a simulated account: a
     /// negative or fractional share count (cash is a decimal number by its type; the
     /// simulator's fills carry fractions of a cent).

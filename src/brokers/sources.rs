@@ -271,6 +271,39 @@ fn missing_sim_account(loaded: &Loaded) -> Result<crate::brokers::sim::SimAccoun
     Ok(rebuilt.account)
 }
 
+/// The deposits less withdrawals the simulated account of `mode` holds after `after` (the
+/// instant the newest run read its cash movements up to), which no run has listed yet;
+/// zero when the mode does not trade on the simulator or its account cannot be read.
+/// Read only.
+pub fn unlisted_sim_transfers(
+    loaded: &Loaded,
+    mode: Mode,
+    after: DateTime<Utc>,
+) -> rust_decimal::Decimal {
+    let path = sim_account_path(loaded);
+    if !simulated(loaded, mode) || !path.exists() {
+        return rust_decimal::Decimal::ZERO;
+    }
+    let Ok(account) = crate::brokers::sim::SimAccount::read_only(&path) else {
+        return rust_decimal::Decimal::ZERO;
+    };
+    account
+        .flows
+        .iter()
+        .filter(|f| f.kind.is_external())
+        .filter(|f| match f.time {
+            Some(t) => t > after,
+            None => {
+                f.date
+                    > after
+                        .with_timezone(&chrono_tz::America::New_York)
+                        .date_naive()
+            }
+        })
+        .map(|f| f.amount)
+        .sum()
+}
+
 /// Whether `mode` trades on the simulator: paper always, a dry run on local data.
 pub fn simulated(loaded: &Loaded, mode: Mode) -> bool {
     match mode {
