@@ -240,22 +240,7 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
     let positions = position_rows(&account, market, &legs, targets.as_ref());
     let gross: Decimal = positions.iter().map(|p| p.value.abs()).sum();
     let now = clock.now_et();
-    // Deposits and withdrawals made since the newest run (it has not listed them yet)
-    // move the peak and the previous value as the next run will: neither is a gain or a
-    // loss.
-    let read_up_to = paths
-        .ledger_files()
-        .pop()
-        .and_then(|p| Ledger::read_only(&p).ok().flatten())
-        .and_then(|l| l.flows_through);
-    let unlisted = read_up_to.map_or(Decimal::ZERO, |after| {
-        sources::unlisted_sim_transfers(loaded, mode, after)
-    });
-    let record = crate::storage::ledger::equity_record(
-        &paths.ledger_files(),
-        now.date_naive().succ_opt().unwrap_or(NaiveDate::MAX),
-    )?
-    .with_flow(unlisted);
+    let record = loss_record(loaded, &paths, now.date_naive())?;
     let next = calendar::next_run(now, c.schedule.minutes_before_close);
     let losses = record.losses(equity);
     let quote_age_s = market
@@ -340,6 +325,29 @@ fn stale_quotes(loaded: &Loaded, age_s: i64) -> Option<String> {
         crate::domain::text::readable_age(age_s),
         limit
     ))
+}
+
+/// The loss halts' record as the next run will meet it: the recorded runs up to `today`,
+/// carried forward by the deposits and withdrawals made since the newest run (the
+/// simulated account holds them, no run has listed them yet): neither is a gain or a loss.
+fn loss_record(
+    loaded: &Loaded,
+    paths: &StatePaths,
+    today: NaiveDate,
+) -> Result<crate::domain::plan::EquityRecord> {
+    let read_up_to = paths
+        .ledger_files()
+        .pop()
+        .and_then(|p| Ledger::read_only(&p).ok().flatten())
+        .and_then(|l| l.flows_through);
+    let unlisted = read_up_to.map_or(Decimal::ZERO, |after| {
+        sources::unlisted_sim_transfers(loaded, loaded.config.mode, after)
+    });
+    Ok(crate::storage::ledger::equity_record(
+        &paths.ledger_files(),
+        today.succ_opt().unwrap_or(NaiveDate::MAX),
+    )?
+    .with_flow(unlisted))
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {
