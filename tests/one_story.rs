@@ -28,16 +28,7 @@ fn figure(text: &str, label: &str) -> String {
 
 #[test]
 fn after_two_weeks_with_a_deposit_a_split_and_an_exit_every_command_tells_one_story() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
-            common::data_dir().display()
-        ),
-    )
-    .unwrap();
+    let (_dir, config) = common::as_traded_paper_config();
     let sessions = [
         "2025-11-10",
         "2025-11-11",

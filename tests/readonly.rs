@@ -68,16 +68,7 @@ fn reading_commands_write_nothing_under_state() {
 /// dividends: the account's own date, never the machine's (no future dividend is counted).
 #[test]
 fn hello_status_and_the_next_run_tell_the_same_cash() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
-            common::data_dir().display()
-        ),
-    )
-    .unwrap();
+    let (_dir, config) = common::as_traded_paper_config();
     let (code, out, err) = common::trade_at(&config, "2025-12-12T15:55");
     assert_eq!(code, 0, "{out}{err}");
     let cash_line = |text: &str| {

@@ -6,22 +6,6 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 
-/// A paper account on the bundled bars with their corporate actions (data/, TQQQ split 2:1 on
-/// 2025-11-20), its state in a folder of its own.
-fn as_traded_config() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
-            common::data_dir().display()
-        ),
-    )
-    .unwrap();
-    (dir, config)
-}
-
 fn account_file(dir: &Path) -> PathBuf {
     dir.join("state/sim/account.json")
 }
@@ -75,7 +59,7 @@ const SESSIONS: [&str; 6] = [
 
 #[test]
 fn the_simulated_account_has_a_backup_after_its_first_run() {
-    let (dir, config) = as_traded_config();
+    let (dir, config) = common::as_traded_paper_config();
     trade(&config, "2025-11-14T15:55");
     let backup = PathBuf::from(format!("{}.1", account_file(dir.path()).display()));
     assert!(backup.exists(), "no backup after the first run");
@@ -90,8 +74,8 @@ fn the_simulated_account_has_a_backup_after_its_first_run() {
 
 #[test]
 fn a_lost_simulated_account_is_rebuilt_from_the_ledgers_not_started_afresh() {
-    let (twin_dir, twin) = as_traded_config();
-    let (dir, config) = as_traded_config();
+    let (twin_dir, twin) = common::as_traded_paper_config();
+    let (dir, config) = common::as_traded_paper_config();
     for (i, day) in SESSIONS.iter().enumerate() {
         for c in [&twin, &config] {
             trade(c, &format!("{day}T15:55"));

@@ -134,6 +134,23 @@ pub fn paper_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, config)
 }
 
+/// A paper-mode configuration in a new temporary folder on the repository's `data/`, whose
+/// corporate actions (`data/actions.csv`: the TQQQ split of 2025-11-20, the dividends) the
+/// simulator applies, the as-traded world a real account lives in.
+pub fn as_traded_paper_config() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("jutsu.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
+            data_dir().display()
+        ),
+    )
+    .expect("config written");
+    (dir, config)
+}
+
 /// Runs a command and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output {
