@@ -138,23 +138,11 @@ impl SimAccount {
     /// Reads an account file without changing anything (a damaged file as its newest good
     /// backup, left where it is).
     pub fn read_only(path: &std::path::Path) -> Result<Self, BrokerError> {
-        match fsutil::inspect_sealed::<SimAccount>(path, BACKUPS) {
-            fsutil::Inspected::Good(a) => Ok(a),
-            fsutil::Inspected::Damaged { problem, .. } => fsutil::newest_backup(path, BACKUPS)
-                .map(|(a, _)| a)
-                .ok_or(BrokerError::Storage(format!(
-                    "{}: {problem}",
-                    path.display()
-                ))),
-            fsutil::Inspected::Edited => Err(BrokerError::Storage(format!(
-                "{} was edited by hand",
-                path.display()
-            ))),
-            fsutil::Inspected::Missing => Err(BrokerError::Storage(format!(
-                "no simulated account at {}",
-                path.display()
-            ))),
-        }
+        fsutil::read_sealed_only(path, BACKUPS)
+            .map_err(|e| BrokerError::Storage(e.to_string()))?
+            .ok_or_else(|| {
+                BrokerError::Storage(format!("no simulated account at {}", path.display()))
+            })
     }
 
     /// What is wrong with the values of a file that reads as a simulated account: a
@@ -302,27 +290,39 @@ impl SimAccount {
                 round_cents(self.cash)
             ));
         }
-        let (kind, words) = match amount > Decimal::ZERO {
-            true => (FlowKind::Deposit, "jutsu sim deposit"),
-            false => (FlowKind::Withdrawal, "jutsu sim withdraw"),
-        };
         let after_fills = self
             .fills
             .iter()
             .map(|f| f.time + chrono::Duration::seconds(1))
             .max();
         let posted = after_fills.map_or(at, |t| t.max(at));
-        let flow = CashFlow {
-            date,
-            kind,
-            amount,
-            symbol: None,
-            description: words.into(),
-            time: Some(posted),
-            id: Some(format!("sim-{}", self.flows.len() + 1)),
-        };
+        let id = format!("sim-{}", self.flows.len() + 1);
+        let flow = transfer_flow(date, amount, Some(posted), Some(id));
         self.credit(flow.clone());
         Ok(flow)
+    }
+}
+
+/// The flow a `jutsu sim deposit|withdraw` of `amount` (signed) puts in the account: a
+/// deposit or a withdrawal, posted at `time`.
+pub fn transfer_flow(
+    date: NaiveDate,
+    amount: Decimal,
+    time: Option<DateTime<Utc>>,
+    id: Option<String>,
+) -> CashFlow {
+    let (kind, words) = match amount > Decimal::ZERO {
+        true => (FlowKind::Deposit, "jutsu sim deposit"),
+        false => (FlowKind::Withdrawal, "jutsu sim withdraw"),
+    };
+    CashFlow {
+        date,
+        kind,
+        amount,
+        symbol: None,
+        description: words.into(),
+        time,
+        id,
     }
 }
 

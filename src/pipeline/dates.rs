@@ -13,7 +13,7 @@ use chrono::{NaiveDate, NaiveTime, Utc};
 use crate::brokers::sources::SharedClock;
 use crate::config::{DataSource, Loaded, Mode};
 use crate::domain::calendar;
-use crate::storage::fsutil::{self, Inspected};
+use crate::storage::fsutil;
 use crate::storage::state::{State, StatePaths};
 use crate::support::clock::FixedClock;
 use crate::support::error::{Error, Result};
@@ -31,15 +31,10 @@ pub struct AsOfMoment {
 /// missing state has none; the commands that need it say so in their own words).
 /// Only reads: a damaged state is taken as its newest good backup, as the next run will.
 pub fn last_session(paths: &StatePaths) -> Option<NaiveDate> {
-    let file = paths.state_file();
-    match fsutil::inspect_sealed::<State>(&file, crate::storage::state::BACKUPS) {
-        Inspected::Good(state) => state.last_session,
-        Inspected::Damaged { .. } => {
-            fsutil::newest_backup::<State>(&file, crate::storage::state::BACKUPS)
-                .and_then(|(state, _)| state.last_session)
-        }
-        Inspected::Missing | Inspected::Edited => None,
-    }
+    fsutil::read_sealed_only::<State>(&paths.state_file(), crate::storage::state::BACKUPS)
+        .ok()
+        .flatten()
+        .and_then(|state| state.last_session)
 }
 
 /// The session an account's clock stands at: its last completed session by state.json,

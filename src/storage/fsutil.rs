@@ -456,6 +456,28 @@ pub fn inspect_sealed<T: serde::de::DeserializeOwned>(path: &Path, backups: usiz
     }
 }
 
+/// Reads a sealed file as the next run will find it, without changing anything: a damaged
+/// file as its newest good backup (left where it is); `None` when absent. A hand edit, or
+/// damage past every backup, is an error naming the file.
+pub fn read_sealed_only<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    backups: usize,
+) -> Result<Option<T>> {
+    match inspect_sealed::<T>(path, backups) {
+        Inspected::Missing => Ok(None),
+        Inspected::Good(value) => Ok(Some(value)),
+        Inspected::Damaged { problem, .. } => newest_backup::<T>(path, backups)
+            .map(|(value, _)| Some(value))
+            .ok_or_else(|| Error::Corrupt {
+                path: path.to_path_buf(),
+                problem,
+            }),
+        Inspected::Edited => Err(Error::HandEdited {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
 /// A sealed file's value when it is there, intact and of the expected form; None otherwise,
 /// whatever the problem (for a cache, which is only ever a shortcut: nothing is restored,
 /// nothing is reported).

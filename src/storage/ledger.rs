@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
-use crate::storage::fsutil::{self, Inspected, Sealed};
+use crate::storage::fsutil::{self, Sealed};
 use crate::support::error::Result;
 
 /// Backups kept of an open session's journal.
@@ -46,19 +46,7 @@ impl Ledger {
     /// one as its newest good backup (left where it is); `None` when absent. A hand edit,
     /// or damage past every backup, is an error naming the file.
     pub fn read_only(path: &Path) -> Result<Option<Self>> {
-        match fsutil::inspect_sealed::<Ledger>(path, BACKUPS) {
-            Inspected::Missing => Ok(None),
-            Inspected::Good(ledger) => Ok(Some(ledger)),
-            Inspected::Damaged { problem, .. } => fsutil::newest_backup::<Ledger>(path, BACKUPS)
-                .map(|(ledger, _)| Some(ledger))
-                .ok_or_else(|| crate::support::error::Error::Corrupt {
-                    path: path.to_path_buf(),
-                    problem,
-                }),
-            Inspected::Edited => Err(crate::support::error::Error::HandEdited {
-                path: path.to_path_buf(),
-            }),
-        }
+        fsutil::read_sealed_only(path, BACKUPS)
     }
 
     /// Backs up the ledger before a run takes it up again (a resumed session).
