@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::brokers::sim::SimAccount;
 use crate::brokers::Side;
-use crate::domain::events::{CashFlow, FlowKind};
+use crate::domain::events::CashFlow;
 use crate::domain::journal::Ledger;
 use crate::domain::portfolio::{round_cents, Costs};
 
@@ -153,19 +153,9 @@ fn unlisted(
             (Some(n), Some(a)) => Some(n.max(a + chrono::Duration::seconds(1))),
             (n, a) => n.or(a),
         };
-        let (kind, words) = match t.amount > Decimal::ZERO {
-            true => (FlowKind::Deposit, "jutsu sim deposit"),
-            false => (FlowKind::Withdrawal, "jutsu sim withdraw"),
-        };
-        out.push(CashFlow {
-            date: t.date,
-            kind,
-            amount: t.amount,
-            symbol: None,
-            description: words.into(),
-            time,
-            id: None,
-        });
+        out.push(crate::brokers::sim::transfer_flow(
+            t.date, t.amount, time, None,
+        ));
     }
     out
 }
