@@ -75,8 +75,23 @@ impl LocalMarketData {
         Ok(bars)
     }
 
-    /// The last date with a bar for `symbol`.
+    /// The last date with a bar for `symbol`: the date of its file's last row when the
+    /// file is not read yet (commands ask it before anything else, and reading 17 years of
+    /// bars for one date cost a tenth of a trade run), else its last bar. A file with a bad
+    /// row still gives its last row's date here; reading its bars refuses it.
     pub fn last_date(&self, symbol: &str) -> Result<NaiveDate, BrokerError> {
+        let read = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(symbol);
+        if !read {
+            let path = self.dir.join(format!("{symbol}.csv"));
+            let text = std::fs::read(path).ok();
+            if let Some(date) = text.as_deref().and_then(crate::domain::bars::last_row_date) {
+                return Ok(date);
+            }
+        }
         self.all_bars(symbol)?
             .last()
             .map(|b| b.date)

@@ -82,12 +82,30 @@ impl Bar {
 /// `a < b`: the mantissas compared when the scales are equal (a file's prices mostly
 /// share one), `Decimal`'s own comparison otherwise (it rescales).
 fn less(a: Decimal, b: Decimal) -> bool {
-    if a.scale() == b.scale() {
-        a.mantissa() < b.mantissa()
-    } else {
-        a < b
+    let (sa, sb) = (a.scale(), b.scale());
+    if sa == sb {
+        return a.mantissa() < b.mantissa();
     }
+    // One mantissa brought to the other's scale (`29.7` against `29.75`), while exact.
+    let up = |m: i128, by: u32| POW10_I128.get(by as usize).and_then(|p| m.checked_mul(*p));
+    let aligned = if sa < sb {
+        up(a.mantissa(), sb - sa).map(|ma| ma < b.mantissa())
+    } else {
+        up(b.mantissa(), sa - sb).map(|mb| a.mantissa() < mb)
+    };
+    aligned.unwrap_or_else(|| a < b)
 }
+
+/// 10^0 ..= 10^28, the scales a `Decimal` can have.
+const POW10_I128: [i128; 29] = {
+    let mut table = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
 
 /// The nearest double to a decimal, through its exact text (as Python's `float(Decimal)`).
 pub fn decimal_to_f64(d: Decimal) -> f64 {
@@ -128,33 +146,30 @@ fn plain_decimal(text: &[u8]) -> Option<(i64, u32)> {
     if digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
         return None;
     }
-    let mut mantissa: i64 = 0;
-    let mut count = 0u32;
-    let mut scale: Option<u32> = None;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + i64::from(c - b'0');
-                count += 1;
-                if let Some(s) = scale.as_mut() {
-                    *s += 1;
-                }
-            }
-            b'.' if scale.is_none() => scale = Some(0),
-            _ => return None,
-        }
-        if count > 18 {
+    // At most 19 characters: the digits fit a u64 (and 18 of them an i64).
+    if digits.len() > 19 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut point: Option<usize> = None;
+    for (i, &c) in digits.iter().enumerate() {
+        let digit = c.wrapping_sub(b'0');
+        if digit < 10 {
+            mantissa = mantissa * 10 + u64::from(digit);
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
             return None;
         }
     }
-    // No digit, or a negative zero (whose sign both parsers keep).
-    if count == 0 || (negative && mantissa == 0) {
+    let count = digits.len() - usize::from(point.is_some());
+    // No digit, more than 18, or a negative zero (whose sign both parsers keep).
+    if count == 0 || count > 18 || (negative && mantissa == 0) {
         return None;
     }
-    Some((
-        if negative { -mantissa } else { mantissa },
-        scale.unwrap_or(0),
-    ))
+    let scale = u32::try_from(point.map_or(0, |at| digits.len() - at - 1)).ok()?;
+    let mantissa = i64::try_from(mantissa).ok()?;
+    Some((if negative { -mantissa } else { mantissa }, scale))
 }
 
 /// A price field: the fast path for plain numerals, `Decimal`'s own parser otherwise.
@@ -168,6 +183,21 @@ fn parse_price(bytes: &[u8]) -> Option<Decimal> {
     Decimal::from_str(text)
         .or_else(|_| Decimal::from_scientific(text))
         .ok()
+}
+
+/// The close as a price and as the nearest double to its text, read once: a plain
+/// numeral's mantissa and scale give both (as [`parse_price`] and [`parse_double`] would).
+fn parse_close(bytes: &[u8]) -> Option<(Decimal, f64)> {
+    let plain = plain_decimal(bytes).filter(|(_, scale)| *scale <= 28);
+    let price = match plain {
+        Some((mantissa, scale)) => Decimal::new(mantissa, scale),
+        None => parse_price(bytes)?,
+    };
+    let double = plain
+        .and_then(|(m, s)| exact_quotient(i128::from(m), s))
+        .or_else(|| parse_double(bytes))
+        .unwrap_or_else(|| decimal_to_f64(price));
+    Some((price, double))
 }
 
 /// A double field: exact through the fast path for plain numerals, `f64`'s parser
@@ -363,11 +393,11 @@ fn bar_of(record: &csv::ByteRecord) -> Result<Bar, String> {
     let price = |i: usize| {
         parse_price(fields[i]).ok_or_else(|| format!("{} `{}` is not a number", HEADER[i], text(i)))
     };
-    let (open, high, low, close) = (price(1)?, price(2)?, price(3)?, price(4)?);
+    let (open, high, low) = (price(1)?, price(2)?, price(3)?);
+    let (close, close_f64) =
+        parse_close(fields[4]).ok_or_else(|| format!("close `{}` is not a number", text(4)))?;
     let volume =
         parse_double(fields[5]).ok_or_else(|| format!("volume `{}` is not a number", text(5)))?;
-    // The nearest double to the close's text is the nearest double to the decimal.
-    let close_f64 = parse_double(fields[4]).unwrap_or_else(|| decimal_to_f64(close));
     Ok(Bar {
         date,
         open,
@@ -377,6 +407,17 @@ fn bar_of(record: &csv::ByteRecord) -> Result<Bar, String> {
         volume,
         close_f64,
     })
+}
+
+/// The date of the last row of a bar file's text, without reading the others: in a good
+/// file (dates ascending) the date of its last bar. None when the last non-empty line does
+/// not start with a plain `YYYY-MM-DD` field (a header alone, a quoted date).
+pub fn last_row_date(text: &[u8]) -> Option<NaiveDate> {
+    let line = text
+        .split(|&c| c == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .rfind(|line| !line.is_empty())?;
+    parse_date(line.split(|&c| c == b',').next()?.trim_ascii())
 }
 
 /// Parses `YYYY-MM-DD` (the only form the files use) without a format interpreter.
@@ -529,5 +570,107 @@ mod tests {
     fn refuses_wrong_header() {
         let err = parse("day,open,high,low,close,volume\n").unwrap_err();
         assert!(err.to_string().contains("header must be"));
+    }
+
+    /// Texts of every shape a price field may have, plain and not.
+    fn numerals() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.00",
+            "5.",
+            ".5",
+            "1e2",
+            "-1.5E-3",
+            "+3",
+            "12a",
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "007.50",
+            "123456789012345678",
+            "1234567890123456789",
+            "0.000000000000000001",
+            "99999999999999999.9",
+            "4294967296.25",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let digits = (state % 19 + 1) as usize;
+            let body = format!("{:019}", state >> 1);
+            let body = &body[19 - digits..];
+            let point = (state >> 40) as usize % (digits + 1);
+            let sign = if state & 1 == 1 { "-" } else { "" };
+            out.push(format!("{sign}{}.{}", &body[..point], &body[point..]));
+            out.push(format!("{sign}{body}"));
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_numeral_paths_read_every_text_as_the_parsers_do() {
+        for text in numerals() {
+            let bytes = text.as_bytes();
+            let slow_price = Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .ok();
+            let price = parse_price(bytes);
+            assert_eq!(
+                price.map(|d| (d.mantissa(), d.scale(), d.is_sign_negative())),
+                slow_price.map(|d| (d.mantissa(), d.scale(), d.is_sign_negative())),
+                "price `{text}`"
+            );
+            let slow_double = f64::from_str(&text).ok();
+            assert_eq!(
+                parse_double(bytes).map(f64::to_bits),
+                slow_double.map(f64::to_bits),
+                "double `{text}`"
+            );
+            if let Some((close, double)) = parse_close(bytes) {
+                assert_eq!(Some(close), price, "close `{text}`");
+                let expected = slow_double.unwrap_or_else(|| decimal_to_f64(close));
+                assert_eq!(
+                    double.to_bits(),
+                    expected.to_bits(),
+                    "close double `{text}`"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn prices_of_different_scales_compare_as_decimals_do() {
+        let prices: Vec<Decimal> = numerals()
+            .iter()
+            .filter_map(|t| parse_price(t.as_bytes()))
+            .collect();
+        for pair in prices.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert_eq!(less(a, b), a < b, "{a} < {b}");
+            assert_eq!(less(b, a), b < a, "{b} < {a}");
+        }
+        let (a, b) = (Decimal::new(2970, 2), Decimal::new(29755, 3));
+        assert!(less(a, b) && !less(b, a));
+    }
+
+    #[test]
+    fn the_last_rows_date_is_the_last_bars_and_anything_else_is_none() {
+        let text =
+            "date,open,high,low,close,volume\n2024-01-02,1,1,1,1,5\n2024-01-03,1,1,1,1,5\r\n\n";
+        assert_eq!(
+            last_row_date(text.as_bytes()),
+            parse(text).unwrap().last().map(|b| b.date)
+        );
+        assert_eq!(last_row_date(b"date,open,high,low,close,volume\n"), None);
+        assert_eq!(last_row_date(b"\"2024-01-03\",1,1,1,1,5\n"), None);
+        assert_eq!(last_row_date(b""), None);
     }
 }
