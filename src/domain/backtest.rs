@@ -243,7 +243,7 @@ impl Engine {
         if saved.latest.len() != engine.symbols.len() {
             return Ok(None);
         }
-        engine.strategy.state = saved.strategy;
+        engine.strategy.restore(saved.strategy);
         engine.portfolio = saved.portfolio;
         engine.trading = saved.trading;
         engine.latest = saved.latest;

@@ -7,6 +7,7 @@
 
 pub mod kalman;
 pub mod params;
+mod shortest;
 pub mod stats;
 
 use std::collections::VecDeque;
@@ -187,12 +188,30 @@ struct Prepared {
 pub struct Strategy {
     params: StrategyParams,
     prepared: Prepared,
-    /// The state; save it and restore it with [`Strategy::with_state`].
+    /// The state; save it, and put a saved one back with [`Strategy::restore`] (which
+    /// also forgets the log returns kept beside the closes).
     pub state: StrategyState,
+    returns: LogReturns,
+}
+
+/// The log returns of the newest closes, kept beside them so that a bar computes one `ln`
+/// instead of `realized_vol_window` of them: each is the same expression of the same two
+/// closes, so the same double. Not part of the saved state: rebuilt from the closes when
+/// it does not end at the close before the newest (a new strategy, a restored state).
+#[derive(Debug, Clone, Default)]
+struct LogReturns {
+    values: VecDeque<f64>,
+    /// The bits of the close the newest value ends at.
+    ends_at: Option<u64>,
 }
 
 /// The decimal whose text is the shortest repr of `x` (Python's `Decimal(str(x))`).
 pub fn decimal_from_f64(x: f64) -> Decimal {
+    shortest::shortest_decimal(x).unwrap_or_else(|| decimal_from_f64_text(x))
+}
+
+/// [`decimal_from_f64`] through `f64`'s text, for what [`shortest`] leaves.
+fn decimal_from_f64_text(x: f64) -> Decimal {
     Decimal::from_str(&x.to_string())
         .or_else(|_| Decimal::from_scientific(&format!("{x:e}")))
         .unwrap_or(Decimal::ZERO)
@@ -230,13 +249,20 @@ impl Strategy {
             params,
             prepared,
             state: StrategyState::default(),
+            returns: LogReturns::default(),
         })
     }
 
     /// The same strategy resumed from a saved state.
     pub fn with_state(mut self, state: StrategyState) -> Self {
-        self.state = state;
+        self.restore(state);
         self
+    }
+
+    /// Carries on from a saved state.
+    pub fn restore(&mut self, state: StrategyState) {
+        self.state = state;
+        self.returns = LogReturns::default();
     }
 
     /// The parameters.
@@ -269,14 +295,14 @@ impl Strategy {
             .update(&self.prepared.kalman, close, volume);
         let t_norm = self.t_norm(kalman.strength);
         let p = &self.params;
-        let window = p.closes_window();
-        push_capped(&mut self.state.closes, close, window);
+        let (rvw, sma_slow, baseline) = (p.realized_vol_window, p.sma_slow, p.vol_baseline_window);
+        push_capped(&mut self.state.closes, close, p.closes_window());
         let n = self.state.closes.len();
-        if n > p.realized_vol_window {
+        if n > rvw {
             let sigma = self.latest_sigma();
             push_capped(&mut self.state.sigmas, sigma, self.prepared.sigmas_kept);
         }
-        let decision = if n >= p.sma_slow && n >= p.vol_baseline_window + p.realized_vol_window {
+        let decision = if n >= sma_slow && n >= baseline + rvw {
             Some(self.decide(t_norm))
         } else {
             None
@@ -296,22 +322,23 @@ impl Strategy {
     }
 
     /// Annualised sample std of the last `realized_vol_window` log returns.
-    fn latest_sigma(&self) -> f64 {
+    fn latest_sigma(&mut self) -> f64 {
         let rvw = self.params.realized_vol_window;
         let closes = &self.state.closes;
-        let start = closes.len() - rvw - 1;
-        let mut returns = [0.0f64; 64];
-        let mut heap = Vec::new();
-        let buf: &mut [f64] = if rvw <= returns.len() {
-            &mut returns[..rvw]
+        let n = closes.len();
+        let (newest, before) = (closes[n - 1], closes[n - 2]);
+        let cache = &mut self.returns;
+        if cache.ends_at == Some(before.to_bits()) && cache.values.len() == rvw {
+            push_capped(&mut cache.values, (newest / before).ln(), rvw);
         } else {
-            heap.resize(rvw, 0.0);
-            &mut heap
-        };
-        for (i, slot) in buf.iter_mut().enumerate() {
-            *slot = (closes[start + i + 1] / closes[start + i]).ln();
+            let start = n - rvw - 1;
+            cache.values.clear();
+            cache
+                .values
+                .extend((start..n - 1).map(|i| (closes[i + 1] / closes[i]).ln()));
         }
-        stats::sample_std(buf) * SQRT_252
+        cache.ends_at = Some(newest.to_bits());
+        stats::sample_std(cache.values.make_contiguous()) * SQRT_252
     }
 
     fn decide(&mut self, t_norm: Decimal) -> Decision {
