@@ -3,7 +3,7 @@
 
 pub mod fake_schwab;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The repository's bars (`data/`): the six symbols 2009-2025, split-adjusted, and beside
@@ -121,30 +121,26 @@ pub fn jutsu() -> Command {
 /// A paper-mode configuration in a new temporary folder, on [`bars_dir`], with state and logs
 /// inside the folder; `extra` is appended (whole YAML sections).
 pub fn paper_config(extra: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("jutsu.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
-            bars_dir().display()
-        ),
-    )
-    .expect("config written");
-    (dir, config)
+    paper_config_on(&bars_dir(), extra)
 }
 
 /// A paper-mode configuration in a new temporary folder on the repository's `data/`, whose
 /// corporate actions (`data/actions.csv`: the TQQQ split of 2025-11-20, the dividends) the
 /// simulator applies, the as-traded world a real account lives in.
 pub fn as_traded_paper_config() -> (tempfile::TempDir, PathBuf) {
+    paper_config_on(&data_dir(), "")
+}
+
+/// A paper-mode configuration in a new temporary folder on the bars in `data`, state and
+/// logs inside the folder, `extra` appended.
+fn paper_config_on(data: &Path, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("jutsu.yaml");
     std::fs::write(
         &config,
         format!(
-            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
-            data_dir().display()
+            "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n{extra}",
+            data.display()
         ),
     )
     .expect("config written");
