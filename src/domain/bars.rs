@@ -79,15 +79,15 @@ impl Bar {
     }
 }
 
-/// `a < b`: the mantissas compared when the scales are equal (a file's prices mostly
-/// share one), `Decimal`'s own comparison otherwise (it rescales).
+/// `a < b` by the mantissas: as they are when the scales are equal (a file's prices mostly
+/// share one), else one brought to the other's scale (`29.7` against `29.75`) while that
+/// fits an `i128`; `Decimal`'s own comparison past that.
 fn less(a: Decimal, b: Decimal) -> bool {
     let (sa, sb) = (a.scale(), b.scale());
     if sa == sb {
         return a.mantissa() < b.mantissa();
     }
-    // One mantissa brought to the other's scale (`29.7` against `29.75`), while exact.
-    let up = |m: i128, by: u32| POW10_I128.get(by as usize).and_then(|p| m.checked_mul(*p));
+    let up = |m: i128, by: u32| 10i128.checked_pow(by).and_then(|p| m.checked_mul(p));
     let aligned = if sa < sb {
         up(a.mantissa(), sb - sa).map(|ma| ma < b.mantissa())
     } else {
@@ -95,17 +95,6 @@ fn less(a: Decimal, b: Decimal) -> bool {
     };
     aligned.unwrap_or_else(|| a < b)
 }
-
-/// 10^0 ..= 10^28, the scales a `Decimal` can have.
-const POW10_I128: [i128; 29] = {
-    let mut table = [1i128; 29];
-    let mut i = 1;
-    while i < 29 {
-        table[i] = table[i - 1] * 10;
-        i += 1;
-    }
-    table
-};
 
 /// The nearest double to a decimal, through its exact text (as Python's `float(Decimal)`).
 pub fn decimal_to_f64(d: Decimal) -> f64 {
@@ -174,10 +163,32 @@ fn plain_decimal(text: &[u8]) -> Option<(i64, u32)> {
 
 /// A price field: the fast path for plain numerals, `Decimal`'s own parser otherwise.
 fn parse_price(bytes: &[u8]) -> Option<Decimal> {
-    if let Some((mantissa, scale)) = plain_decimal(bytes) {
-        if scale <= 28 {
-            return Some(Decimal::new(mantissa, scale));
-        }
+    price_of(bytes, plain_decimal(bytes))
+}
+
+/// A double field: exact through the fast path for plain numerals, `f64`'s parser
+/// otherwise (both give the nearest double to the text).
+fn parse_double(bytes: &[u8]) -> Option<f64> {
+    double_of(bytes, plain_decimal(bytes))
+}
+
+/// The close as a price and as the nearest double to its text, its numeral read once (as
+/// [`parse_price`] and [`parse_double`] would read it twice).
+fn parse_close(bytes: &[u8]) -> Option<(Decimal, f64)> {
+    let plain = plain_decimal(bytes);
+    let price = price_of(bytes, plain)?;
+    Some((
+        price,
+        double_of(bytes, plain).unwrap_or_else(|| decimal_to_f64(price)),
+    ))
+}
+
+/// The price of `bytes`, whose [`plain_decimal`] reading is `plain`. Inlined into each
+/// reader (callgrind: 4 M fewer instructions a backtest than a call per field).
+#[inline(always)]
+fn price_of(bytes: &[u8], plain: Option<(i64, u32)>) -> Option<Decimal> {
+    if let Some((mantissa, scale)) = plain.filter(|(_, scale)| *scale <= 28) {
+        return Some(Decimal::new(mantissa, scale));
     }
     let text = std::str::from_utf8(bytes).ok()?;
     Decimal::from_str(text)
@@ -185,25 +196,10 @@ fn parse_price(bytes: &[u8]) -> Option<Decimal> {
         .ok()
 }
 
-/// The close as a price and as the nearest double to its text, read once: a plain
-/// numeral's mantissa and scale give both (as [`parse_price`] and [`parse_double`] would).
-fn parse_close(bytes: &[u8]) -> Option<(Decimal, f64)> {
-    let plain = plain_decimal(bytes).filter(|(_, scale)| *scale <= 28);
-    let price = match plain {
-        Some((mantissa, scale)) => Decimal::new(mantissa, scale),
-        None => parse_price(bytes)?,
-    };
-    let double = plain
-        .and_then(|(m, s)| exact_quotient(i128::from(m), s))
-        .or_else(|| parse_double(bytes))
-        .unwrap_or_else(|| decimal_to_f64(price));
-    Some((price, double))
-}
-
-/// A double field: exact through the fast path for plain numerals, `f64`'s parser
-/// otherwise (both give the nearest double to the text).
-fn parse_double(bytes: &[u8]) -> Option<f64> {
-    plain_decimal(bytes)
+/// The nearest double to `bytes`, whose [`plain_decimal`] reading is `plain`.
+#[inline(always)]
+fn double_of(bytes: &[u8], plain: Option<(i64, u32)>) -> Option<f64> {
+    plain
         .and_then(|(m, s)| exact_quotient(i128::from(m), s))
         .or_else(|| f64::from_str(std::str::from_utf8(bytes).ok()?).ok())
 }
