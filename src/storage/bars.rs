@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::domain::bars::{parse_csv, series_problems, Bar, History};
+use crate::domain::bars::{parse_csv_text, series_problems, Bar, History};
 use crate::domain::events::{Actions, Dividend, Split};
 use crate::domain::DomainError;
 use crate::support::error::Result;
@@ -14,12 +14,12 @@ use crate::support::error::Result;
 /// session, or a day without volume ([`series_problems`]): nothing is skipped silently, and
 /// no decision is taken on a hole in the history.
 pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
-    let file = std::fs::File::open(path).map_err(|e| DomainError::Data {
+    let text = std::fs::read(path).map_err(|e| DomainError::Data {
         path: path.to_path_buf(),
         line: 0,
         problem: format!("cannot read the file: {e}"),
     })?;
-    let bars = parse_csv(std::io::BufReader::new(file), path)?;
+    let bars = parse_csv_text(&text, path)?;
     if let Some((index, problem)) = series_problems(&bars).into_iter().next() {
         return Err(DomainError::Data {
             path: path.to_path_buf(),
