@@ -2,8 +2,6 @@
 //! before the strategy decides on the signal symbol's D bar, and day D's orders fill at D's
 //! closes. The live decision ([`decide_day`]) replays history through the same engine.
 
-use std::collections::BTreeSet;
-
 use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -284,26 +282,40 @@ pub fn replay_between(
     until: NaiveDate,
 ) -> Vec<DayRecord> {
     let series: Vec<&[Bar]> = engine.symbols().iter().map(|s| history.bars(s)).collect();
-    let in_range = |d: &NaiveDate| *d >= start && *d <= until;
-    let dates: BTreeSet<NaiveDate> = series
-        .iter()
-        .flat_map(|bars| bars.iter().map(|b| b.date))
-        .filter(in_range)
-        .collect();
     let mut cursor: Vec<usize> = series
         .iter()
         .map(|bars| bars.partition_point(|b| b.date < start))
         .collect();
-    let mut days = Vec::with_capacity(dates.len());
+    let mut days = Vec::new();
     let mut row = vec![None; series.len()];
-    for date in dates {
-        for (i, bars) in series.iter().enumerate() {
-            row[i] = bars.get(cursor[i]).filter(|b| b.date == date).copied();
-            if row[i].is_some() {
-                cursor[i] += 1;
+    let mut last: Option<NaiveDate> = None;
+    // The union of the series' dates, in order, by merging them (each is ascending): a
+    // date steps once, with the bar of every series that has it.
+    loop {
+        for (bars, at) in series.iter().zip(cursor.iter_mut()) {
+            while bars
+                .get(*at)
+                .is_some_and(|b| last.is_some_and(|l| b.date <= l))
+            {
+                *at += 1; // a repeated date: its first bar has stepped
+            }
+        }
+        let next = series
+            .iter()
+            .zip(&cursor)
+            .filter_map(|(bars, &at)| bars.get(at).map(|b| b.date))
+            .min();
+        let Some(date) = next.filter(|d| *d <= until) else {
+            break;
+        };
+        for ((slot, bars), at) in row.iter_mut().zip(&series).zip(cursor.iter_mut()) {
+            *slot = bars.get(*at).filter(|b| b.date == date).copied();
+            if slot.is_some() {
+                *at += 1;
             }
         }
         days.extend(engine.step(date, &row));
+        last = Some(date);
     }
     days
 }

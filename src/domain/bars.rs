@@ -120,7 +120,8 @@ const POW10: [f64; 23] = [
 fn exact_quotient(mantissa: i128, scale: u32) -> Option<f64> {
     const EXACT: i128 = 1 << 53;
     let power = POW10.get(scale as usize)?;
-    (mantissa.abs() < EXACT).then(|| mantissa as f64 / power)
+    // Below 2^53 the mantissa is an i64 and an exact double: the cheap conversion.
+    (mantissa.abs() < EXACT).then(|| mantissa as i64 as f64 / power)
 }
 
 /// A plain decimal numeral (`123`, `-4.50`) as its mantissa and scale, the way
@@ -388,40 +389,50 @@ impl PlainFields<'_> {
     /// at most one point with a digit on each side, at most 18 digits), as its mantissa and
     /// scale the way `Decimal::from_str` reads it; None for anything else.
     fn numeral(&mut self) -> Option<Numeral> {
+        let field = self.row.get(self.at..)?;
         let mut mantissa: u64 = 0;
-        let mut digits: u32 = 0;
-        let mut point: Option<u32> = None;
-        loop {
-            let c = self.row.get(self.at).copied();
-            self.at += 1;
-            match c {
-                Some(c @ b'0'..=b'9') => {
-                    // Wrapping: a numeral of more than 18 digits is refused below.
-                    mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-                    digits += 1;
-                }
-                Some(b'.') if point.is_none() && digits > 0 => point = Some(digits),
-                Some(b',') | None => break,
-                Some(_) => return None,
+        let mut point: Option<usize> = None;
+        let mut len = field.len();
+        for (i, &c) in field.iter().enumerate() {
+            let digit = c.wrapping_sub(b'0');
+            if digit < 10 {
+                // Wrapping: a numeral of more than 18 digits is refused below.
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+            } else if c == b',' {
+                len = i;
+                break;
+            } else if c == b'.' && point.is_none() && i > 0 {
+                point = Some(i);
+            } else {
+                return None;
             }
         }
-        if digits == 0 || digits > 18 || point == Some(digits) {
+        self.at += len + 1;
+        let digits = len - usize::from(point.is_some());
+        if len == 0 || digits > 18 || point == Some(len - 1) {
             return None;
         }
-        let scale = point.map_or(0, |at| digits - at);
         Some(Numeral {
             mantissa: i64::try_from(mantissa).ok()?,
-            scale,
+            scale: point.map_or(0, |at| (len - 1 - at) as u32),
         })
     }
 }
 
 /// `a <= b` for two plain numerals as mantissa and scale (at most 18 digits and a scale of
 /// at most 18, so either mantissa brought to the other's scale fits an `i128`).
+#[inline(always)]
 fn at_most(a: Numeral, b: Numeral) -> bool {
     if a.scale == b.scale {
-        return a.mantissa <= b.mantissa;
+        a.mantissa <= b.mantissa
+    } else {
+        at_most_rescaled(a, b)
     }
+}
+
+/// [`at_most`] of two numerals of different scales.
+#[cold]
+fn at_most_rescaled(a: Numeral, b: Numeral) -> bool {
     let to = a.scale.max(b.scale);
     let scaled = |n: Numeral| i128::from(n.mantissa) * 10i128.pow(to - n.scale);
     scaled(a) <= scaled(b)
@@ -503,12 +514,44 @@ fn checked(fields: &[&[u8]], previous: Option<&Bar>) -> Result<Bar, String> {
 /// calendar's), a day with no volume. (Each bar's own prices and the order of the dates are
 /// checked when it is read.) An empty list is a good series.
 pub fn series_problems(bars: &[Bar]) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
     let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
-        return out;
+        return Vec::new();
     };
+    problems_against(bars, super::calendar::sessions(first.date, last.date))
+}
+
+/// [`series_problems`] against `calendar`, the NYSE sessions of any span that covers the
+/// bars' (several series of the same years share one walk of the calendar).
+pub fn series_problems_on(bars: &[Bar], calendar: &[NaiveDate]) -> Vec<(usize, String)> {
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+        return Vec::new();
+    };
+    let from = calendar.partition_point(|d| *d < first.date);
+    let to = calendar.partition_point(|d| *d <= last.date);
+    if !covers(calendar, bars) {
+        return series_problems(bars);
+    }
+    problems_against(bars, calendar[from..to].iter().copied())
+}
+
+/// Whether `calendar` (ascending sessions) spans the dates of `bars`.
+pub fn covers(calendar: &[NaiveDate], bars: &[Bar]) -> bool {
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+        return true;
+    };
+    calendar.first().is_some_and(|d| *d <= first.date)
+        && calendar.last().is_some_and(|d| *d >= last.date)
+}
+
+/// The problems of `bars` against `sessions`, the sessions from the first bar's date to
+/// the last's.
+fn problems_against(
+    bars: &[Bar],
+    sessions: impl Iterator<Item = NaiveDate>,
+) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
     // One walk of the calendar beside the bars (both ascending).
-    let mut sessions = super::calendar::sessions(first.date, last.date).peekable();
+    let mut sessions = sessions.peekable();
     let mut gap: Vec<NaiveDate> = Vec::new();
     for (i, bar) in bars.iter().enumerate() {
         while let Some(day) = sessions.next_if(|d| *d < bar.date) {
@@ -620,15 +663,18 @@ pub fn last_row_date(text: &[u8]) -> Option<NaiveDate> {
 
 /// Parses `YYYY-MM-DD` (the only form the files use) without a format interpreter.
 fn parse_date(b: &[u8]) -> Option<NaiveDate> {
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    let b: &[u8; 10] = b.try_into().ok()?;
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
+    let digit = |i: usize| {
+        let d = b[i].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
     };
-    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+    let year = digit(0)? * 1000 + digit(1)? * 100 + digit(2)? * 10 + digit(3)?;
+    let month = digit(5)? * 10 + digit(6)?;
+    let day = digit(8)? * 10 + digit(9)?;
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
 }
 
 /// Daily bars of several symbols.
@@ -746,6 +792,48 @@ mod tests {
             assert!(text.contains(needle), "{text} lacks {needle}");
             assert!(matches!(err, DomainError::Data { line: 2, .. }), "{err:?}");
         }
+    }
+
+    #[test]
+    fn a_series_against_a_shared_calendar_has_the_problems_it_has_alone() {
+        let row = |d: &str, volume: u32| format!("{d},10,11,9,10.5,{volume}\n");
+        let series = [
+            // Good; then a gap of one session, a gap of nine, the holiday 2025-01-20, a zero
+            // volume; then a gap of three and 2025-01-09 (the exchange closed for a funeral).
+            ["2024-12-30", "2024-12-31", "2025-01-02", "2025-01-03"].map(|d| row(d, 5)),
+            [
+                row("2024-12-31", 5),
+                row("2025-01-03", 5),
+                row("2025-01-20", 5),
+                row("2025-01-21", 0),
+            ],
+            [
+                row("2025-01-02", 5),
+                row("2025-01-08", 5),
+                row("2025-01-09", 5),
+                row("2025-01-10", 5),
+            ],
+        ];
+        let wide: Vec<NaiveDate> = crate::domain::calendar::sessions(
+            NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 2, 28).unwrap(),
+        )
+        .collect();
+        let narrow = &wide[wide.len() - 10..];
+        let mut found = 0;
+        for rows in &series {
+            let bars = parse(&format!(
+                "date,open,high,low,close,volume\n{}",
+                rows.concat()
+            ))
+            .unwrap();
+            let alone = series_problems(&bars);
+            found += alone.len();
+            assert_eq!(series_problems_on(&bars, &wide), alone);
+            assert!(!covers(narrow, &bars));
+            assert_eq!(series_problems_on(&bars, narrow), alone);
+        }
+        assert_eq!(found, 6);
     }
 
     #[test]

@@ -4,7 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::domain::bars::{parse_csv_text, series_problems, Bar, History};
+use chrono::NaiveDate;
+
+use crate::domain::bars::{
+    covers, parse_csv_text, series_problems, series_problems_on, Bar, History,
+};
+use crate::domain::calendar;
 use crate::domain::events::{Actions, Dividend, Split};
 use crate::domain::DomainError;
 use crate::support::error::Result;
@@ -14,30 +19,50 @@ use crate::support::error::Result;
 /// session, or a day without volume ([`series_problems`]): nothing is skipped silently, and
 /// no decision is taken on a hole in the history.
 pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
+    let bars = read_csv(path)?;
+    first_series_problem(path, series_problems(&bars))?;
+    Ok(bars)
+}
+
+/// The bars of one CSV file, each row checked, the series not yet.
+fn read_csv(path: &Path) -> Result<Vec<Bar>> {
     let text = std::fs::read(path).map_err(|e| DomainError::Data {
         path: path.to_path_buf(),
         line: 0,
         problem: format!("cannot read the file: {e}"),
     })?;
-    let bars = parse_csv_text(&text, path)?;
-    if let Some((index, problem)) = series_problems(&bars).into_iter().next() {
-        return Err(DomainError::Data {
+    Ok(parse_csv_text(&text, path)?)
+}
+
+/// The first of a series' problems as the error [`load_csv`] gives.
+fn first_series_problem(path: &Path, problems: Vec<(usize, String)>) -> Result<()> {
+    match problems.into_iter().next() {
+        None => Ok(()),
+        Some((index, problem)) => Err(DomainError::Data {
             path: path.to_path_buf(),
             line: index as u64 + 2,
             problem: format!("{problem}; fix the file (or `jutsu data check` lists every problem)"),
         }
-        .into());
+        .into()),
     }
-    Ok(bars)
 }
 
 impl History {
-    /// Loads `<dir>/<SYMBOL>.csv` for every symbol.
+    /// Loads `<dir>/<SYMBOL>.csv` for every symbol, each checked as [`load_csv`] checks it
+    /// (in the same order), against one walk of the calendar when their years allow.
     pub fn load_dir(dir: &Path, symbols: &[String]) -> Result<Self> {
         let mut series = BTreeMap::new();
+        let mut calendar: Vec<NaiveDate> = Vec::new();
         for symbol in symbols {
             let path = dir.join(format!("{symbol}.csv"));
-            series.insert(symbol.clone(), load_csv(&path)?);
+            let bars = read_csv(&path)?;
+            if let (Some(first), Some(last), false) =
+                (bars.first(), bars.last(), covers(&calendar, &bars))
+            {
+                calendar = calendar::sessions(first.date, last.date).collect();
+            }
+            first_series_problem(&path, series_problems_on(&bars, &calendar))?;
+            series.insert(symbol.clone(), bars);
         }
         Ok(History { series })
     }

@@ -344,19 +344,18 @@ impl Strategy {
     fn decide(&mut self, t_norm: Decimal) -> Decision {
         let p = &self.params;
         let closes = &self.state.closes;
-        let n = closes.len();
-        let sma_fast = stats::window_mean(closes.range(n - p.sma_fast..), p.sma_fast);
-        let sma_slow = stats::window_mean(closes.range(n - p.sma_slow..), p.sma_slow);
+        let sma_fast = stats::window_mean(closes, p.sma_fast);
+        let sma_slow = stats::window_mean(closes, p.sma_slow);
 
         // Volatility z-score against the last vol_baseline_window sigmas (current included).
         let sigmas = self.state.sigmas.make_contiguous();
         let baseline = &sigmas[sigmas.len() - p.vol_baseline_window..];
         let current = sigmas[sigmas.len() - 1];
-        let sd = stats::sample_std(baseline);
+        let (mean, sd) = stats::mean_and_sample_std(baseline);
         let z = if sd == 0.0 {
             0.0
         } else {
-            (current - stats::mean(baseline)) / sd
+            (current - mean) / sd
         };
 
         // Hysteresis latch, or the original's day-one rule (counts every symbol's bars).
@@ -422,8 +421,8 @@ impl Strategy {
         if n < p.bond_sma_slow {
             return None;
         }
-        let fast = stats::window_mean(closes.range(n - p.bond_sma_fast..), p.bond_sma_fast);
-        let slow = stats::window_mean(closes.range(n - p.bond_sma_slow..), p.bond_sma_slow);
+        let fast = stats::window_mean(closes, p.bond_sma_fast);
+        let slow = stats::window_mean(closes, p.bond_sma_slow);
         Some(BondSignal {
             sma_fast: fast,
             sma_slow: slow,

@@ -1,5 +1,7 @@
 //! Small numeric helpers with the summation orders of the original's numpy/pandas calls.
 
+use std::collections::VecDeque;
+
 /// numpy's pairwise summation (`np.add.reduce` on a contiguous float64 array): eight
 /// interleaved partial sums for blocks up to 128, halves above.
 pub fn pairwise_sum(a: &[f64]) -> f64 {
@@ -49,18 +51,38 @@ pub fn mean(a: &[f64]) -> f64 {
 
 /// Sample standard deviation (divisor n - 1), two-pass as pandas' `nanvar`.
 pub fn sample_std(a: &[f64]) -> f64 {
+    mean_and_sample_std(a).1
+}
+
+/// [`mean`] and [`sample_std`] of the same values, the mean computed once for both.
+pub fn mean_and_sample_std(a: &[f64]) -> (f64, f64) {
     let m = mean(a);
     let square = |v: f64| {
         let d = v - m;
         d * d
     };
-    (pairwise_sum_of(a, square) / (a.len() - 1) as f64).sqrt()
+    (
+        m,
+        (pairwise_sum_of(a, square) / (a.len() - 1) as f64).sqrt(),
+    )
 }
 
-/// Mean of a window, summed oldest first (the SMA of the original's rolling mean).
-pub fn window_mean<'a>(values: impl Iterator<Item = &'a f64>, n: usize) -> f64 {
+/// Mean of the last `n` values, summed oldest first (the SMA of the original's rolling
+/// mean). Over the deque's two slices rather than its iterator: the same additions in the
+/// same order, without the iterator's per-element slice switch.
+pub fn window_mean(values: &VecDeque<f64>, n: usize) -> f64 {
+    let (front, back) = values.as_slices();
+    let skip = values.len() - n;
+    let (front, back) = if skip < front.len() {
+        (&front[skip..], back)
+    } else {
+        (&front[..0], &back[skip - front.len()..])
+    };
     let mut sum = 0.0;
-    for v in values {
+    for v in front {
+        sum += *v;
+    }
+    for v in back {
         sum += *v;
     }
     sum / n as f64
