@@ -526,11 +526,11 @@ pub fn series_problems_on(bars: &[Bar], calendar: &[NaiveDate]) -> Vec<(usize, S
     let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
         return Vec::new();
     };
-    let from = calendar.partition_point(|d| *d < first.date);
-    let to = calendar.partition_point(|d| *d <= last.date);
     if !covers(calendar, bars) {
         return series_problems(bars);
     }
+    let from = calendar.partition_point(|d| *d < first.date);
+    let to = calendar.partition_point(|d| *d <= last.date);
     problems_against(bars, calendar[from..to].iter().copied())
 }
 
