@@ -216,17 +216,14 @@ pub struct Alerter<'a> {
     sms_token: Option<Secret>,
     webhook_url: Option<String>,
     clock: &'a dyn Clock,
-    http: reqwest::blocking::Client,
+    /// Built on first use: a blocking client starts a runtime thread, and most runs send
+    /// nothing over HTTP (no webhook, no SMS, no dead-man's switch).
+    http: std::sync::OnceLock<reqwest::blocking::Client>,
 }
 
 impl<'a> Alerter<'a> {
     /// The alerter of a configuration and its secrets.
     pub fn new(config: &'a Alerts, secrets: Secrets, clock: &'a dyn Clock) -> Self {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .user_agent(USER_AGENT)
-            .build()
-            .unwrap_or_else(|_| reqwest::blocking::Client::new());
         let webhook_url = config
             .webhook_url
             .clone()
@@ -237,8 +234,19 @@ impl<'a> Alerter<'a> {
             sms_token: secrets.sms_token,
             webhook_url,
             clock,
-            http,
+            http: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The HTTP client of the webhook, SMS and dead-man's switch requests.
+    fn http(&self) -> &reqwest::blocking::Client {
+        self.http.get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .user_agent(USER_AGENT)
+                .build()
+                .unwrap_or_else(|_| reqwest::blocking::Client::new())
+        })
     }
 
     /// True when any alert channel is configured.
@@ -284,9 +292,9 @@ impl<'a> Alerter<'a> {
         let url = deadman_url(base, ping);
         let result = self.retry(|| {
             let request = match ping {
-                Ping::Start => self.http.get(&url),
+                Ping::Start => self.http().get(&url),
                 Ping::Success | Ping::Fail => self
-                    .http
+                    .http()
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
                     .body(crate::support::secret::redact(log)),
@@ -316,7 +324,7 @@ impl<'a> Alerter<'a> {
 
     fn post(&self, url: &str, request: &Webhook) -> Result<(), String> {
         let mut builder = self
-            .http
+            .http()
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, request.content_type)
             .body(request.body.clone());

@@ -142,7 +142,7 @@ impl Alerter<'_> {
         let form = [("To", to), sender, ("Body", body)];
         let token = self.sms_token.as_ref().map(|t| t.expose().to_string());
         let response = self
-            .http
+            .http()
             .post(&url)
             .basic_auth(&sms.account_sid, token)
             .form(&form)

@@ -32,6 +32,12 @@ pub trait MarketData {
     fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError>;
     /// Quotes for `symbols`, in the same order; an unknown symbol is an error.
     fn quotes(&self, symbols: &[String]) -> Result<Vec<Quote>, BrokerError>;
+    /// The corporate actions the quotes are as traded under (local bars as traded); None
+    /// for quotes that need none (a broker's, or split-adjusted bars). The simulator
+    /// applies the same actions to its account, so the two never disagree.
+    fn corporate_actions(&self) -> Option<std::sync::Arc<crate::domain::events::Actions>> {
+        None
+    }
 }
 
 /// An account at a broker.

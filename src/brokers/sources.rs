@@ -211,6 +211,7 @@ pub fn sim_broker(
 ) -> Result<SimBroker> {
     let c = &loaded.config;
     let path = sim_account_path(loaded);
+    let actions = prices.corporate_actions();
     let fresh = match path.exists() {
         true => crate::brokers::sim::SimAccount::new(c.sim.initial_cash),
         false => missing_sim_account(loaded)?,
@@ -219,7 +220,7 @@ pub fn sim_broker(
         true => SimBroker::open(path, fresh, c.sim.costs(), prices, clock)?,
         false => SimBroker::open_in_memory(path, fresh, c.sim.costs(), prices, clock)?,
     };
-    if let Some(actions) = actions(loaded)? {
+    if let Some(actions) = actions {
         sim.catch_up(&actions)?;
     }
     Ok(sim)
@@ -332,7 +333,7 @@ pub fn account_read_only(
         missing_sim_account(loaded)?
     };
     // The actions due since the last run, on a copy (nothing is written).
-    if let Some(actions) = actions(loaded)? {
+    if let Some(actions) = prices.corporate_actions() {
         account.catch_up(&actions, clock.today_et());
     }
     Ok(crate::brokers::sim::account_of(&account, prices.as_ref())?)
@@ -346,7 +347,9 @@ pub fn quote_instant(loaded: &Loaded, clock: &dyn Clock) -> Result<DateTime<Utc>
         return Ok(now);
     }
     let signal = &loaded.config.strategy.parameters.signal_symbol;
-    let last = local_data(loaded, now)?.last_date(signal)?;
+    // The last date needs no corporate actions: the bars are read without them.
+    let local = LocalMarketData::new(loaded.data_dir(), now, loaded.config.data.local_quote);
+    let last = local.last_date(signal)?;
     let today = clock.today_et();
     let day = today.min(last);
     let day = if crate::domain::calendar::is_session(day) {
