@@ -21,8 +21,16 @@ pub struct LocalMarketData {
     as_of: DateTime<Utc>,
     date: NaiveDate,
     price: LocalQuote,
-    cache: Mutex<HashMap<String, std::sync::Arc<Vec<Bar>>>>,
+    cache: Mutex<Cache>,
     actions: Option<Arc<Actions>>,
+}
+
+/// The files read so far, and the reader that read them (its buffer and calendar serve the
+/// next file).
+#[derive(Default)]
+struct Cache {
+    bars: HashMap<String, Arc<Vec<Bar>>>,
+    reader: crate::storage::bars::BarReader,
 }
 
 impl LocalMarketData {
@@ -36,7 +44,7 @@ impl LocalMarketData {
             as_of,
             date,
             price,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
             actions: None,
         }
     }
@@ -61,17 +69,19 @@ impl LocalMarketData {
     }
 
     /// All bars of a symbol (loaded once).
-    pub fn all_bars(&self, symbol: &str) -> Result<std::sync::Arc<Vec<Bar>>, BrokerError> {
+    pub fn all_bars(&self, symbol: &str) -> Result<Arc<Vec<Bar>>, BrokerError> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bars) = cache.get(symbol) {
+        if let Some(bars) = cache.bars.get(symbol) {
             return Ok(bars.clone());
         }
         let path = self.dir.join(format!("{symbol}.csv"));
-        let bars = std::sync::Arc::new(
-            crate::storage::bars::load_csv(&path)
+        let bars = Arc::new(
+            cache
+                .reader
+                .load(&path)
                 .map_err(|e| BrokerError::BadData(e.to_string()))?,
         );
-        cache.insert(symbol.to_string(), bars.clone());
+        cache.bars.insert(symbol.to_string(), bars.clone());
         Ok(bars)
     }
 
@@ -84,6 +94,7 @@ impl LocalMarketData {
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .bars
             .contains_key(symbol);
         if !read {
             let path = self.dir.join(format!("{symbol}.csv"));
@@ -100,6 +111,10 @@ impl LocalMarketData {
 }
 
 impl MarketData for LocalMarketData {
+    fn corporate_actions(&self) -> Option<Arc<Actions>> {
+        self.actions.clone()
+    }
+
     fn daily_bars(&self, symbol: &str, since: NaiveDate) -> Result<Vec<Bar>, BrokerError> {
         let bars = self.all_bars(symbol)?;
         let from = bars.partition_point(|b| b.date < since);

@@ -281,12 +281,32 @@ pub fn replay_between(
     start: NaiveDate,
     until: NaiveDate,
 ) -> Vec<DayRecord> {
+    let signal = engine
+        .symbols()
+        .first()
+        .map_or(&[][..], |s| history.bars(s));
+    // At most one record a signal bar: reserved at once, the records are written once
+    // instead of copied at every doubling.
+    let bars_left = signal.len() - signal.partition_point(|b| b.date < start);
+    let mut days = Vec::with_capacity(bars_left);
+    advance(engine, history, start, until, |day| days.push(day));
+    days
+}
+
+/// [`replay_between`] handing each record to `on_day` instead of keeping them (a trade
+/// run needs only the engine at the end).
+pub fn advance(
+    engine: &mut Engine,
+    history: &History,
+    start: NaiveDate,
+    until: NaiveDate,
+    mut on_day: impl FnMut(DayRecord),
+) {
     let series: Vec<&[Bar]> = engine.symbols().iter().map(|s| history.bars(s)).collect();
     let mut cursor: Vec<usize> = series
         .iter()
         .map(|bars| bars.partition_point(|b| b.date < start))
         .collect();
-    let mut days = Vec::new();
     let mut row = vec![None; series.len()];
     let mut last: Option<NaiveDate> = None;
     // The union of the series' dates, in order, by merging them (each is ascending): a
@@ -314,10 +334,11 @@ pub fn replay_between(
                 *at += 1;
             }
         }
-        days.extend(engine.step(date, &row));
+        if let Some(day) = engine.step(date, &row) {
+            on_day(day);
+        }
         last = Some(date);
     }
-    days
 }
 
 /// Runs the strategy over `history` with `settings`.

@@ -132,7 +132,7 @@ pub fn decide_day_resumed(
             Start::Replayed,
         ),
     };
-    backtest::replay_between(&mut engine, history, first, yesterday);
+    backtest::advance(&mut engine, history, first, yesterday, drop);
     let record = engine.decide_next(date, today).ok_or_else(|| {
         DomainError::Invalid(format!(
             "no decision for {date}: it is before the trading start ({}) or today has no {} bar",
