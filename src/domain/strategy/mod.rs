@@ -192,6 +192,8 @@ pub struct Strategy {
     /// also forgets the log returns kept beside the closes).
     pub state: StrategyState,
     returns: LogReturns,
+    /// The weights of cells 1 to 6, with no bond trend, bull bonds, bear bonds.
+    weights: [[Weights; 3]; 6],
 }
 
 /// The log returns of the newest closes, kept beside them so that a bar computes one `ln`
@@ -245,9 +247,14 @@ impl Strategy {
                 .vol_baseline_window
                 .max(params.vol_crush_lookback + 1),
         };
+        let trends = [None, Some(BondTrend::Bull), Some(BondTrend::Bear)];
+        let weights = std::array::from_fn(|i| {
+            trends.map(|bond| cell_weights(&params, &prepared, i as u8 + 1, bond))
+        });
         Ok(Strategy {
             params,
             prepared,
+            weights,
             state: StrategyState::default(),
             returns: LogReturns::default(),
         })
@@ -434,56 +441,21 @@ impl Strategy {
         })
     }
 
-    /// Cell weights, the treasury overlay, the leverage scalar and normalisation (section 4).
+    /// The weights of `cell` under the bond trend `bond`, from the table [`Strategy::new`]
+    /// computed ([`cell_weights`] of every cell and trend: they depend on nothing else, and
+    /// their seven decimal divisions were a tenth of a day's work).
     fn weights(&self, cell: u8, bond: Option<BondTrend>) -> Weights {
-        let d = |units: i64, scale: u32| Decimal::new(units, scale);
-        let mut legs = [Decimal::ZERO; LEGS];
-        let mut cash = Decimal::ZERO;
-        let psq = self.params.use_inverse_hedge;
-        match cell {
-            1 => {
-                legs[LEVERAGED] = d(6, 1);
-                legs[CORE] = d(4, 1);
-            }
-            2 => legs[CORE] = d(10, 1),
-            3 => {
-                legs[LEVERAGED] = d(2, 1);
-                legs[CORE] = d(8, 1);
-            }
-            4 => cash = d(10, 1),
-            5 => {
-                legs[CORE] = d(5, 1);
-                cash = d(5, 1);
-            }
-            _ if psq => {
-                legs[INVERSE] = self.prepared.psq_weight;
-                cash = Decimal::ONE - self.prepared.psq_weight;
-            }
-            _ => cash = d(10, 1),
-        }
-        let overlay = self.params.allow_treasury && (cell == 4 || cell == 5 || (cell == 6 && !psq));
-        if overlay {
-            let defensive = if cell == 5 { d(5, 1) } else { d(10, 1) };
-            if let Some(trend) = bond {
-                let bond_weight = (d(4, 1) * defensive).min(self.prepared.max_bond_weight);
-                let leg = match trend {
-                    BondTrend::Bull => BULL_BOND,
-                    BondTrend::Bear => BEAR_BOND,
-                };
-                legs[leg] = bond_weight;
-                cash = defensive - bond_weight;
-            }
-        }
-        for leg in [LEVERAGED, CORE, INVERSE] {
-            legs[leg] *= self.prepared.leverage;
-        }
-        let total: Decimal = legs.iter().copied().sum::<Decimal>() + cash;
-        if total.is_zero() {
-            return Weights { legs, cash };
-        }
-        Weights {
-            legs: legs.map(|w| w / total),
-            cash: cash / total,
+        let trend = match bond {
+            None => 0,
+            Some(BondTrend::Bull) => 1,
+            Some(BondTrend::Bear) => 2,
+        };
+        match usize::from(cell)
+            .checked_sub(1)
+            .and_then(|i| self.weights.get(i))
+        {
+            Some(row) => row[trend],
+            None => cell_weights(&self.params, &self.prepared, cell, bond),
         }
     }
 
@@ -553,6 +525,64 @@ pub fn target_deviation(weights: &Weights, remembered: &[Decimal; LEGS]) -> Deci
         .zip(remembered.iter())
         .map(|(w, r)| (*r - *w).abs())
         .sum()
+}
+
+/// Cell weights, the treasury overlay, the leverage scalar and normalisation (section 4).
+fn cell_weights(
+    params: &StrategyParams,
+    prepared: &Prepared,
+    cell: u8,
+    bond: Option<BondTrend>,
+) -> Weights {
+    let d = |units: i64, scale: u32| Decimal::new(units, scale);
+    let mut legs = [Decimal::ZERO; LEGS];
+    let mut cash = Decimal::ZERO;
+    let psq = params.use_inverse_hedge;
+    match cell {
+        1 => {
+            legs[LEVERAGED] = d(6, 1);
+            legs[CORE] = d(4, 1);
+        }
+        2 => legs[CORE] = d(10, 1),
+        3 => {
+            legs[LEVERAGED] = d(2, 1);
+            legs[CORE] = d(8, 1);
+        }
+        4 => cash = d(10, 1),
+        5 => {
+            legs[CORE] = d(5, 1);
+            cash = d(5, 1);
+        }
+        _ if psq => {
+            legs[INVERSE] = prepared.psq_weight;
+            cash = Decimal::ONE - prepared.psq_weight;
+        }
+        _ => cash = d(10, 1),
+    }
+    let overlay = params.allow_treasury && (cell == 4 || cell == 5 || (cell == 6 && !psq));
+    if overlay {
+        let defensive = if cell == 5 { d(5, 1) } else { d(10, 1) };
+        if let Some(trend) = bond {
+            let bond_weight = (d(4, 1) * defensive).min(prepared.max_bond_weight);
+            let leg = match trend {
+                BondTrend::Bull => BULL_BOND,
+                BondTrend::Bear => BEAR_BOND,
+            };
+            legs[leg] = bond_weight;
+            cash = defensive - bond_weight;
+        }
+    }
+    for leg in [LEVERAGED, CORE, INVERSE] {
+        legs[leg] *= prepared.leverage;
+    }
+    let total: Decimal = legs.iter().copied().sum::<Decimal>() + cash;
+    if total.is_zero() {
+        return Weights { legs, cash };
+    }
+    Weights {
+        legs: legs.map(|w| w / total),
+        cash: cash / total,
+    }
 }
 
 /// The cell of a trend and volatility state (section 4.1).
