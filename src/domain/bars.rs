@@ -282,11 +282,17 @@ fn plain_rows(text: &[u8]) -> Option<Parsed> {
     }
     let mut bars: Vec<Bar> = Vec::with_capacity(text.len() / 40);
     let mut problems = Vec::new();
-    for (line, row) in lines {
-        if let Some(bar) = plain_bar(row, bars.last()) {
+    loop {
+        // The common row is read where it starts, up to and with its newline: no search
+        // for the line's end first.
+        if let Some((bar, used)) = lines.rest().and_then(|rest| plain_bar(rest, bars.last())) {
+            lines.skip_record(used);
             bars.push(bar);
             continue;
         }
+        let Some((line, row)) = lines.next() else {
+            break;
+        };
         let fields: Vec<&[u8]> = row.split(|&c| c == b',').collect();
         match checked(&fields, bars.last()) {
             Ok(bar) => bars.push(bar),
@@ -317,6 +323,19 @@ impl<'a> PlainLines<'a> {
             after_record: 1,
         }
     }
+
+    /// The text from the next line on; None at the end.
+    fn rest(&self) -> Option<&'a [u8]> {
+        self.text.get(self.at..).filter(|rest| !rest.is_empty())
+    }
+
+    /// Steps over a record of `used` bytes read from [`PlainLines::rest`]: its line and
+    /// the newline that ends it (none at the end of the text).
+    fn skip_record(&mut self, used: usize) {
+        self.at += used;
+        self.next_line += 1;
+        self.after_record = self.next_line;
+    }
 }
 
 impl<'a> Iterator for PlainLines<'a> {
@@ -338,28 +357,27 @@ impl<'a> Iterator for PlainLines<'a> {
     }
 }
 
-/// A row as the bar it is when it is the common case of a good file (a plain date, five
-/// plain numerals, no spaces, every check of [`checked`] passed), read in one pass over
-/// its bytes without building the error texts; None for anything else (a space, a sign, an
-/// exponent, a failed check), which `checked` then reads or names.
-fn plain_bar(row: &[u8], previous: Option<&Bar>) -> Option<Bar> {
-    let date = parse_date(row.get(..10)?)?;
-    if row.get(10) != Some(&b',') || previous.is_some_and(|p| p.date >= date) {
+/// The row at the start of `rest` as the bar it is, and its length with its newline, when
+/// it is the common case of a good file (a plain date, five plain numerals, no spaces,
+/// every check of [`checked`] passed), read in one pass over its bytes without building
+/// the error texts; None for anything else (a space, a sign, an exponent, a failed check, a
+/// blank line), which `checked` then reads or names.
+fn plain_bar(rest: &[u8], previous: Option<&Bar>) -> Option<(Bar, usize)> {
+    let date = parse_date(rest.get(..10)?)?;
+    if rest.get(10) != Some(&b',') || previous.is_some_and(|p| p.date >= date) {
         return None;
     }
-    let mut scan = PlainFields { row, at: 11 };
-    let mut price = || scan.numeral().filter(|n| n.mantissa > 0);
+    let mut scan = PlainFields { row: rest, at: 11 };
+    let mut price = || scan.numeral(b',').filter(|n| n.mantissa > 0);
     let (open, high, low, close) = (price()?, price()?, price()?, price()?);
-    let volume = scan.numeral()?;
-    if scan.at <= row.len() {
-        return None; // a seventh field
-    }
+    // The last field ends the line (or the text); a comma in it is a seventh field.
+    let volume = scan.numeral(b'\n')?;
     let in_order = at_most(open, high) && at_most(close, high);
     if !(in_order && at_most(low, open) && at_most(low, close)) {
         return None;
     }
     let decimal = |n: Numeral| Decimal::new(n.mantissa, n.scale);
-    Some(Bar {
+    let bar = Bar {
         date,
         open: decimal(open),
         high: decimal(high),
@@ -367,7 +385,8 @@ fn plain_bar(row: &[u8], previous: Option<&Bar>) -> Option<Bar> {
         close: decimal(close),
         volume: exact_quotient(i128::from(volume.mantissa), volume.scale)?,
         close_f64: exact_quotient(i128::from(close.mantissa), close.scale)?,
-    })
+    };
+    Some((bar, scan.at.min(rest.len())))
 }
 
 /// An unsigned plain numeral as the mantissa and scale `Decimal::from_str` gives it.
@@ -377,46 +396,61 @@ struct Numeral {
     scale: u32,
 }
 
-/// The fields of a row read one after the other, each up to its comma.
+/// The fields of a row read one after the other, each up to the byte that ends it.
 struct PlainFields<'a> {
     row: &'a [u8],
-    /// Where the next field starts; past the row's end once the last field is read.
+    /// Where the next field starts; past the text's end once its last field is read.
     at: usize,
 }
 
 impl PlainFields<'_> {
-    /// The next field when it is an unsigned plain numeral (`29.75`, `107891500`: digits,
-    /// at most one point with a digit on each side, at most 18 digits), as its mantissa and
-    /// scale the way `Decimal::from_str` reads it; None for anything else.
-    fn numeral(&mut self) -> Option<Numeral> {
+    /// The next field, up to `end` (a comma, or the newline of the row's last field; the
+    /// end of the text ends a last field too), when it is an unsigned plain numeral
+    /// (`29.75`, `107891500`: digits, at most one point with a digit on each side, at most
+    /// 18 digits), as its mantissa and scale the way `Decimal::from_str` reads it; None for
+    /// anything else.
+    fn numeral(&mut self, end: u8) -> Option<Numeral> {
         let field = self.row.get(self.at..)?;
         let mut mantissa: u64 = 0;
-        let mut point: Option<usize> = None;
-        let mut len = field.len();
-        for (i, &c) in field.iter().enumerate() {
-            let digit = c.wrapping_sub(b'0');
-            if digit < 10 {
-                // Wrapping: a numeral of more than 18 digits is refused below.
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
-            } else if c == b',' {
-                len = i;
-                break;
-            } else if c == b'.' && point.is_none() && i > 0 {
-                point = Some(i);
-            } else {
-                return None;
+        let whole = digits_into(field, &mut mantissa);
+        let mut len = whole;
+        let mut scale = 0;
+        if whole > 0 && field.get(len) == Some(&b'.') {
+            scale = digits_into(&field[len + 1..], &mut mantissa);
+            if scale == 0 {
+                return None; // `5.`
             }
+            len += 1 + scale;
         }
-        self.at += len + 1;
-        let digits = len - usize::from(point.is_some());
-        if len == 0 || digits > 18 || point == Some(len - 1) {
+        let ended = match field.get(len) {
+            Some(&c) => c == end,
+            None => end == b'\n', // the text's last field
+        };
+        if !ended || whole + scale > 18 || whole == 0 {
             return None;
         }
+        self.at += len + 1;
         Some(Numeral {
             mantissa: i64::try_from(mantissa).ok()?,
-            scale: point.map_or(0, |at| (len - 1 - at) as u32),
+            scale: scale as u32,
         })
     }
+}
+
+/// Reads the ASCII digits at the start of `bytes` onto `mantissa` (wrapping: a numeral of
+/// more than 18 digits is refused by the caller) and returns how many there were.
+#[inline(always)]
+fn digits_into(bytes: &[u8], mantissa: &mut u64) -> usize {
+    let mut count = 0;
+    for &c in bytes {
+        let digit = c.wrapping_sub(b'0');
+        if digit >= 10 {
+            break;
+        }
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+        count += 1;
+    }
+    count
 }
 
 /// `a <= b` for two plain numerals as mantissa and scale (at most 18 digits and a scale of
@@ -434,8 +468,15 @@ fn at_most(a: Numeral, b: Numeral) -> bool {
 #[cold]
 fn at_most_rescaled(a: Numeral, b: Numeral) -> bool {
     let to = a.scale.max(b.scale);
-    let scaled = |n: Numeral| i128::from(n.mantissa) * 10i128.pow(to - n.scale);
-    scaled(a) <= scaled(b)
+    // In an i64 when it fits (prices of a few decimals always do), else in an i128.
+    let narrow = |n: Numeral| 10i64.checked_pow(to - n.scale)?.checked_mul(n.mantissa);
+    match (narrow(a), narrow(b)) {
+        (Some(a), Some(b)) => a <= b,
+        _ => {
+            let wide = |n: Numeral| i128::from(n.mantissa) * 10i128.pow(to - n.scale);
+            wide(a) <= wide(b)
+        }
+    }
 }
 
 /// Every row through the `csv` reader: quoted fields, carriage returns, a byte-order mark.
