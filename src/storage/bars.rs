@@ -150,3 +150,59 @@ pub fn load_actions(path: &Path) -> Result<Actions> {
         .sort_by(|a, b| (a.date, &a.symbol).cmp(&(b.date, &b.symbol)));
     Ok(actions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bar file of every session from `from` to `to`, less the sessions in `missing`.
+    fn write_bars(path: &Path, from: NaiveDate, to: NaiveDate, missing: &[NaiveDate]) {
+        let mut text = String::from("date,open,high,low,close,volume\n");
+        for date in calendar::sessions(from, to).filter(|d| !missing.contains(d)) {
+            text.push_str(&format!("{date},10,11,9,10.5,1000\n"));
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn d(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn files_read_through_one_reader_are_read_as_each_alone() {
+        // The second file starts earlier and ends later than the first (the shared calendar
+        // must grow to it), and has a hole outside the first file's years; the third is
+        // good and shorter; the fourth has a hole inside the first's years.
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("A.csv", d("2020-01-02"), d("2020-06-30"), vec![]),
+            (
+                "B.csv",
+                d("2019-06-03"),
+                d("2021-01-29"),
+                vec![d("2019-07-08")],
+            ),
+            ("C.csv", d("2020-03-02"), d("2020-03-31"), vec![]),
+            (
+                "D.csv",
+                d("2020-01-02"),
+                d("2020-06-30"),
+                vec![d("2020-04-13")],
+            ),
+        ];
+        for (name, from, to, missing) in &files {
+            write_bars(&dir.path().join(name), *from, *to, missing);
+        }
+        let mut reader = BarReader::default();
+        for (name, ..) in &files {
+            let path = dir.path().join(name);
+            let shared = reader.load(&path).map_err(|e| e.to_string());
+            let alone = load_csv(&path).map_err(|e| e.to_string());
+            assert_eq!(shared, alone, "{name}");
+        }
+        let b = load_csv(&dir.path().join("B.csv")).unwrap_err().to_string();
+        assert!(b.contains("2019-07-08"), "{b}");
+        let d = load_csv(&dir.path().join("D.csv")).unwrap_err().to_string();
+        assert!(d.contains("2020-04-13"), "{d}");
+    }
+}
