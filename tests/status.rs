@@ -401,3 +401,57 @@ fn a_deposit_after_the_last_run_is_no_gain_in_status() {
     assert_eq!(after["day_loss_pct"], before["day_loss_pct"], "{after}");
     assert_eq!(after["drawdown_pct"], before["drawdown_pct"], "{after}");
 }
+
+#[test]
+fn status_tells_the_day_at_the_close_and_never_goes_back_before_the_last_session() {
+    // Two sessions traded; the account's clock stands at the close of the second.
+    let (dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    for day in ["2025-12-10", "2025-12-11"] {
+        let (code, out, err) =
+            common::run(common::jutsu().args(["-c", cfg, "trade", "--as-of", day]));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let state_before = common::snapshot(&dir.path().join("state"));
+
+    // At the close (the account's clock, and --as-of 16:00) the day's P&L is from the
+    // previous session's close, as at 15:55: not zero because the history holds today.
+    let at_close = status_json(&config, &[]);
+    let at_run = status_json(&config, &["--as-of", "2025-12-11T15:55"]);
+    let at_four = status_json(&config, &["--as-of", "2025-12-11T16:00"]);
+    assert_eq!(at_close["day_pnl"], at_four["day_pnl"], "{at_close}");
+    assert_ne!(at_close["day_pnl"], "0.00", "{at_close}");
+    assert_eq!(
+        at_close["day_pnl"], at_run["day_pnl"],
+        "local quotes at 15:55 are the close"
+    );
+
+    // Money in JSON to the cent, as on the terminal.
+    for key in ["equity", "cash", "day_pnl"] {
+        let text = at_close[key].as_str().unwrap();
+        assert!(
+            text.split_once('.').is_some_and(|(_, c)| c.len() == 2),
+            "{key}: {text}"
+        );
+    }
+    for position in at_close["positions"].as_array().unwrap() {
+        for key in ["price", "value"] {
+            let text = position[key].as_str().unwrap();
+            assert!(
+                text.split_once('.').is_some_and(|(_, c)| c.len() == 2),
+                "{key}: {text}"
+            );
+        }
+    }
+
+    // A day before the last completed session is refused, naming it (exit 2).
+    let (code, out, err) =
+        common::run(common::jutsu().args(["-c", cfg, "status", "--as-of", "2025-12-10T15:55"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("before 2025-12-11"), "{err}");
+    assert_eq!(
+        common::snapshot(&dir.path().join("state")),
+        state_before,
+        "status wrote"
+    );
+}

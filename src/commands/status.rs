@@ -24,6 +24,12 @@ use crate::storage::fsutil::Sealed;
 use crate::storage::state::{State, StatePaths};
 use crate::support::error::{exit, Error, Result};
 
+/// Money in JSON as the terminal prints it: a string with two decimals (`"54.10"`,
+/// `"0.00"`), rounded half away from zero.
+fn to_the_cent<S: serde::Serializer>(amount: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::domain::portfolio::cents(*amount))
+}
+
 /// One position against its target.
 #[derive(Debug, Clone, Serialize)]
 pub struct PositionRow {
@@ -32,8 +38,10 @@ pub struct PositionRow {
     /// Shares held.
     pub shares: Decimal,
     /// Last price.
+    #[serde(serialize_with = "to_the_cent")]
     pub price: Decimal,
     /// Shares x price.
+    #[serde(serialize_with = "to_the_cent")]
     pub value: Decimal,
     /// Value over equity, percent.
     pub weight_pct: Decimal,
@@ -93,10 +101,13 @@ pub struct Snapshot {
     /// The instant of the quotes, New York time.
     pub as_of: String,
     /// Account value.
+    #[serde(serialize_with = "to_the_cent")]
     pub equity: Decimal,
     /// Cash.
+    #[serde(serialize_with = "to_the_cent")]
     pub cash: Decimal,
     /// Today's P&L of the positions from the previous close to the quote.
+    #[serde(serialize_with = "to_the_cent")]
     pub day_pnl: Decimal,
     /// Gross exposure over equity, percent.
     pub gross_exposure_pct: Decimal,
@@ -159,6 +170,11 @@ pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Re
     }
     crate::pipeline::dates::refuse_future(date, &clock)?;
     crate::pipeline::dates::refuse_past_bars(loaded, date, &clock)?;
+    // As every command with `--as-of`: the account's history only goes forward (a status
+    // of an earlier day would price today's holdings at that day's closes).
+    let mode = loaded.config.mode;
+    let paths = crate::storage::state::StatePaths::new(loaded, mode);
+    crate::pipeline::dates::refuse_going_back(&paths, mode, date)?;
     let fixed = crate::pipeline::as_of_clock(loaded, date, time).map_err(Error::Usage)?;
     Ok(Arc::new(fixed))
 }
@@ -200,14 +216,21 @@ impl Market {
             .map(|q| q.last)
     }
 
-    /// The previous close as it traded (the history is split-adjusted).
+    /// The close of the session before the quote's day, as it traded (the history is
+    /// split-adjusted). After the close the history holds the quote's own day already:
+    /// that bar is today's, not the previous close.
     fn previous_close(&self, symbol: &str) -> Option<Decimal> {
-        let basis = self
-            .quotes
-            .iter()
-            .find(|q| q.symbol == symbol)
-            .map_or(Decimal::ONE, |q| q.history_basis);
-        self.history.bars(symbol).last().map(|b| b.close * basis)
+        let quote = self.quotes.iter().find(|q| q.symbol == symbol);
+        let basis = quote.map_or(Decimal::ONE, |q| q.history_basis);
+        let bars = self.history.bars(symbol);
+        let before = quote.map_or(bars.len(), |q| {
+            let day = q
+                .time
+                .with_timezone(&chrono_tz::America::New_York)
+                .date_naive();
+            bars.partition_point(|b| b.date < day)
+        });
+        bars[..before].last().map(|b| b.close * basis)
     }
 }
 
