@@ -263,3 +263,36 @@ fn a_run_started_early_says_its_run_time_once_and_every_record_carries_it() {
         "{trades:?}"
     );
 }
+
+#[test]
+fn health_on_bars_it_cannot_read_still_judges_by_the_accounts_clock() {
+    // Own copy of the bars, so that one can be damaged after a good run.
+    let dir = tempfile::tempdir().unwrap();
+    let bars = dir.path().join("bars");
+    std::fs::create_dir(&bars).unwrap();
+    for entry in std::fs::read_dir(common::bars_dir()).unwrap().flatten() {
+        std::fs::copy(entry.path(), bars.join(entry.file_name())).unwrap();
+    }
+    let config = dir.path().join("jutsu.yaml");
+    let yaml = format!(
+        "mode: paper\npaths:\n  state_dir: state\n  logs_dir: logs\ndata:\n  dir: {}\n",
+        bars.display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    assert_eq!(jutsu_in(&config, &["trade", "--as-of", "2025-12-12"]).0, 0);
+    let qqq = bars.join("QQQ.csv");
+    let text = std::fs::read_to_string(&qqq).unwrap();
+    let damaged = text.replacen("\n2025-06-02,", "\n2025-06-02,x", 1);
+    assert_ne!(text, damaged, "the row to damage is there");
+    std::fs::write(&qqq, damaged).unwrap();
+
+    let (code, out, err) = jutsu_in(&config, &["health"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let line = |name: &str| out.lines().find(|l| l.contains(name)).unwrap_or_default();
+    assert!(line("bars").contains("[fail]"), "{out}");
+    assert!(line("bars").contains("QQQ.csv"), "{out}");
+    // No session after the account's last run is counted against it, and the next run is
+    // the account's next session, not the machine's.
+    assert!(line("sessions").contains("no missed session"), "{out}");
+    assert!(out.contains("next run 2025-12-15 15:55 ET"), "{out}");
+}

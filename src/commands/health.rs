@@ -548,8 +548,8 @@ fn sessions_check(missed: &[NaiveDate]) -> Check {
     )
 }
 
-/// The instant health judges: now; but on local bars that end before today, the newest
-/// run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
+/// The instant health judges: now; but on local bars that end before today (or cannot be
+/// read), the newest run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
 /// made, or missed, past the bars' end).
 /// `local_bars`: `None` on Schwab data; on local bars, the last bar's date if readable.
 fn as_of(
@@ -561,8 +561,10 @@ fn as_of(
     let Some(bars) = local_bars else {
         return now;
     };
+    // Bars that cannot be read (the bars check names why) do not reach today either: the
+    // account's clock is then its newest run's too, not the machine's date.
     let bars_end = bars.as_ref().ok().copied().flatten();
-    if bars_end.is_none_or(|end| end >= now.date_naive()) {
+    if bars_end.is_some_and(|end| end >= now.date_naive()) {
         return now;
     }
     ledgers
