@@ -51,7 +51,7 @@ pub enum Command {
     /// Post-market check of a session's 15:55 decision against the official close.
     Validate {
         /// The session to validate [default: the last one that has closed].
-        #[arg(long = "as-of", alias = "date")]
+        #[arg(long = "as-of", alias = "date", value_parser = parse_date)]
         as_of: Option<NaiveDate>,
         /// The mode whose run to validate [default: the config's].
         #[arg(long, value_enum)]
@@ -139,10 +139,10 @@ pub enum Command {
     /// Equity, drawdown, turnover, slippage and tracking against the backtest.
     Report {
         /// First session.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         from: Option<NaiveDate>,
         /// Last session.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         to: Option<NaiveDate>,
         /// Also write the per-session table as CSV.
         #[arg(long)]
@@ -173,6 +173,7 @@ pub enum Command {
     /// of that run, and compare it with the recorded one, field by field (exit 1 if not equal).
     Replay {
         /// The session, YYYY-MM-DD.
+        #[arg(value_parser = parse_date)]
         session: NaiveDate,
         /// The mode whose ledger is replayed [default: the config's].
         #[arg(long, value_enum)]
@@ -328,7 +329,7 @@ pub enum DataAction {
     /// against what is stored; a history Schwab rewrote is fetched whole again.
     Update {
         /// Fetch every bar from this date again.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         from: Option<NaiveDate>,
     },
     /// Put the `<SYMBOL>.csv` files of DIR into the store (checked first; a symbol's stored
@@ -391,10 +392,10 @@ pub enum CalendarFormat {
 #[derive(Debug, Args)]
 pub struct CalendarArgs {
     /// First date [default: today in New York].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub from: Option<NaiveDate>,
     /// Last date [default: 30 days after --from].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub to: Option<NaiveDate>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -405,14 +406,14 @@ pub struct CalendarArgs {
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
     /// First day of the trading period [default: the config's data.trading_start].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub from: Option<NaiveDate>,
     /// Last day [default: the last bar].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub to: Option<NaiveDate>,
     /// First bar fed to the strategy [default: the config's data.history_start, as `trade`
     /// uses; the original's rule is --from minus int(1.4 x warmup bars) days].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub history_start: Option<NaiveDate>,
     /// Folder of <SYMBOL>.csv daily bars [default: the config's data.dir].
     #[arg(long)]
@@ -463,7 +464,14 @@ fn parse_as_of(s: &str) -> Result<AsOf, String> {
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(|date| AsOf { date, time: None })
-        .map_err(|_| refused())
+        .map_err(|_| {
+            // A date of the right shape that does not exist says which part is wrong.
+            let date = s.split_once('T').map_or(s, |(date, _)| date);
+            match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+                Err(_) if date.split('-').count() == 3 => date_problem(date),
+                _ => refused(),
+            }
+        })
 }
 
 /// `jutsu schedule` subcommands.
@@ -481,6 +489,38 @@ pub enum ScheduleAction {
     },
 }
 
+/// A date argument, `YYYY-MM-DD`, refused with what is wrong with it (chrono alone says
+/// "input is out of range").
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| date_problem(text))
+}
+
+/// Why `text` is not a date: a month or day that does not exist, or the wrong shape.
+fn date_problem(text: &str) -> String {
+    let parts: Vec<&str> = text.split('-').collect();
+    let numbers: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+    let &[year, month, day] = numbers.as_slice() else {
+        return format!("`{text}` is not a date: write it YYYY-MM-DD, e.g. 2025-12-12");
+    };
+    let Some(name) = u8::try_from(month)
+        .ok()
+        .and_then(|m| chrono::Month::try_from(m).ok())
+    else {
+        return format!("`{text}` is not a date: there is no month {month} (01 to 12)");
+    };
+    let year = i32::try_from(year).unwrap_or(i32::MAX);
+    let days = (28..=31)
+        .rev()
+        .find(|d| NaiveDate::from_ymd_opt(year, month, *d).is_some());
+    match days {
+        Some(days) if day > days || day == 0 => format!(
+            "`{text}` is not a date: {} {year} has days 01 to {days}",
+            name.name()
+        ),
+        _ => format!("`{text}` is not a date: write it YYYY-MM-DD, e.g. 2025-12-12"),
+    }
+}
+
 /// `YYYY-Www`: the Monday of that ISO week.
 fn parse_week(text: &str) -> Result<NaiveDate, String> {
     let bad = || format!("{text}: expected an ISO week like 2025-W50");
@@ -494,4 +534,37 @@ fn parse_week(text: &str) -> Result<NaiveDate, String> {
 fn parse_month(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
         .map_err(|_| format!("{text}: expected a month like 2025-12"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_that_does_not_exist_is_refused_saying_which_part_is_wrong() {
+        let refused = |text: &str| parse_date(text).unwrap_err();
+        assert!(refused("2025-13-01").contains("there is no month 13"));
+        assert!(refused("2025-02-30").contains("February 2025 has days 01 to 28"));
+        assert!(refused("2024-02-30").contains("February 2024 has days 01 to 29"));
+        assert!(refused("2025-04-00").contains("April 2025 has days 01 to 30"));
+        assert!(refused("12/01/2025").contains("write it YYYY-MM-DD"));
+        assert_eq!(
+            parse_date("2024-02-29"),
+            NaiveDate::from_ymd_opt(2024, 2, 29).ok_or(String::new())
+        );
+        // --as-of says the same of its date, and keeps its own words for a bad time.
+        assert!(parse_as_of("2025-13-01")
+            .unwrap_err()
+            .contains("no month 13"));
+        assert!(parse_as_of("2025-02-30T15:55")
+            .unwrap_err()
+            .contains("has days 01 to 28"));
+        assert!(parse_as_of("2025-12-12T25:00")
+            .unwrap_err()
+            .contains("two-digit hour"));
+        assert_eq!(
+            parse_as_of("2025-12-12T15:55").map(|a| a.date),
+            NaiveDate::from_ymd_opt(2025, 12, 12).ok_or(String::new())
+        );
+    }
 }
