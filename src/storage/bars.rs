@@ -68,9 +68,24 @@ impl BarReader {
         self.text
             .reserve(usize::try_from(size).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut self.text).map_err(cannot)?;
-        Ok(parse_csv_text(&self.text, path)?)
+        parse_csv_text(&self.text, path).map_err(|e| match e {
+            DomainError::Data {
+                path,
+                line,
+                problem,
+            } if line > 0 => DomainError::Data {
+                path,
+                line,
+                problem: format!("{problem}; {FIX}"),
+            }
+            .into(),
+            other => other.into(),
+        })
     }
 }
+
+/// What to do about a bad bar file.
+const FIX: &str = "fix the file (or `jutsu data check` lists every problem)";
 
 /// The first of a series' problems as the error [`load_csv`] gives.
 fn first_series_problem(path: &Path, problems: Vec<(usize, String)>) -> Result<()> {
@@ -79,7 +94,7 @@ fn first_series_problem(path: &Path, problems: Vec<(usize, String)>) -> Result<(
         Some((index, problem)) => Err(DomainError::Data {
             path: path.to_path_buf(),
             line: index as u64 + 2,
-            problem: format!("{problem}; fix the file (or `jutsu data check` lists every problem)"),
+            problem: format!("{problem}; {FIX}"),
         }
         .into()),
     }
