@@ -199,6 +199,34 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
             data.display()
         ),
     );
+    let (code, stdout, stderr) = run(jutsu().args([
+        "-c",
+        path.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "trade",
+        "--as-of",
+        "2024-03-15",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "trades.csv"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with("jutsu.") && name.ends_with(".jsonl"),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["fields"]["message"], "jutsu trade starts");
+    for line in text.lines() {
+        let _: serde_json::Value = serde_json::from_str(line).unwrap();
+    }
+    // A backtest only reads: it writes no daily log, in either format.
     let (code, _, stderr) = run(jutsu().args([
         "-c",
         path.to_str().unwrap(),
@@ -211,19 +239,7 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
         "2024-03-31",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let files: Vec<_> = std::fs::read_dir(&logs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-    assert!(
-        name.starts_with("jutsu.") && name.ends_with(".jsonl"),
-        "{name}"
-    );
-    let text = std::fs::read_to_string(&files[0]).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["fields"]["message"], "backtest started");
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), text);
     assert!(stderr.contains("\"backtest finished\""), "{stderr}");
 }
 

@@ -50,9 +50,17 @@ fn reading_commands_write_nothing_under_state() {
         &["calendar"],
         &["data", "check"],
         &["data", "check", "--json"],
+        &["backtest", "--from", "2025-06-02", "--to", "2025-12-10"],
     ] {
+        let logs_before = common::snapshot(&dir.path().join("logs"));
         let (code, stdout, stderr) = run(args, now);
         assert!(code <= 1, "{args:?} exit {code}: {stdout}{stderr}");
+        // Nor a daily log: the logs are those of the commands that act (`hello` tries the
+        // broker, and says so in the log).
+        if args != ["hello"] {
+            let logs_after = common::snapshot(&dir.path().join("logs"));
+            assert!(logs_after == logs_before, "{args:?} wrote to logs/");
+        }
         let after = common::snapshot(&state);
         let changed: Vec<&String> = after
             .iter()

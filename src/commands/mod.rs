@@ -129,10 +129,11 @@ enum Needs {
 fn needs(command: &Command) -> Needs {
     match command {
         Command::Completions { .. } | Command::Man | Command::Config { .. } => Needs::Nothing,
-        Command::Schedule { .. } | Command::Calendar(_) => {
+        // A backtest only reads: like `status`, it writes no daily log (the README's logs
+        // are those of the commands that act); its files are the ones it is asked for.
+        Command::Schedule { .. } | Command::Calendar(_) | Command::Backtest(_) => {
             Needs::ConfigOrDefault { log_files: false }
         }
-        Command::Backtest(_) => Needs::ConfigOrDefault { log_files: true },
         Command::Trade(args) => Needs::ConfigAndSecrets {
             mode: args.mode.map(crate::config::Mode::from),
         },
