@@ -55,8 +55,16 @@ pub(super) fn run(args: &BacktestArgs, loaded: &Loaded) -> Result<u8> {
     }
     let Some(stats) = backtest::statistics(&outcome.days, settings.initial_cash, &settings.costs)
     else {
+        let symbol = &settings.params.signal_symbol;
+        let signal = history.bars(symbol);
+        let bars = match (signal.first(), signal.last()) {
+            (Some(first), Some(last)) => {
+                format!("{symbol}'s bars run from {} to {}", first.date, last.date)
+            }
+            _ => format!("there are no {symbol} bars"),
+        };
         return Err(Error::Usage(format!(
-            "no sessions between {trading_start} and {}",
+            "no sessions between {trading_start} and {}: {bars}",
             args.to.map_or("the last bar".into(), |d| d.to_string())
         )));
     };
