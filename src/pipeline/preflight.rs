@@ -255,8 +255,14 @@ impl Run<'_> {
             return Ok(false);
         }
         if now > closes {
+            // On the bundled bars a day can be run at its own time (an early close's 12:55).
+            let offline = self.loaded.config.data.source == crate::config::DataSource::Local;
+            let hint = match offline {
+                true => format!(" (`--as-of {today}` runs it at its run time)"),
+                false => String::new(),
+            };
             return Err(Stop::preflight(format!(
-                "missed the run window of {today}: the run was due at {} ET and it is {}",
+                "missed the run window of {today}: the run was due at {} ET and it is {}{hint}",
                 run_at.format("%H:%M"),
                 now.format("%H:%M")
             )));
