@@ -191,8 +191,8 @@ pub fn table(rows: &[SessionRow]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{} sessions {} .. {}: value {}, max drawdown {:.2}%, tracking vs backtest {}",
-            rows.len(),
+            "{} {} .. {}: value {}, max drawdown {:.2}%, tracking vs backtest {}",
+            crate::domain::text::sessions(rows.len()),
             first.date,
             last.date,
             cents(last.equity),

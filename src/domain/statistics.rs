@@ -315,13 +315,19 @@ impl Statistics {
     /// The statistics as (label, value) lines, for the terminal and the HTML page.
     pub fn lines(&self) -> Vec<(&'static str, String)> {
         let pct = |x: f64| format!("{:.2} %", x * 100.0);
+        let spread = |text: String| match self.sessions {
+            0 | 1 => "n/a with one session".to_string(),
+            _ => text,
+        };
         let dd = &self.max_drawdown;
         vec![
             (
                 "period",
                 format!(
-                    "{} .. {} ({} sessions)",
-                    self.first, self.last, self.sessions
+                    "{} .. {} ({})",
+                    self.first,
+                    self.last,
+                    crate::domain::text::sessions(self.sessions)
                 ),
             ),
             ("initial value", cents(self.initial)),
@@ -334,9 +340,10 @@ impl Statistics {
                     false => "n/a under 3 months".into(),
                 },
             ),
-            ("volatility", pct(self.volatility)),
-            ("Sharpe", format!("{:.2}", self.sharpe)),
-            ("Sortino", format!("{:.2}", self.sortino)),
+            // One daily return has no spread: its ratios would be noise (a Sortino of -15).
+            ("volatility", spread(pct(self.volatility))),
+            ("Sharpe", spread(format!("{:.2}", self.sharpe))),
+            ("Sortino", spread(format!("{:.2}", self.sortino))),
             (
                 "max drawdown",
                 format!(
@@ -442,6 +449,30 @@ mod tests {
             .lines()
             .iter()
             .any(|(l, v)| *l == "CAGR" && v.ends_with(" %")));
+    }
+
+    #[test]
+    fn one_session_has_no_spread_and_says_session() {
+        let s = statistics(Decimal::from(100), &[day("2024-01-02", 99)], &[]).unwrap();
+        let lines = s.lines();
+        let value = |label: &str| lines.iter().find(|(l, _)| *l == label).unwrap().1.clone();
+        for label in ["volatility", "Sharpe", "Sortino"] {
+            assert_eq!(value(label), "n/a with one session", "{label}");
+        }
+        assert!(
+            value("period").ends_with("(1 session)"),
+            "{}",
+            value("period")
+        );
+        let two = statistics(
+            Decimal::from(100),
+            &[day("2024-01-02", 99), day("2024-01-03", 101)],
+            &[],
+        )
+        .unwrap();
+        let lines = two.lines();
+        let sharpe = lines.iter().find(|(l, _)| *l == "Sharpe").unwrap();
+        assert_ne!(sharpe.1, "n/a with one session");
     }
 
     #[test]

@@ -20,6 +20,14 @@ pub fn readable_age(seconds: i64) -> String {
     }
 }
 
+/// `1 session`, `4024 sessions`.
+pub fn sessions(n: usize) -> String {
+    match n {
+        1 => "1 session".to_string(),
+        n => format!("{n} sessions"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
