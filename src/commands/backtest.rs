@@ -229,15 +229,25 @@ pub(super) fn print_statistics(columns: &[(String, Statistics)]) {
         return;
     };
     let lines: Vec<Vec<(&str, String)>> = columns.iter().map(|(_, s)| s.lines()).collect();
+    // Each column as wide as its widest value (a drawdown with its recovery is 70
+    // characters), so that no value pushes the next column out of line.
+    let widths: Vec<usize> = columns
+        .iter()
+        .zip(&lines)
+        .map(|((name, _), values)| {
+            let widest = values.iter().map(|(_, v)| v.chars().count()).max();
+            widest.unwrap_or(0).max(name.chars().count())
+        })
+        .collect();
     let mut header = format!("  {:<22}", "");
-    for (name, _) in columns {
-        header.push_str(&format!(" {name:<44}"));
+    for ((name, _), width) in columns.iter().zip(&widths) {
+        header.push_str(&format!(" {name:<width$}"));
     }
     println!("{}", header.trim_end());
     for (i, (label, _)) in first.lines().iter().enumerate() {
         let mut line = format!("  {label:<22}");
-        for column in &lines {
-            line.push_str(&format!(" {:<44}", column[i].1));
+        for (column, width) in lines.iter().zip(&widths) {
+            line.push_str(&format!(" {:<width$}", column[i].1));
         }
         println!("{}", line.trim_end());
     }
