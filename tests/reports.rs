@@ -85,15 +85,27 @@ fn backtest_html_has_every_section_the_legend_the_monthly_table_and_the_trades()
     assert!(stdout.contains("Sortino"), "{stdout}");
     // The buy-and-hold column starts where its header does on every row, however long the
     // strategy's drawdown text is.
-    let header = stdout.lines().find(|l| l.contains("QQQ buy and hold")).unwrap();
+    let header = stdout
+        .lines()
+        .find(|l| l.contains("QQQ buy and hold"))
+        .unwrap();
     let at = header.find("QQQ buy and hold").unwrap();
-    for label in ["period", "final value", "max drawdown", "Sortino", "worst day"] {
+    for label in [
+        "period",
+        "final value",
+        "max drawdown",
+        "Sortino",
+        "worst day",
+    ] {
         let row = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(label))
             .unwrap();
         let before = &row[..at];
-        assert!(before.ends_with(' ') && !row[at..].starts_with(' '), "{label}: {stdout}");
+        assert!(
+            before.ends_with(' ') && !row[at..].starts_with(' '),
+            "{label}: {stdout}"
+        );
     }
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
