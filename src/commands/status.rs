@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::brokers::sources::{self, SharedClock};
 use crate::brokers::{Account, MarketData, Quote};
 use crate::commands::cli::AsOf;
-use crate::config::{DataSource, Loaded, Mode};
+use crate::config::{Loaded, Mode};
 use crate::domain::bars::History;
 use crate::domain::calendar;
 use crate::domain::journal::Ledger;
@@ -27,7 +27,7 @@ use crate::support::error::{exit, Error, Result};
 /// Money in JSON as the terminal prints it: a string with two decimals (`"54.10"`,
 /// `"0.00"`), rounded half away from zero.
 fn to_the_cent<S: serde::Serializer>(amount: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::domain::portfolio::cents(*amount))
+    serializer.serialize_str(&cents(*amount))
 }
 
 /// One position against its target.
@@ -155,28 +155,14 @@ pub struct Market {
     pub read_at: DateTime<Utc>,
 }
 
-/// The clock of a status: `--as-of` fixes it (offline data only); without it, on offline
-/// data the account's own clock (the close of its last completed session, so the preview,
-/// the dividends due and the next run are the account's, not the machine's date), else the
-/// system's.
+/// The clock of a status: the account's, as for every command that takes `--as-of`
+/// ([`crate::pipeline::dates::account_clock`]): `--as-of` fixes it (offline data only,
+/// never after today, past the bars or before the last completed session); without it, on
+/// offline data the close of its last completed session (so the preview, the dividends due
+/// and the next run are the account's, not the machine's date), else the system's.
 pub fn clock_for(loaded: &Loaded, as_of: Option<AsOf>, clock: SharedClock) -> Result<SharedClock> {
-    let Some(AsOf { date, time }) = as_of else {
-        return crate::pipeline::dates::account_clock(loaded, loaded.config.mode, None, clock);
-    };
-    if loaded.config.data.source != DataSource::Local {
-        return Err(Error::Usage(
-            "--as-of needs offline data (data.source: local)".into(),
-        ));
-    }
-    crate::pipeline::dates::refuse_future(date, &clock)?;
-    crate::pipeline::dates::refuse_past_bars(loaded, date, &clock)?;
-    // As every command with `--as-of`: the account's history only goes forward (a status
-    // of an earlier day would price today's holdings at that day's closes).
-    let mode = loaded.config.mode;
-    let paths = crate::storage::state::StatePaths::new(loaded, mode);
-    crate::pipeline::dates::refuse_going_back(&paths, mode, date)?;
-    let fixed = crate::pipeline::as_of_clock(loaded, date, time).map_err(Error::Usage)?;
-    Ok(Arc::new(fixed))
+    let moment = as_of.map(|AsOf { date, time }| crate::pipeline::dates::AsOfMoment { date, time });
+    crate::pipeline::dates::account_clock(loaded, loaded.config.mode, moment, clock)
 }
 
 impl Market {
