@@ -549,8 +549,8 @@ fn sessions_check(missed: &[NaiveDate]) -> Check {
 }
 
 /// The instant health judges: now; but on local bars that end before today (or cannot be
-/// read), the newest run's own instant (an `--as-of` replay lives in the bundled period, and no run can be
-/// made, or missed, past the bars' end).
+/// read), the newest run's own instant (an `--as-of` replay lives in the bundled period,
+/// and no run can be made, or missed, past the bars' end).
 /// `local_bars`: `None` on Schwab data; on local bars, the last bar's date if readable.
 fn as_of(
     ledgers: &Ledgers,

@@ -15,8 +15,7 @@ use crate::support::error::Result;
 /// Reads and validates one CSV file of daily bars. A bad row is an error naming the file,
 /// the line and the problem; so is a series with a session missing, a date that is not a
 /// session, or a day without volume ([`crate::domain::bars::series_problems`]): nothing is
-/// skipped silently, and
-/// no decision is taken on a hole in the history.
+/// skipped silently, and no decision is taken on a hole in the history.
 pub fn load_csv(path: &Path) -> Result<Vec<Bar>> {
     BarReader::default().load(path)
 }
@@ -34,8 +33,13 @@ pub struct BarReader {
 }
 
 impl BarReader {
-    /// The bars of `path`, checked as [`load_csv`] checks them.
+    /// The bars of `path`, checked as [`load_csv`] checks them. A bad row or series says
+    /// what to do about it.
     pub fn load(&mut self, path: &Path) -> Result<Vec<Bar>> {
+        Ok(self.checked(path).map_err(with_fix)?)
+    }
+
+    fn checked(&mut self, path: &Path) -> std::result::Result<Vec<Bar>, DomainError> {
         let bars = self.read(path)?;
         if let (Some(first), Some(last), false) =
             (bars.first(), bars.last(), covers(&self.calendar, &bars))
@@ -50,12 +54,18 @@ impl BarReader {
                 .map_or(last.date, |d| last.date.max(*d));
             self.calendar = calendar::sessions(from, to).collect();
         }
-        first_series_problem(path, series_problems_on(&bars, &self.calendar))?;
-        Ok(bars)
+        match series_problems_on(&bars, &self.calendar).into_iter().next() {
+            None => Ok(bars),
+            Some((index, problem)) => Err(DomainError::Data {
+                path: path.to_path_buf(),
+                line: index as u64 + 2,
+                problem,
+            }),
+        }
     }
 
     /// The bars of one file, each row checked, the series not yet.
-    fn read(&mut self, path: &Path) -> Result<Vec<Bar>> {
+    fn read(&mut self, path: &Path) -> std::result::Result<Vec<Bar>, DomainError> {
         use std::io::Read;
         let cannot = |e: std::io::Error| DomainError::Data {
             path: path.to_path_buf(),
@@ -68,35 +78,23 @@ impl BarReader {
         self.text
             .reserve(usize::try_from(size).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut self.text).map_err(cannot)?;
-        parse_csv_text(&self.text, path).map_err(|e| match e {
-            DomainError::Data {
-                path,
-                line,
-                problem,
-            } if line > 0 => DomainError::Data {
-                path,
-                line,
-                problem: format!("{problem}; {FIX}"),
-            }
-            .into(),
-            other => other.into(),
-        })
+        parse_csv_text(&self.text, path)
     }
 }
 
-/// What to do about a bad bar file.
-const FIX: &str = "fix the file (or `jutsu data check` lists every problem)";
-
-/// The first of a series' problems as the error [`load_csv`] gives.
-fn first_series_problem(path: &Path, problems: Vec<(usize, String)>) -> Result<()> {
-    match problems.into_iter().next() {
-        None => Ok(()),
-        Some((index, problem)) => Err(DomainError::Data {
-            path: path.to_path_buf(),
-            line: index as u64 + 2,
-            problem: format!("{problem}; {FIX}"),
-        }
-        .into()),
+/// A bad line of a bar file (not a file that cannot be read), with what to do about it.
+fn with_fix(error: DomainError) -> DomainError {
+    match error {
+        DomainError::Data {
+            path,
+            line,
+            problem,
+        } if line > 0 => DomainError::Data {
+            path,
+            line,
+            problem: format!("{problem}; fix the file (or `jutsu data check` lists every problem)"),
+        },
+        other => other,
     }
 }
 
