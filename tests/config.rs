@@ -199,15 +199,12 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
             data.display()
         ),
     );
-    let (code, stdout, stderr) = run(jutsu().args([
-        "-c",
-        path.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "trade",
-        "--as-of",
-        "2024-03-15",
-    ]));
+    let in_json = |args: &[&str]| {
+        run(jutsu()
+            .args(["-c", path.to_str().unwrap(), "--log-format", "json"])
+            .args(args))
+    };
+    let (code, stdout, stderr) = in_json(&["trade", "--as-of", "2024-03-15"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let files: Vec<_> = std::fs::read_dir(&logs)
         .unwrap()
@@ -226,18 +223,8 @@ fn acting_commands_write_daily_log_files_in_json_when_asked() {
     for line in text.lines() {
         let _: serde_json::Value = serde_json::from_str(line).unwrap();
     }
-    // A backtest only reads: it writes no daily log, in either format.
-    let (code, _, stderr) = run(jutsu().args([
-        "-c",
-        path.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "backtest",
-        "--from",
-        "2024-01-01",
-        "--to",
-        "2024-03-31",
-    ]));
+    // A backtest only reads: it writes no daily log (nor in text: tests/readonly.rs).
+    let (code, _, stderr) = in_json(&["backtest", "--from", "2024-01-01", "--to", "2024-03-31"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), text);
     assert!(stderr.contains("\"backtest finished\""), "{stderr}");
