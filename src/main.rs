@@ -24,6 +24,8 @@ fn quiet_on_a_closed_pipe() {
         if text.contains("Broken pipe") || text.contains("os error 32") {
             std::process::exit(0);
         }
+        // The lines logged so far still reach the day's file.
+        jutsu::support::logging::finish();
         default(info);
     }));
 }

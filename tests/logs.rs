@@ -128,3 +128,40 @@ fn verbose_logs_show_each_schwab_request_and_no_secret() {
         assert!(!stderr.contains(secret), "{secret} on stderr");
     }
 }
+
+/// The names of the log files in `dir`, sorted.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("jutsu."))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn log_files_are_named_by_the_accounts_day_not_the_machines() {
+    let (dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    let folder = dir.path().join("logs");
+    let (code, stdout, _) = common::trade_at(&config, "2025-12-12");
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(names(&folder), ["jutsu.2025-12-12.log"]);
+    let (code, stdout, _) = common::trade_at(&config, "2025-12-15T15:55");
+    assert_eq!(code, 0, "{stdout}");
+    // The emergency exit without --as-of acts at the close of the account's last session:
+    // its lines go with that session's, whatever the machine's date.
+    let (code, stdout, stderr) = run(jutsu().args(["-c", cfg, "emergency-exit", "--confirm"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        names(&folder),
+        ["jutsu.2025-12-12.log", "jutsu.2025-12-15.log"]
+    );
+    let day = std::fs::read_to_string(folder.join("jutsu.2025-12-15.log")).unwrap();
+    assert!(day.contains("jutsu trade starts"), "{day}");
+    assert!(day.contains("emergency"), "{day}");
+    let first = std::fs::read_to_string(folder.join("jutsu.2025-12-12.log")).unwrap();
+    assert!(!first.contains("session 2025-12-15"), "{first}");
+    assert!(!first.contains("emergency"), "{first}");
+}

@@ -37,7 +37,9 @@ use crate::support::logging;
 /// with secrets redacted.
 pub fn run(cli: Cli) -> u8 {
     crate::support::report::set_hint_flag(config_flag(&cli));
-    match dispatch(cli) {
+    let result = dispatch(cli);
+    logging::finish();
+    match result {
         Ok(code) => code,
         // The reader of stdout went away (`jutsu calendar | head`): nothing to say.
         Err(crate::support::error::Error::Io { source, .. })
@@ -186,7 +188,14 @@ fn prepare(cli: &Cli, path: &Path, needs: Needs) -> Result<Loaded> {
         Needs::ConfigAndSecrets { .. } => true,
     };
     let logs = log_files.then(|| loaded.logs_dir());
-    logging::init(cli.log_format, cli.verbose, cli.quiet, logs.as_deref());
+    let today = system_clock().today_et();
+    logging::init(
+        cli.log_format,
+        cli.verbose,
+        cli.quiet,
+        logs.as_deref(),
+        today,
+    );
     Ok(loaded)
 }
 

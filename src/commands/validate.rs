@@ -109,7 +109,11 @@ fn validation_clock(
     clock: SharedClock,
 ) -> Result<SharedClock> {
     match date {
-        Some(_) => Ok(clock),
+        Some(day) => {
+            // Its log lines belong with the session it validates.
+            crate::support::logging::name_day(day);
+            Ok(clock)
+        }
         None => crate::pipeline::dates::account_clock(loaded, loaded.config.mode, None, clock),
     }
 }

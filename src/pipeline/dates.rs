@@ -104,7 +104,8 @@ pub fn refuse_going_back(paths: &StatePaths, mode: Mode, date: NaiveDate) -> Res
 /// The clock of a command that changes the account of `mode` (the emergency exit, a
 /// simulated deposit): `--as-of` when given (checked as above), else on the bundled bars
 /// the close of the account's last completed session (before its first run, the newest
-/// moment the bars can price), else `clock`.
+/// moment the bars can price), else `clock`. Its day names the command's log file
+/// ([`crate::support::logging::name_day`]).
 pub fn account_clock(
     loaded: &Loaded,
     mode: Mode,
@@ -113,7 +114,7 @@ pub fn account_clock(
 ) -> Result<SharedClock> {
     let paths = StatePaths::new(loaded, mode);
     let offline = loaded.config.data.source == DataSource::Local;
-    match as_of {
+    let clock: SharedClock = match as_of {
         Some(moment) => {
             if mode == Mode::Live {
                 return Err(Error::Usage(
@@ -130,7 +131,7 @@ pub fn account_clock(
             refuse_going_back(&paths, mode, moment.date)?;
             let fixed =
                 super::as_of_clock(loaded, moment.date, moment.time).map_err(Error::Usage)?;
-            Ok(Arc::new(fixed))
+            Arc::new(fixed)
         }
         None if offline => {
             let at = match clock_session(&paths).and_then(calendar::session_hours) {
@@ -138,8 +139,11 @@ pub fn account_clock(
                 // No run yet: the newest moment the bars can price.
                 None => crate::brokers::sources::quote_instant(loaded, clock.as_ref())?,
             };
-            Ok(Arc::new(FixedClock(at)))
+            Arc::new(FixedClock(at))
         }
-        None => Ok(clock),
-    }
+        None => clock,
+    };
+    // The command's log file is named by this day, not by the machine's.
+    crate::support::logging::name_day(clock.today_et());
+    Ok(clock)
 }

@@ -195,6 +195,8 @@ impl Run<'_> {
         super::dates::refuse_future(date, &self.clock)?;
         super::dates::refuse_past_bars(self.loaded, date, &self.clock)?;
         self.clock = Arc::new(as_of_clock(self.loaded, date, time).map_err(Stop::usage)?);
+        // The run's log file is named by the day it runs as, not by the machine's.
+        crate::support::logging::name_day(date);
         Ok(())
     }
 
