@@ -380,7 +380,11 @@ fn the_cached_engine_decides_as_the_full_replay_on_every_session_of_2011_to_2025
         let again =
             resume::decide_day_resumed(&before, date, &today, &settings, Some(saved), &digest)
                 .unwrap();
-        assert_eq!(again.start, Start::Resumed(date.pred_opt().unwrap()));
+        // Saved as of the last session it consumed (2016-06-23 for 2016-06-24, the Friday
+        // before for a Monday).
+        let last_session = before.bars("QQQ").last().unwrap().date;
+        assert_eq!(again.start, Start::Resumed(last_session));
+        assert_eq!(again.saved.through, last_session);
         assert_eq!(again.record.decision, by_date[&date].decision, "{date}");
 
         // Any mismatch replays in full: other parameters, another version, other bars.

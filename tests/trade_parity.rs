@@ -75,10 +75,12 @@ fn paper_trading_every_session_of_2024_and_2025_equals_the_backtest() {
         let ledger = Ledger::load(&paths.ledger(day.date)).unwrap().unwrap();
         assert_eq!(ledger.decision, day.decision, "decision on {}", day.date);
         // The first run replays the whole history; every later one carries on from the
-        // engine the run before saved (#28), and decides as the backtest all the same.
+        // engine the run before saved (#28), and decides as the backtest all the same. That
+        // engine had consumed the sessions before the previous run's: it is named by the last
+        // of them, a session (Friday's for a Monday run), never a weekend or holiday.
         assert_eq!(
             ledger.resumed_from,
-            previous.map(|p: NaiveDate| p.pred_opt().unwrap()),
+            previous.map(jutsu::domain::calendar::previous_session),
             "resumed on {}",
             day.date
         );

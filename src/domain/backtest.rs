@@ -305,14 +305,14 @@ pub fn replay_between(
 }
 
 /// [`replay_between`] handing each record to `on_day` instead of keeping them (a trade
-/// run needs only the engine at the end).
+/// run needs only the engine at the end); the last date it stepped, if any.
 pub fn advance(
     engine: &mut Engine,
     history: &History,
     start: NaiveDate,
     until: NaiveDate,
     mut on_day: impl FnMut(DayRecord),
-) {
+) -> Option<NaiveDate> {
     let series: Vec<&[Bar]> = engine.symbols().iter().map(|s| history.bars(s)).collect();
     let mut cursor: Vec<usize> = series
         .iter()
@@ -350,6 +350,7 @@ pub fn advance(
         }
         last = Some(date);
     }
+    last
 }
 
 /// Runs the strategy over `history` with `settings`.

@@ -23,7 +23,8 @@ pub struct SavedEngine {
     pub version: u32,
     /// [`settings_key`] of the settings it ran with.
     pub settings: String,
-    /// The last day fed to it: it consumed every bar dated up to and including this day.
+    /// The last session fed to it (the date of the last bar it stepped): it consumed every
+    /// bar dated up to and including this day.
     pub through: NaiveDate,
     /// [`History::digest_through`] `through` of the history it consumed.
     pub history_digest: String,
@@ -132,7 +133,13 @@ pub fn decide_day_resumed(
             Start::Replayed,
         ),
     };
-    backtest::advance(&mut engine, history, first, yesterday, drop);
+    // The engine has consumed every bar up to yesterday; it is saved as of the last session
+    // among them (Friday's, for a Monday), the day the ledger says it resumed from.
+    let stepped = backtest::advance(&mut engine, history, first, yesterday, drop);
+    let through = match (stepped, start) {
+        (Some(day), _) | (None, Start::Resumed(day)) => day,
+        (None, Start::Replayed) => yesterday,
+    };
     let record = engine.decide_next(date, today).ok_or_else(|| {
         DomainError::Invalid(format!(
             "no decision for {date}: it is before the trading start ({}) or today has no {} bar",
@@ -142,8 +149,8 @@ pub fn decide_day_resumed(
     let saved = SavedEngine {
         version: VERSION,
         settings: settings_key(settings),
-        through: yesterday,
-        history_digest: digest_through(history, yesterday, full_digest),
+        through,
+        history_digest: digest_through(history, through, full_digest),
         engine: engine.saved(),
     };
     Ok(Resumed {
