@@ -455,3 +455,48 @@ fn status_tells_the_day_at_the_close_and_never_goes_back_before_the_last_session
         "status wrote"
     );
 }
+
+#[test]
+fn status_and_report_tell_the_same_day_and_drawdown_after_a_deposit() {
+    // Three sessions, 5 000 deposited, two more: the rebalances of the last day change what
+    // is held, and the deposit sits in the account.
+    let (_dir, config) = common::paper_config("");
+    let cfg = config.to_str().unwrap();
+    for day in ["2025-12-08", "2025-12-09", "2025-12-10"] {
+        assert_eq!(common::trade_at(&config, day).0, 0, "{day}");
+    }
+    let (code, out, err) = common::run(common::jutsu().args(["-c", cfg, "sim", "deposit", "5000"]));
+    assert_eq!(code, 0, "{out}{err}");
+    for day in ["2025-12-11", "2025-12-12"] {
+        assert_eq!(common::trade_at(&config, day).0, 0, "{day}");
+    }
+    let (code, out, err) = common::run(common::jutsu().args(["-c", cfg, "report", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let sessions = report["sessions"].as_array().unwrap();
+    let dec = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let (last, before) = (&sessions[sessions.len() - 1], &sessions[sessions.len() - 2]);
+    let status = status_json(&config, &[]);
+    // The day: what the account made since the previous session's run (no flow on the
+    // last day), fills and commissions of the day included.
+    assert_eq!(
+        dec(&status["day_pnl"]),
+        dec(&last["equity"]) - dec(&before["equity"]),
+        "{status}"
+    );
+    // The drawdown: time-weighted in both, the deposit neither a gain nor a dilution.
+    assert_eq!(
+        dec(&status["drawdown_pct"]),
+        -dec(&last["drawdown_pct"]).round_dp(2),
+        "{status}"
+    );
+    assert!(
+        dec(&status["drawdown_pct"]) > rust_decimal::Decimal::ZERO,
+        "{status}"
+    );
+}

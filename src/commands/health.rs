@@ -458,7 +458,9 @@ impl Ledgers {
         };
         let record =
             match crate::storage::ledger::equity_record(&paths.ledger_files(), newest.session) {
-                Ok(record) => record.with_flow(crate::domain::performance::external_flow(newest)),
+                Ok(record) => {
+                    record.with_flow(crate::domain::performance::external_flow(newest), current)
+                }
                 Err(e) => return Check::new("losses", "fail", e.to_string()),
             };
         let distances = risk.halt_distances(record.losses(current));

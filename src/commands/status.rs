@@ -106,7 +106,8 @@ pub struct Snapshot {
     /// Cash.
     #[serde(serialize_with = "to_the_cent")]
     pub cash: Decimal,
-    /// Today's P&L of the positions from the previous close to the quote.
+    /// What the account made from the previous close to the quote (today's fills count
+    /// from their price, less their commissions).
     #[serde(serialize_with = "to_the_cent")]
     pub day_pnl: Decimal,
     /// Gross exposure over equity, percent.
@@ -249,9 +250,11 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
     let positions = position_rows(&account, market, &legs, targets.as_ref());
     let gross: Decimal = positions.iter().map(|p| p.value.abs()).sum();
     let now = clock.now_et();
-    let record = loss_record(loaded, &paths, now.date_naive())?;
+    let record = loss_record(loaded, &paths, now.date_naive(), equity)?;
     let next = calendar::next_run(now, c.schedule.minutes_before_close);
     let losses = record.losses(equity);
+    let quoted_at = market.read_at.with_timezone(&chrono_tz::America::New_York);
+    let today_fills = fills_of_day(loaded, &paths, quoted_at.date_naive());
     let quote_age_s = market
         .quotes
         .iter()
@@ -260,20 +263,13 @@ pub fn snapshot(loaded: &Loaded, market: &Market, clock: &SharedClock) -> Result
         .unwrap_or(0);
     Ok(Snapshot {
         mode: mode.as_str(),
-        as_of: market
-            .read_at
-            .with_timezone(&chrono_tz::America::New_York)
-            .format("%Y-%m-%d %H:%M:%S ET")
-            .to_string(),
+        as_of: quoted_at.format("%Y-%m-%d %H:%M:%S ET").to_string(),
         // Money to the cent, in JSON as on the terminal.
         equity: round_cents(equity),
         cash: round_cents(account.cash),
-        day_pnl: round_cents(
-            positions
-                .iter()
-                .map(|p| p.shares * (p.price - market.previous_close(&p.symbol).unwrap_or(p.price)))
-                .sum(),
-        ),
+        day_pnl: round_cents(day_pnl(&positions, &today_fills, |symbol| {
+            market.previous_close(symbol)
+        })),
         gross_exposure_pct: percent(gross, equity),
         drawdown_pct: losses.drawdown_pct,
         day_loss_pct: losses.day_loss_pct,
@@ -336,6 +332,65 @@ fn stale_quotes(loaded: &Loaded, age_s: i64) -> Option<String> {
     ))
 }
 
+/// A fill of the quote's day, as [`day_pnl`] takes it.
+struct DayFill {
+    symbol: String,
+    /// Shares bought, negative when sold.
+    shares: Decimal,
+    /// Average fill price.
+    price: Decimal,
+    /// The commission it paid.
+    commission: Decimal,
+}
+
+/// What the account made since the previous close: each position's shares times its move
+/// from the previous close, less what today's fills moved against that close and their
+/// commissions. A position bought today counts from its fill price, one sold today until
+/// it; so the sum is the account's own change, as `report`'s day return has it. Without a
+/// previous close, the price itself (no move).
+fn day_pnl(
+    positions: &[PositionRow],
+    fills: &[DayFill],
+    previous_close: impl Fn(&str) -> Option<Decimal>,
+) -> Decimal {
+    let held: Decimal = positions
+        .iter()
+        .map(|p| p.shares * (p.price - previous_close(&p.symbol).unwrap_or(p.price)))
+        .sum();
+    let traded: Decimal = fills
+        .iter()
+        .map(|f| f.shares * (f.price - previous_close(&f.symbol).unwrap_or(f.price)) + f.commission)
+        .sum();
+    held - traded
+}
+
+/// The fills of `day`'s run and emergency exit in this mode's ledgers (none when the day
+/// has none), with the commission the trade log charges them.
+fn fills_of_day(loaded: &Loaded, paths: &StatePaths, day: NaiveDate) -> Vec<DayFill> {
+    let per_share = match loaded.config.mode {
+        crate::config::Mode::Paper => loaded.config.sim.commission_per_share,
+        _ => Decimal::ZERO,
+    };
+    [paths.ledger(day), paths.exit_ledger(day)]
+        .iter()
+        .filter_map(|path| Ledger::read_only(path).ok().flatten())
+        .flat_map(|ledger| ledger.orders)
+        .filter_map(|o| {
+            let price = o.average_price.filter(|_| !o.filled.is_zero())?;
+            let shares = match o.side {
+                crate::domain::portfolio::Side::Buy => o.filled,
+                crate::domain::portfolio::Side::Sell => -o.filled,
+            };
+            Some(DayFill {
+                symbol: o.symbol,
+                shares,
+                price,
+                commission: o.filled * per_share,
+            })
+        })
+        .collect()
+}
+
 /// The loss halts' record as the next run will meet it: the recorded runs up to `today`,
 /// carried forward by the deposits and withdrawals made since the newest run (the
 /// simulated account holds them, no run has listed them yet): neither is a gain or a loss.
@@ -343,6 +398,7 @@ fn loss_record(
     loaded: &Loaded,
     paths: &StatePaths,
     today: NaiveDate,
+    equity: Decimal,
 ) -> Result<crate::domain::plan::EquityRecord> {
     let read_up_to = paths
         .ledger_files()
@@ -356,7 +412,7 @@ fn loss_record(
         &paths.ledger_files(),
         today.succ_opt().unwrap_or(NaiveDate::MAX),
     )?
-    .with_flow(unlisted))
+    .with_flow(unlisted, equity))
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {

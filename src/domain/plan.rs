@@ -542,22 +542,38 @@ impl EquityRecord {
     }
 
     /// The record of runs given as (value after the run, deposits less withdrawals the run
-    /// listed, which arrived before that value): the peak is carried forward by each flow,
-    /// so that a withdrawal is not a loss and a deposit does not hide one.
+    /// listed, which arrived before that value), time-weighted as `report`'s drawdown and
+    /// returns are: each flow carries the record forward ([`EquityRecord::with_flow`]), so
+    /// a withdrawal is not a loss and a deposit hides none.
     pub fn of_runs(runs: impl IntoIterator<Item = (Decimal, Decimal)>) -> Self {
         runs.into_iter()
-            .fold(EquityRecord::default(), |r, (value, flow)| EquityRecord {
-                peak: Some(r.peak.map_or(value, |p| (p + flow).max(value))),
-                previous: Some(value),
+            .fold(EquityRecord::default(), |r, (value, flow)| {
+                let r = r.with_flow(flow, value);
+                EquityRecord {
+                    peak: Some(r.peak.map_or(value, |p| p.max(value))),
+                    previous: Some(value),
+                }
             })
     }
 
-    /// The record carried forward by the deposits less withdrawals that arrived since the
-    /// last run (this run's flows).
-    pub fn with_flow(self, flow: Decimal) -> Self {
+    /// The record carried forward by `flow` (deposits less withdrawals) that arrived after
+    /// the last recorded value and sat in cash until the account was worth `equity`, as
+    /// `report` takes it: the strategy's own result is `equity - flow`, so the record is
+    /// scaled by `equity / (equity - flow)` and the percent below the peak and below the
+    /// previous run are the report's drawdown and day return. When nothing would be left
+    /// without the flow (`equity <= flow`), the record moves by the flow in money instead.
+    pub fn with_flow(self, flow: Decimal, equity: Decimal) -> Self {
+        if flow.is_zero() {
+            return self;
+        }
+        let own = equity - flow;
+        let carry = |v: Decimal| match own > Decimal::ZERO {
+            true => v * equity / own,
+            false => v + flow,
+        };
         EquityRecord {
-            peak: self.peak.map(|p| p + flow),
-            previous: self.previous.map(|p| p + flow),
+            peak: self.peak.map(carry),
+            previous: self.previous.map(carry),
         }
     }
 
@@ -706,16 +722,32 @@ mod tests {
 
     #[test]
     fn a_withdrawal_is_not_a_loss_and_a_deposit_hides_none() {
-        // 10 000, then 15 000 after a 5 000 deposit, then 5 000 withdrawn and 5 % lost.
+        // 10 000, then 15 000 after a 5 000 deposit, then 5 000 withdrawn and 9 500 left:
+        // the 15 000 lost 500 (3.33 %), as `report`'s day return has it.
         let record = EquityRecord::of_runs([(d("10000"), d("0")), (d("15000"), d("5000"))]);
         assert_eq!(record.peak, Some(d("15000")));
-        let now = record.with_flow(d("-5000"));
+        let now = record.with_flow(d("-5000"), d("9500"));
         let losses = now.losses(d("9500"));
-        assert_eq!(losses.drawdown_pct, Some(d("5")));
-        assert_eq!(losses.day_loss_pct, Some(d("5")));
-        // A deposit of 5 000 that arrives with a 10 % loss: the loss still shows.
-        let hid = EquityRecord::of_runs([(d("10000"), d("0"))]).with_flow(d("5000"));
-        assert_eq!(hid.losses(d("13500")).drawdown_pct, Some(d("10")));
+        assert_eq!(losses.drawdown_pct, Some(d("3.33")));
+        assert_eq!(losses.day_loss_pct, Some(d("3.33")));
+        // A deposit of 5 000 that arrives with the 10 000 down to 8 500: a 15 % loss, which
+        // the deposit does not dilute (it sat in cash), where 13 500 of 15 000 would say 10.
+        let hid = EquityRecord::of_runs([(d("10000"), d("0"))]).with_flow(d("5000"), d("13500"));
+        assert_eq!(hid.losses(d("13500")).drawdown_pct, Some(d("15")));
+        // The same through the runs: a gain, a deposit, a loss, a deposit with a loss.
+        let runs = [
+            (d("10000"), d("0")),
+            (d("11000"), d("0")),
+            (d("16500"), d("5000")),
+            (d("20000"), d("5000")),
+        ];
+        let record = EquityRecord::of_runs(runs);
+        // Growth 1.1, then 1.1 * 11500/11000 = 1.15, then 1.15 * 15000/16500: the peak is
+        // 1.15 of the start and the account is 15000/16500 of it, 9.09 % below.
+        assert_eq!(record.losses(d("20000")).drawdown_pct, Some(d("9.09")));
+        // Everything lost, then a deposit: the record moves by the deposit in money.
+        let broke = EquityRecord::of_runs([(d("100"), d("0"))]).with_flow(d("500"), d("500"));
+        assert_eq!(broke.peak, Some(d("600")));
     }
 
     #[test]

@@ -19,10 +19,10 @@ impl Run<'_> {
         let t = Instant::now();
         // Carried forward by this run's deposits and withdrawals: neither is a gain or a loss.
         let flow = crate::domain::performance::external_flow(journal.ledger());
+        let equity = reconciled.account.liquidation_value;
         let record =
             crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?
-                .with_flow(flow);
-        let equity = reconciled.account.liquidation_value;
+                .with_flow(flow, equity);
         let Some(why) = risk.loss_halt(equity, &record) else {
             let losses = record.losses(equity);
             let show = |v: Option<Decimal>| v.map_or("-".into(), |v| format!("{v}%"));

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
@@ -142,12 +143,21 @@ impl Journal {
 
 /// The loss halts' record: the account value after each run recorded in `files` (run
 /// ledgers, oldest first) of a session before `before` (read only: nothing is restored).
+/// As in `report`, the first run's value before it trades is the first peak (a first day's
+/// loss is a drawdown too), and the flows its ledger lists are already in that value.
 pub fn equity_record(files: &[PathBuf], before: NaiveDate) -> Result<EquityRecord> {
     let mut runs = Vec::new();
+    let mut first = true;
     for path in files {
         if let Some(ledger) = Ledger::read_only(path)? {
             if ledger.session < before {
-                let flow = crate::domain::performance::external_flow(&ledger);
+                let flow = match std::mem::replace(&mut first, false) {
+                    true => {
+                        runs.extend(ledger.equity_before.map(|v| (v, Decimal::ZERO)));
+                        Decimal::ZERO
+                    }
+                    false => crate::domain::performance::external_flow(&ledger),
+                };
                 runs.extend(ledger.equity_after.map(|v| (v, flow)));
             }
         }
