@@ -154,6 +154,55 @@ fn the_week_and_the_month_agree_with_the_ledgers() {
         amounts[0] < Decimal::ZERO && amounts[4] < Decimal::ZERO,
         "{month}"
     );
+
+    // --json says the same: the week's figures and verdict, the month's parts in cents.
+    let json: Value = serde_json::from_str(&review(&config, &["--week", "2025-W45", "--json"]))
+        .expect("review --json prints one JSON object");
+    assert_eq!(json["week"], "2025-W45", "{json}");
+    assert_eq!(json["mode"], "paper", "{json}");
+    assert_eq!(json["go"], true, "{json}");
+    assert_eq!(json["sessions"], 5, "{json}");
+    assert_eq!(
+        dec(&json["account_return_pct"]).round_dp(2),
+        account,
+        "{json}"
+    );
+    let json: Value = serde_json::from_str(&review(&config, &["--month", "2025-11", "--json"]))
+        .expect("review --month --json prints one JSON object");
+    let parts = &json["attribution"];
+    let part = |key: &str| {
+        let text = parts[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: {json}"));
+        assert_eq!(
+            text.split_once('.').map(|(_, c)| c.len()),
+            Some(2),
+            "{key}: {text}"
+        );
+        d(text)
+    };
+    assert_eq!(
+        part("account_change"),
+        jutsu::domain::portfolio::round_cents(after - before),
+        "{json}"
+    );
+    let sum: Decimal = [
+        "slippage",
+        "timing",
+        "logic",
+        "rounding",
+        "commissions",
+        "dividends",
+        "flows",
+    ]
+    .map(part)
+    .iter()
+    .sum();
+    assert_eq!(sum, gap, "{json}");
+    assert_eq!(part("total"), gap, "{json}");
+    let json: Value = serde_json::from_str(&review(&config, &["--month", "2025-06", "--json"]))
+        .expect("a month without runs is JSON too");
+    assert_eq!(json["note"], "no completed run", "{json}");
 }
 
 #[test]

@@ -100,6 +100,9 @@ pub enum Command {
         /// Send the review through the configured alert channels.
         #[arg(long)]
         send: bool,
+        /// One JSON object (the shape is in the README) instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Is everything in place for the next run? Non-zero exit when something needs attention.
     Health {

@@ -209,6 +209,14 @@ fn with_mode(mut loaded: Loaded, mode: Option<crate::commands::cli::ModeArg>) ->
     Ok(loaded)
 }
 
+/// `value` as pretty JSON on stdout: the `--json` of every command.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::support::error::Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
 /// Shell completions or the man page, on stdout.
 fn generated(command: &Command) -> Result<u8> {
     match command {
@@ -314,6 +322,7 @@ fn review_command(
         mode,
         html,
         send,
+        json,
     } = command
     else {
         return Ok(exit::OK);
@@ -323,6 +332,7 @@ fn review_command(
         month: *month,
         html: html.as_ref(),
         send: *send,
+        json: *json,
     };
     review::run(&with_mode(loaded, *mode)?, &args, clock)
 }

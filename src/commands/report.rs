@@ -96,7 +96,7 @@ pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
     let ledgers = completed_runs(&paths, from, to)?;
     let (Some(first), Some(last)) = (ledgers.first(), ledgers.last()) else {
         if json {
-            print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": []}))?;
+            super::print_json(&serde_json::json!({"mode": c.mode.as_str(), "sessions": []}))?;
             return Ok(exit::OK);
         }
         println!(
@@ -128,7 +128,7 @@ pub(super) fn run(loaded: &Loaded, asked: Asked<'_>) -> Result<u8> {
         }
     };
     if json {
-        print_json(&as_json(c.mode, &rows, &ledgers, &columns))?;
+        super::print_json(&as_json(c.mode, &rows, &ledgers, &columns))?;
     } else {
         print!("{}", performance::table(&rows));
         print_flows(&ledgers);
@@ -170,12 +170,6 @@ fn values_of(
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn print_json(value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// `report --json`: the per-session rows, the cash flows and the statistics columns.

@@ -19,7 +19,7 @@ use crate::storage::records;
 use crate::storage::state::StatePaths;
 use crate::storage::{fsutil, validation};
 use crate::support::clock::Clock;
-use crate::support::error::{exit, Result};
+use crate::support::error::{exit, Error, Result};
 
 /// What the command line asked.
 pub(super) struct Args<'a> {
@@ -31,6 +31,8 @@ pub(super) struct Args<'a> {
     pub(super) html: Option<&'a PathBuf>,
     /// Send it as an alert.
     pub(super) send: bool,
+    /// Print one JSON object instead of the text.
+    pub(super) json: bool,
 }
 
 /// The completed runs of the mode (any checksum: this only reads), by session.
@@ -81,37 +83,61 @@ pub(super) fn run(loaded: &Loaded, args: &Args, clock: &dyn Clock) -> Result<u8>
     let paths = StatePaths::new(loaded, mode);
     let ledgers = completed(&paths);
     let Some(last) = records::last_session(&paths) else {
-        println!(
+        let note = format!(
             "no {} runs to review in {}",
             mode.as_str(),
             paths.runs_dir().display()
         );
+        match args.json {
+            true => super::print_json(&serde_json::json!({ "mode": mode.as_str(), "note": note }))?,
+            false => println!("{note}"),
+        }
         return Ok(exit::OK);
     };
     let rows = validation::read_rows(&loaded.logs_dir().join("validation.csv"))?;
-    let (title, text, go, date) = match args.month {
+    let (title, text, go, date, json) = match args.month {
         Some(first) => {
-            let text = month(loaded, &ledgers, first);
+            let label = first.format("%Y-%m").to_string();
+            let (text, json) = match month(loaded, &ledgers, first) {
+                Ok(a) => (
+                    review::attribution_text(&label, &a),
+                    serde_json::json!({ "attribution": attribution_json(&a) }),
+                ),
+                Err(note) => (
+                    format!("month {label}: {note}\n"),
+                    serde_json::json!({ "note": note }),
+                ),
+            };
+            let mut json = json;
+            json["mode"] = mode.as_str().into();
+            json["month"] = label.into();
             (
                 format!("{} {}", mode.as_str(), first.format("%Y-%m")),
                 text,
                 true,
                 last,
+                json,
             )
         }
         None => {
             let monday = args.week.unwrap_or_else(|| monday_of(last));
             let w = week(loaded, &ledgers, &rows, monday);
             let date = w.1.min(last);
-            (
-                w.0.label.clone(),
-                review::week_text(&w.0),
-                w.0.reasons.is_empty(),
-                date,
-            )
+            let go = w.0.reasons.is_empty();
+            let mut json = serde_json::to_value(&w.0).map_err(|e| Error::Other(e.to_string()))?;
+            json["mode"] = mode.as_str().into();
+            json["go"] = go.into();
+            if let Some(fields) = json.as_object_mut() {
+                fields.remove("label");
+            }
+            json["week"] = w.0.label.clone().into();
+            (w.0.label.clone(), review::week_text(&w.0), go, date, json)
         }
     };
-    print!("{text}");
+    match args.json {
+        true => super::print_json(&json)?,
+        false => print!("{text}"),
+    }
     if let Some(path) = args.html {
         fsutil::write_atomic(path, page(&title, &text).as_bytes(), false)?;
         println!("review written to {}", path.display());
@@ -129,6 +155,20 @@ pub(super) fn run(loaded: &Loaded, args: &Args, clock: &dyn Clock) -> Result<u8>
         super::send_alert(loaded, clock, &alert);
     }
     Ok(exit::OK)
+}
+
+/// The attribution in cents as the text shows it (parts that add up to the total), each
+/// amount with its two decimals.
+fn attribution_json(a: &review::Attribution) -> serde_json::Value {
+    let mut json = serde_json::to_value(review::in_cents(a)).unwrap_or_default();
+    if let Some(fields) = json.as_object_mut() {
+        for value in fields.values_mut() {
+            if let Some(amount) = value.as_str().and_then(|v| v.parse::<Decimal>().ok()) {
+                *value = crate::domain::portfolio::cents(amount).into();
+            }
+        }
+    }
+    json
 }
 
 fn monday_of(date: NaiveDate) -> NaiveDate {
@@ -297,18 +337,21 @@ fn activity(l: &Ledger, rows: &[Row]) -> Activity {
     }
 }
 
-/// The attribution of the month beginning `first`, as text.
-fn month(loaded: &Loaded, ledgers: &[Ledger], first: NaiveDate) -> String {
+/// The attribution of the month beginning `first`, or why there is none.
+fn month(
+    loaded: &Loaded,
+    ledgers: &[Ledger],
+    first: NaiveDate,
+) -> std::result::Result<review::Attribution, String> {
     let next = first
         .checked_add_months(chrono::Months::new(1))
         .unwrap_or(NaiveDate::MAX);
-    let label = first.format("%Y-%m").to_string();
     let inside: Vec<&Ledger> = ledgers
         .iter()
         .filter(|l| l.session >= first && l.session < next)
         .collect();
     let (Some(start), Some(end)) = (ledgers.first(), inside.last()) else {
-        return format!("month {label}: no completed run\n");
+        return Err("no completed run".into());
     };
     // The backtest the attribution compares with fills at the close and pays nothing.
     let Some((outcome, history)) = replay(
@@ -320,16 +363,16 @@ fn month(loaded: &Loaded, ledgers: &[Ledger], first: NaiveDate) -> String {
             slippage: Decimal::ZERO,
         }),
     ) else {
-        return format!(
-            "month {label}: no backtest (the bars of {} cannot be read)\n",
+        return Err(format!(
+            "no backtest (the bars of {} cannot be read)",
             loaded.data_dir().display()
-        );
+        ));
     };
     let days: Vec<AttributionDay> = inside
         .iter()
         .map(|l| attribution_day(loaded, ledgers, l, &outcome, &history))
         .collect();
-    review::attribution_text(&label, &review::attribute(&days))
+    Ok(review::attribute(&days))
 }
 
 fn attribution_day(

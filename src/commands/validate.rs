@@ -39,7 +39,7 @@ pub(super) fn run(
             mode.as_str()
         );
         match json {
-            true => print_json(&serde_json::json!({
+            true => super::print_json(&serde_json::json!({
                 "session": session,
                 "mode": mode.as_str(),
                 "verdict": "NO_RUN",
@@ -60,7 +60,7 @@ pub(super) fn run(
     let rolling = validate::rolling(&validation::read_rows(&csv)?, mode.as_str(), session, 20);
     let text = describe(session, mode.as_str(), &v, &rolling);
     match json {
-        true => print_json(&as_json(mode.as_str(), &v, &rolling))?,
+        true => super::print_json(&as_json(mode.as_str(), &v, &rolling))?,
         false => println!("{text}"),
     }
     let (level, advice) = match v.verdict {
@@ -239,12 +239,6 @@ fn describe(session: NaiveDate, mode: &str, v: &Validation, rolling: &Rolling) -
         rolling.no_run
     ));
     out.join("\n")
-}
-
-fn print_json(value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// `validate --json`: the verdict and its figures, percentages as decimal strings.
