@@ -302,7 +302,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 ops::emergency_exit(l, args, clock)
             })
         }
-        Command::Resume => acted(l, None, "resume", ops::resume),
+        Command::Resume => acted(l, None, "resume", |l| ops::resume(l, clock.clone())),
         Command::State { action } => acted(l, None, "state", |l| state::run(action, l, clock)),
         Command::Sim { action } => {
             acted(l, Some(Mode::Paper), "sim", |l| sim::run(action, l, clock))

@@ -315,19 +315,23 @@ fn stopped(ledger_path: &std::path::Path, e: &Error) -> (u8, &'static str, Strin
 }
 
 /// Clears the halt flag.
-pub(super) fn resume(loaded: &Loaded) -> Result<u8> {
+pub(super) fn resume(loaded: &Loaded, clock: SharedClock) -> Result<u8> {
     let paths = StatePaths::new(loaded, loaded.config.mode);
     let flag = paths.halt_flag();
     if !flag.exists() {
         println!("trading is not halted");
         return Ok(exit::OK);
     }
+    // Only for the log's day: the account's, as the halt's own run had it.
+    dates::account_clock(loaded, loaded.config.mode, None, clock)?;
     let why = std::fs::read_to_string(&flag).unwrap_or_default();
     std::fs::remove_file(&flag).map_err(|e| Error::io("removing", &flag, e))?;
-    println!(
+    let done = format!(
         "halt flag cleared (it said: {}); the next `jutsu trade` runs",
         why.trim()
     );
+    tracing::info!(target: crate::support::report::RUN, "{done}");
+    println!("{done}");
     if let Some(s) = State::load(&paths.state_file())
         .ok()
         .and_then(|s| s.into_value())

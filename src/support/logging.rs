@@ -129,9 +129,14 @@ pub fn name_day(day: NaiveDate) {
 }
 
 /// The end of the command: lines still waiting for their day go into the file of the day
-/// it started on in New York (the account's day when nothing named another).
+/// it started on in New York (the account's day when nothing named another). A command
+/// that logged nothing leaves no file.
 pub fn finish() {
-    if let Some(file) = DAY_FILE.get() {
+    let Some(file) = DAY_FILE.get() else {
+        return;
+    };
+    let nothing = matches!(&*file.lock(), DayState::Waiting(lines) if lines.is_empty());
+    if !nothing {
         name_day(file.today);
     }
 }
