@@ -339,7 +339,9 @@ pub fn attribute(days: &[AttributionDay]) -> Attribution {
     let mut backtest = first.account_before;
     for d in days {
         let bt_change = backtest * d.backtest_return;
-        backtest += bt_change;
+        // The backtest receives the day's deposits and withdrawals in cash, as `report`'s
+        // backtest column does: what they earn afterwards is then in both, not in the gap.
+        backtest += bt_change + d.flows;
         let gap = (d.account_after - d.account_before) - bt_change;
         let slippage: Decimal = d
             .fills
@@ -456,7 +458,8 @@ mod tests {
         // again: the account's value after is 10000 - 2 - 10 - 1 = 9987.
         // Day 2: backtest +1 %, the account gets +1 % on its 9987 (99.87) plus a dividend
         // of 5.00 and a deposit of 1000; the rest (99.87 - 100 = -0.13) is rounding.
-        // Day 3: the decision differed: backtest +2 %, account flat: the rest is logic.
+        // Day 3: the decision differed: backtest +2 % on its 10100 and the deposit it
+        // received too (11100), account flat: the rest is logic.
         let days = vec![
             AttributionDay {
                 date: day(3),
@@ -505,12 +508,12 @@ mod tests {
         assert_eq!(a.dividends, d("5"));
         assert_eq!(a.flows, d("1000"));
         assert_eq!(a.rounding, d("-0.13"));
-        // The backtest: 10000, 10100, then +2 % = 202.
-        assert_eq!(a.backtest_change, d("302"));
-        assert_eq!(a.logic, d("-202"));
+        // The backtest: 10000, 10100 (+1000 deposited), then +2 % of 11100 = 222.
+        assert_eq!(a.backtest_change, d("322"));
+        assert_eq!(a.logic, d("-222"));
         let sum: Decimal = a.parts().iter().map(|p| p.1).sum();
         assert_eq!(sum, a.total);
-        assert_eq!(a.total, d("1091.87") - d("302"));
+        assert_eq!(a.total, d("1091.87") - d("322"));
         // Thirds of a cent each: rounded one by one they would miss the total by a cent.
         let thirds = Attribution {
             total: d("0.02"),
