@@ -500,3 +500,74 @@ fn status_and_report_tell_the_same_day_and_drawdown_after_a_deposit() {
         "{status}"
     );
 }
+
+#[test]
+fn after_an_emergency_exit_every_command_counts_the_exits_value_as_the_sessions() {
+    let (dir, config) =
+        common::paper_config("risk:\n  max_drawdown_halt_pct: 10\n  daily_loss_halt_pct: 5\n");
+    let cfg = config.to_str().unwrap();
+    let jutsu = |args: &[&str]| {
+        let (code, out, err) = common::run(common::jutsu().arg("-c").arg(cfg).args(args));
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    for day in ["2025-12-03", "2025-12-04", "2025-12-05"] {
+        assert_eq!(common::trade_at(&config, day).0, 0, "{day}");
+    }
+    jutsu(&["emergency-exit", "--confirm"]);
+    let dec = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let rows = |out: &str| -> Vec<Value> {
+        let report: Value = serde_json::from_str(out).unwrap();
+        report["sessions"].as_array().unwrap().clone()
+    };
+    // The day of the exit: its value is the session's in report, and status and health
+    // measure from it (the exit sold at a gain: no drawdown, no day loss).
+    let sessions = rows(&jutsu(&["report", "--json"]));
+    let last = sessions.last().unwrap();
+    assert_eq!(last["date"], "2025-12-05");
+    let status = status_json(&config, &[]);
+    assert_eq!(status["equity"], last["equity"], "{status}");
+    assert_eq!(
+        dec(&status["drawdown_pct"]),
+        -dec(&last["drawdown_pct"]).round_dp(2),
+        "{status}"
+    );
+    // The next session's run, after `resume`: health's day loss is report's day return.
+    jutsu(&["resume"]);
+    assert_eq!(common::trade_at(&config, "2025-12-08").0, 0);
+    let sessions = rows(&jutsu(&["report", "--json"]));
+    let last = sessions.last().unwrap();
+    let health: Value = serde_json::from_str(&jutsu(&["health", "--json"])).unwrap();
+    let losses = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "losses")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let day_return = dec(&last["return_pct"]).round_dp(2);
+    let expected = match day_return.is_sign_negative() {
+        true => format!("day loss {:.2}% of 5% allowed", -day_return),
+        false => "day loss 0.00% of 5% allowed".to_string(),
+    };
+    assert!(losses.contains(&expected), "{losses} against {last}");
+    // The resume is in the log of the account's day, and no log is named by the machine's.
+    let logs: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("jutsu."))
+        .collect();
+    assert!(
+        logs.iter().all(|n| n.starts_with("jutsu.2025-12-")),
+        "{logs:?}"
+    );
+    let exit_day = std::fs::read_to_string(dir.path().join("logs/jutsu.2025-12-05.log")).unwrap();
+    assert!(exit_day.contains("halt flag cleared"), "{exit_day}");
+}

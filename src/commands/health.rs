@@ -453,16 +453,21 @@ impl Ledgers {
         let Some(newest) = &self.newest else {
             return Check::new("losses", "ok", "no recorded run yet");
         };
-        let Some(current) = newest.equity_after.or(newest.equity_before) else {
+        // The newest session as the account lived it: after its emergency exit, if any.
+        let day = newest.session;
+        let lived =
+            crate::storage::ledger::sessions(paths, Ledger::read_only, |l| l.session == day)
+                .ok()
+                .and_then(|mut s| s.pop());
+        let session = lived.as_ref().unwrap_or(newest);
+        let Some(current) = session.equity_after.or(session.equity_before) else {
             return Check::new("losses", "ok", "no account value recorded yet");
         };
-        let record =
-            match crate::storage::ledger::equity_record(&paths.ledger_files(), newest.session) {
-                Ok(record) => {
-                    record.with_flow(crate::domain::performance::external_flow(newest), current)
-                }
-                Err(e) => return Check::new("losses", "fail", e.to_string()),
-            };
+        let flow = crate::domain::performance::external_flow(session);
+        let record = match crate::storage::ledger::equity_record(paths, day) {
+            Ok(record) => record.with_flow(flow, current),
+            Err(e) => return Check::new("losses", "fail", e.to_string()),
+        };
         let distances = risk.halt_distances(record.losses(current));
         let status = if distances.iter().any(|d| d.loss_pct > d.limit_pct) {
             "fail"

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use crate::config::{Loaded, Mode};
 use crate::domain::backtest;
 use crate::domain::bars::History;
-use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::journal::Ledger;
 use crate::domain::portfolio::cents;
 use crate::domain::statistics::{self, DayStat, FillStat, Statistics};
 use crate::domain::{page, performance, DomainError};
@@ -15,10 +15,8 @@ use crate::storage::fsutil;
 use crate::storage::state::StatePaths;
 use crate::support::error::{exit, Error, Result};
 
-/// The ledgers of the completed runs between `from` and `to`, by session. A session's
-/// emergency exit is part of it: its sales join the session's orders and its value after
-/// the exit is the session's closing value (an exit on a day with no run is a session of
-/// its own, valued from the previous one).
+/// The ledgers of the completed runs between `from` and `to`, by session, each session's
+/// emergency exit folded in ([`crate::storage::ledger::sessions`]).
 fn completed_runs(
     paths: &StatePaths,
     from: Option<NaiveDate>,
@@ -26,37 +24,7 @@ fn completed_runs(
 ) -> Result<Vec<Ledger>> {
     let inside =
         |l: &Ledger| from.is_none_or(|f| l.session >= f) && to.is_none_or(|t| l.session <= t);
-    let done = |l: &Ledger| l.status == RunStatus::Done && l.equity_after.is_some();
-    let mut ledgers = Vec::new();
-    for path in paths.ledger_files() {
-        ledgers.extend(Ledger::read_only(&path)?.filter(|l| inside(l) && done(l)));
-    }
-    let mut exits = Vec::new();
-    for path in paths.exit_ledger_files() {
-        exits.extend(Ledger::read_only(&path)?.filter(|l| inside(l) && done(l)));
-    }
-    ledgers.sort_by_key(|l| l.session);
-    for exit in exits {
-        match ledgers.iter_mut().find(|l| l.session == exit.session) {
-            Some(run) => {
-                run.orders.extend(exit.orders);
-                run.flows.extend(exit.flows);
-                run.equity_after = exit.equity_after;
-            }
-            None => {
-                let mut exit = exit;
-                let previous = ledgers
-                    .iter()
-                    .rev()
-                    .find(|l| l.session < exit.session)
-                    .and_then(|l| l.equity_after);
-                exit.equity_before = exit.equity_before.or(previous).or(exit.equity_after);
-                ledgers.push(exit);
-                ledgers.sort_by_key(|l| l.session);
-            }
-        }
-    }
-    Ok(ledgers)
+    crate::storage::ledger::sessions(paths, Ledger::read_only, |l| inside(l) && l.completed())
 }
 
 /// What `report` was asked for.
@@ -228,6 +196,13 @@ fn print_flows(ledgers: &[Ledger]) {
         // Withdrawals are negative flows; the sentence names their size.
         cents(withdrawals.abs())
     );
+    if !(deposits.is_zero() && withdrawals.is_zero()) {
+        println!(
+            "the table's backtest column receives the deposits and withdrawals on the same days; \
+             the backtest's statistics below are of the strategy alone, from the initial value, \
+             without them"
+        );
+    }
 }
 
 /// The statistics columns and the chart lines: the account, the backtest over its sessions

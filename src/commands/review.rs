@@ -35,16 +35,11 @@ pub(super) struct Args<'a> {
     pub(super) json: bool,
 }
 
-/// The completed runs of the mode (any checksum: this only reads), by session.
+/// The completed runs of the mode (any checksum: this only reads), by session, each
+/// session's emergency exit folded in as `report` has it.
 fn completed(paths: &StatePaths) -> Vec<Ledger> {
-    let mut out: Vec<Ledger> = paths
-        .ledger_files()
-        .iter()
-        .filter_map(|p| records::read_ledger(p).map(|(l, _)| l))
-        .filter(|l| l.status == RunStatus::Done && l.equity_after.is_some())
-        .collect();
-    out.sort_by_key(|l| l.session);
-    out
+    crate::storage::ledger::sessions(paths, records::read_any, Ledger::completed)
+        .unwrap_or_default()
 }
 
 /// The backtest from the first ledger's session and value through `to`, with `costs` (the

@@ -408,11 +408,10 @@ fn loss_record(
     let unlisted = read_up_to.map_or(Decimal::ZERO, |after| {
         sources::unlisted_sim_transfers(loaded, loaded.config.mode, after)
     });
-    Ok(crate::storage::ledger::equity_record(
-        &paths.ledger_files(),
-        today.succ_opt().unwrap_or(NaiveDate::MAX),
-    )?
-    .with_flow(unlisted, equity))
+    Ok(
+        crate::storage::ledger::equity_record(paths, today.succ_opt().unwrap_or(NaiveDate::MAX))?
+            .with_flow(unlisted, equity),
+    )
 }
 
 fn percent(part: Decimal, whole: Decimal) -> Decimal {
@@ -615,7 +614,7 @@ pub fn lines(s: &Snapshot) -> Vec<String> {
             cents(s.day_pnl),
             s.gross_exposure_pct,
             s.drawdown_pct
-                .map_or("-".into(), |d| format!("{d}% below the peak"))
+                .map_or("-".into(), |d| format!("{d:.2}% below the peak"))
         ),
     ];
     for p in &s.positions {

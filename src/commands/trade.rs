@@ -91,9 +91,7 @@ fn alert_of(summary: &RunSummary, ledger: Option<&Ledger>, loaded: &Loaded, mode
         .ok()
         .and_then(|s| s.into_value());
     let date = summary.session.unwrap_or(summary.today);
-    let previous_equity = equity_record(&paths.ledger_files(), date)
-        .ok()
-        .and_then(|r| r.previous);
+    let previous_equity = equity_record(&paths, date).ok().and_then(|r| r.previous);
     let (no_positions, no_targets) = (BTreeMap::new(), BTreeMap::new());
     let facts = RunFacts {
         outcome: summary.outcome,

@@ -432,6 +432,11 @@ impl Ledger {
         })
     }
 
+    /// A run that completed, with the account's value after it: a session of the record.
+    pub fn completed(&self) -> bool {
+        self.status == RunStatus::Done && self.equity_after.is_some()
+    }
+
     /// True when some order of the journal reached the broker, or may have: a PENDING entry
     /// is written just before sending, so a crash can leave one that was sent.
     pub fn anything_sent(&self) -> bool {

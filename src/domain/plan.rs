@@ -487,7 +487,7 @@ impl std::fmt::Display for HaltDistance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {}% of {}% allowed",
+            "{} {:.2}% of {}% allowed",
             self.name, self.loss_pct, self.limit_pct
         )
     }

@@ -20,17 +20,20 @@ impl Run<'_> {
         // Carried forward by this run's deposits and withdrawals: neither is a gain or a loss.
         let flow = crate::domain::performance::external_flow(journal.ledger());
         let equity = reconciled.account.liquidation_value;
-        let record =
-            crate::storage::ledger::equity_record(&self.paths.ledger_files(), session.today)?
-                .with_flow(flow, equity);
+        let record = crate::storage::ledger::equity_record(&self.paths, session.today)?
+            .with_flow(flow, equity);
         let Some(why) = risk.loss_halt(equity, &record) else {
             let losses = record.losses(equity);
-            let show = |v: Option<Decimal>| v.map_or("-".into(), |v| format!("{v}%"));
-            let summary = format!(
-                "within the limits: {} below the peak, {} below the previous run",
-                show(losses.drawdown_pct),
-                show(losses.day_loss_pct)
-            );
+            let drawdown = losses
+                .drawdown_pct
+                .map_or("-".into(), |v| format!("{v:.2}%"));
+            let day = match losses.day_loss_pct {
+                None => "- below".to_string(),
+                Some(v) if v < Decimal::ZERO => format!("{:.2}% above", -v),
+                Some(v) => format!("{v:.2}% below"),
+            };
+            let summary =
+                format!("within the limits: {drawdown} below the peak, {day} the previous run");
             return self.record(journal, Mark::Ok, summary, t);
         };
         let reason = format!("loss halt on {}: {why}", session.today);

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use crate::domain::journal::{Ledger, RunStatus};
 use crate::domain::plan::EquityRecord;
 use crate::storage::fsutil::{self, Sealed};
+use crate::storage::state::StatePaths;
 use crate::support::error::Result;
 
 /// Backups kept of an open session's journal.
@@ -141,26 +142,68 @@ impl Journal {
     }
 }
 
-/// The loss halts' record: the account value after each run recorded in `files` (run
-/// ledgers, oldest first) of a session before `before` (read only: nothing is restored).
-/// As in `report`, the first run's value before it trades is the first peak (a first day's
-/// loss is a drawdown too), and the flows its ledger lists are already in that value.
-pub fn equity_record(files: &[PathBuf], before: NaiveDate) -> Result<EquityRecord> {
-    let mut runs = Vec::new();
-    let mut first = true;
-    for path in files {
-        if let Some(ledger) = Ledger::read_only(path)? {
-            if ledger.session < before {
-                let flow = match std::mem::replace(&mut first, false) {
-                    true => {
-                        runs.extend(ledger.equity_before.map(|v| (v, Decimal::ZERO)));
-                        Decimal::ZERO
-                    }
-                    false => crate::domain::performance::external_flow(&ledger),
-                };
-                runs.extend(ledger.equity_after.map(|v| (v, flow)));
+/// The sessions as the account lived them, by session: each run ledger of `paths` that
+/// `read` gives and `keep` accepts, with the session's emergency exit (one `keep` accepts)
+/// folded in: its sales join the session's orders, its flows the session's flows, and its
+/// value after the exit is the session's closing value. An exit on a day with no run is a
+/// session of its own, valued from the previous one. `report`, `review`, `readiness`,
+/// `status`, `health` and the loss halts all read the account through this.
+pub fn sessions(
+    paths: &StatePaths,
+    read: impl Fn(&Path) -> Result<Option<Ledger>>,
+    keep: impl Fn(&Ledger) -> bool,
+) -> Result<Vec<Ledger>> {
+    let mut ledgers = Vec::new();
+    for path in paths.ledger_files() {
+        ledgers.extend(read(&path)?.filter(&keep));
+    }
+    let mut exits = Vec::new();
+    for path in paths.exit_ledger_files() {
+        exits.extend(read(&path)?.filter(&keep));
+    }
+    ledgers.sort_by_key(|l| l.session);
+    for exit in exits {
+        match ledgers.iter_mut().find(|l| l.session == exit.session) {
+            Some(run) => {
+                run.orders.extend(exit.orders);
+                run.flows.extend(exit.flows);
+                run.equity_after = exit.equity_after.or(run.equity_after);
+            }
+            None => {
+                let mut exit = exit;
+                let previous = ledgers
+                    .iter()
+                    .rev()
+                    .find(|l| l.session < exit.session)
+                    .and_then(|l| l.equity_after);
+                exit.equity_before = exit.equity_before.or(previous).or(exit.equity_after);
+                ledgers.push(exit);
+                ledgers.sort_by_key(|l| l.session);
             }
         }
+    }
+    Ok(ledgers)
+}
+
+/// The loss halts' record: the account value after each session recorded in `paths` before
+/// `before` ([`sessions`]: an emergency exit's value is its session's), read only (nothing
+/// is restored). As in `report`, the first run's value before it trades is the first peak
+/// (a first day's loss is a drawdown too), and the flows its ledger lists are already in
+/// that value.
+pub fn equity_record(paths: &StatePaths, before: NaiveDate) -> Result<EquityRecord> {
+    let ledgers = sessions(paths, Ledger::read_only, |l| {
+        l.session < before && l.equity_after.is_some()
+    })?;
+    let mut runs = Vec::new();
+    for (i, ledger) in ledgers.iter().enumerate() {
+        let flow = match i {
+            0 => {
+                runs.extend(ledger.equity_before.map(|v| (v, Decimal::ZERO)));
+                Decimal::ZERO
+            }
+            _ => crate::domain::performance::external_flow(ledger),
+        };
+        runs.extend(ledger.equity_after.map(|v| (v, flow)));
     }
     Ok(EquityRecord::of_runs(runs))
 }

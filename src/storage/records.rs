@@ -11,7 +11,7 @@ use crate::config::{Loaded, Mode};
 use crate::domain::backtest;
 use crate::domain::bars::History;
 use crate::domain::calendar;
-use crate::domain::journal::{Ledger, RunStatus};
+use crate::domain::journal::Ledger;
 use crate::domain::readiness::{Records, SessionRecord, Validated};
 use crate::domain::validate::Row;
 use crate::storage::fsutil;
@@ -24,6 +24,12 @@ pub fn read_ledger(path: &Path) -> Option<(Ledger, bool)> {
     let text = std::fs::read_to_string(path).ok()?;
     let ledger: Ledger = serde_json::from_str(&text).ok()?;
     Some((ledger, fsutil::is_intact::<Ledger>(path)))
+}
+
+/// [`read_ledger`] without the checksum's verdict, as [`crate::storage::ledger::sessions`]
+/// reads: what the file says, or `None`.
+pub fn read_any(path: &Path) -> Result<Option<Ledger>> {
+    Ok(read_ledger(path).map(|(l, _)| l))
 }
 
 /// The mode's last session with a run ledger.
@@ -103,18 +109,13 @@ pub fn validated(row: &Row) -> Validated {
     }
 }
 
-fn session_record(
-    paths: &StatePaths,
-    date: NaiveDate,
-    rows: &[Row],
-    mode: Mode,
-) -> (SessionRecord, Option<Ledger>) {
+fn session_record(paths: &StatePaths, date: NaiveDate, rows: &[Row], mode: Mode) -> SessionRecord {
     let read = read_ledger(&paths.ledger(date));
     let (ordered, filled, slippages) = read
         .as_ref()
         .map(|(l, _)| order_figures(l))
         .unwrap_or_default();
-    let record = SessionRecord {
+    SessionRecord {
         date,
         status: read.as_ref().map(|(l, _)| l.status),
         intact: read.as_ref().is_none_or(|(_, ok)| *ok) && !unreadable(paths, date),
@@ -127,8 +128,7 @@ fn session_record(
             .find(|r| r.date == date && r.mode == mode.as_str())
             .map(validated),
         manual: Vec::new(),
-    };
-    (record, read.map(|(l, _)| l))
+    }
 }
 
 /// A ledger file that is there but does not read as a ledger at all.
@@ -161,13 +161,15 @@ pub fn readiness_records(loaded: &Loaded, mode: Mode, n: usize) -> Result<Record
     let paths = StatePaths::new(loaded, mode);
     let rows = crate::storage::validation::read_rows(&loaded.logs_dir().join("validation.csv"))?;
     let dates = last_session(&paths).map_or(Vec::new(), |last| sessions_up_to(last, n));
-    let mut sessions = Vec::new();
-    let mut ledgers = Vec::new();
-    for date in dates {
-        let (record, ledger) = session_record(&paths, date, &rows, mode);
-        sessions.push(record);
-        ledgers.extend(ledger.filter(|l| l.status == RunStatus::Done && l.equity_after.is_some()));
-    }
+    let mut sessions: Vec<SessionRecord> = dates
+        .iter()
+        .map(|date| session_record(&paths, *date, &rows, mode))
+        .collect();
+    // The return against the backtest over the same sessions as `report` has them, each
+    // session's emergency exit folded in.
+    let ledgers = crate::storage::ledger::sessions(&paths, read_any, |l| {
+        dates.contains(&l.session) && l.completed()
+    })?;
     credit_manual(&mut sessions, &paths.audit_rows());
     let state = paths.state_file();
     let return_gap_pct = match mode {
