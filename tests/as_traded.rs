@@ -146,6 +146,56 @@ fn paper_as_traded_from_2023_06_to_2025_12_meets_every_split_and_dividend_to_the
         "dividends paid: {dividends}"
     );
 
+    // The trade log's realized P&L of every sale is against the average cost of the shares
+    // bought before it, carried through the splits: the account began empty in it, and a
+    // split multiplies the shares (whole ones; the fraction left for cash in lieu, with its
+    // cost) and keeps what they cost.
+    let mut log = csv::Reader::from_path(dir.path().join("logs/trades.csv")).unwrap();
+    let mut book: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    let mut pending = splits.clone();
+    let (mut sales, mut after_a_split) = (0, 0);
+    for row in log.deserialize::<BTreeMap<String, String>>() {
+        let row = row.unwrap();
+        let num = |key: &str| row[key].parse::<Decimal>().unwrap();
+        let session = d(&row["session"]);
+        pending.retain(|(date, symbol, ratio)| {
+            if *date > session {
+                return true;
+            }
+            if let Some((shares, cost)) = book.get_mut(symbol) {
+                let exact = *shares * *ratio;
+                if !exact.is_zero() {
+                    *cost = *cost * exact.trunc() / exact;
+                }
+                *shares = exact.trunc();
+            }
+            false
+        });
+        let (q, p, c) = (num("quantity"), num("fill_price"), num("commission"));
+        let (shares, cost) = book.entry(row["symbol"].clone()).or_default();
+        if row["side"] == "BUY" {
+            *shares += q;
+            *cost += q * p + c;
+            continue;
+        }
+        let average = *cost / *shares;
+        let expected = (q * (p - average) - c).round_dp(2);
+        assert_eq!(num("realized_pnl"), expected, "{row:?}");
+        *cost -= average * q;
+        *shares -= q;
+        sales += 1;
+        if splits
+            .iter()
+            .any(|(date, symbol, _)| *symbol == row["symbol"] && *date <= session)
+        {
+            after_a_split += 1;
+        }
+    }
+    assert!(
+        sales > 10 && after_a_split > 0,
+        "{sales} sales, {after_a_split} after a split"
+    );
+
     // Each split of a held position is named on its day and sends nothing of its own.
     assert!(!split_days.is_empty());
     for (date, symbol, before, after) in &split_days {

@@ -344,6 +344,7 @@ fn keep_books(
     let rows = crate::storage::trades::append_new(
         &files.trades_csv,
         crate::storage::trades::rows_of(ctx.journal.ledger(), REASON, files.commission_per_share),
+        &crate::storage::ledger::recorded_splits(files.paths),
     )?;
     let session = ctx.journal.ledger().session;
     let state = record_state(files.paths, request, &after, ctx.clock, session)?;
@@ -572,6 +573,7 @@ fn close_session_ledger(
     crate::storage::trades::append_new(
         &files.trades_csv,
         crate::storage::trades::rows_of(ledger, &reason, files.commission_per_share),
+        &crate::storage::ledger::recorded_splits(files.paths),
     )?;
     let message = format!(
         "ended by the emergency exit at {} (its open orders were canceled, the positions sold)",

@@ -32,7 +32,8 @@ impl Run<'_> {
         self.record_state(session, plan, &after, market, executed, flows_through)?;
         crate::support::fault::kill_point("after-state");
         let rows = self.trade_rows(journal, &reason, &planned.costs);
-        let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows)?;
+        let splits = crate::storage::ledger::recorded_splits(&self.paths);
+        let rows = trades::append_new(&self.loaded.logs_dir().join("trades.csv"), rows, &splits)?;
         self.record(
             journal,
             Mark::Ok,

@@ -185,6 +185,27 @@ pub fn sessions(
     Ok(ledgers)
 }
 
+/// The splits the runs of `paths` recognised, each with its session, for the trade log's
+/// cost book. A ledger that cannot be read adds none (its run reported it).
+pub fn recorded_splits(paths: &StatePaths) -> Vec<crate::storage::trades::BookSplit> {
+    paths
+        .ledger_files()
+        .iter()
+        .filter_map(|path| Ledger::read_only(path).ok().flatten())
+        .flat_map(|ledger| {
+            let session = ledger.session;
+            ledger
+                .splits
+                .into_iter()
+                .map(move |split| crate::storage::trades::BookSplit {
+                    session,
+                    symbol: split.symbol,
+                    ratio: split.ratio,
+                })
+        })
+        .collect()
+}
+
 /// The loss halts' record: the account value after each session recorded in `paths` before
 /// `before` ([`sessions`]: an emergency exit's value is its session's), read only (nothing
 /// is restored). As in `report`, the first run's value before it trades is the first peak

@@ -103,16 +103,32 @@ pub fn rows_of(
         .collect()
 }
 
+/// A split the account's runs recognised: from `session` on, `ratio` new shares per old.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookSplit {
+    /// The session whose run found it (before its trades).
+    pub session: NaiveDate,
+    /// Symbol.
+    pub symbol: String,
+    /// New shares per old share.
+    pub ratio: Decimal,
+}
+
 /// Appends the rows whose order is not in the file yet (one row per order, whatever number
 /// of runs record it: a resumed run sees the earlier run's fills again) and returns them.
-pub fn append_new(path: &Path, rows: Vec<TradeRow>) -> Result<Vec<TradeRow>> {
+/// A sell's realized P&L is against the average cost the file's rows of the same mode
+/// built, carried through `splits` (the share count multiplied, the cost kept).
+pub fn append_new(path: &Path, rows: Vec<TradeRow>, splits: &[BookSplit]) -> Result<Vec<TradeRow>> {
     migrate(path)?;
     let recorded = recorded_orders(path)?;
     let mut fresh: Vec<TradeRow> = rows
         .into_iter()
         .filter(|r| r.order_id.is_empty() || !recorded.contains(&r.order_id))
         .collect();
-    let mut book = CostBook::of_file(path)?;
+    let Some(mode) = fresh.first().map(|r| r.mode) else {
+        return Ok(fresh);
+    };
+    let mut book = CostBook::of_file(path, mode, splits)?;
     for row in &mut fresh {
         row.realized_pnl = book.record(row);
     }
@@ -120,50 +136,88 @@ pub fn append_new(path: &Path, rows: Vec<TradeRow>) -> Result<Vec<TradeRow>> {
     Ok(fresh)
 }
 
-/// The average cost of each symbol's position, as the file's rows built it.
+/// The average cost of each symbol's position in one mode, as the file's rows built it.
 #[derive(Debug, Default)]
 pub struct CostBook {
     /// Symbol -> (shares, total cost).
     positions: std::collections::HashMap<String, (Decimal, Decimal)>,
+    /// The splits not yet applied, by session.
+    splits: std::collections::VecDeque<BookSplit>,
 }
 
 impl CostBook {
-    /// The book after every row of the file.
-    fn of_file(path: &Path) -> Result<Self> {
-        let mut book = CostBook::default();
+    /// The book of `mode` after every row of the file, with the splits up to each row.
+    fn of_file(path: &Path, mode: Mode, splits: &[BookSplit]) -> Result<Self> {
+        let mut sorted = splits.to_vec();
+        sorted.sort_by_key(|s| s.session);
+        let mut book = CostBook {
+            splits: sorted.into(),
+            ..CostBook::default()
+        };
         if !path.exists() {
             return Ok(book);
         }
         let mut reader = csv::Reader::from_path(path).map_err(|e| unreadable(path, e))?;
         let headers = reader.headers().map_err(|e| unreadable(path, e))?.clone();
         let column = |name: &str| headers.iter().position(|h| h == name);
-        let (Some(symbol), Some(side), Some(quantity), Some(fill), Some(commission)) = (
+        let (Some(session), Some(symbol), Some(side), Some(quantity), Some(fill)) = (
+            column("session"),
             column("symbol"),
             column("side"),
             column("quantity"),
             column("fill_price"),
-            column("commission"),
         ) else {
             return Ok(book);
         };
+        let (commission, row_mode) = (column("commission"), column("mode"));
         for record in reader.records().flatten() {
-            let number = |i: usize| record.get(i).and_then(|v| v.parse::<Decimal>().ok());
-            let side = match record.get(side) {
+            let field = |i: Option<usize>| i.and_then(|i| record.get(i));
+            let number = |i: Option<usize>| field(i).and_then(|v| v.parse::<Decimal>().ok());
+            // A file without the mode column is of one mode.
+            if field(row_mode).is_some_and(|m| m != mode.as_str()) {
+                continue;
+            }
+            let side = match field(Some(side)) {
                 Some("BUY") => Side::Buy,
                 Some("SELL") => Side::Sell,
                 _ => continue,
             };
-            let (Some(q), Some(p)) = (number(quantity), number(fill)) else {
+            let (Some(day), Some(q), Some(p)) = (
+                field(Some(session)).and_then(|d| d.parse::<NaiveDate>().ok()),
+                number(Some(quantity)),
+                number(Some(fill)),
+            ) else {
                 continue;
             };
             let c = number(commission).unwrap_or_default();
-            book.apply(record.get(symbol).unwrap_or_default(), side, q, p, c);
+            book.split_through(day);
+            book.apply(field(Some(symbol)).unwrap_or_default(), side, q, p, c);
         }
         Ok(book)
     }
 
+    /// Applies the splits found up to and including `day`.
+    fn split_through(&mut self, day: NaiveDate) {
+        while self.splits.front().is_some_and(|s| s.session <= day) {
+            let Some(split) = self.splits.pop_front() else {
+                break;
+            };
+            // Whole shares after it, as the broker holds them: the fraction went for cash in
+            // lieu, and its cost with it.
+            if let Some((shares, cost)) = self.positions.get_mut(&split.symbol) {
+                let exact = *shares * split.ratio;
+                let whole = exact.trunc();
+                if !exact.is_zero() {
+                    *cost = *cost * whole / exact;
+                }
+                *shares = whole;
+            }
+        }
+    }
+
     /// Records a row; a sell's realized P&L when its cost is known.
     pub fn record(&mut self, row: &TradeRow) -> Option<Decimal> {
+        self.split_through(row.session);
         self.apply(
             &row.symbol,
             row.side,
