@@ -184,3 +184,28 @@ fn validate_without_a_date_takes_the_accounts_last_session_not_the_machines_day(
     assert_eq!(rows[0]["date"], "2025-12-12");
     assert_eq!(rows[0]["verdict"], "GREEN");
 }
+
+#[test]
+fn a_session_the_account_has_not_reached_is_not_recorded_and_validation_is_logged() {
+    let (dir, config) = env("close");
+    let cfg = config.to_str().unwrap();
+    assert_eq!(
+        run(jutsu().args(["-c", cfg, "trade", "--as-of", "2025-12-10"])).0,
+        0
+    );
+    let (code, stdout, _) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-10"]));
+    assert_eq!(code, 0, "{stdout}");
+    // 12-11 is after the account's last run: NO_RUN on the screen, no row in the file.
+    let (code, stdout, _) = run(jutsu().args(["-c", cfg, "validate", "--date", "2025-12-11"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("has not reached it"), "{stdout}");
+    let rows =
+        jutsu::storage::validation::read_rows(&dir.path().join("logs/validation.csv")).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].verdict, "GREEN");
+    // Each validation is a line of its session's log.
+    let log = std::fs::read_to_string(dir.path().join("logs/jutsu.2025-12-10.log")).unwrap();
+    assert!(log.contains("validate 2025-12-10: GREEN"), "{log}");
+    let log = std::fs::read_to_string(dir.path().join("logs/jutsu.2025-12-11.log")).unwrap();
+    assert!(log.contains("validate 2025-12-11: NO_RUN"), "{log}");
+}

@@ -285,7 +285,9 @@ impl SimAccount {
         }
         if -amount > self.cash {
             return Err(format!(
-                "withdrawing {} but the simulated account holds {} in cash: sell first, or withdraw less",
+                "withdrawing {} but the simulated account holds {} in cash: withdraw at most \
+                 that; more cash comes free only when a run sells (or `jutsu emergency-exit` \
+                 sells the positions and halts trading)",
                 -amount,
                 round_cents(self.cash)
             ));

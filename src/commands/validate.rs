@@ -33,11 +33,27 @@ pub(super) fn run(
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
-        validation::record(&csv, session, mode.as_str(), None)?;
-        let why = format!(
-            "no {} run ledger with a decision for {session}",
-            mode.as_str()
-        );
+        // On the bundled bars a session after the account's last run is not missed: the
+        // account has not reached it, and a NO_RUN row would outlive the run that comes
+        // later. (A mode that never ran records its NO_RUN as before.)
+        let paths = StatePaths::new(loaded, mode);
+        let ahead = c.data.source == DataSource::Local
+            && crate::storage::records::last_session(&paths).is_some_and(|last| session > last);
+        let why = match ahead {
+            true => format!(
+                "no {} run for {session} yet: the account has not reached it (`jutsu trade \
+                 --as-of {session}` runs it); nothing recorded",
+                mode.as_str()
+            ),
+            false => {
+                validation::record(&csv, session, mode.as_str(), None)?;
+                format!(
+                    "no {} run ledger with a decision for {session}",
+                    mode.as_str()
+                )
+            }
+        };
+        tracing::info!(target: crate::support::report::RUN, "validate {session}: NO_RUN: {why}");
         match json {
             true => super::print_json(&serde_json::json!({
                 "session": session,
@@ -59,6 +75,13 @@ pub(super) fn run(
     validation::record(&csv, session, mode.as_str(), Some(&v))?;
     let rolling = validate::rolling(&validation::read_rows(&csv)?, mode.as_str(), session, 20);
     let text = describe(session, mode.as_str(), &v, &rolling);
+    tracing::info!(
+        target: crate::support::report::RUN,
+        "validate {session}: {} (logic match {}%, max drift {}%)",
+        v.verdict.as_str(),
+        v.logic_match_pct.normalize(),
+        v.max_drift_pct.normalize()
+    );
     match json {
         true => super::print_json(&as_json(mode.as_str(), &v, &rolling))?,
         false => println!("{text}"),

@@ -232,8 +232,17 @@ fn consecutive(sessions: &[SessionRecord]) -> (usize, Option<NaiveDate>) {
 
 fn consecutive_criterion(sessions: &[SessionRecord], wanted: usize, name: &str) -> Criterion {
     let (n, broke) = consecutive(sessions);
+    // Before the mode's first run, a session is not a break: the runs began after it.
+    let first_run = sessions.iter().find(|s| s.status.is_some()).map(|s| s.date);
     let value = match broke {
-        Some(d) if n < wanted => format!("{n} (not completed: {d})"),
+        Some(d) if n < wanted && first_run.is_none_or(|first| d < first) => match first_run {
+            Some(first) => format!("{n} (the first run was {first})"),
+            None => format!("{n} (no run yet)"),
+        },
+        Some(d) if n < wanted => match sessions.iter().find(|s| s.date == d) {
+            Some(s) if s.status.is_none() => format!("{n} (no run: {d})"),
+            _ => format!("{n} (not completed: {d})"),
+        },
         _ => n.to_string(),
     };
     criterion(name, value, format!(">= {wanted}"), n >= wanted)
@@ -494,5 +503,16 @@ mod tests {
         // 199 of 200 shares: 99.5 %, a pass.
         assert!(v.criteria[1].pass, "{:?}", v.criteria[1]);
         assert_eq!(v.criteria[1].value, "99.500% (199 of 200)");
+        // A session with no run breaks the count too, and says so; sessions before the
+        // first run do not count against it.
+        r.sessions[15].status = None;
+        let v = evaluate(&r, &Readiness::default());
+        assert_eq!(v.criteria[0].value, "4 (no run: 2025-11-16)");
+        let mut young = records(Mode::Paper, 20);
+        for s in &mut young.sessions[..12] {
+            s.status = None;
+        }
+        let v = evaluate(&young, &Readiness::default());
+        assert_eq!(v.criteria[0].value, "8 (the first run was 2025-11-13)");
     }
 }
