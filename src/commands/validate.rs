@@ -33,37 +33,7 @@ pub(super) fn run(
     let csv = loaded.logs_dir().join("validation.csv");
     let ledger = Ledger::load(&StatePaths::new(loaded, mode).ledger(session))?;
     let Some((ledger, at_run)) = ledger.and_then(|l| l.decision.map(|d| (l, d))) else {
-        // On the bundled bars a session after the account's last run is not missed: the
-        // account has not reached it, and a NO_RUN row would outlive the run that comes
-        // later. (A mode that never ran records its NO_RUN as before.)
-        let paths = StatePaths::new(loaded, mode);
-        let ahead = c.data.source == DataSource::Local
-            && crate::storage::records::last_session(&paths).is_some_and(|last| session > last);
-        let why = match ahead {
-            true => format!(
-                "no {} run for {session} yet: the account has not reached it (`jutsu trade \
-                 --as-of {session}` runs it); nothing recorded",
-                mode.as_str()
-            ),
-            false => {
-                validation::record(&csv, session, mode.as_str(), None)?;
-                format!(
-                    "no {} run ledger with a decision for {session}",
-                    mode.as_str()
-                )
-            }
-        };
-        tracing::info!(target: crate::support::report::RUN, "validate {session}: NO_RUN: {why}");
-        match json {
-            true => super::print_json(&serde_json::json!({
-                "session": session,
-                "mode": mode.as_str(),
-                "verdict": "NO_RUN",
-                "reason": why,
-            }))?,
-            false => println!("validate {session}: NO_RUN: {why}"),
-        }
-        return Ok(exit::FAILURE);
+        return no_run(loaded, session, &csv, json);
     };
     let official = official_bars(loaded, clock.clone(), session, &hours)?;
     let settings = c.backtest_settings(session);
@@ -120,6 +90,44 @@ pub(super) fn run(
     } else {
         exit::OK
     })
+}
+
+/// A session without a run ledger with a decision: NO_RUN (exit 1), recorded unless the
+/// account has not reached it.
+fn no_run(loaded: &Loaded, session: NaiveDate, csv: &std::path::Path, json: bool) -> Result<u8> {
+    let c = &loaded.config;
+    let mode = c.mode;
+    // On the bundled bars a session after the account's last run is not missed: the
+    // account has not reached it, and a NO_RUN row would outlive the run that comes
+    // later. (A mode that never ran records its NO_RUN as before.)
+    let paths = StatePaths::new(loaded, mode);
+    let ahead = c.data.source == DataSource::Local
+        && crate::storage::records::last_session(&paths).is_some_and(|last| session > last);
+    let why = match ahead {
+        true => format!(
+            "no {} run for {session} yet: the account has not reached it (`jutsu trade \
+             --as-of {session}` runs it); nothing recorded",
+            mode.as_str()
+        ),
+        false => {
+            validation::record(csv, session, mode.as_str(), None)?;
+            format!(
+                "no {} run ledger with a decision for {session}",
+                mode.as_str()
+            )
+        }
+    };
+    tracing::info!(target: crate::support::report::RUN, "validate {session}: NO_RUN: {why}");
+    match json {
+        true => super::print_json(&serde_json::json!({
+            "session": session,
+            "mode": mode.as_str(),
+            "verdict": "NO_RUN",
+            "reason": why,
+        }))?,
+        false => println!("validate {session}: NO_RUN: {why}"),
+    }
+    Ok(exit::FAILURE)
 }
 
 /// The session asked for, or the last one that has closed; refused when it is not a
